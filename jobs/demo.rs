@@ -1,0 +1,159 @@
+//! `demo`: the whole system in one process, on librdkafka's in-process mock Kafka cluster.
+//!
+//! It starts the mock cluster, the serving job, a publisher that streams the bundled wine records
+//! and swaps models mid-stream (including one broken model, which the job rejects while the
+//! current model keeps serving), and a viewer that prints results from the results topic as they
+//! arrive, and each swap as it happens.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use modelserver::dataset;
+use modelserver::job::{Job, JobConfig};
+use modelserver::kafka::publish::{model_with_bytes, Publisher};
+use modelserver::kafka::source::{PartitionSource, StartAt};
+use modelserver::kafka::KafkaConfig;
+use modelserver::model::ModelKind;
+use modelserver::pipeline::PipelineKind;
+use modelserver::proto::{ModelDescriptor, ServingResult};
+use modelserver::record::WineRecord;
+use prost::Message;
+use rdkafka::mocking::MockCluster;
+
+/// The models the demo swaps in, at a fraction of the stream: (fraction, name, bytes).
+const SWAPS: [(f64, &str, &[u8]); 4] = [
+    (0.0, "tree-classifier", include_bytes!("../data/onnx/wine_tree_classifier.onnx")),
+    (0.25, "forest-classifier", include_bytes!("../data/onnx/wine_forest_classifier.onnx")),
+    (0.5, "broken-model", b"these bytes are not an ONNX model"),
+    (0.75, "linear-regression", include_bytes!("../data/onnx/wine_linear_regression.onnx")),
+];
+
+/// Run the model server end to end on an embedded Kafka, swapping models while data flows.
+#[derive(Parser, Debug)]
+struct Args {
+    /// keyed or flat.
+    #[arg(long, default_value = "keyed")]
+    pipeline: PipelineKind,
+    /// Worker threads.
+    #[arg(short = 'w', long, default_value_t = 2)]
+    workers: usize,
+    /// Records to stream (the bundled 1,599 rows, repeated as needed).
+    #[arg(long, default_value_t = 4000)]
+    records: usize,
+    /// Records per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Print every n-th result (swaps are always printed).
+    #[arg(long, default_value_t = 200)]
+    every: u64,
+}
+
+fn main() -> Result<()> {
+    modelserver::cli::init_logging();
+    let args = Args::parse();
+    let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
+    for (topic, partitions) in [("mdata", 4), ("models", 1), ("results", 1)] {
+        cluster.create_topic(topic, partitions, 1)?;
+    }
+    let kafka = KafkaConfig::new(cluster.bootstrap_servers());
+    println!("embedded Kafka at {}; pipeline {}, {} workers", kafka.bootstrap, args.pipeline, args.workers);
+
+    let job = Job::new(JobConfig::new(kafka.clone(), args.pipeline))?;
+    let stop = job.stop_flag();
+    let workers = args.workers;
+    let serving = std::thread::spawn(move || job.run::<WineRecord>(timely::Config::process(workers)));
+
+    let tally = std::thread::scope(|scope| {
+        let publisher = scope.spawn(|| publish(&kafka, &args));
+        let tally = view(&kafka, &args);
+        publisher.join().expect("the publisher does not panic")?;
+        tally
+    })?;
+    stop.store(true, Ordering::Relaxed);
+    let counters = serving.join().expect("the job does not panic")?;
+    println!("\n{}", tally.report(args.records));
+    println!("job: {}", counters.summary());
+    Ok(())
+}
+
+/// Streams the records, publishing each model of [`SWAPS`] when its moment comes.
+fn publish(kafka: &KafkaConfig, args: &Args) -> Result<()> {
+    let publisher = Publisher::new(kafka)?;
+    let samples = dataset::bundled();
+    let mut records = samples.iter().cycle().map(|sample| sample.to_record("wine"));
+    let mut published = 0;
+    for (index, (fraction, name, bytes)) in SWAPS.iter().enumerate() {
+        let until = (fraction * args.records as f64) as usize;
+        published += publisher.publish_records("mdata", records.by_ref().take(until - published), Some(args.rate), |_| {})? as usize;
+        publisher.publish_model("models", &demo_model(name, bytes))?;
+        println!(">>> published model `{name}` after {published} records{}", if index == 2 { " (it will fail to load)" } else { "" });
+    }
+    publisher.publish_records("mdata", records.take(args.records - published), Some(args.rate), |_| {})?;
+    Ok(())
+}
+
+fn demo_model(name: &str, bytes: &[u8]) -> ModelDescriptor {
+    model_with_bytes(name, "wine", ModelKind::Onnx, bytes.to_vec())
+}
+
+/// What the viewer saw.
+#[derive(Default)]
+struct Tally {
+    per_model: BTreeMap<String, (u64, u64)>,
+    seen: u64,
+}
+
+impl Tally {
+    fn report(&self, expected: usize) -> String {
+        let mut lines = vec![format!("{} results for {expected} records published", self.seen)];
+        for (model, (count, nanos)) in &self.per_model {
+            let name = if model.is_empty() { "(no model)" } else { model };
+            lines.push(format!("  {name:<20} {count:>6} records, {:>8.1} µs mean scoring time", *nanos as f64 / *count as f64 / 1e3));
+        }
+        lines.join("\n")
+    }
+}
+
+/// Prints results from the results topic until every record has one (or nothing came for 20 s).
+fn view(kafka: &KafkaConfig, args: &Args) -> Result<Tally> {
+    let mut results = PartitionSource::assign(kafka, "demo-viewer", "results", 0, 1, StartAt::Beginning)?;
+    let mut tally = Tally::default();
+    let mut models_seen = std::collections::HashSet::new();
+    let mut last_result = Instant::now();
+    while tally.seen < args.records as u64 && last_result.elapsed() < Duration::from_secs(20) {
+        results.poll_batch(1024, Duration::from_millis(100), |_, _, payload| {
+            let Ok(result) = ServingResult::decode(payload) else { return };
+            last_result = Instant::now();
+            tally.seen += 1;
+            let entry = tally.per_model.entry(result.model_name.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += result.duration_ns as u64;
+            if models_seen.insert(result.model_name.clone()) {
+                println!("*** swap: `{}` now scores dataType `{}` (first at partition {} offset {})", result.model_name, result.data_type, result.source_partition, result.source_offset);
+            }
+            if tally.seen % args.every == 0 {
+                println!("{}", describe(&result));
+            }
+        });
+    }
+    Ok(tally)
+}
+
+fn describe(result: &ServingResult) -> String {
+    let prediction = if result.label.is_empty() {
+        format!("quality {:.2}", result.value)
+    } else {
+        let confidence = result.probabilities.iter().map(|p| p.probability).fold(0.0, f64::max);
+        format!("quality {} (p={confidence:.2})", result.label)
+    };
+    format!(
+        "  [{}:{:>5}] {:<18} {prediction:<22} {:>7.1} µs",
+        result.source_partition,
+        result.source_offset,
+        result.model_name,
+        result.duration_ns as f64 / 1e3
+    )
+}

@@ -1,0 +1,87 @@
+//! `serve`: the model-serving job. Reads data records and model descriptors from Kafka, scores
+//! every record with the current model of its `dataType`, and writes results to Kafka.
+//!
+//! ```text
+//! serve --pipeline keyed -b 127.0.0.1:9092 -w 2                       # one process, two workers
+//! serve --pipeline flat -w 2 -n 2 -p 0 -h hosts.txt                   # process 0 of two
+//! ```
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{ArgAction, Parser};
+use modelserver::cli::{init_logging, KafkaArgs};
+use modelserver::cluster::ClusterArgs;
+use modelserver::job::{Job, JobConfig};
+use modelserver::pipeline::{PipelineKind, ServingConfig};
+use modelserver::record::WineRecord;
+
+/// Serve models on a live Kafka stream, swapping them while data flows.
+#[derive(Parser, Debug)]
+#[command(disable_help_flag = true)]
+struct Args {
+    /// keyed: records and models routed by dataType, one worker per key; flat: models broadcast
+    /// to every worker, records spread over all of them.
+    #[arg(long, default_value = "keyed")]
+    pipeline: PipelineKind,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// The topic of data records (WineRecord).
+    #[arg(long, default_value = "mdata")]
+    data_topic: String,
+    /// The topic of model descriptors (ModelDescriptor).
+    #[arg(long, default_value = "models")]
+    models_topic: String,
+    /// The topic results go to (ServingResult).
+    #[arg(long, default_value = "results")]
+    results_topic: String,
+    /// Write no results to Kafka.
+    #[arg(long)]
+    no_results_topic: bool,
+    /// The consumer group under which data offsets are committed.
+    #[arg(long, default_value = "wineRecordsGroup")]
+    group: String,
+    /// Print every result as a JSON line on standard output.
+    #[arg(long)]
+    print: bool,
+    /// The most records a worker reads into one ingestion batch.
+    #[arg(long, default_value_t = 1024)]
+    batch_size: usize,
+    /// Records of one key that may wait for its first model, per worker.
+    #[arg(long, default_value_t = 10_000)]
+    pending_limit: usize,
+    /// Milliseconds a record may wait for the first model of its key.
+    #[arg(long, default_value_t = 10_000)]
+    pending_timeout_ms: u64,
+    /// Exit once no input has seen a message for this many seconds.
+    #[arg(long)]
+    exit_when_idle: Option<f64>,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+fn main() -> Result<()> {
+    init_logging();
+    let args = Args::parse();
+    let mut config = JobConfig::new(args.kafka.config(), args.pipeline);
+    config.data_topic = args.data_topic;
+    config.models_topic = args.models_topic;
+    config.results_topic = (!args.no_results_topic).then_some(args.results_topic);
+    config.group = args.group;
+    config.print = args.print;
+    config.batch_size = args.batch_size;
+    config.serving = ServingConfig {
+        pending_limit: args.pending_limit,
+        pending_timeout: Duration::from_millis(args.pending_timeout_ms),
+    };
+    config.exit_when_idle = args.exit_when_idle.map(Duration::from_secs_f64);
+    let job = Job::new(config)?;
+    let stop = job.stop_flag();
+    ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
+    job.run::<WineRecord>(args.cluster.timely_config()?)?;
+    Ok(())
+}

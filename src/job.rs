@@ -1,0 +1,239 @@
+//! The serving job: every worker reads its share of the data and models topics into timely
+//! inputs stamped with the ingestion clock, runs the chosen pipeline, writes results, and commits
+//! data offsets only behind the output frontier (after the results are flushed to Kafka).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context, Result};
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+use timely::worker::Worker;
+
+use crate::kafka::offsets::OffsetLedger;
+use crate::kafka::sink::ResultSink;
+use crate::kafka::source::{PartitionSource, StartAt};
+use crate::kafka::KafkaConfig;
+use crate::pipeline::{self, PipelineKind, ServingConfig, Time};
+use crate::proto::ModelDescriptor;
+use crate::record::{Origin, Record, Sourced};
+use crate::state::Counters;
+
+/// Everything a serving job needs to know.
+#[derive(Clone, Debug)]
+pub struct JobConfig {
+    /// The Kafka cluster.
+    pub kafka: KafkaConfig,
+    /// The consumer group under which data offsets are committed.
+    pub group: String,
+    /// The topic of data records.
+    pub data_topic: String,
+    /// The topic of model descriptors.
+    pub models_topic: String,
+    /// The topic results go to, if any.
+    pub results_topic: Option<String>,
+    /// Which pipeline to run.
+    pub pipeline: PipelineKind,
+    /// How records wait for a first model.
+    pub serving: ServingConfig,
+    /// Whether to print every result as a JSON line.
+    pub print: bool,
+    /// The most records a worker reads into one ingestion batch.
+    pub batch_size: usize,
+    /// The longest a worker waits for records before it moves its clock on.
+    pub poll_wait: Duration,
+    /// How often data offsets are committed.
+    pub commit_interval: Duration,
+    /// Stop once no worker input has seen a message for this long (for batch runs and tests).
+    pub exit_when_idle: Option<Duration>,
+}
+
+impl JobConfig {
+    /// A configuration with the original system's topic and group names and default tuning.
+    pub fn new(kafka: KafkaConfig, pipeline: PipelineKind) -> Self {
+        JobConfig {
+            kafka,
+            group: "wineRecordsGroup".into(),
+            data_topic: "mdata".into(),
+            models_topic: "models".into(),
+            results_topic: Some("results".into()),
+            pipeline,
+            serving: ServingConfig::default(),
+            print: false,
+            batch_size: 1024,
+            poll_wait: Duration::from_millis(5),
+            commit_interval: Duration::from_secs(1),
+            exit_when_idle: None,
+        }
+    }
+}
+
+/// A serving job, ready to run on a timely configuration.
+pub struct Job {
+    config: JobConfig,
+    sink: ResultSink,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Job {
+    /// Prepares a job: connects the results producer.
+    pub fn new(config: JobConfig) -> Result<Self> {
+        let sink = ResultSink::new(&config.kafka, config.results_topic.clone(), &config.data_topic, config.print)?;
+        Ok(Job { config, sink, counters: Arc::default(), stop: Arc::default() })
+    }
+
+    /// A flag that, once set, makes every worker close its inputs, finish and exit.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The counters of this process.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+
+    /// Runs the job on the workers `timely` describes, until stopped or idle; returns the
+    /// process's counters.
+    pub fn run<R: Record>(self, timely: timely::Config) -> Result<Arc<Counters>> {
+        let counters = self.counters.clone();
+        let job = Arc::new(self);
+        let guards = timely::execute(timely, move |worker| run_worker::<R>(worker, &job)).map_err(|error| anyhow!(error))?;
+        for result in guards.join() {
+            result.map_err(|error| anyhow!("a worker panicked: {error}"))??;
+        }
+        tracing::info!("job finished: {}", counters.summary());
+        Ok(counters)
+    }
+}
+
+/// The ingestion clock.
+pub fn clock_ms() -> Time {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as Time)
+}
+
+/// One worker's inputs and sources.
+struct WorkerInputs<R: Record> {
+    data: InputHandleVec<Time, Sourced<R>>,
+    models: InputHandleVec<Time, ModelDescriptor>,
+    data_source: PartitionSource,
+    model_source: PartitionSource,
+}
+
+impl<R: Record> WorkerInputs<R> {
+    /// Moves the clock on and reads one batch of each topic; returns the data offsets read and
+    /// whether anything was read.
+    fn read_batch(&mut self, config: &JobConfig, counters: &Counters) -> (Time, std::collections::BTreeMap<i32, i64>, bool) {
+        let now = clock_ms().max(*self.data.time());
+        self.data.advance_to(now);
+        self.models.advance_to(now);
+        let models = &mut self.models;
+        let models_read = self.model_source.poll_batch(64, Duration::ZERO, |partition, offset, payload| {
+            match <ModelDescriptor as prost::Message>::decode(payload) {
+                Ok(descriptor) => models.send(descriptor),
+                Err(error) => {
+                    counters.malformed_models.inc();
+                    tracing::warn!(partition, offset, "skipping a malformed model message: {error}");
+                }
+            }
+        });
+        let data = &mut self.data;
+        let data_read = self.data_source.poll_batch(config.batch_size, config.poll_wait, |partition, offset, payload| {
+            counters.records_read.inc();
+            match R::decode(payload) {
+                Ok(record) => data.send(Sourced { origin: Origin { partition, offset }, record }),
+                Err(error) => {
+                    counters.malformed_records.inc();
+                    tracing::warn!(partition, offset, "skipping a malformed data record: {error}");
+                }
+            }
+        });
+        let read_any = !models_read.is_empty() || !data_read.is_empty();
+        (now, data_read, read_any)
+    }
+}
+
+fn run_worker<R: Record>(worker: &mut Worker, job: &Arc<Job>) -> Result<()> {
+    let config = &job.config;
+    let (index, peers) = (worker.index(), worker.peers());
+    let mut data = InputHandleVec::new();
+    let mut models = InputHandleVec::new();
+    let probe = ProbeHandle::new();
+    worker.dataflow(|scope| {
+        let data = data.to_stream(scope);
+        let models = models.to_stream(scope);
+        pipeline::build::<R>(config.pipeline, data, models, config.serving, job.counters.clone())
+            .inspect({
+                let job = job.clone();
+                move |scored| {
+                    job.sink.write(scored);
+                    job.counters.results_written.inc();
+                }
+            })
+            .probe_with(&probe);
+    });
+    let data_source = PartitionSource::assign(&config.kafka, &config.group, &config.data_topic, index, peers, StartAt::Committed)?;
+    let model_source = PartitionSource::assign(&config.kafka, &config.group, &config.models_topic, index, peers, StartAt::Beginning)?;
+    tracing::info!(worker = index, data_partitions = ?data_source.partitions(), model_partitions = ?model_source.partitions(), pipeline = %config.pipeline, "worker started");
+    let mut inputs = WorkerInputs { data, models, data_source, model_source };
+    let mut committer = Committer::new(config.commit_interval);
+    let mut last_read = Instant::now();
+    while !job.stop.load(Ordering::Relaxed) && !config.exit_when_idle.is_some_and(|idle| last_read.elapsed() > idle) {
+        let (time, data_read, read_any) = inputs.read_batch(config, &job.counters);
+        committer.ledger.record(time, data_read);
+        if read_any {
+            last_read = Instant::now();
+            worker.step();
+        } else {
+            worker.step_or_park(Some(config.poll_wait));
+        }
+        committer.commit_if_due(&probe, &inputs.data_source, &job.sink)?;
+    }
+    let WorkerInputs { data, models, data_source, .. } = inputs;
+    drop((data, models));
+    while worker.step_or_park(Some(Duration::from_millis(10))) {}
+    committer.commit_complete(&probe, &data_source, &job.sink)?;
+    tracing::info!(worker = index, "worker finished");
+    Ok(())
+}
+
+/// Commits data offsets behind the output frontier, once the results are delivered.
+struct Committer {
+    ledger: OffsetLedger,
+    interval: Duration,
+    last: Instant,
+    /// Set once a result failed to be delivered: committing further would skip it.
+    halted: bool,
+}
+
+impl Committer {
+    fn new(interval: Duration) -> Self {
+        Committer { ledger: OffsetLedger::default(), interval, last: Instant::now(), halted: false }
+    }
+
+    fn commit_if_due(&mut self, probe: &ProbeHandle<Time>, source: &PartitionSource, sink: &ResultSink) -> Result<()> {
+        if self.last.elapsed() < self.interval {
+            return Ok(());
+        }
+        self.last = Instant::now();
+        self.commit_complete(probe, source, sink)
+    }
+
+    fn commit_complete(&mut self, probe: &ProbeHandle<Time>, source: &PartitionSource, sink: &ResultSink) -> Result<()> {
+        let frontier = probe.with_frontier(|frontier| frontier.first().copied());
+        let complete = self.ledger.take_complete(frontier);
+        if complete.is_empty() {
+            return Ok(());
+        }
+        let failed = sink.flush(Duration::from_secs(30)).context("delivering results before a commit")?;
+        if failed > 0 {
+            if !self.halted {
+                self.halted = true;
+                tracing::error!("{failed} results were not delivered: no more offsets are committed, so a restart reads them again");
+            }
+            return Ok(());
+        }
+        source.commit(&complete)
+    }
+}

@@ -1,0 +1,49 @@
+//! Topic administration: making sure the topics a job uses exist, and reading partition counts.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::KafkaConfig;
+
+/// How long a metadata or admin request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Creates each `(topic, partitions)` that does not exist yet; existing topics are left as they are.
+pub fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = kafka.client().create().context("creating a Kafka admin client")?;
+    let new_topics: Vec<NewTopic> =
+        topics.iter().map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1))).collect();
+    let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+    let results = futures::executor::block_on(admin.create_topics(&new_topics, &options))
+        .with_context(|| format!("creating topics on {}", kafka.bootstrap))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => bail!("cannot create topic `{topic}`: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// The number of partitions of `topic`, waiting up to [`REQUEST_TIMEOUT`] for it to exist.
+pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32> {
+    let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
+    loop {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+            .with_context(|| format!("reading the metadata of topic `{topic}`"))?;
+        let partitions = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+        if partitions > 0 {
+            return Ok(partitions as i32);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("topic `{topic}` does not exist");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

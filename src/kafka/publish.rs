@@ -1,0 +1,110 @@
+//! The client side: publishing data records (round-robin over the topic's partitions, at a chosen
+//! rate) and model descriptors.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use prost::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+use super::admin::REQUEST_TIMEOUT;
+use super::{send_when_room, KafkaConfig};
+use crate::model::ModelKind;
+use crate::proto::model_descriptor::MessageContent;
+use crate::proto::{ModelDescriptor, WineRecord};
+
+/// A producer of records and models.
+pub struct Publisher {
+    producer: ThreadedProducer<DefaultProducerContext>,
+}
+
+impl Publisher {
+    /// Connects a producer.
+    pub fn new(kafka: &KafkaConfig) -> Result<Self> {
+        let producer = kafka.client().set("linger.ms", "5").create().context("creating a Kafka producer")?;
+        Ok(Publisher { producer })
+    }
+
+    /// Publishes a model descriptor, keyed by its `dataType`, and waits until it is delivered.
+    pub fn publish_model(&self, topic: &str, descriptor: &ModelDescriptor) -> Result<()> {
+        self.send(BaseRecord::to(topic).key(descriptor.data_type.as_str()).payload(descriptor.encode_to_vec().as_slice()))?;
+        self.flush()
+    }
+
+    /// Publishes raw bytes to `topic` (for hostile-input tests and tools).
+    pub fn publish_raw(&self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
+        self.send(BaseRecord::to(topic).key(key).payload(payload))?;
+        self.flush()
+    }
+
+    /// Publishes records round-robin over the partitions of `topic`, at most `rate` per second
+    /// (as fast as possible when `None`), calling `progress` after each; returns how many.
+    pub fn publish_records(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = WineRecord>,
+        rate: Option<f64>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64> {
+        let partitions = self.partition_count(topic)?;
+        let pacer = rate.map(|rate| Duration::from_secs_f64(1.0 / rate));
+        let started = Instant::now();
+        let mut sent = 0u64;
+        for record in records {
+            if let Some(interval) = pacer {
+                let due = started + interval.mul_f64(sent as f64);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+            let partition = (sent % partitions as u64) as i32;
+            let payload = record.encode_to_vec();
+            self.send(BaseRecord::to(topic).key(record.data_type.as_str()).payload(payload.as_slice()).partition(partition))?;
+            sent += 1;
+            progress(sent);
+        }
+        self.flush()?;
+        Ok(sent)
+    }
+
+    /// Waits until everything published is delivered.
+    pub fn flush(&self) -> Result<()> {
+        self.producer.flush(Duration::from_secs(30)).context("delivering to Kafka")
+    }
+
+    fn partition_count(&self, topic: &str) -> Result<i32> {
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+            .with_context(|| format!("reading the metadata of topic `{topic}`"))?;
+        let partitions = metadata.topics().first().map_or(0, |topic| topic.partitions().len());
+        anyhow::ensure!(partitions > 0, "topic `{topic}` does not exist");
+        Ok(partitions as i32)
+    }
+
+    fn send(&self, record: BaseRecord<'_, str, [u8]>) -> Result<()> {
+        let topic = record.topic.to_owned();
+        send_when_room(&self.producer, record).with_context(|| format!("publishing to `{topic}`"))
+    }
+}
+
+/// A descriptor carrying the model's bytes.
+pub fn model_with_bytes(name: &str, data_type: &str, kind: ModelKind, bytes: Vec<u8>) -> ModelDescriptor {
+    describe(name, data_type, kind, MessageContent::Data(bytes))
+}
+
+/// A descriptor naming the file the model is loaded from.
+pub fn model_at_location(name: &str, data_type: &str, kind: ModelKind, location: &str) -> ModelDescriptor {
+    describe(name, data_type, kind, MessageContent::Location(location.to_owned()))
+}
+
+fn describe(name: &str, data_type: &str, kind: ModelKind, content: MessageContent) -> ModelDescriptor {
+    let mut descriptor = ModelDescriptor {
+        name: name.to_owned(),
+        description: format!("{kind} model {name}"),
+        data_type: data_type.to_owned(),
+        message_content: Some(content),
+        ..ModelDescriptor::default()
+    };
+    descriptor.set_modeltype(kind.to_wire());
+    descriptor
+}

@@ -1,0 +1,102 @@
+//! A worker's share of a topic: partition `p` is read by worker `p mod peers`, assigned
+//! explicitly (no consumer-group rebalancing inside a job, no group-join wait).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::admin::partition_count;
+use super::KafkaConfig;
+
+/// Where a source starts reading its partitions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// At the offsets committed for the job's consumer group, else at the beginning.
+    Committed,
+    /// At the beginning, whatever was committed (the models topic: a restarted job gets the
+    /// current models back).
+    Beginning,
+}
+
+/// The partitions of one topic that belong to one worker.
+pub struct PartitionSource {
+    consumer: BaseConsumer,
+    topic: String,
+    partitions: Vec<i32>,
+}
+
+/// The partitions of a topic with `partition_count` partitions that worker `index` of `peers` reads.
+pub fn partitions_for_worker(partition_count: i32, index: usize, peers: usize) -> Vec<i32> {
+    (0..partition_count).filter(|partition| *partition as usize % peers == index).collect()
+}
+
+impl PartitionSource {
+    /// Assigns this worker's partitions of `topic` to a new consumer of group `group`.
+    pub fn assign(kafka: &KafkaConfig, group: &str, topic: &str, index: usize, peers: usize, start: StartAt) -> Result<Self> {
+        let consumer: BaseConsumer = kafka
+            .client()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .context("creating a Kafka consumer")?;
+        let partitions = partitions_for_worker(partition_count(&consumer, topic)?, index, peers);
+        let offset = match start {
+            StartAt::Committed => Offset::Stored,
+            StartAt::Beginning => Offset::Beginning,
+        };
+        let mut assignment = TopicPartitionList::new();
+        for partition in &partitions {
+            assignment.add_partition_offset(topic, *partition, offset)?;
+        }
+        consumer.assign(&assignment).with_context(|| format!("assigning partitions {partitions:?} of `{topic}`"))?;
+        tracing::debug!(worker = index, topic, ?partitions, "partitions assigned");
+        Ok(PartitionSource { consumer, topic: topic.to_owned(), partitions })
+    }
+
+    /// The partitions this source reads.
+    pub fn partitions(&self) -> &[i32] {
+        &self.partitions
+    }
+
+    /// Reads up to `max` messages, waiting at most `budget` in all, and hands each payload to
+    /// `each` with its partition and offset. Returns the next offset to read per partition read.
+    pub fn poll_batch(&mut self, max: usize, budget: Duration, mut each: impl FnMut(i32, i64, &[u8])) -> BTreeMap<i32, i64> {
+        let mut next = BTreeMap::new();
+        if self.partitions.is_empty() {
+            return next;
+        }
+        let deadline = Instant::now() + budget;
+        let mut read = 0;
+        while read < max {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.poll(wait) {
+                Some(Ok(message)) => {
+                    each(message.partition(), message.offset(), message.payload().unwrap_or_default());
+                    next.insert(message.partition(), message.offset() + 1);
+                    read += 1;
+                }
+                Some(Err(error)) => tracing::warn!(topic = %self.topic, "Kafka consumer error: {error}"),
+                None => break,
+            }
+            if wait.is_zero() {
+                break;
+            }
+        }
+        next
+    }
+
+    /// Commits the given next offsets for the job's consumer group, without waiting.
+    pub fn commit(&self, next: &BTreeMap<i32, i64>) -> Result<()> {
+        let mut offsets = TopicPartitionList::new();
+        for (partition, offset) in next {
+            offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(*offset))?;
+        }
+        self.consumer.commit(&offsets, CommitMode::Async).with_context(|| format!("committing offsets of `{}`", self.topic))
+    }
+}

@@ -1,0 +1,23 @@
+//! Streaming model serving on timely dataflow and Kafka.
+//!
+//! Two Kafka streams meet in a timely dataflow job: data records and model descriptors. A binary
+//! operator ([`pipeline::serving`]) keeps the current model per `dataType` and scores every record;
+//! a model published on the models topic replaces the current one while data keeps flowing.
+//!
+//! - [`model`]: the [`model::Model`] trait and the model kinds that score a record;
+//! - [`pipeline`]: the keyed and flat pipelines around the serving operator;
+//! - [`kafka`]: sources, offsets, the results sink and topic administration;
+//! - [`job`], [`cluster`]: a whole serving job over Kafka, on any number of workers and processes;
+//! - [`record`], [`dataset`]: the records served and the bundled wine-quality data;
+//! - [`state`]: what a running job can tell about itself.
+
+pub mod cli;
+pub mod cluster;
+pub mod dataset;
+pub mod job;
+pub mod kafka;
+pub mod model;
+pub mod pipeline;
+pub mod proto;
+pub mod record;
+pub mod state;

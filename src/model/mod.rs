@@ -1,0 +1,186 @@
+//! What scores a record: the [`Model`] trait, the predictions it returns, and the factory that
+//! turns a [`ModelDescriptor`] from the models topic into a ready-to-score model.
+//!
+//! A model is built once (parsed, optimized, its inputs bound to the record's feature order) and
+//! then scores rows without re-planning. Building is where every error about the model itself is
+//! raised; scoring only fails for a row the model cannot take.
+
+pub mod onnx;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::proto::model_descriptor::{MessageContent, ModelType};
+use crate::proto::ModelDescriptor;
+
+/// The kinds of model the server knows of, as named on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// A frozen TensorFlow graph.
+    TensorFlow,
+    /// A TensorFlow SavedModel directory, given by location.
+    TensorFlowSaved,
+    /// A PMML document.
+    Pmml,
+    /// An ONNX model.
+    Onnx,
+}
+
+impl ModelKind {
+    /// The wire value of this kind.
+    pub fn to_wire(self) -> ModelType {
+        match self {
+            ModelKind::TensorFlow => ModelType::Tensorflow,
+            ModelKind::TensorFlowSaved => ModelType::Tensorflowsaved,
+            ModelKind::Pmml => ModelType::Pmml,
+            ModelKind::Onnx => ModelType::Onnx,
+        }
+    }
+
+    /// The kind a wire value names.
+    pub fn from_wire(model_type: ModelType) -> Self {
+        match model_type {
+            ModelType::Tensorflow => ModelKind::TensorFlow,
+            ModelType::Tensorflowsaved => ModelKind::TensorFlowSaved,
+            ModelType::Pmml => ModelKind::Pmml,
+            ModelType::Onnx => ModelKind::Onnx,
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            ModelKind::TensorFlow => "tensorflow",
+            ModelKind::TensorFlowSaved => "tensorflow-saved",
+            ModelKind::Pmml => "pmml",
+            ModelKind::Onnx => "onnx",
+        };
+        f.write_str(name)
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = ModelError;
+
+    fn from_str(name: &str) -> Result<Self, ModelError> {
+        match name.to_ascii_lowercase().as_str() {
+            "tensorflow" | "tf" => Ok(ModelKind::TensorFlow),
+            "tensorflow-saved" | "tensorflowsaved" => Ok(ModelKind::TensorFlowSaved),
+            "pmml" => Ok(ModelKind::Pmml),
+            "onnx" => Ok(ModelKind::Onnx),
+            other => Err(ModelError::Unsupported(format!("model type `{other}`"))),
+        }
+    }
+}
+
+/// What a model says about one record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The regression value; for a classifier, its class label read as a number (NaN when the
+    /// label is not numeric).
+    pub value: f64,
+    /// For a classifier, the predicted class label.
+    pub class: Option<Arc<str>>,
+    /// For a classifier, one probability per label of [`Model::class_labels`], in that order
+    /// (empty when the model gives none).
+    pub probabilities: Vec<f64>,
+}
+
+impl Prediction {
+    /// A regression result.
+    pub fn regression(value: f64) -> Self {
+        Prediction { value, class: None, probabilities: Vec::new() }
+    }
+
+    /// A classification result for `class`, with its numeric reading as the value.
+    pub fn classification(class: Arc<str>, probabilities: Vec<f64>) -> Self {
+        let value = class.parse::<f64>().unwrap_or(f64::NAN);
+        Prediction { value, class: Some(class), probabilities }
+    }
+}
+
+/// Why a model could not be built or could not score a record.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The model bytes are not a valid model of the declared kind.
+    #[error("invalid {kind} model: {reason}")]
+    Invalid {
+        /// The declared kind.
+        kind: ModelKind,
+        /// What is wrong, with context.
+        reason: String,
+    },
+    /// The model uses something this server does not implement.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The model needs an input the record does not provide.
+    #[error("the model needs input `{0}`, which the record does not have")]
+    MissingInput(String),
+    /// The model could not score this record.
+    #[error("scoring failed: {0}")]
+    Scoring(String),
+    /// The model's location could not be read.
+    #[error("cannot read model from `{location}`: {source}")]
+    Location {
+        /// The location named in the descriptor.
+        location: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A model that is ready to score records.
+///
+/// `features` are the record's values in the order of the [`FeatureSchema`] the model was built
+/// for; `NaN` means a missing value. Scoring takes `&mut self` so that a model can keep scratch
+/// buffers and score without allocating.
+pub trait Model {
+    /// Scores one record.
+    fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError>;
+
+    /// The class labels of a classifier, in the order of [`Prediction::probabilities`]; empty for
+    /// a regression model.
+    fn class_labels(&self) -> &[Arc<str>];
+
+    /// The kind of model.
+    fn kind(&self) -> ModelKind;
+}
+
+/// The names of a record's features, in the order in which records hand them to models.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureSchema {
+    /// One name per feature.
+    pub names: &'static [&'static str],
+}
+
+/// Builds a ready-to-score model from a descriptor read off the models topic.
+///
+/// The model bytes come from the descriptor itself or from the file it names as its location.
+pub fn build_model(
+    descriptor: &ModelDescriptor,
+    schema: FeatureSchema,
+) -> Result<Box<dyn Model>, ModelError> {
+    let kind = ModelKind::from_wire(descriptor.modeltype());
+    let bytes = model_bytes(descriptor)?;
+    match kind {
+        ModelKind::Onnx => Ok(Box::new(onnx::OnnxModel::load(&bytes, schema)?)),
+        ModelKind::Pmml | ModelKind::TensorFlow | ModelKind::TensorFlowSaved => Err(
+            ModelError::Unsupported(format!("{kind} models are not served yet (only onnx)")),
+        ),
+    }
+}
+
+/// The model's bytes: inline, or read from the location the descriptor names.
+fn model_bytes(descriptor: &ModelDescriptor) -> Result<std::borrow::Cow<'_, [u8]>, ModelError> {
+    match &descriptor.message_content {
+        Some(MessageContent::Data(bytes)) => Ok(bytes.as_slice().into()),
+        Some(MessageContent::Location(location)) => std::fs::read(location)
+            .map(Into::into)
+            .map_err(|source| ModelError::Location { location: location.clone(), source }),
+        None => Err(ModelError::Invalid {
+            kind: ModelKind::from_wire(descriptor.modeltype()),
+            reason: "the descriptor carries neither model bytes nor a location".into(),
+        }),
+    }
+}

@@ -1,0 +1,145 @@
+//! ONNX models, run by tract: parsed once, given a fixed one-row input shape, optimized into a
+//! runnable plan, then run row by row without re-planning.
+//!
+//! The model's single input takes the record's features in schema order, as a `1 × n` float
+//! tensor. Its first output is the regression value; a classifier's outputs are `label` and
+//! `probabilities` (export with `zipmap=False`: tract has no `ZipMap`). The predicted class is the
+//! arg-max of the probabilities, mapped through the class labels declared in the graph; tract
+//! 0.23's own label output is not used because it is wrong for two-class tree ensembles.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
+use tract_onnx::prelude::*;
+
+use super::{FeatureSchema, Model, ModelError, ModelKind, Prediction};
+
+/// Operators that declare their class labels as attributes.
+const CLASSIFIER_OPS: [&str; 3] = ["TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"];
+
+/// A loaded, optimized ONNX model.
+pub struct OnnxModel {
+    plan: Arc<TypedRunnableModel>,
+    width: usize,
+    labels: Vec<Arc<str>>,
+}
+
+impl OnnxModel {
+    /// Parses, checks and optimizes an ONNX model whose input takes the features of `schema`.
+    pub fn load(bytes: &[u8], schema: FeatureSchema) -> Result<Self, ModelError> {
+        let onnx = tract_onnx::onnx();
+        let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(invalid)?;
+        let labels = class_labels(&proto)?;
+        let width = schema.names.len();
+        let plan = onnx
+            .model_for_proto_model(&proto)
+            .and_then(|model| model.with_input_fact(0, f32::fact([1, width]).into()))
+            .and_then(|model| model.into_optimized())
+            .and_then(|model| model.into_runnable())
+            .map_err(invalid)?;
+        Ok(OnnxModel { plan, width, labels })
+    }
+
+    fn run(&self, features: &[f64]) -> TractResult<TVec<TValue>> {
+        let row: Vec<f32> = features.iter().map(|&value| value as f32).collect();
+        let input = Tensor::from_shape(&[1, self.width], &row)?;
+        self.plan.run(tvec!(input.into()))
+    }
+
+    fn classify(&self, outputs: &[TValue]) -> TractResult<Prediction> {
+        let probabilities: Vec<f64> = outputs
+            .get(1)
+            .context("a classifier must have a probabilities output (export with zipmap=False)")?
+            .cast_to::<f64>()?
+            .to_plain_array_view::<f64>()?
+            .iter()
+            .copied()
+            .collect();
+        if probabilities.len() != self.labels.len() {
+            bail!("{} probabilities for {} class labels", probabilities.len(), self.labels.len());
+        }
+        let best = arg_max(&probabilities).context("no probabilities")?;
+        Ok(Prediction::classification(self.labels[best].clone(), probabilities))
+    }
+
+    fn regress(outputs: &[TValue]) -> TractResult<Prediction> {
+        let value = outputs.first().context("no output")?.cast_to::<f64>()?;
+        let value = *value.to_plain_array_view::<f64>()?.iter().next().context("empty output")?;
+        Ok(Prediction::regression(value))
+    }
+}
+
+impl Model for OnnxModel {
+    fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError> {
+        let outputs = self.run(features).map_err(scoring)?;
+        if self.labels.is_empty() {
+            Self::regress(&outputs).map_err(scoring)
+        } else {
+            self.classify(&outputs).map_err(scoring)
+        }
+    }
+
+    fn class_labels(&self) -> &[Arc<str>] {
+        &self.labels
+    }
+
+    fn kind(&self) -> ModelKind {
+        ModelKind::Onnx
+    }
+}
+
+/// The index of the largest value; the first one on ties, as onnxruntime does.
+fn arg_max(values: &[f64]) -> Option<usize> {
+    (0..values.len()).reduce(|best, index| if values[index] > values[best] { index } else { best })
+}
+
+/// The class labels the graph declares: on a classifier operator, or as the constant that maps
+/// an arg-max index to a label (skl2onnx's pattern for neural networks). Empty for a regressor.
+fn class_labels(proto: &ModelProto) -> Result<Vec<Arc<str>>, ModelError> {
+    let Some(graph) = &proto.graph else {
+        return Err(ModelError::Invalid { kind: ModelKind::Onnx, reason: "no graph".into() });
+    };
+    if let Some(labels) = graph.node.iter().find_map(declared_labels) {
+        return Ok(labels);
+    }
+    let mapped = graph
+        .node
+        .iter()
+        .filter(|node| node.op_type == "ArrayFeatureExtractor")
+        .filter_map(|node| node.input.first())
+        .find_map(|name| graph.initializer.iter().find(|tensor| &tensor.name == name));
+    Ok(mapped.map(tensor_labels).unwrap_or_default())
+}
+
+fn declared_labels(node: &NodeProto) -> Option<Vec<Arc<str>>> {
+    if !CLASSIFIER_OPS.contains(&node.op_type.as_str()) {
+        return None;
+    }
+    let attribute = |name: &str| node.attribute.iter().find(|attribute| attribute.name == name);
+    if let Some(ints) = attribute("classlabels_ints").or(attribute("classlabels_int64s")) {
+        return Some(ints.ints.iter().map(|label| label.to_string().into()).collect());
+    }
+    attribute("classlabels_strings")
+        .map(|strings| strings.strings.iter().map(|label| String::from_utf8_lossy(label).into()).collect())
+}
+
+fn tensor_labels(tensor: &TensorProto) -> Vec<Arc<str>> {
+    if !tensor.string_data.is_empty() {
+        return tensor.string_data.iter().map(|label| String::from_utf8_lossy(label).into()).collect();
+    }
+    let ints: Vec<i64> = if tensor.int64_data.is_empty() {
+        tensor.raw_data.chunks_exact(8).map(|bytes| i64::from_le_bytes(bytes.try_into().unwrap())).collect()
+    } else {
+        tensor.int64_data.clone()
+    };
+    ints.iter().map(|label| label.to_string().into()).collect()
+}
+
+fn invalid(error: TractError) -> ModelError {
+    ModelError::Invalid { kind: ModelKind::Onnx, reason: format!("{error:#}") }
+}
+
+fn scoring(error: TractError) -> ModelError {
+    ModelError::Scoring(format!("{error:#}"))
+}

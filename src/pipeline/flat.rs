@@ -1,0 +1,33 @@
+//! The flat pipeline: every model is broadcast to every worker, and records are spread over all
+//! workers by their Kafka position, so that any worker scores any key.
+
+use std::sync::Arc;
+
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::StreamVec;
+
+use super::serving::{serve, Scored, ServingConfig, Time};
+use super::stable_hash;
+use crate::proto::ModelDescriptor;
+use crate::record::{Origin, Record, Sourced};
+use crate::state::Counters;
+
+/// Broadcasts models, spreads records evenly, and serves them on every worker.
+pub fn flat<'scope, R: Record>(
+    data: StreamVec<'scope, Time, Sourced<R>>,
+    models: StreamVec<'scope, Time, ModelDescriptor>,
+    config: ServingConfig,
+    counters: Arc<Counters>,
+) -> StreamVec<'scope, Time, Scored> {
+    let data_pact = Exchange::new(|sourced: &Sourced<R>| position_route(&sourced.origin));
+    serve(data, models.broadcast(), data_pact, Pipeline, config, counters)
+}
+
+/// The routing value of a record's position: consecutive offsets go to different workers.
+pub fn position_route(origin: &Origin) -> u64 {
+    let mut position = [0u8; 12];
+    position[..4].copy_from_slice(&origin.partition.to_le_bytes());
+    position[4..].copy_from_slice(&origin.offset.to_le_bytes());
+    stable_hash(&position)
+}

@@ -1,0 +1,67 @@
+//! How the two streams meet: the keyed and flat pipelines around the one serving operator.
+//!
+//! - [`keyed`]: data and models are exchanged by `dataType`, so each key's model lives on exactly
+//!   one worker;
+//! - [`flat`]: models are broadcast to every worker, data is spread over all workers.
+
+pub mod flat;
+pub mod keyed;
+pub mod serving;
+
+use std::sync::Arc;
+
+use timely::dataflow::StreamVec;
+
+use crate::proto::ModelDescriptor;
+use crate::record::{Record, Sourced};
+use crate::state::Counters;
+pub use serving::{ModelTag, Outcome, Scored, ServingConfig, Time};
+
+/// Which pipeline a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipelineKind {
+    /// Data and models exchanged by `dataType`.
+    Keyed,
+    /// Models broadcast to every worker, data spread over all of them.
+    Flat,
+}
+
+impl std::str::FromStr for PipelineKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "keyed" => Ok(PipelineKind::Keyed),
+            "flat" => Ok(PipelineKind::Flat),
+            other => Err(format!("unknown pipeline `{other}` (expected keyed or flat)")),
+        }
+    }
+}
+
+impl std::fmt::Display for PipelineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PipelineKind::Keyed => "keyed",
+            PipelineKind::Flat => "flat",
+        })
+    }
+}
+
+/// Builds the chosen pipeline over a data stream and a model stream.
+pub fn build<'scope, R: Record>(
+    kind: PipelineKind,
+    data: StreamVec<'scope, Time, Sourced<R>>,
+    models: StreamVec<'scope, Time, ModelDescriptor>,
+    config: ServingConfig,
+    counters: Arc<Counters>,
+) -> StreamVec<'scope, Time, Scored> {
+    match kind {
+        PipelineKind::Keyed => keyed::keyed(data, models, config, counters),
+        PipelineKind::Flat => flat::flat(data, models, config, counters),
+    }
+}
+
+/// A hash that is the same in every process of a job (FNV-1a), to route by key.
+pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}

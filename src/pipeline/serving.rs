@@ -1,0 +1,324 @@
+//! The serving operator: one binary operator that keeps the current model per `dataType` and
+//! scores every record with it.
+//!
+//! Both inputs carry ingestion timestamps from the same clock. The operator works through them in
+//! time order: the models of time `t` replace the current ones only after every record of an
+//! earlier time has been scored, and the records of time `t` are scored only once every model of
+//! time `t` or earlier has arrived. A swap is therefore atomic and happens at one instant of the
+//! ingestion clock, on every worker alike; a model that fails to build leaves the previous one
+//! serving.
+//!
+//! A record whose key has no model yet waits, holding a capability at its own time, until a model
+//! arrives (it is then scored by it), until it has waited `pending_timeout`, until more than
+//! `pending_limit` records of its key wait, or until the models input closes: then it leaves as an
+//! explicit [`Outcome::NoModel`] result. No record is dropped.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use timely::dataflow::channels::pact::ParallelizationContract;
+use timely::dataflow::operators::generic::{Operator, OutputBuilderSession};
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+use timely::progress::frontier::MutableAntichain;
+
+use crate::model::{build_model, Model, Prediction};
+use crate::proto::ModelDescriptor;
+use crate::record::{Origin, Record, Sourced};
+use crate::state::Counters;
+
+/// The ingestion clock: milliseconds since the Unix epoch.
+pub type Time = u64;
+
+/// How long and how many records may wait for the first model of their key.
+#[derive(Clone, Copy, Debug)]
+pub struct ServingConfig {
+    /// Records of one key that may wait on one worker; the oldest leave as no-model results
+    /// beyond that.
+    pub pending_limit: usize,
+    /// How long a record may wait for a model.
+    pub pending_timeout: Duration,
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        ServingConfig { pending_limit: 10_000, pending_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// The model that scored a record, and since when it serves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelTag {
+    /// The model's name, from its descriptor.
+    pub name: Arc<str>,
+    /// The ingestion time at which it became current on its worker.
+    pub since: Time,
+    /// Its class labels, in the order of its predictions' probabilities (empty for regression).
+    pub labels: Arc<[Arc<str>]>,
+}
+
+/// What became of a record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The model scored it.
+    Scored(Prediction),
+    /// No model for its key arrived in time.
+    NoModel,
+    /// The model rejected it.
+    Failed(String),
+}
+
+/// One record's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    /// Where the record was read from.
+    pub origin: Origin,
+    /// The record's key.
+    pub data_type: String,
+    /// The model that scored it; `None` for a no-model result.
+    pub model: Option<ModelTag>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Time spent scoring, in nanoseconds.
+    pub duration_ns: u64,
+    /// The worker that scored it.
+    pub worker: usize,
+}
+
+/// Scores `data` with the models of `models`, routed by the given contracts: the keyed and flat
+/// pipelines differ only in those.
+pub fn serve<'scope, R, PD, PM>(
+    data: StreamVec<'scope, Time, Sourced<R>>,
+    models: StreamVec<'scope, Time, ModelDescriptor>,
+    data_pact: PD,
+    model_pact: PM,
+    config: ServingConfig,
+    counters: Arc<Counters>,
+) -> StreamVec<'scope, Time, Scored>
+where
+    R: Record,
+    PD: ParallelizationContract<Time, Vec<Sourced<R>>>,
+    PM: ParallelizationContract<Time, Vec<ModelDescriptor>>,
+{
+    let worker = data.scope().index();
+    data.binary_frontier(models, data_pact, model_pact, "ServeModels", move |_capability, _info| {
+        let mut state = ServingState::<R>::new(worker, config, counters);
+        move |(data, data_frontier), (models, model_frontier), output| {
+            data.for_each_stamp(|capability, batches| {
+                if let Some(capability) = capability.retain_least(0) {
+                    state.stash_data(capability, batches.flat_map(std::mem::take));
+                }
+            });
+            models.for_each_stamp(|capability, batches| {
+                if let Some(time) = capability.least() {
+                    state.stash_models(*time, batches.flat_map(std::mem::take));
+                }
+            });
+            state.advance(data_frontier, model_frontier, output);
+        }
+    })
+    .container::<Vec<_>>()
+}
+
+/// A model serving one key on this worker.
+struct Served {
+    model: Box<dyn Model>,
+    tag: ModelTag,
+}
+
+/// A record waiting for the first model of its key.
+struct Waiting<R> {
+    time: Time,
+    arrived: Instant,
+    record: Sourced<R>,
+}
+
+type Output<'a> = OutputBuilderSession<'a, Time, timely::container::CapacityContainerBuilder<Vec<Scored>>>;
+
+/// One worker's state: its models, the inputs not yet due, and the records waiting for a model.
+struct ServingState<R> {
+    worker: usize,
+    config: ServingConfig,
+    counters: Arc<Counters>,
+    served: HashMap<String, Served>,
+    data_stash: BTreeMap<Time, (Capability<Time>, Vec<Sourced<R>>)>,
+    model_stash: BTreeMap<Time, Vec<ModelDescriptor>>,
+    waiting: HashMap<String, VecDeque<Waiting<R>>>,
+    waiting_count: usize,
+    /// Capabilities held for waiting records, with how many records hold each.
+    holds: BTreeMap<Time, (Capability<Time>, usize)>,
+    features: Vec<f64>,
+}
+
+impl<R: Record> ServingState<R> {
+    fn new(worker: usize, config: ServingConfig, counters: Arc<Counters>) -> Self {
+        ServingState {
+            worker,
+            config,
+            counters,
+            served: HashMap::new(),
+            data_stash: BTreeMap::new(),
+            model_stash: BTreeMap::new(),
+            waiting: HashMap::new(),
+            waiting_count: 0,
+            holds: BTreeMap::new(),
+            features: Vec::new(),
+        }
+    }
+
+    fn stash_data(&mut self, capability: Capability<Time>, records: impl Iterator<Item = Sourced<R>>) {
+        let time = *capability.time();
+        self.data_stash.entry(time).or_insert_with(|| (capability, Vec::new())).1.extend(records);
+    }
+
+    fn stash_models(&mut self, time: Time, descriptors: impl Iterator<Item = ModelDescriptor>) {
+        self.model_stash.entry(time).or_default().extend(descriptors);
+    }
+
+    /// Applies models and scores records in time order, as far as the frontiers allow; then
+    /// releases the waiting records that are due.
+    fn advance(&mut self, data_frontier: &MutableAntichain<Time>, model_frontier: &MutableAntichain<Time>, output: &mut Output<'_>) {
+        loop {
+            let next_models = self.model_stash.keys().next().copied();
+            let next_data = self.data_stash.keys().next().copied();
+            match (next_models, next_data) {
+                // Models of time t wait until no record of an earlier time can still arrive.
+                (Some(time), data) if data.is_none_or(|data| time <= data) => {
+                    if data_frontier.less_than(&time) {
+                        break;
+                    }
+                    let descriptors = self.model_stash.remove(&time).unwrap_or_default();
+                    descriptors.into_iter().for_each(|descriptor| self.apply_model(time, descriptor, output));
+                }
+                // Records of time t wait until every model of time t or earlier has arrived.
+                (_, Some(time)) => {
+                    if model_frontier.less_equal(&time) {
+                        break;
+                    }
+                    let (capability, records) = self.data_stash.remove(&time).expect("stashed");
+                    self.score_batch(&capability, records, output);
+                }
+                (_, None) => break,
+            }
+        }
+        self.release_due(model_frontier.is_empty(), output);
+    }
+
+    fn apply_model(&mut self, time: Time, descriptor: ModelDescriptor, output: &mut Output<'_>) {
+        let key = descriptor.data_type.clone();
+        match build_model(&descriptor, R::SCHEMA) {
+            Ok(model) => {
+                let tag = ModelTag { name: descriptor.name.as_str().into(), since: time, labels: model.class_labels().into() };
+                let previous = self.served.insert(key.clone(), Served { model, tag });
+                self.counters.models_loaded.inc();
+                match previous {
+                    Some(old) => tracing::info!(worker = self.worker, data_type = %key, model = %descriptor.name, replaces = %old.tag.name, since = time, "model swapped"),
+                    None => tracing::info!(worker = self.worker, data_type = %key, model = %descriptor.name, since = time, "model serving"),
+                }
+                self.score_waiting(&key, output);
+            }
+            Err(error) => {
+                self.counters.model_load_failures.inc();
+                let keeps = self.served.get(&key).map(|served| served.tag.name.to_string());
+                tracing::warn!(worker = self.worker, data_type = %key, model = %descriptor.name, keeps = ?keeps, "model failed to load: {error}");
+            }
+        }
+    }
+
+    fn score_batch(&mut self, capability: &Capability<Time>, records: Vec<Sourced<R>>, output: &mut Output<'_>) {
+        let mut session = output.session(capability);
+        for record in records {
+            match self.served.get_mut(record.record.data_type()) {
+                Some(served) => session.give(score(served, record, &mut self.features, self.worker, &self.counters)),
+                None => {
+                    let time = *capability.time();
+                    self.holds.entry(time).or_insert_with(|| (capability.clone(), 0)).1 += 1;
+                    let key = record.record.data_type().to_owned();
+                    let queue = self.waiting.entry(key).or_default();
+                    queue.push_back(Waiting { time, arrived: Instant::now(), record });
+                    self.waiting_count += 1;
+                }
+            }
+        }
+    }
+
+    /// Scores the records that waited for the model that now serves `key`.
+    fn score_waiting(&mut self, key: &str, output: &mut Output<'_>) {
+        let (Some(queue), Some(served)) = (self.waiting.remove(key), self.served.get_mut(key)) else { return };
+        for waiting in queue {
+            let scored = score(served, waiting.record, &mut self.features, self.worker, &self.counters);
+            self.waiting_count -= 1;
+            emit_held(&mut self.holds, waiting.time, scored, output);
+        }
+    }
+
+    /// Sends out as no-model results the records that waited too long or in too great a number,
+    /// or all of them once no model can arrive any more.
+    fn release_due(&mut self, models_closed: bool, output: &mut Output<'_>) {
+        if self.waiting_count == 0 {
+            return;
+        }
+        let now = Instant::now();
+        for queue in self.waiting.values_mut() {
+            while let Some(first) = queue.front() {
+                let overdue = now.duration_since(first.arrived) >= self.config.pending_timeout;
+                if !(models_closed || overdue || queue.len() > self.config.pending_limit) {
+                    break;
+                }
+                let waiting = queue.pop_front().expect("a first record");
+                self.waiting_count -= 1;
+                self.counters.no_model.inc();
+                let result = no_model(waiting.record, self.worker);
+                emit_held(&mut self.holds, waiting.time, result, output);
+            }
+        }
+        self.waiting.retain(|_, queue| !queue.is_empty());
+    }
+}
+
+/// Emits a result under the capability held for its time, releasing the hold when it was the last.
+fn emit_held(holds: &mut BTreeMap<Time, (Capability<Time>, usize)>, time: Time, result: Scored, output: &mut Output<'_>) {
+    let (capability, count) = holds.get_mut(&time).expect("a capability is held for every waiting record");
+    output.session(&*capability).give(result);
+    *count -= 1;
+    if *count == 0 {
+        holds.remove(&time);
+    }
+}
+
+fn score<R: Record>(served: &mut Served, sourced: Sourced<R>, features: &mut Vec<f64>, worker: usize, counters: &Counters) -> Scored {
+    sourced.record.write_features(features);
+    let started = Instant::now();
+    let result = served.model.score(features);
+    let duration_ns = started.elapsed().as_nanos() as u64;
+    let outcome = match result {
+        Ok(prediction) => {
+            counters.scored.inc();
+            Outcome::Scored(prediction)
+        }
+        Err(error) => {
+            counters.scoring_failures.inc();
+            Outcome::Failed(error.to_string())
+        }
+    };
+    Scored {
+        origin: sourced.origin,
+        data_type: sourced.record.data_type().to_owned(),
+        model: Some(served.tag.clone()),
+        outcome,
+        duration_ns,
+        worker,
+    }
+}
+
+fn no_model<R: Record>(sourced: Sourced<R>, worker: usize) -> Scored {
+    Scored {
+        origin: sourced.origin,
+        data_type: sourced.record.data_type().to_owned(),
+        model: None,
+        outcome: Outcome::NoModel,
+        duration_ns: 0,
+        worker,
+    }
+}
