@@ -83,7 +83,15 @@ fn main() -> Result<()> {
     let kafka = args.kafka.config();
     let publisher = Publisher::new(&kafka)?;
     match args.command {
-        Command::PublishData { rate, repeat, count, csv, data_type, topic, partitions } => {
+        Command::PublishData {
+            rate,
+            repeat,
+            count,
+            csv,
+            data_type,
+            topic,
+            partitions,
+        } => {
             ensure_topics(&kafka, &[(&topic, partitions)])?;
             let samples = match csv {
                 Some(path) => dataset::read_csv(&path)?,
@@ -93,16 +101,28 @@ fn main() -> Result<()> {
             let records = cycle(&samples, repeat).map(|sample| sample.to_record(&data_type));
             let records = records.take(count.map_or(usize::MAX, |count| count as usize));
             let bar = progress_bar(total);
-            let sent = publisher.publish_records(&topic, records, rate, |sent| bar.set_position(sent))?;
+            let sent =
+                publisher.publish_records(&topic, records, rate, |sent| bar.set_position(sent))?;
             bar.finish_with_message(format!("{sent} records published to `{topic}`"));
         }
-        Command::PublishModel { file, name, data_type, kind, description, location, topic } => {
+        Command::PublishModel {
+            file,
+            name,
+            data_type,
+            kind,
+            description,
+            location,
+            topic,
+        } => {
             ensure_topics(&kafka, &[(&topic, 1)])?;
             let mut descriptor = if location {
-                let path = file.canonicalize().with_context(|| format!("locating {}", file.display()))?;
+                let path = file
+                    .canonicalize()
+                    .with_context(|| format!("locating {}", file.display()))?;
                 model_at_location(&name, &data_type, kind, &path.to_string_lossy())
             } else {
-                let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let bytes =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
                 model_with_bytes(&name, &data_type, kind, bytes)
             };
             if let Some(description) = description {
@@ -127,10 +147,12 @@ fn cycle(samples: &[WineSample], repeat: bool) -> Box<dyn Iterator<Item = &WineS
 fn progress_bar(total: Option<u64>) -> ProgressBar {
     match total {
         Some(total) => ProgressBar::new(total).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} records, {per_sec}, eta {eta}").expect("a valid template"),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} records, {per_sec}, eta {eta}")
+                .expect("a valid template"),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {pos} records, {per_sec}").expect("a valid template"),
+            ProgressStyle::with_template("{spinner} {pos} records, {per_sec}")
+                .expect("a valid template"),
         ),
     }
 }

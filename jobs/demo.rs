@@ -25,10 +25,22 @@ use rdkafka::mocking::MockCluster;
 
 /// The models the demo swaps in, at a fraction of the stream: (fraction, name, bytes).
 const SWAPS: [(f64, &str, &[u8]); 4] = [
-    (0.0, "tree-classifier", include_bytes!("../data/onnx/wine_tree_classifier.onnx")),
-    (0.25, "forest-classifier", include_bytes!("../data/onnx/wine_forest_classifier.onnx")),
+    (
+        0.0,
+        "tree-classifier",
+        include_bytes!("../data/onnx/wine_tree_classifier.onnx"),
+    ),
+    (
+        0.25,
+        "forest-classifier",
+        include_bytes!("../data/onnx/wine_forest_classifier.onnx"),
+    ),
     (0.5, "broken-model", b"these bytes are not an ONNX model"),
-    (0.75, "linear-regression", include_bytes!("../data/onnx/wine_linear_regression.onnx")),
+    (
+        0.75,
+        "linear-regression",
+        include_bytes!("../data/onnx/wine_linear_regression.onnx"),
+    ),
 ];
 
 /// Run the model server end to end on an embedded Kafka, swapping models while data flows.
@@ -59,12 +71,16 @@ fn main() -> Result<()> {
         cluster.create_topic(topic, partitions, 1)?;
     }
     let kafka = KafkaConfig::new(cluster.bootstrap_servers());
-    println!("embedded Kafka at {}; pipeline {}, {} workers", kafka.bootstrap, args.pipeline, args.workers);
+    println!(
+        "embedded Kafka at {}; pipeline {}, {} workers",
+        kafka.bootstrap, args.pipeline, args.workers
+    );
 
     let job = Job::new(JobConfig::new(kafka.clone(), args.pipeline))?;
     let stop = job.stop_flag();
     let workers = args.workers;
-    let serving = std::thread::spawn(move || job.run::<WineRecord>(timely::Config::process(workers)));
+    let serving =
+        std::thread::spawn(move || job.run::<WineRecord>(timely::Config::process(workers)));
 
     let tally = std::thread::scope(|scope| {
         let publisher = scope.spawn(|| publish(&kafka, &args));
@@ -83,15 +99,35 @@ fn main() -> Result<()> {
 fn publish(kafka: &KafkaConfig, args: &Args) -> Result<()> {
     let publisher = Publisher::new(kafka)?;
     let samples = dataset::bundled();
-    let mut records = samples.iter().cycle().map(|sample| sample.to_record("wine"));
+    let mut records = samples
+        .iter()
+        .cycle()
+        .map(|sample| sample.to_record("wine"));
     let mut published = 0;
     for (index, (fraction, name, bytes)) in SWAPS.iter().enumerate() {
         let until = (fraction * args.records as f64) as usize;
-        published += publisher.publish_records("mdata", records.by_ref().take(until - published), Some(args.rate), |_| {})? as usize;
+        published += publisher.publish_records(
+            "mdata",
+            records.by_ref().take(until - published),
+            Some(args.rate),
+            |_| {},
+        )? as usize;
         publisher.publish_model("models", &demo_model(name, bytes))?;
-        println!(">>> published model `{name}` after {published} records{}", if index == 2 { " (it will fail to load)" } else { "" });
+        println!(
+            ">>> published model `{name}` after {published} records{}",
+            if index == 2 {
+                " (it will fail to load)"
+            } else {
+                ""
+            }
+        );
     }
-    publisher.publish_records("mdata", records.take(args.records - published), Some(args.rate), |_| {})?;
+    publisher.publish_records(
+        "mdata",
+        records.take(args.records - published),
+        Some(args.rate),
+        |_| {},
+    )?;
     Ok(())
 }
 
@@ -108,10 +144,20 @@ struct Tally {
 
 impl Tally {
     fn report(&self, expected: usize) -> String {
-        let mut lines = vec![format!("{} results for {expected} records published", self.seen)];
+        let mut lines = vec![format!(
+            "{} results for {expected} records published",
+            self.seen
+        )];
         for (model, (count, nanos)) in &self.per_model {
-            let name = if model.is_empty() { "(no model)" } else { model };
-            lines.push(format!("  {name:<20} {count:>6} records, {:>8.1} µs mean scoring time", *nanos as f64 / *count as f64 / 1e3));
+            let name = if model.is_empty() {
+                "(no model)"
+            } else {
+                model
+            };
+            lines.push(format!(
+                "  {name:<20} {count:>6} records, {:>8.1} µs mean scoring time",
+                *nanos as f64 / *count as f64 / 1e3
+            ));
         }
         lines.join("\n")
     }
@@ -119,20 +165,32 @@ impl Tally {
 
 /// Prints results from the results topic until every record has one (or nothing came for 20 s).
 fn view(kafka: &KafkaConfig, args: &Args) -> Result<Tally> {
-    let mut results = PartitionSource::assign(kafka, "demo-viewer", "results", 0, 1, StartAt::Beginning)?;
+    let mut results =
+        PartitionSource::assign(kafka, "demo-viewer", "results", 0, 1, StartAt::Beginning)?;
     let mut tally = Tally::default();
     let mut models_seen = std::collections::HashSet::new();
     let mut last_result = Instant::now();
     while tally.seen < args.records as u64 && last_result.elapsed() < Duration::from_secs(20) {
         results.poll_batch(1024, Duration::from_millis(100), |_, _, payload| {
-            let Ok(result) = ServingResult::decode(payload) else { return };
+            let Ok(result) = ServingResult::decode(payload) else {
+                return;
+            };
             last_result = Instant::now();
             tally.seen += 1;
-            let entry = tally.per_model.entry(result.model_name.clone()).or_default();
+            let entry = tally
+                .per_model
+                .entry(result.model_name.clone())
+                .or_default();
             entry.0 += 1;
             entry.1 += result.duration_ns as u64;
             if models_seen.insert(result.model_name.clone()) {
-                println!("*** swap: `{}` now scores dataType `{}` (first at partition {} offset {})", result.model_name, result.data_type, result.source_partition, result.source_offset);
+                println!(
+                    "*** swap: `{}` now scores dataType `{}` (first at partition {} offset {})",
+                    result.model_name,
+                    result.data_type,
+                    result.source_partition,
+                    result.source_offset
+                );
             }
             if tally.seen % args.every == 0 {
                 println!("{}", describe(&result));
@@ -146,7 +204,11 @@ fn describe(result: &ServingResult) -> String {
     let prediction = if result.label.is_empty() {
         format!("quality {:.2}", result.value)
     } else {
-        let confidence = result.probabilities.iter().map(|p| p.probability).fold(0.0, f64::max);
+        let confidence = result
+            .probabilities
+            .iter()
+            .map(|p| p.probability)
+            .fold(0.0, f64::max);
         format!("quality {} (p={confidence:.2})", result.label)
     };
     format!(

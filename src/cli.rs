@@ -6,7 +6,12 @@ use crate::kafka::{parse_property, KafkaConfig};
 #[derive(Clone, Debug, clap::Args)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers.
-    #[arg(short = 'b', long, env = "KAFKA_BOOTSTRAP", default_value = "localhost:9092")]
+    #[arg(
+        short = 'b',
+        long,
+        env = "KAFKA_BOOTSTRAP",
+        default_value = "localhost:9092"
+    )]
     pub bootstrap: String,
     /// A further librdkafka property for every client (`-X key=value`, repeatable).
     #[arg(short = 'X', value_parser = parse_property)]
@@ -16,12 +21,19 @@ pub struct KafkaArgs {
 impl KafkaArgs {
     /// The Kafka configuration these options describe.
     pub fn config(&self) -> KafkaConfig {
-        KafkaConfig { bootstrap: self.bootstrap.clone(), properties: self.property.clone() }
+        KafkaConfig {
+            bootstrap: self.bootstrap.clone(),
+            properties: self.property.clone(),
+        }
     }
 }
 
 /// Sends `tracing` events to standard error, filtered by `RUST_LOG` (default: `info`).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -34,7 +34,11 @@ impl ClusterArgs {
             bail!("a process needs at least one worker");
         }
         if self.process >= self.processes {
-            bail!("process index {} is not below the number of processes {}", self.process, self.processes);
+            bail!(
+                "process index {} is not below the number of processes {}",
+                self.process,
+                self.processes
+            );
         }
         let communication = if self.processes > 1 {
             CommunicationConfig::Cluster {
@@ -49,18 +53,34 @@ impl ClusterArgs {
         } else {
             CommunicationConfig::Thread
         };
-        Ok(timely::Config { communication, worker: timely::WorkerConfig::default() })
+        Ok(timely::Config {
+            communication,
+            worker: timely::WorkerConfig::default(),
+        })
     }
 
     fn addresses(&self) -> Result<Vec<String>> {
         let Some(hostfile) = &self.hostfile else {
-            return Ok((0..self.processes).map(|index| format!("localhost:{}", 2101 + index)).collect());
+            return Ok((0..self.processes)
+                .map(|index| format!("localhost:{}", 2101 + index))
+                .collect());
         };
-        let text = std::fs::read_to_string(hostfile).with_context(|| format!("reading hostfile {}", hostfile.display()))?;
-        let addresses: Vec<String> =
-            text.lines().map(str::trim).filter(|line| !line.is_empty()).take(self.processes).map(String::from).collect();
+        let text = std::fs::read_to_string(hostfile)
+            .with_context(|| format!("reading hostfile {}", hostfile.display()))?;
+        let addresses: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .take(self.processes)
+            .map(String::from)
+            .collect();
         if addresses.len() < self.processes {
-            bail!("{} names {} addresses for {} processes", hostfile.display(), addresses.len(), self.processes);
+            bail!(
+                "{} names {} addresses for {} processes",
+                hostfile.display(),
+                addresses.len(),
+                self.processes
+            );
         }
         Ok(addresses)
     }

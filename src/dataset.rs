@@ -32,7 +32,8 @@ pub fn bundled() -> Vec<WineSample> {
 
 /// Reads a wine CSV file (see [`parse_csv`]).
 pub fn read_csv(path: &std::path::Path) -> Result<Vec<WineSample>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse_csv(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -40,7 +41,11 @@ pub fn read_csv(path: &std::path::Path) -> Result<Vec<WineSample>> {
 /// or `;` (the original model server's copy, without one). A first line that is not numeric is
 /// taken as a header and skipped.
 pub fn parse_csv(text: &str) -> Result<Vec<WineSample>> {
-    let separator = if text.lines().next().is_some_and(|line| line.contains(';')) { ';' } else { ',' };
+    let separator = if text.lines().next().is_some_and(|line| line.contains(';')) {
+        ';'
+    } else {
+        ','
+    };
     let mut samples = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -62,7 +67,10 @@ fn parse_row(line: &str, separator: char) -> Result<WineSample> {
         .collect::<Result<Vec<f64>, _>>()
         .context("a cell is not a number")?;
     let Ok([features @ .., quality]) = <[f64; 12]>::try_from(values.as_slice()) else {
-        bail!("expected 12 columns (11 features and the quality), found {}", values.len());
+        bail!(
+            "expected 12 columns (11 features and the quality), found {}",
+            values.len()
+        );
     };
     Ok(WineSample { features, quality })
 }

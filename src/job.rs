@@ -80,13 +80,29 @@ pub struct Job {
 impl Job {
     /// Prepares a job: connects the results producer.
     pub fn new(config: JobConfig) -> Result<Self> {
-        let sink = ResultSink::new(&config.kafka, config.results_topic.clone(), &config.data_topic, config.print)?;
-        Ok(Job { config, sink, counters: Arc::default(), stop: Arc::default() })
+        let sink = ResultSink::new(
+            &config.kafka,
+            config.results_topic.clone(),
+            &config.data_topic,
+            config.print,
+        )?;
+        Ok(Job {
+            config,
+            sink,
+            counters: Arc::default(),
+            stop: Arc::default(),
+        })
     }
 
     /// A flag that, once set, makes every worker close its inputs, finish and exit.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         self.stop.clone()
+    }
+
+    /// Whether workers should close their inputs: when stopped, or idle for too long.
+    fn should_stop(&self, last_read: Instant) -> bool {
+        let idle_too_long = |idle| last_read.elapsed() > idle;
+        self.stop.load(Ordering::Relaxed) || self.config.exit_when_idle.is_some_and(idle_too_long)
     }
 
     /// The counters of this process.
@@ -99,7 +115,8 @@ impl Job {
     pub fn run<R: Record>(self, timely: timely::Config) -> Result<Arc<Counters>> {
         let counters = self.counters.clone();
         let job = Arc::new(self);
-        let guards = timely::execute(timely, move |worker| run_worker::<R>(worker, &job)).map_err(|error| anyhow!(error))?;
+        let guards = timely::execute(timely, move |worker| run_worker::<R>(worker, &job))
+            .map_err(|error| anyhow!(error))?;
         for result in guards.join() {
             result.map_err(|error| anyhow!("a worker panicked: {error}"))??;
         }
@@ -110,7 +127,9 @@ impl Job {
 
 /// The ingestion clock.
 pub fn clock_ms() -> Time {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as Time)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as Time)
 }
 
 /// One worker's inputs and sources.
@@ -124,31 +143,52 @@ struct WorkerInputs<R: Record> {
 impl<R: Record> WorkerInputs<R> {
     /// Moves the clock on and reads one batch of each topic; returns the data offsets read and
     /// whether anything was read.
-    fn read_batch(&mut self, config: &JobConfig, counters: &Counters) -> (Time, std::collections::BTreeMap<i32, i64>, bool) {
+    fn read_batch(
+        &mut self,
+        config: &JobConfig,
+        counters: &Counters,
+    ) -> (Time, std::collections::BTreeMap<i32, i64>, bool) {
         let now = clock_ms().max(*self.data.time());
         self.data.advance_to(now);
         self.models.advance_to(now);
         let models = &mut self.models;
-        let models_read = self.model_source.poll_batch(64, Duration::ZERO, |partition, offset, payload| {
-            match <ModelDescriptor as prost::Message>::decode(payload) {
-                Ok(descriptor) => models.send(descriptor),
-                Err(error) => {
-                    counters.malformed_models.inc();
-                    tracing::warn!(partition, offset, "skipping a malformed model message: {error}");
-                }
-            }
-        });
+        let models_read =
+            self.model_source
+                .poll_batch(64, Duration::ZERO, |partition, offset, payload| {
+                    match <ModelDescriptor as prost::Message>::decode(payload) {
+                        Ok(descriptor) => models.send(descriptor),
+                        Err(error) => {
+                            counters.malformed_models.inc();
+                            tracing::warn!(
+                                partition,
+                                offset,
+                                "skipping a malformed model message: {error}"
+                            );
+                        }
+                    }
+                });
         let data = &mut self.data;
-        let data_read = self.data_source.poll_batch(config.batch_size, config.poll_wait, |partition, offset, payload| {
-            counters.records_read.inc();
-            match R::decode(payload) {
-                Ok(record) => data.send(Sourced { origin: Origin { partition, offset }, record }),
-                Err(error) => {
-                    counters.malformed_records.inc();
-                    tracing::warn!(partition, offset, "skipping a malformed data record: {error}");
+        let data_read = self.data_source.poll_batch(
+            config.batch_size,
+            config.poll_wait,
+            |partition, offset, payload| {
+                counters.records_read.inc();
+                match R::decode(payload) {
+                    Ok(record) => data.send(Sourced {
+                        origin: Origin { partition, offset },
+                        record,
+                    }),
+                    Err(error) => {
+                        counters.malformed_records.inc();
+                        tracing::warn!(
+                            partition,
+                            offset,
+                            "skipping a malformed data record: {error}"
+                        );
+                    }
                 }
-            }
-        });
+            },
+        );
         let read_any = !models_read.is_empty() || !data_read.is_empty();
         (now, data_read, read_any)
     }
@@ -163,23 +203,48 @@ fn run_worker<R: Record>(worker: &mut Worker, job: &Arc<Job>) -> Result<()> {
     worker.dataflow(|scope| {
         let data = data.to_stream(scope);
         let models = models.to_stream(scope);
-        pipeline::build::<R>(config.pipeline, data, models, config.serving, job.counters.clone())
-            .inspect({
-                let job = job.clone();
-                move |scored| {
-                    job.sink.write(scored);
-                    job.counters.results_written.inc();
-                }
-            })
-            .probe_with(&probe);
+        pipeline::build::<R>(
+            config.pipeline,
+            data,
+            models,
+            config.serving,
+            job.counters.clone(),
+        )
+        .inspect({
+            let job = job.clone();
+            move |scored| {
+                job.sink.write(scored);
+                job.counters.results_written.inc();
+            }
+        })
+        .probe_with(&probe);
     });
-    let data_source = PartitionSource::assign(&config.kafka, &config.group, &config.data_topic, index, peers, StartAt::Committed)?;
-    let model_source = PartitionSource::assign(&config.kafka, &config.group, &config.models_topic, index, peers, StartAt::Beginning)?;
+    let data_source = PartitionSource::assign(
+        &config.kafka,
+        &config.group,
+        &config.data_topic,
+        index,
+        peers,
+        StartAt::Committed,
+    )?;
+    let model_source = PartitionSource::assign(
+        &config.kafka,
+        &config.group,
+        &config.models_topic,
+        index,
+        peers,
+        StartAt::Beginning,
+    )?;
     tracing::info!(worker = index, data_partitions = ?data_source.partitions(), model_partitions = ?model_source.partitions(), pipeline = %config.pipeline, "worker started");
-    let mut inputs = WorkerInputs { data, models, data_source, model_source };
+    let mut inputs = WorkerInputs {
+        data,
+        models,
+        data_source,
+        model_source,
+    };
     let mut committer = Committer::new(config.commit_interval);
     let mut last_read = Instant::now();
-    while !job.stop.load(Ordering::Relaxed) && !config.exit_when_idle.is_some_and(|idle| last_read.elapsed() > idle) {
+    while !job.should_stop(last_read) {
         let (time, data_read, read_any) = inputs.read_batch(config, &job.counters);
         committer.ledger.record(time, data_read);
         if read_any {
@@ -190,7 +255,12 @@ fn run_worker<R: Record>(worker: &mut Worker, job: &Arc<Job>) -> Result<()> {
         }
         committer.commit_if_due(&probe, &inputs.data_source, &job.sink)?;
     }
-    let WorkerInputs { data, models, data_source, .. } = inputs;
+    let WorkerInputs {
+        data,
+        models,
+        data_source,
+        ..
+    } = inputs;
     drop((data, models));
     while worker.step_or_park(Some(Duration::from_millis(10))) {}
     committer.commit_complete(&probe, &data_source, &job.sink)?;
@@ -209,10 +279,20 @@ struct Committer {
 
 impl Committer {
     fn new(interval: Duration) -> Self {
-        Committer { ledger: OffsetLedger::default(), interval, last: Instant::now(), halted: false }
+        Committer {
+            ledger: OffsetLedger::default(),
+            interval,
+            last: Instant::now(),
+            halted: false,
+        }
     }
 
-    fn commit_if_due(&mut self, probe: &ProbeHandle<Time>, source: &PartitionSource, sink: &ResultSink) -> Result<()> {
+    fn commit_if_due(
+        &mut self,
+        probe: &ProbeHandle<Time>,
+        source: &PartitionSource,
+        sink: &ResultSink,
+    ) -> Result<()> {
         if self.last.elapsed() < self.interval {
             return Ok(());
         }
@@ -220,13 +300,20 @@ impl Committer {
         self.commit_complete(probe, source, sink)
     }
 
-    fn commit_complete(&mut self, probe: &ProbeHandle<Time>, source: &PartitionSource, sink: &ResultSink) -> Result<()> {
+    fn commit_complete(
+        &mut self,
+        probe: &ProbeHandle<Time>,
+        source: &PartitionSource,
+        sink: &ResultSink,
+    ) -> Result<()> {
         let frontier = probe.with_frontier(|frontier| frontier.first().copied());
         let complete = self.ledger.take_complete(frontier);
         if complete.is_empty() {
             return Ok(());
         }
-        let failed = sink.flush(Duration::from_secs(30)).context("delivering results before a commit")?;
+        let failed = sink
+            .flush(Duration::from_secs(30))
+            .context("delivering results before a commit")?;
         if failed > 0 {
             if !self.halted {
                 self.halted = true;

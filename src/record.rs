@@ -39,7 +39,9 @@ pub const WINE_FEATURES: [&str; 11] = [
 ];
 
 impl Record for WineRecord {
-    const SCHEMA: FeatureSchema = FeatureSchema { names: &WINE_FEATURES };
+    const SCHEMA: FeatureSchema = FeatureSchema {
+        names: &WINE_FEATURES,
+    };
 
     fn decode(payload: &[u8]) -> Result<Self, prost::DecodeError> {
         prost::Message::decode(payload)

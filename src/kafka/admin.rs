@@ -15,9 +15,14 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Creates each `(topic, partitions)` that does not exist yet; existing topics are left as they are.
 pub fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = kafka.client().create().context("creating a Kafka admin client")?;
-    let new_topics: Vec<NewTopic> =
-        topics.iter().map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1))).collect();
+    let admin: AdminClient<DefaultClientContext> = kafka
+        .client()
+        .create()
+        .context("creating a Kafka admin client")?;
+    let new_topics: Vec<NewTopic> = topics
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .collect();
     let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
     let results = futures::executor::block_on(admin.create_topics(&new_topics, &options))
         .with_context(|| format!("creating topics on {}", kafka.bootstrap))?;
@@ -37,7 +42,11 @@ pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32> {
         let metadata = consumer
             .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
             .with_context(|| format!("reading the metadata of topic `{topic}`"))?;
-        let partitions = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(0, |t| t.partitions().len());
         if partitions > 0 {
             return Ok(partitions as i32);
         }

@@ -27,7 +27,10 @@ pub struct KafkaConfig {
 impl KafkaConfig {
     /// A configuration for the given bootstrap servers.
     pub fn new(bootstrap: impl Into<String>) -> Self {
-        KafkaConfig { bootstrap: bootstrap.into(), properties: Vec::new() }
+        KafkaConfig {
+            bootstrap: bootstrap.into(),
+            properties: Vec::new(),
+        }
     }
 
     /// A librdkafka client configuration with the bootstrap servers and the extra properties.

@@ -49,7 +49,10 @@ mod tests {
         ledger.record(10, BTreeMap::from([(0, 6)]));
         ledger.record(12, BTreeMap::from([(1, 9)]));
         assert_eq!(ledger.take_complete(Some(10)), BTreeMap::new());
-        assert_eq!(ledger.take_complete(Some(11)), BTreeMap::from([(0, 6), (1, 7)]));
+        assert_eq!(
+            ledger.take_complete(Some(11)),
+            BTreeMap::from([(0, 6), (1, 7)])
+        );
         assert_eq!(ledger.take_complete(Some(12)), BTreeMap::new());
         assert_eq!(ledger.take_complete(None), BTreeMap::from([(1, 9)]));
     }

@@ -21,13 +21,21 @@ pub struct Publisher {
 impl Publisher {
     /// Connects a producer.
     pub fn new(kafka: &KafkaConfig) -> Result<Self> {
-        let producer = kafka.client().set("linger.ms", "5").create().context("creating a Kafka producer")?;
+        let producer = kafka
+            .client()
+            .set("linger.ms", "5")
+            .create()
+            .context("creating a Kafka producer")?;
         Ok(Publisher { producer })
     }
 
     /// Publishes a model descriptor, keyed by its `dataType`, and waits until it is delivered.
     pub fn publish_model(&self, topic: &str, descriptor: &ModelDescriptor) -> Result<()> {
-        self.send(BaseRecord::to(topic).key(descriptor.data_type.as_str()).payload(descriptor.encode_to_vec().as_slice()))?;
+        self.send(
+            BaseRecord::to(topic)
+                .key(descriptor.data_type.as_str())
+                .payload(descriptor.encode_to_vec().as_slice()),
+        )?;
         self.flush()
     }
 
@@ -57,7 +65,12 @@ impl Publisher {
             }
             let partition = (sent % partitions as u64) as i32;
             let payload = record.encode_to_vec();
-            self.send(BaseRecord::to(topic).key(record.data_type.as_str()).payload(payload.as_slice()).partition(partition))?;
+            self.send(
+                BaseRecord::to(topic)
+                    .key(record.data_type.as_str())
+                    .payload(payload.as_slice())
+                    .partition(partition),
+            )?;
             sent += 1;
             progress(sent);
         }
@@ -67,7 +80,9 @@ impl Publisher {
 
     /// Waits until everything published is delivered.
     pub fn flush(&self) -> Result<()> {
-        self.producer.flush(Duration::from_secs(30)).context("delivering to Kafka")
+        self.producer
+            .flush(Duration::from_secs(30))
+            .context("delivering to Kafka")
     }
 
     fn partition_count(&self, topic: &str) -> Result<i32> {
@@ -76,7 +91,10 @@ impl Publisher {
             .client()
             .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
             .with_context(|| format!("reading the metadata of topic `{topic}`"))?;
-        let partitions = metadata.topics().first().map_or(0, |topic| topic.partitions().len());
+        let partitions = metadata
+            .topics()
+            .first()
+            .map_or(0, |topic| topic.partitions().len());
         anyhow::ensure!(partitions > 0, "topic `{topic}` does not exist");
         Ok(partitions as i32)
     }
@@ -88,16 +106,36 @@ impl Publisher {
 }
 
 /// A descriptor carrying the model's bytes.
-pub fn model_with_bytes(name: &str, data_type: &str, kind: ModelKind, bytes: Vec<u8>) -> ModelDescriptor {
+pub fn model_with_bytes(
+    name: &str,
+    data_type: &str,
+    kind: ModelKind,
+    bytes: Vec<u8>,
+) -> ModelDescriptor {
     describe(name, data_type, kind, MessageContent::Data(bytes))
 }
 
 /// A descriptor naming the file the model is loaded from.
-pub fn model_at_location(name: &str, data_type: &str, kind: ModelKind, location: &str) -> ModelDescriptor {
-    describe(name, data_type, kind, MessageContent::Location(location.to_owned()))
+pub fn model_at_location(
+    name: &str,
+    data_type: &str,
+    kind: ModelKind,
+    location: &str,
+) -> ModelDescriptor {
+    describe(
+        name,
+        data_type,
+        kind,
+        MessageContent::Location(location.to_owned()),
+    )
 }
 
-fn describe(name: &str, data_type: &str, kind: ModelKind, content: MessageContent) -> ModelDescriptor {
+fn describe(
+    name: &str,
+    data_type: &str,
+    kind: ModelKind,
+    content: MessageContent,
+) -> ModelDescriptor {
     let mut descriptor = ModelDescriptor {
         name: name.to_owned(),
         description: format!("{kind} model {name}"),

@@ -45,7 +45,12 @@ pub struct ResultSink {
 impl ResultSink {
     /// A sink writing to `results_topic` (if any) and to standard output (if `print`), describing
     /// records as read from `source_topic`.
-    pub fn new(kafka: &KafkaConfig, results_topic: Option<String>, source_topic: &str, print: bool) -> Result<Self> {
+    pub fn new(
+        kafka: &KafkaConfig,
+        results_topic: Option<String>,
+        source_topic: &str,
+        print: bool,
+    ) -> Result<Self> {
         let producer = match &results_topic {
             Some(_) => Some(
                 kafka
@@ -56,7 +61,12 @@ impl ResultSink {
             ),
             None => None,
         };
-        Ok(ResultSink { producer, results_topic, source_topic: source_topic.to_owned(), print })
+        Ok(ResultSink {
+            producer,
+            results_topic,
+            source_topic: source_topic.to_owned(),
+            print,
+        })
     }
 
     /// Writes one result.
@@ -74,8 +84,12 @@ impl ResultSink {
     /// Waits until every result written so far is delivered (or has failed); returns how many
     /// deliveries have failed since the sink was made.
     pub fn flush(&self, timeout: Duration) -> Result<u64> {
-        let Some(producer) = &self.producer else { return Ok(0) };
-        producer.flush(timeout).context("flushing results to Kafka")?;
+        let Some(producer) = &self.producer else {
+            return Ok(0);
+        };
+        producer
+            .flush(timeout)
+            .context("flushing results to Kafka")?;
         Ok(producer.context().failed.load(Ordering::Relaxed))
     }
 }
@@ -92,17 +106,26 @@ fn send(producer: &ThreadedProducer<DeliveryReport>, topic: &str, key: &str, pay
 pub fn to_wire(scored: &Scored, source_topic: &str) -> ServingResult {
     let mut result = ServingResult {
         data_type: scored.data_type.clone(),
-        model_name: scored.model.as_ref().map(|tag| tag.name.to_string()).unwrap_or_default(),
+        model_name: scored
+            .model
+            .as_ref()
+            .map(|tag| tag.name.to_string())
+            .unwrap_or_default(),
         model_since: scored.model.as_ref().map_or(0, |tag| tag.since as i64),
         duration_ns: scored.duration_ns as i64,
         source_topic: source_topic.to_owned(),
         source_partition: scored.origin.partition,
         source_offset: scored.origin.offset,
+        worker: scored.worker as i32,
         ..ServingResult::default()
     };
     match &scored.outcome {
         Outcome::Scored(prediction) => {
-            let labels = scored.model.as_ref().map(|tag| &tag.labels[..]).unwrap_or_default();
+            let labels = scored
+                .model
+                .as_ref()
+                .map(|tag| &tag.labels[..])
+                .unwrap_or_default();
             result.set_outcome(WireOutcome::Scored);
             result.value = prediction.value;
             result.label = prediction.class.as_deref().unwrap_or_default().to_owned();
@@ -110,7 +133,10 @@ pub fn to_wire(scored: &Scored, source_topic: &str) -> ServingResult {
                 .probabilities
                 .iter()
                 .zip(labels)
-                .map(|(probability, label)| ClassProbability { label: label.to_string(), probability: *probability })
+                .map(|(probability, label)| ClassProbability {
+                    label: label.to_string(),
+                    probability: *probability,
+                })
                 .collect();
         }
         Outcome::NoModel => {

@@ -31,12 +31,21 @@ pub struct PartitionSource {
 
 /// The partitions of a topic with `partition_count` partitions that worker `index` of `peers` reads.
 pub fn partitions_for_worker(partition_count: i32, index: usize, peers: usize) -> Vec<i32> {
-    (0..partition_count).filter(|partition| *partition as usize % peers == index).collect()
+    (0..partition_count)
+        .filter(|partition| *partition as usize % peers == index)
+        .collect()
 }
 
 impl PartitionSource {
     /// Assigns this worker's partitions of `topic` to a new consumer of group `group`.
-    pub fn assign(kafka: &KafkaConfig, group: &str, topic: &str, index: usize, peers: usize, start: StartAt) -> Result<Self> {
+    pub fn assign(
+        kafka: &KafkaConfig,
+        group: &str,
+        topic: &str,
+        index: usize,
+        peers: usize,
+        start: StartAt,
+    ) -> Result<Self> {
         let consumer: BaseConsumer = kafka
             .client()
             .set("group.id", group)
@@ -46,17 +55,22 @@ impl PartitionSource {
             .create()
             .context("creating a Kafka consumer")?;
         let partitions = partitions_for_worker(partition_count(&consumer, topic)?, index, peers);
-        let offset = match start {
-            StartAt::Committed => Offset::Stored,
-            StartAt::Beginning => Offset::Beginning,
-        };
         let mut assignment = TopicPartitionList::new();
         for partition in &partitions {
-            assignment.add_partition_offset(topic, *partition, offset)?;
+            assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
         }
-        consumer.assign(&assignment).with_context(|| format!("assigning partitions {partitions:?} of `{topic}`"))?;
+        if start == StartAt::Committed && !partitions.is_empty() {
+            assignment = committed_or_beginning(&consumer, assignment)?;
+        }
+        consumer
+            .assign(&assignment)
+            .with_context(|| format!("assigning partitions {partitions:?} of `{topic}`"))?;
         tracing::debug!(worker = index, topic, ?partitions, "partitions assigned");
-        Ok(PartitionSource { consumer, topic: topic.to_owned(), partitions })
+        Ok(PartitionSource {
+            consumer,
+            topic: topic.to_owned(),
+            partitions,
+        })
     }
 
     /// The partitions this source reads.
@@ -66,7 +80,12 @@ impl PartitionSource {
 
     /// Reads up to `max` messages, waiting at most `budget` in all, and hands each payload to
     /// `each` with its partition and offset. Returns the next offset to read per partition read.
-    pub fn poll_batch(&mut self, max: usize, budget: Duration, mut each: impl FnMut(i32, i64, &[u8])) -> BTreeMap<i32, i64> {
+    pub fn poll_batch(
+        &mut self,
+        max: usize,
+        budget: Duration,
+        mut each: impl FnMut(i32, i64, &[u8]),
+    ) -> BTreeMap<i32, i64> {
         let mut next = BTreeMap::new();
         if self.partitions.is_empty() {
             return next;
@@ -77,11 +96,17 @@ impl PartitionSource {
             let wait = deadline.saturating_duration_since(Instant::now());
             match self.consumer.poll(wait) {
                 Some(Ok(message)) => {
-                    each(message.partition(), message.offset(), message.payload().unwrap_or_default());
+                    each(
+                        message.partition(),
+                        message.offset(),
+                        message.payload().unwrap_or_default(),
+                    );
                     next.insert(message.partition(), message.offset() + 1);
                     read += 1;
                 }
-                Some(Err(error)) => tracing::warn!(topic = %self.topic, "Kafka consumer error: {error}"),
+                Some(Err(error)) => {
+                    tracing::warn!(topic = %self.topic, "Kafka consumer error: {error}")
+                }
                 None => break,
             }
             if wait.is_zero() {
@@ -97,6 +122,46 @@ impl PartitionSource {
         for (partition, offset) in next {
             offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(*offset))?;
         }
-        self.consumer.commit(&offsets, CommitMode::Async).with_context(|| format!("committing offsets of `{}`", self.topic))
+        self.consumer
+            .commit(&offsets, CommitMode::Async)
+            .with_context(|| format!("committing offsets of `{}`", self.topic))
     }
+}
+
+/// The committed offsets of the assignment's partitions (the beginning where none is committed),
+/// asked of the group coordinator before assigning: a fresh group's coordinator may not be ready
+/// yet, and librdkafka does not retry that for an explicit assignment.
+fn committed_or_beginning(
+    consumer: &BaseConsumer,
+    assignment: TopicPartitionList,
+) -> Result<TopicPartitionList> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let committed = loop {
+        let answer = consumer
+            .committed_offsets(assignment.clone(), Duration::from_secs(10))
+            .and_then(|committed| {
+                committed
+                    .elements()
+                    .iter()
+                    .try_for_each(|element| element.error())?;
+                Ok(committed)
+            });
+        match answer {
+            Ok(committed) => break committed,
+            Err(error) if Instant::now() < deadline => {
+                tracing::debug!("committed offsets not available yet: {error}");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(error) => return Err(error).context("reading the committed offsets"),
+        }
+    };
+    let mut start = TopicPartitionList::new();
+    for element in committed.elements() {
+        let offset = match element.offset() {
+            Offset::Offset(offset) => Offset::Offset(offset),
+            _ => Offset::Beginning,
+        };
+        start.add_partition_offset(element.topic(), element.partition(), offset)?;
+    }
+    Ok(start)
 }

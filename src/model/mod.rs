@@ -90,13 +90,21 @@ pub struct Prediction {
 impl Prediction {
     /// A regression result.
     pub fn regression(value: f64) -> Self {
-        Prediction { value, class: None, probabilities: Vec::new() }
+        Prediction {
+            value,
+            class: None,
+            probabilities: Vec::new(),
+        }
     }
 
     /// A classification result for `class`, with its numeric reading as the value.
     pub fn classification(class: Arc<str>, probabilities: Vec<f64>) -> Self {
         let value = class.parse::<f64>().unwrap_or(f64::NAN);
-        Prediction { value, class: Some(class), probabilities }
+        Prediction {
+            value,
+            class: Some(class),
+            probabilities,
+        }
     }
 }
 
@@ -177,7 +185,10 @@ fn model_bytes(descriptor: &ModelDescriptor) -> Result<std::borrow::Cow<'_, [u8]
         Some(MessageContent::Data(bytes)) => Ok(bytes.as_slice().into()),
         Some(MessageContent::Location(location)) => std::fs::read(location)
             .map(Into::into)
-            .map_err(|source| ModelError::Location { location: location.clone(), source }),
+            .map_err(|source| ModelError::Location {
+                location: location.clone(),
+                source,
+            }),
         None => Err(ModelError::Invalid {
             kind: ModelKind::from_wire(descriptor.modeltype()),
             reason: "the descriptor carries neither model bytes nor a location".into(),

@@ -16,7 +16,11 @@ use tract_onnx::prelude::*;
 use super::{FeatureSchema, Model, ModelError, ModelKind, Prediction};
 
 /// Operators that declare their class labels as attributes.
-const CLASSIFIER_OPS: [&str; 3] = ["TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"];
+const CLASSIFIER_OPS: [&str; 3] = [
+    "TreeEnsembleClassifier",
+    "LinearClassifier",
+    "SVMClassifier",
+];
 
 /// A loaded, optimized ONNX model.
 pub struct OnnxModel {
@@ -32,13 +36,18 @@ impl OnnxModel {
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(invalid)?;
         let labels = class_labels(&proto)?;
         let width = schema.names.len();
-        let plan = onnx
-            .model_for_proto_model(&proto)
-            .and_then(|model| model.with_input_fact(0, f32::fact([1, width]).into()))
+        let model = onnx.model_for_proto_model(&proto).map_err(invalid)?;
+        reject_unimplemented(&model)?;
+        let plan = model
+            .with_input_fact(0, f32::fact([1, width]).into())
             .and_then(|model| model.into_optimized())
             .and_then(|model| model.into_runnable())
             .map_err(invalid)?;
-        Ok(OnnxModel { plan, width, labels })
+        Ok(OnnxModel {
+            plan,
+            width,
+            labels,
+        })
     }
 
     fn run(&self, features: &[f64]) -> TractResult<TVec<TValue>> {
@@ -57,15 +66,26 @@ impl OnnxModel {
             .copied()
             .collect();
         if probabilities.len() != self.labels.len() {
-            bail!("{} probabilities for {} class labels", probabilities.len(), self.labels.len());
+            bail!(
+                "{} probabilities for {} class labels",
+                probabilities.len(),
+                self.labels.len()
+            );
         }
         let best = arg_max(&probabilities).context("no probabilities")?;
-        Ok(Prediction::classification(self.labels[best].clone(), probabilities))
+        Ok(Prediction::classification(
+            self.labels[best].clone(),
+            probabilities,
+        ))
     }
 
     fn regress(outputs: &[TValue]) -> TractResult<Prediction> {
         let value = outputs.first().context("no output")?.cast_to::<f64>()?;
-        let value = *value.to_plain_array_view::<f64>()?.iter().next().context("empty output")?;
+        let value = *value
+            .to_plain_array_view::<f64>()?
+            .iter()
+            .next()
+            .context("empty output")?;
         Ok(Prediction::regression(value))
     }
 }
@@ -89,16 +109,43 @@ impl Model for OnnxModel {
     }
 }
 
+/// Fails, naming them, when the graph uses operators tract does not implement (tract itself only
+/// says that an operator "can not be made a TypedOp").
+fn reject_unimplemented(model: &InferenceModel) -> Result<(), ModelError> {
+    let missing: Vec<String> = model
+        .nodes()
+        .iter()
+        .map(|node| node.op.name().to_string())
+        .filter(|name| name.starts_with("Unimplemented("))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ModelError::Unsupported(format!(
+        "ONNX operators not implemented by tract: {}",
+        missing.join(", ")
+    )))
+}
+
 /// The index of the largest value; the first one on ties, as onnxruntime does.
 fn arg_max(values: &[f64]) -> Option<usize> {
-    (0..values.len()).reduce(|best, index| if values[index] > values[best] { index } else { best })
+    (0..values.len()).reduce(|best, index| {
+        if values[index] > values[best] {
+            index
+        } else {
+            best
+        }
+    })
 }
 
 /// The class labels the graph declares: on a classifier operator, or as the constant that maps
 /// an arg-max index to a label (skl2onnx's pattern for neural networks). Empty for a regressor.
 fn class_labels(proto: &ModelProto) -> Result<Vec<Arc<str>>, ModelError> {
     let Some(graph) = &proto.graph else {
-        return Err(ModelError::Invalid { kind: ModelKind::Onnx, reason: "no graph".into() });
+        return Err(ModelError::Invalid {
+            kind: ModelKind::Onnx,
+            reason: "no graph".into(),
+        });
     };
     if let Some(labels) = graph.node.iter().find_map(declared_labels) {
         return Ok(labels);
@@ -116,28 +163,66 @@ fn declared_labels(node: &NodeProto) -> Option<Vec<Arc<str>>> {
     if !CLASSIFIER_OPS.contains(&node.op_type.as_str()) {
         return None;
     }
-    let attribute = |name: &str| node.attribute.iter().find(|attribute| attribute.name == name);
+    let attribute = |name: &str| {
+        node.attribute
+            .iter()
+            .find(|attribute| attribute.name == name)
+    };
     if let Some(ints) = attribute("classlabels_ints").or(attribute("classlabels_int64s")) {
-        return Some(ints.ints.iter().map(|label| label.to_string().into()).collect());
+        return Some(
+            ints.ints
+                .iter()
+                .map(|label| label.to_string().into())
+                .collect(),
+        );
     }
-    attribute("classlabels_strings")
-        .map(|strings| strings.strings.iter().map(|label| String::from_utf8_lossy(label).into()).collect())
+    attribute("classlabels_strings").map(|strings| {
+        strings
+            .strings
+            .iter()
+            .map(|label| String::from_utf8_lossy(label).into())
+            .collect()
+    })
 }
 
 fn tensor_labels(tensor: &TensorProto) -> Vec<Arc<str>> {
+    const INT32: i32 = 6;
     if !tensor.string_data.is_empty() {
-        return tensor.string_data.iter().map(|label| String::from_utf8_lossy(label).into()).collect();
+        return tensor
+            .string_data
+            .iter()
+            .map(|label| String::from_utf8_lossy(label).into())
+            .collect();
     }
-    let ints: Vec<i64> = if tensor.int64_data.is_empty() {
-        tensor.raw_data.chunks_exact(8).map(|bytes| i64::from_le_bytes(bytes.try_into().unwrap())).collect()
-    } else {
+    let ints: Vec<i64> = if !tensor.int64_data.is_empty() {
         tensor.int64_data.clone()
+    } else if !tensor.int32_data.is_empty() {
+        tensor
+            .int32_data
+            .iter()
+            .map(|&label| i64::from(label))
+            .collect()
+    } else if tensor.data_type == INT32 {
+        tensor
+            .raw_data
+            .chunks_exact(4)
+            .map(|bytes| i64::from(i32::from_le_bytes(bytes.try_into().unwrap())))
+            .collect()
+    } else {
+        tensor
+            .raw_data
+            .chunks_exact(8)
+            .map(|bytes| i64::from_le_bytes(bytes.try_into().unwrap()))
+            .collect()
     };
     ints.iter().map(|label| label.to_string().into()).collect()
 }
 
 fn invalid(error: TractError) -> ModelError {
-    ModelError::Invalid { kind: ModelKind::Onnx, reason: format!("{error:#}") }
+    ModelError::Invalid {
+        kind: ModelKind::Onnx,
+        reason: format!("{error:#}"),
+    }
 }
 
 fn scoring(error: TractError) -> ModelError {

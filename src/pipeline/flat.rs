@@ -21,7 +21,14 @@ pub fn flat<'scope, R: Record>(
     counters: Arc<Counters>,
 ) -> StreamVec<'scope, Time, Scored> {
     let data_pact = Exchange::new(|sourced: &Sourced<R>| position_route(&sourced.origin));
-    serve(data, models.broadcast(), data_pact, Pipeline, config, counters)
+    serve(
+        data,
+        models.broadcast(),
+        data_pact,
+        Pipeline,
+        config,
+        counters,
+    )
 }
 
 /// The routing value of a record's position: consecutive offsets go to different workers.

@@ -33,7 +33,9 @@ impl std::str::FromStr for PipelineKind {
         match name {
             "keyed" => Ok(PipelineKind::Keyed),
             "flat" => Ok(PipelineKind::Flat),
-            other => Err(format!("unknown pipeline `{other}` (expected keyed or flat)")),
+            other => Err(format!(
+                "unknown pipeline `{other}` (expected keyed or flat)"
+            )),
         }
     }
 }
@@ -63,5 +65,7 @@ pub fn build<'scope, R: Record>(
 
 /// A hash that is the same in every process of a job (FNV-1a), to route by key.
 pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -43,7 +43,10 @@ pub struct ServingConfig {
 
 impl Default for ServingConfig {
     fn default() -> Self {
-        ServingConfig { pending_limit: 10_000, pending_timeout: Duration::from_secs(10) }
+        ServingConfig {
+            pending_limit: 10_000,
+            pending_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -102,22 +105,28 @@ where
     PM: ParallelizationContract<Time, Vec<ModelDescriptor>>,
 {
     let worker = data.scope().index();
-    data.binary_frontier(models, data_pact, model_pact, "ServeModels", move |_capability, _info| {
-        let mut state = ServingState::<R>::new(worker, config, counters);
-        move |(data, data_frontier), (models, model_frontier), output| {
-            data.for_each_stamp(|capability, batches| {
-                if let Some(capability) = capability.retain_least(0) {
-                    state.stash_data(capability, batches.flat_map(std::mem::take));
-                }
-            });
-            models.for_each_stamp(|capability, batches| {
-                if let Some(time) = capability.least() {
-                    state.stash_models(*time, batches.flat_map(std::mem::take));
-                }
-            });
-            state.advance(data_frontier, model_frontier, output);
-        }
-    })
+    data.binary_frontier(
+        models,
+        data_pact,
+        model_pact,
+        "ServeModels",
+        move |_capability, _info| {
+            let mut state = ServingState::<R>::new(worker, config, counters);
+            move |(data, data_frontier), (models, model_frontier), output| {
+                data.for_each_stamp(|capability, batches| {
+                    if let Some(capability) = capability.retain_least(0) {
+                        state.stash_data(capability, batches.flat_map(std::mem::take));
+                    }
+                });
+                models.for_each_stamp(|capability, batches| {
+                    if let Some(time) = capability.least() {
+                        state.stash_models(*time, batches.flat_map(std::mem::take));
+                    }
+                });
+                state.advance(data_frontier, model_frontier, output);
+            }
+        },
+    )
     .container::<Vec<_>>()
 }
 
@@ -134,7 +143,8 @@ struct Waiting<R> {
     record: Sourced<R>,
 }
 
-type Output<'a> = OutputBuilderSession<'a, Time, timely::container::CapacityContainerBuilder<Vec<Scored>>>;
+type Output<'a> =
+    OutputBuilderSession<'a, Time, timely::container::CapacityContainerBuilder<Vec<Scored>>>;
 
 /// One worker's state: its models, the inputs not yet due, and the records waiting for a model.
 struct ServingState<R> {
@@ -167,18 +177,34 @@ impl<R: Record> ServingState<R> {
         }
     }
 
-    fn stash_data(&mut self, capability: Capability<Time>, records: impl Iterator<Item = Sourced<R>>) {
+    fn stash_data(
+        &mut self,
+        capability: Capability<Time>,
+        records: impl Iterator<Item = Sourced<R>>,
+    ) {
         let time = *capability.time();
-        self.data_stash.entry(time).or_insert_with(|| (capability, Vec::new())).1.extend(records);
+        self.data_stash
+            .entry(time)
+            .or_insert_with(|| (capability, Vec::new()))
+            .1
+            .extend(records);
     }
 
     fn stash_models(&mut self, time: Time, descriptors: impl Iterator<Item = ModelDescriptor>) {
-        self.model_stash.entry(time).or_default().extend(descriptors);
+        self.model_stash
+            .entry(time)
+            .or_default()
+            .extend(descriptors);
     }
 
     /// Applies models and scores records in time order, as far as the frontiers allow; then
     /// releases the waiting records that are due.
-    fn advance(&mut self, data_frontier: &MutableAntichain<Time>, model_frontier: &MutableAntichain<Time>, output: &mut Output<'_>) {
+    fn advance(
+        &mut self,
+        data_frontier: &MutableAntichain<Time>,
+        model_frontier: &MutableAntichain<Time>,
+        output: &mut Output<'_>,
+    ) {
         loop {
             let next_models = self.model_stash.keys().next().copied();
             let next_data = self.data_stash.keys().next().copied();
@@ -189,7 +215,9 @@ impl<R: Record> ServingState<R> {
                         break;
                     }
                     let descriptors = self.model_stash.remove(&time).unwrap_or_default();
-                    descriptors.into_iter().for_each(|descriptor| self.apply_model(time, descriptor, output));
+                    descriptors
+                        .into_iter()
+                        .for_each(|descriptor| self.apply_model(time, descriptor, output));
                 }
                 // Records of time t wait until every model of time t or earlier has arrived.
                 (_, Some(time)) => {
@@ -209,34 +237,63 @@ impl<R: Record> ServingState<R> {
         let key = descriptor.data_type.clone();
         match build_model(&descriptor, R::SCHEMA) {
             Ok(model) => {
-                let tag = ModelTag { name: descriptor.name.as_str().into(), since: time, labels: model.class_labels().into() };
+                let tag = ModelTag {
+                    name: descriptor.name.as_str().into(),
+                    since: time,
+                    labels: model.class_labels().into(),
+                };
                 let previous = self.served.insert(key.clone(), Served { model, tag });
                 self.counters.models_loaded.inc();
                 match previous {
-                    Some(old) => tracing::info!(worker = self.worker, data_type = %key, model = %descriptor.name, replaces = %old.tag.name, since = time, "model swapped"),
-                    None => tracing::info!(worker = self.worker, data_type = %key, model = %descriptor.name, since = time, "model serving"),
+                    Some(old) => {
+                        tracing::info!(worker = self.worker, data_type = %key, model = %descriptor.name, replaces = %old.tag.name, since = time, "model swapped")
+                    }
+                    None => {
+                        tracing::info!(worker = self.worker, data_type = %key, model = %descriptor.name, since = time, "model serving")
+                    }
                 }
                 self.score_waiting(&key, output);
             }
             Err(error) => {
                 self.counters.model_load_failures.inc();
-                let keeps = self.served.get(&key).map(|served| served.tag.name.to_string());
+                let keeps = self
+                    .served
+                    .get(&key)
+                    .map(|served| served.tag.name.to_string());
                 tracing::warn!(worker = self.worker, data_type = %key, model = %descriptor.name, keeps = ?keeps, "model failed to load: {error}");
             }
         }
     }
 
-    fn score_batch(&mut self, capability: &Capability<Time>, records: Vec<Sourced<R>>, output: &mut Output<'_>) {
+    fn score_batch(
+        &mut self,
+        capability: &Capability<Time>,
+        records: Vec<Sourced<R>>,
+        output: &mut Output<'_>,
+    ) {
         let mut session = output.session(capability);
         for record in records {
             match self.served.get_mut(record.record.data_type()) {
-                Some(served) => session.give(score(served, record, &mut self.features, self.worker, &self.counters)),
+                Some(served) => session.give(score(
+                    served,
+                    record,
+                    &mut self.features,
+                    self.worker,
+                    &self.counters,
+                )),
                 None => {
                     let time = *capability.time();
-                    self.holds.entry(time).or_insert_with(|| (capability.clone(), 0)).1 += 1;
+                    self.holds
+                        .entry(time)
+                        .or_insert_with(|| (capability.clone(), 0))
+                        .1 += 1;
                     let key = record.record.data_type().to_owned();
                     let queue = self.waiting.entry(key).or_default();
-                    queue.push_back(Waiting { time, arrived: Instant::now(), record });
+                    queue.push_back(Waiting {
+                        time,
+                        arrived: Instant::now(),
+                        record,
+                    });
                     self.waiting_count += 1;
                 }
             }
@@ -245,9 +302,18 @@ impl<R: Record> ServingState<R> {
 
     /// Scores the records that waited for the model that now serves `key`.
     fn score_waiting(&mut self, key: &str, output: &mut Output<'_>) {
-        let (Some(queue), Some(served)) = (self.waiting.remove(key), self.served.get_mut(key)) else { return };
+        let (Some(queue), Some(served)) = (self.waiting.remove(key), self.served.get_mut(key))
+        else {
+            return;
+        };
         for waiting in queue {
-            let scored = score(served, waiting.record, &mut self.features, self.worker, &self.counters);
+            let scored = score(
+                served,
+                waiting.record,
+                &mut self.features,
+                self.worker,
+                &self.counters,
+            );
             self.waiting_count -= 1;
             emit_held(&mut self.holds, waiting.time, scored, output);
         }
@@ -278,8 +344,15 @@ impl<R: Record> ServingState<R> {
 }
 
 /// Emits a result under the capability held for its time, releasing the hold when it was the last.
-fn emit_held(holds: &mut BTreeMap<Time, (Capability<Time>, usize)>, time: Time, result: Scored, output: &mut Output<'_>) {
-    let (capability, count) = holds.get_mut(&time).expect("a capability is held for every waiting record");
+fn emit_held(
+    holds: &mut BTreeMap<Time, (Capability<Time>, usize)>,
+    time: Time,
+    result: Scored,
+    output: &mut Output<'_>,
+) {
+    let (capability, count) = holds
+        .get_mut(&time)
+        .expect("a capability is held for every waiting record");
     output.session(&*capability).give(result);
     *count -= 1;
     if *count == 0 {
@@ -287,7 +360,13 @@ fn emit_held(holds: &mut BTreeMap<Time, (Capability<Time>, usize)>, time: Time, 
     }
 }
 
-fn score<R: Record>(served: &mut Served, sourced: Sourced<R>, features: &mut Vec<f64>, worker: usize, counters: &Counters) -> Scored {
+fn score<R: Record>(
+    served: &mut Served,
+    sourced: Sourced<R>,
+    features: &mut Vec<f64>,
+    worker: usize,
+    counters: &Counters,
+) -> Scored {
     sourced.record.write_features(features);
     let started = Instant::now();
     let result = served.model.score(features);

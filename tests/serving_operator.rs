@@ -1,0 +1,392 @@
+//! The serving operator on in-memory timely inputs: swap semantics, keyed routing, broadcast to
+//! every worker, records that wait for a first model, and models that fail to load.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use modelserver::dataset;
+use modelserver::kafka::publish::model_with_bytes;
+use modelserver::model::onnx::OnnxModel;
+use modelserver::model::{Model, ModelKind, Prediction};
+use modelserver::pipeline::{self, Outcome, PipelineKind, Scored, ServingConfig, Time};
+use modelserver::proto::ModelDescriptor;
+use modelserver::record::{Origin, Record, Sourced, WineRecord};
+use modelserver::state::Counters;
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+/// What worker 0 feeds at one time: records first, then models (the operator must still apply
+/// the models before scoring records of the same time).
+struct Step {
+    time: Time,
+    records: Vec<Sourced<WineRecord>>,
+    models: Vec<ModelDescriptor>,
+}
+
+fn step(time: Time, records: Vec<Sourced<WineRecord>>, models: Vec<ModelDescriptor>) -> Step {
+    Step {
+        time,
+        records,
+        models,
+    }
+}
+
+/// Records with offsets `offsets` of key `data_type`, their features taken from the bundled rows.
+fn records(data_type: &str, offsets: std::ops::Range<i64>) -> Vec<Sourced<WineRecord>> {
+    let samples = dataset::bundled();
+    offsets
+        .map(|offset| Sourced {
+            origin: Origin {
+                partition: 0,
+                offset,
+            },
+            record: samples[offset as usize % samples.len()].to_record(data_type),
+        })
+        .collect()
+}
+
+fn onnx_bytes(file: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/data/onnx/{file}.onnx",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("a fixture")
+}
+
+fn model(name: &str, data_type: &str, file: &str) -> ModelDescriptor {
+    model_with_bytes(name, data_type, ModelKind::Onnx, onnx_bytes(file))
+}
+
+/// What the given model predicts for the record at `offset`.
+fn expected(file: &str, offset: i64) -> Prediction {
+    let mut model = OnnxModel::load(&onnx_bytes(file), WineRecord::SCHEMA).expect("loads");
+    model
+        .score(&records("any", offset..offset + 1)[0].record.features())
+        .expect("scores")
+}
+
+/// Runs a pipeline on `workers` threads; worker 0 feeds the steps, each run to completion (or
+/// for at most 200 ms while records wait for a model).
+fn run(
+    kind: PipelineKind,
+    workers: usize,
+    config: ServingConfig,
+    steps: Vec<Step>,
+) -> (Vec<Scored>, Arc<Counters>) {
+    let steps = Arc::new(steps);
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let counters = Arc::new(Counters::default());
+    let (sink, shared) = (results.clone(), counters.clone());
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (mut data, mut models) = (InputHandleVec::new(), InputHandleVec::new());
+        let probe = ProbeHandle::new();
+        let sink = sink.clone();
+        worker.dataflow(|scope| {
+            pipeline::build(
+                kind,
+                data.to_stream(scope),
+                models.to_stream(scope),
+                config,
+                shared.clone(),
+            )
+            .inspect(move |scored: &Scored| sink.lock().unwrap().push(scored.clone()))
+            .probe_with(&probe);
+        });
+        if worker.index() != 0 {
+            return;
+        }
+        for step in steps.iter() {
+            data.advance_to(step.time);
+            models.advance_to(step.time);
+            step.records
+                .iter()
+                .cloned()
+                .for_each(|record| data.send(record));
+            step.models
+                .iter()
+                .cloned()
+                .for_each(|model| models.send(model));
+            data.advance_to(step.time + 1);
+            models.advance_to(step.time + 1);
+            // Records waiting for a model hold the frontier back on purpose: give up waiting then.
+            let deadline = Instant::now() + Duration::from_millis(200);
+            while probe.less_than(&(step.time + 1)) && Instant::now() < deadline {
+                worker.step_or_park(Some(Duration::from_millis(1)));
+            }
+        }
+    })
+    .expect("timely starts")
+    .join()
+    .into_iter()
+    .for_each(|worker| worker.expect("no worker fails"));
+    let mut results = std::mem::take(&mut *results.lock().unwrap());
+    results.sort_by_key(|scored| scored.origin.offset);
+    (results, counters)
+}
+
+/// Every record of `offsets` has exactly one result.
+fn assert_one_result_each(results: &[Scored], offsets: std::ops::Range<i64>) {
+    let seen: Vec<i64> = results.iter().map(|scored| scored.origin.offset).collect();
+    assert_eq!(
+        seen,
+        offsets.collect::<Vec<_>>(),
+        "one result per record, none lost, none repeated"
+    );
+}
+
+fn model_name(scored: &Scored) -> Option<&str> {
+    scored.model.as_ref().map(|tag| &*tag.name)
+}
+
+fn prediction(scored: &Scored) -> &Prediction {
+    match &scored.outcome {
+        Outcome::Scored(prediction) => prediction,
+        other => panic!("offset {} was not scored: {other:?}", scored.origin.offset),
+    }
+}
+
+fn swap_scenario(kind: PipelineKind) {
+    let steps = vec![
+        step(
+            10,
+            vec![],
+            vec![model("tree", "wine", "wine_tree_classifier")],
+        ),
+        step(20, records("wine", 0..40), vec![]),
+        // The new model comes at the same time as records 40..80: it scores them.
+        step(
+            30,
+            records("wine", 40..80),
+            vec![model("logistic", "wine", "wine_logistic")],
+        ),
+        step(40, records("wine", 80..120), vec![]),
+    ];
+    let (results, counters) = run(kind, 2, ServingConfig::default(), steps);
+    assert_one_result_each(&results, 0..120);
+    for scored in &results {
+        let (name, file, since) = if scored.origin.offset < 40 {
+            ("tree", "wine_tree_classifier", 10)
+        } else {
+            ("logistic", "wine_logistic", 30)
+        };
+        assert_eq!(
+            model_name(scored),
+            Some(name),
+            "offset {}",
+            scored.origin.offset
+        );
+        assert_eq!(scored.model.as_ref().unwrap().since, since);
+        assert_eq!(
+            prediction(scored),
+            &expected(file, scored.origin.offset),
+            "offset {}",
+            scored.origin.offset
+        );
+    }
+    assert_eq!(counters.scored.get(), 120);
+}
+
+#[test]
+fn keyed_swap_takes_effect_at_the_models_time() {
+    swap_scenario(PipelineKind::Keyed);
+}
+
+#[test]
+fn flat_swap_takes_effect_at_the_models_time() {
+    swap_scenario(PipelineKind::Flat);
+}
+
+#[test]
+fn keyed_routes_each_key_to_one_worker() {
+    let mut mixed = records("red", 0..50);
+    mixed.extend(records("white", 50..100));
+    let steps = vec![
+        step(
+            1,
+            vec![],
+            vec![
+                model("red-tree", "red", "wine_tree_classifier"),
+                model("white-linear", "white", "wine_linear_regression"),
+            ],
+        ),
+        step(2, mixed, vec![]),
+    ];
+    let (results, counters) = run(PipelineKind::Keyed, 2, ServingConfig::default(), steps);
+    assert_one_result_each(&results, 0..100);
+    for key in ["red", "white"] {
+        let workers: HashSet<usize> = results
+            .iter()
+            .filter(|s| s.data_type == key)
+            .map(|s| s.worker)
+            .collect();
+        assert_eq!(
+            workers.len(),
+            1,
+            "every `{key}` record is scored on the one worker that owns the key"
+        );
+    }
+    assert!(results.iter().all(|s| model_name(s)
+        == Some(if s.data_type == "red" {
+            "red-tree"
+        } else {
+            "white-linear"
+        })));
+    assert_eq!(
+        counters.models_loaded.get(),
+        2,
+        "each model is built once, on its key's worker"
+    );
+}
+
+#[test]
+fn flat_broadcasts_models_and_spreads_records_over_every_worker() {
+    let steps = vec![
+        step(
+            1,
+            vec![],
+            vec![model("tree", "wine", "wine_tree_classifier")],
+        ),
+        step(2, records("wine", 0..200), vec![]),
+    ];
+    let (results, counters) = run(PipelineKind::Flat, 2, ServingConfig::default(), steps);
+    assert_one_result_each(&results, 0..200);
+    let workers: BTreeSet<usize> = results.iter().map(|scored| scored.worker).collect();
+    assert_eq!(
+        workers,
+        BTreeSet::from([0, 1]),
+        "both workers score records"
+    );
+    assert!(results
+        .iter()
+        .all(|scored| model_name(scored) == Some("tree")));
+    assert_eq!(
+        counters.models_loaded.get(),
+        2,
+        "every worker builds its own copy"
+    );
+}
+
+#[test]
+fn records_wait_for_the_first_model_of_their_key() {
+    let steps = vec![
+        step(1, records("wine", 0..30), vec![]),
+        step(
+            5,
+            vec![],
+            vec![model("tree", "wine", "wine_tree_classifier")],
+        ),
+    ];
+    let (results, counters) = run(PipelineKind::Keyed, 2, ServingConfig::default(), steps);
+    assert_one_result_each(&results, 0..30);
+    assert!(results
+        .iter()
+        .all(|scored| model_name(scored) == Some("tree")));
+    assert_eq!(counters.no_model.get(), 0);
+}
+
+#[test]
+fn records_whose_key_never_gets_a_model_leave_as_no_model_results() {
+    for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
+        let steps = vec![
+            step(
+                1,
+                vec![],
+                vec![model("tree", "wine", "wine_tree_classifier")],
+            ),
+            step(2, records("beer", 0..20), vec![]),
+        ];
+        let (results, counters) = run(kind, 2, ServingConfig::default(), steps);
+        assert_one_result_each(&results, 0..20);
+        assert!(
+            results
+                .iter()
+                .all(|scored| scored.outcome == Outcome::NoModel && scored.model.is_none()),
+            "{kind}"
+        );
+        assert_eq!(counters.no_model.get(), 20);
+    }
+}
+
+#[test]
+fn beyond_the_pending_limit_the_oldest_records_leave_without_a_model() {
+    let config = ServingConfig {
+        pending_limit: 3,
+        ..ServingConfig::default()
+    };
+    let steps = vec![
+        step(1, records("wine", 0..5), vec![]),
+        step(
+            2,
+            vec![],
+            vec![model("tree", "wine", "wine_tree_classifier")],
+        ),
+    ];
+    let (results, _) = run(PipelineKind::Keyed, 1, config, steps);
+    assert_one_result_each(&results, 0..5);
+    let outcomes: Vec<Option<&str>> = results.iter().map(model_name).collect();
+    assert_eq!(
+        outcomes,
+        [None, None, Some("tree"), Some("tree"), Some("tree")]
+    );
+}
+
+#[test]
+fn after_the_pending_timeout_records_leave_without_a_model() {
+    let config = ServingConfig {
+        pending_timeout: Duration::ZERO,
+        ..ServingConfig::default()
+    };
+    let steps = vec![
+        step(1, records("wine", 0..5), vec![]),
+        step(
+            2,
+            vec![],
+            vec![model("tree", "wine", "wine_tree_classifier")],
+        ),
+        step(3, records("wine", 5..10), vec![]),
+    ];
+    let (results, _) = run(PipelineKind::Keyed, 1, config, steps);
+    assert_one_result_each(&results, 0..10);
+    assert!(results[..5]
+        .iter()
+        .all(|scored| scored.outcome == Outcome::NoModel));
+    assert!(results[5..]
+        .iter()
+        .all(|scored| model_name(scored) == Some("tree")));
+}
+
+#[test]
+fn a_model_that_fails_to_load_leaves_the_previous_one_serving() {
+    for (kind, workers_loading) in [(PipelineKind::Keyed, 1), (PipelineKind::Flat, 2)] {
+        let broken = model_with_bytes(
+            "broken",
+            "wine",
+            ModelKind::Onnx,
+            b"not an onnx model".to_vec(),
+        );
+        let steps = vec![
+            step(
+                1,
+                vec![],
+                vec![model("tree", "wine", "wine_tree_classifier")],
+            ),
+            step(2, records("wine", 0..10), vec![broken]),
+            step(3, records("wine", 10..20), vec![]),
+        ];
+        let (results, counters) = run(kind, 2, ServingConfig::default(), steps);
+        assert_one_result_each(&results, 0..20);
+        for scored in &results {
+            assert_eq!(model_name(scored), Some("tree"), "{kind}");
+            assert_eq!(
+                prediction(scored),
+                &expected("wine_tree_classifier", scored.origin.offset)
+            );
+        }
+        assert_eq!(
+            counters.model_load_failures.get(),
+            workers_loading,
+            "{kind}"
+        );
+    }
+}

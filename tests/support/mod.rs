@@ -1,0 +1,159 @@
+//! Shared pieces of the real-Kafka tests: the broker's address, fresh topics, reading a topic
+//! back, and onnxruntime's reference predictions.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use modelserver::dataset;
+use modelserver::kafka::admin::ensure_topics;
+use modelserver::kafka::source::{PartitionSource, StartAt};
+use modelserver::kafka::KafkaConfig;
+use modelserver::proto::{ServingResult, WineRecord};
+use prost::Message;
+
+/// The real broker started by `scripts/kafka.sh start` (the README's test command does it).
+pub fn broker() -> KafkaConfig {
+    let bootstrap = std::env::var("KAFKA_BOOTSTRAP").expect(
+        "these tests need a real Kafka broker: run `scripts/test.sh`, or `scripts/kafka.sh start` and set KAFKA_BOOTSTRAP",
+    );
+    KafkaConfig::new(bootstrap)
+}
+
+/// The topics of one test, with names no other test uses.
+pub struct Topics {
+    pub data: String,
+    pub models: String,
+    pub results: String,
+}
+
+impl Topics {
+    /// Creates fresh topics: data with `partitions` partitions, models and results with one.
+    pub fn create(kafka: &KafkaConfig, test: &str, partitions: i32) -> Topics {
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = |role: &str| format!("{test}-{role}-{}-{stamp}", std::process::id());
+        let topics = Topics {
+            data: name("data"),
+            models: name("models"),
+            results: name("results"),
+        };
+        ensure_topics(
+            kafka,
+            &[
+                (&topics.data, partitions),
+                (&topics.models, 1),
+                (&topics.results, 1),
+            ],
+        )
+        .expect("topics are created");
+        topics
+    }
+}
+
+/// A message read back: partition, offset, payload.
+pub type Polled = (i32, i64, Vec<u8>);
+
+/// Reads `topic` from the beginning until `count` messages have come, or `timeout` passes.
+pub fn read_topic(
+    kafka: &KafkaConfig,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Polled> {
+    let mut source = PartitionSource::assign(kafka, "test-reader", topic, 0, 1, StartAt::Beginning)
+        .expect("a reader");
+    let deadline = Instant::now() + timeout;
+    let mut messages = Vec::new();
+    while messages.len() < count && Instant::now() < deadline {
+        source.poll_batch(
+            1024,
+            Duration::from_millis(100),
+            |partition, offset, payload| messages.push((partition, offset, payload.to_vec())),
+        );
+    }
+    messages
+}
+
+/// The results on `topic`, waiting until `count` have come (or 60 s).
+pub fn read_results(kafka: &KafkaConfig, topic: &str, count: usize) -> Vec<ServingResult> {
+    read_results_within(kafka, topic, count, Duration::from_secs(60))
+}
+
+/// The results on `topic`, waiting until `count` have come or `timeout` has passed.
+pub fn read_results_within(
+    kafka: &KafkaConfig,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<ServingResult> {
+    read_topic(kafka, topic, count, timeout)
+        .into_iter()
+        .map(|(_, _, payload)| ServingResult::decode(payload.as_slice()).expect("results decode"))
+        .collect()
+}
+
+/// Records of the bundled rows `rows`, keyed `data_type`.
+pub fn wine_records(rows: std::ops::Range<usize>, data_type: &str) -> Vec<WineRecord> {
+    let samples = dataset::bundled();
+    rows.map(|row| samples[row].to_record(data_type)).collect()
+}
+
+/// onnxruntime's predicted label (or value) for each of the first 300 bundled rows, found by the
+/// row's features.
+pub struct Reference {
+    by_features: HashMap<[u64; 11], f64>,
+}
+
+impl Reference {
+    /// The reference predictions of `data/onnx/<model>.reference.csv`.
+    pub fn onnx(model: &str) -> Reference {
+        let path = format!(
+            "{}/data/onnx/{model}.reference.csv",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut reader = csv::Reader::from_path(path).expect("a reference CSV");
+        let value_column = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|name| name == "value")
+            .expect("a value column");
+        let samples = dataset::bundled();
+        let by_features = reader
+            .records()
+            .map(|row| {
+                let row = row.unwrap();
+                let index: usize = row[0].parse().unwrap();
+                (
+                    feature_bits(&samples[index].features),
+                    row[value_column].parse().unwrap(),
+                )
+            })
+            .collect();
+        Reference { by_features }
+    }
+
+    /// The reference prediction for a record.
+    pub fn predict(&self, record: &WineRecord) -> f64 {
+        self.by_features[&feature_bits(&record.features())]
+    }
+}
+
+fn feature_bits(features: &[f64; 11]) -> [u64; 11] {
+    features.map(f64::to_bits)
+}
+
+/// Waits until `condition` holds, checking every 50 ms, for at most `timeout`.
+pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    condition()
+}
