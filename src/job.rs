@@ -11,6 +11,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
+use crate::kafka::admin::{ensure_topics, topic_partitions};
 use crate::kafka::offsets::OffsetLedger;
 use crate::kafka::sink::ResultSink;
 use crate::kafka::source::{PartitionSource, StartAt};
@@ -78,8 +79,13 @@ pub struct Job {
 }
 
 impl Job {
-    /// Prepares a job: connects the results producer.
+    /// Prepares a job: creates the results topic if it is missing (with as many partitions as
+    /// the data topic) and connects the results producer.
     pub fn new(config: JobConfig) -> Result<Self> {
+        if let Some(results_topic) = &config.results_topic {
+            let partitions = topic_partitions(&config.kafka, &config.data_topic)?;
+            ensure_topics(&config.kafka, &[(results_topic, partitions)])?;
+        }
         let sink = ResultSink::new(
             &config.kafka,
             config.results_topic.clone(),

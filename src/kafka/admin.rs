@@ -35,6 +35,12 @@ pub fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()> 
     Ok(())
 }
 
+/// The number of partitions of `topic` (see [`partition_count`]).
+pub fn topic_partitions(kafka: &KafkaConfig, topic: &str) -> Result<i32> {
+    let client: BaseConsumer = kafka.client().create().context("creating a Kafka client")?;
+    partition_count(&client, topic)
+}
+
 /// The number of partitions of `topic`, waiting up to [`REQUEST_TIMEOUT`] for it to exist.
 pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32> {
     let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
