@@ -56,6 +56,9 @@ struct Args {
     /// Milliseconds a record may wait for the first model of its key.
     #[arg(long, default_value_t = 10_000)]
     pending_timeout_ms: u64,
+    /// Milliseconds between commits of the data offsets the output has passed.
+    #[arg(long, default_value_t = 1000)]
+    commit_interval_ms: u64,
     /// Exit once no input has seen a message for this many seconds.
     #[arg(long)]
     exit_when_idle: Option<f64>,
@@ -78,6 +81,7 @@ fn main() -> Result<()> {
         pending_limit: args.pending_limit,
         pending_timeout: Duration::from_millis(args.pending_timeout_ms),
     };
+    config.commit_interval = Duration::from_millis(args.commit_interval_ms);
     config.exit_when_idle = args.exit_when_idle.map(Duration::from_secs_f64);
     let job = Job::new(config)?;
     let stop = job.stop_flag();

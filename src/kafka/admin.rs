@@ -15,15 +15,21 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Creates each `(topic, partitions)` that does not exist yet; existing topics are left as they are.
 pub fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()> {
+    let missing = missing_topics(kafka, topics)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = kafka
         .client()
         .create()
         .context("creating a Kafka admin client")?;
-    let new_topics: Vec<NewTopic> = topics
+    let new_topics: Vec<NewTopic> = missing
         .iter()
         .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(REQUEST_TIMEOUT))
+        .request_timeout(Some(REQUEST_TIMEOUT));
     let results = futures::executor::block_on(admin.create_topics(&new_topics, &options))
         .with_context(|| format!("creating topics on {}", kafka.bootstrap))?;
     for result in results {
@@ -33,6 +39,23 @@ pub fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// The topics of `topics` that the cluster does not have.
+fn missing_topics<'a>(
+    kafka: &KafkaConfig,
+    topics: &[(&'a str, i32)],
+) -> Result<Vec<(&'a str, i32)>> {
+    let client: BaseConsumer = kafka.client().create().context("creating a Kafka client")?;
+    let metadata = client
+        .fetch_metadata(None, REQUEST_TIMEOUT)
+        .with_context(|| format!("reading the topics of {}", kafka.bootstrap))?;
+    let existing: Vec<&str> = metadata.topics().iter().map(|topic| topic.name()).collect();
+    Ok(topics
+        .iter()
+        .filter(|(name, _)| !existing.contains(name))
+        .copied()
+        .collect())
 }
 
 /// The number of partitions of `topic` (see [`partition_count`]).
