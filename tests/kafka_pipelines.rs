@@ -177,15 +177,14 @@ fn check_swap(results: &[ServingResult], published: &Published) {
 
 /// Once the job has stopped, the results topic holds no result beyond one per record.
 fn assert_no_more_results(kafka: &KafkaConfig, topics: &Topics) {
-    let all = read_results_within(
-        kafka,
-        &topics.results,
-        2 * BATCH + 1,
-        Duration::from_secs(3),
-    );
+    assert_no_more_results_than(kafka, topics, 2 * BATCH);
+}
+
+fn assert_no_more_results_than(kafka: &KafkaConfig, topics: &Topics, records: usize) {
+    let all = read_results_within(kafka, &topics.results, records + 1, Duration::from_secs(3));
     assert_eq!(
         all.len(),
-        2 * BATCH,
+        records,
         "exactly one result per valid record on the results topic"
     );
 }
@@ -370,4 +369,94 @@ fn flat_pipeline_in_two_processes_swaps_without_losing_a_record() {
         BTreeSet::from([0, 1, 2, 3]),
         "the workers of both processes score records"
     );
+}
+
+/// The test rows of the PMML fixtures (`data/pmml/wine_test.csv`) as records.
+fn pmml_test_records() -> Vec<WineRecord> {
+    let mut reader = csv::Reader::from_path(format!(
+        "{}/data/pmml/wine_test.csv",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    reader
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            let features: Vec<f64> = row
+                .iter()
+                .take(11)
+                .map(|cell| cell.parse().unwrap())
+                .collect();
+            WineRecord::from_features(features.try_into().unwrap(), "wine")
+        })
+        .collect()
+}
+
+/// JPMML-Evaluator's predicted class for each test row.
+fn jpmml_classes(model: &str) -> Vec<String> {
+    let path = format!(
+        "{}/data/pmml/{model}.expected.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader
+        .records()
+        .map(|row| row.unwrap()[0].to_owned())
+        .collect()
+}
+
+#[test]
+fn a_pmml_model_published_with_the_client_serves_in_both_pipelines() {
+    let kafka = broker();
+    let records = pmml_test_records();
+    let classes = jpmml_classes("decision_tree_classifier");
+    for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+        let topics = Topics::create(&kafka, &format!("pmml-{pipeline}"), 4);
+        let published = Command::new(env!("CARGO_BIN_EXE_client"))
+            .args(["--bootstrap", &kafka.bootstrap, "publish-model"])
+            .arg(format!(
+                "{}/data/pmml/decision_tree_classifier.pmml",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .args([
+                "--name",
+                "pmml-tree",
+                "--type",
+                "pmml",
+                "--topic",
+                &topics.models,
+            ])
+            .status()
+            .expect("client runs");
+        assert!(published.success());
+        let job = Job::new(job_config(&kafka, &topics, pipeline)).unwrap();
+        let stop = job.stop_flag();
+        let running = std::thread::spawn(move || job.run::<WineRecord>(timely::Config::process(2)));
+        Publisher::new(&kafka)
+            .unwrap()
+            .publish_records(&topics.data, records.clone(), None, |_| {})
+            .unwrap();
+        let results = read_results(&kafka, &topics.results, records.len());
+        stop.store(true, Ordering::Relaxed);
+        running
+            .join()
+            .expect("the job does not panic")
+            .expect("the job ends cleanly");
+        assert_no_more_results_than(&kafka, &topics, records.len());
+        let rows: BTreeSet<i64> = results
+            .iter()
+            .map(|r| r.source_offset * 4 + i64::from(r.source_partition))
+            .collect();
+        assert_eq!(
+            rows,
+            (0..records.len() as i64).collect(),
+            "{pipeline}: one result per record"
+        );
+        for result in &results {
+            // Records went round-robin over 4 partitions of a fresh topic: row i is at (i % 4, i / 4).
+            let row = (result.source_offset * 4 + i64::from(result.source_partition)) as usize;
+            assert_eq!(result.model_name, "pmml-tree");
+            assert_eq!(result.label, classes[row], "{pipeline}: row {row}");
+        }
+    }
 }

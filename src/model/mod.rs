@@ -6,6 +6,7 @@
 //! raised; scoring only fails for a row the model cannot take.
 
 pub mod onnx;
+pub mod pmml;
 
 use std::fmt;
 use std::sync::Arc;
@@ -173,9 +174,10 @@ pub fn build_model(
     let bytes = model_bytes(descriptor)?;
     match kind {
         ModelKind::Onnx => Ok(Box::new(onnx::OnnxModel::load(&bytes, schema)?)),
-        ModelKind::Pmml | ModelKind::TensorFlow | ModelKind::TensorFlowSaved => Err(
-            ModelError::Unsupported(format!("{kind} models are not served yet (only onnx)")),
-        ),
+        ModelKind::Pmml => Ok(Box::new(pmml::PmmlModel::load(&bytes, schema)?)),
+        ModelKind::TensorFlow | ModelKind::TensorFlowSaved => Err(ModelError::Unsupported(
+            format!("{kind} models are not served yet (only onnx and pmml)"),
+        )),
     }
 }
 

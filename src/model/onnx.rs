@@ -32,10 +32,14 @@ pub struct OnnxModel {
 impl OnnxModel {
     /// Parses, checks and optimizes an ONNX model whose input takes the features of `schema`.
     pub fn load(bytes: &[u8], schema: FeatureSchema) -> Result<Self, ModelError> {
+        Self::load_with_width(bytes, schema.names.len())
+    }
+
+    /// Parses, checks and optimizes an ONNX model whose input takes `width` features.
+    pub fn load_with_width(bytes: &[u8], width: usize) -> Result<Self, ModelError> {
         let onnx = tract_onnx::onnx();
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(invalid)?;
         let labels = class_labels(&proto)?;
-        let width = schema.names.len();
         let model = onnx.model_for_proto_model(&proto).map_err(invalid)?;
         reject_unimplemented(&model)?;
         let plan = model
@@ -107,6 +111,29 @@ impl Model for OnnxModel {
     fn kind(&self) -> ModelKind {
         ModelKind::Onnx
     }
+}
+
+/// The number of features the model's first input declares (its last dimension), if fixed.
+pub fn declared_width(bytes: &[u8]) -> Result<Option<usize>, ModelError> {
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &*bytes)
+        .map_err(invalid)?;
+    let input = proto.graph.as_ref().and_then(|graph| graph.input.first());
+    let shape = input
+        .and_then(|input| input.r#type.as_ref())
+        .and_then(|value_type| match &value_type.value {
+            Some(tract_onnx::pb::type_proto::Value::TensorType(tensor)) => tensor.shape.as_ref(),
+            _ => None,
+        });
+    let last = shape
+        .and_then(|shape| shape.dim.last())
+        .and_then(|dim| match dim.value {
+            Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(width)) => {
+                Some(width as usize)
+            }
+            _ => None,
+        });
+    Ok(last)
 }
 
 /// Fails, naming them, when the graph uses operators tract does not implement (tract itself only

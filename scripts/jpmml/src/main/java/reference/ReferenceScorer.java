@@ -1,0 +1,130 @@
+package reference;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.jpmml.evaluator.Evaluator;
+import org.jpmml.evaluator.EvaluatorUtil;
+import org.jpmml.evaluator.HasProbability;
+import org.jpmml.evaluator.InputField;
+import org.jpmml.evaluator.LoadingModelEvaluatorBuilder;
+import org.jpmml.evaluator.TargetField;
+
+/**
+ * Scores a CSV file with JPMML-Evaluator and writes one output row per input row.
+ *
+ * Input: a CSV file with a header row; cells that are empty or "NA" are missing values.
+ * Output: a comma-separated file whose header is the target field's name followed, for a
+ * classifier, by "probability(CATEGORY)" for each category of the target field in the order the
+ * evaluator reports them. Numbers are printed with Java's shortest round-trip formatting. A row
+ * the evaluator rejects (e.g. an invalid input value) is written as "!error" in the first column.
+ */
+public class ReferenceScorer {
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 3) {
+            System.err.println("usage: ReferenceScorer MODEL.pmml INPUT.csv OUTPUT.csv [SEPARATOR]");
+            System.exit(2);
+        }
+        String separator = args.length > 3 ? args[3] : ",";
+        Evaluator evaluator = new LoadingModelEvaluatorBuilder().load(new File(args[0])).build();
+        evaluator.verify();
+
+        List<String> lines = Files.readAllLines(new File(args[1]).toPath(), StandardCharsets.UTF_8);
+        String[] header = splitRow(lines.get(0), separator);
+
+        TargetField target = evaluator.getTargetFields().get(0);
+        List<Object> categories = target.getCategories();
+
+        try (PrintWriter out = new PrintWriter(new File(args[2]), StandardCharsets.UTF_8)) {
+            StringBuilder head = new StringBuilder(quote(target.getName()));
+            if (categories != null) {
+                for (Object category : categories) {
+                    head.append(',').append(quote("probability(" + category + ")"));
+                }
+            }
+            out.println(head);
+            for (int row = 1; row < lines.size(); row++) {
+                if (lines.get(row).isEmpty()) {
+                    continue;
+                }
+                String[] cells = splitRow(lines.get(row), separator);
+                Map<String, Object> raw = new LinkedHashMap<>();
+                for (int i = 0; i < header.length && i < cells.length; i++) {
+                    String cell = cells[i];
+                    raw.put(header[i], (cell.isEmpty() || cell.equals("NA")) ? null : cell);
+                }
+                Map<String, ?> results;
+                try {
+                    Map<String, Object> arguments = new LinkedHashMap<>();
+                    for (InputField field : evaluator.getInputFields()) {
+                        arguments.put(field.getName(), field.prepare(raw.get(field.getName())));
+                    }
+                    results = evaluator.evaluate(arguments);
+                } catch (RuntimeException error) {
+                    System.err.println("row " + row + ": " + error);
+                    out.println("!error" + ",".repeat(categories == null ? 0 : categories.size()));
+                    continue;
+                }
+                Object result = results.get(target.getName());
+                StringBuilder line = new StringBuilder(format(EvaluatorUtil.decode(result)));
+                if (categories != null) {
+                    for (Object category : categories) {
+                        Object probability = (result instanceof HasProbability)
+                            ? ((HasProbability) result).getProbability(category) : null;
+                        line.append(',').append(format(probability));
+                    }
+                }
+                out.println(line);
+            }
+        }
+    }
+
+    private static String format(Object value) {
+        return value == null ? "" : quote(String.valueOf(value));
+    }
+
+    private static String quote(String text) {
+        if (text.contains(",") || text.contains("\"")) {
+            return "\"" + text.replace("\"", "\"\"") + "\"";
+        }
+        return text;
+    }
+
+    /** Splits a CSV row on the separator, honouring double quotes. */
+    private static String[] splitRow(String line, String separator) {
+        List<String> cells = new ArrayList<>();
+        StringBuilder cell = new StringBuilder();
+        boolean quoted = false;
+        char sep = separator.charAt(0);
+        for (int i = 0; i < line.length(); i++) {
+            char c = line.charAt(i);
+            if (quoted) {
+                if (c == '"' && i + 1 < line.length() && line.charAt(i + 1) == '"') {
+                    cell.append('"');
+                    i++;
+                } else if (c == '"') {
+                    quoted = false;
+                } else {
+                    cell.append(c);
+                }
+            } else if (c == '"') {
+                quoted = true;
+            } else if (c == sep) {
+                cells.add(cell.toString());
+                cell.setLength(0);
+            } else {
+                cell.append(c);
+            }
+        }
+        cells.add(cell.toString());
+        return cells.toArray(new String[0]);
+    }
+}

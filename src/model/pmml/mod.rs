@@ -1,0 +1,214 @@
+//! A PMML 4.1–4.4 scoring engine: TreeModel, RegressionModel, GeneralRegressionModel,
+//! NeuralNetwork and MiningModel (ensembles, model chains), with the DataDictionary, MiningSchema,
+//! transformations, Targets and the OutputFields that chained models need.
+//!
+//! A document is parsed once (with size and depth limits, no DTDs or entities) and compiled into
+//! flat structures: every field becomes a slot, predicates and constants are typed at load time,
+//! strings are interned. Scoring a record then touches neither the XML nor strings (unless the
+//! model itself works on strings) and allocates nothing except the probability vector that a
+//! classifier's [`Prediction`] carries.
+//!
+//! Results follow JPMML-Evaluator. Class labels ([`Model::class_labels`]) are the target field's
+//! categories in the order its DataField lists them; when the DataField lists none, in the order
+//! the model first mentions them (ScoreDistributions, RegressionTables, NeuralOutputs). A model
+//! that gives no prediction for a record (e.g. a tree whose missing-value strategy is
+//! `nullPrediction`) yields a [`Prediction`] whose value is NaN, with no class and no
+//! probabilities.
+
+#![warn(missing_docs)]
+
+mod compile;
+mod error;
+mod eval;
+mod expr;
+mod functions;
+mod general_regression;
+mod mining;
+mod models;
+mod neural;
+mod predicate;
+mod regression;
+mod schema;
+mod target;
+mod tree;
+mod value;
+mod xml;
+
+use std::sync::Arc;
+
+pub use error::{ErrorKind, PmmlError};
+pub use xml::{MAX_DEPTH, MAX_DOCUMENT_BYTES};
+
+use crate::model::{FeatureSchema, Model, ModelError, ModelKind, Prediction};
+use compile::Compiler;
+use eval::{Env, Program, Slots};
+use models::{is_model_element, Function, ModelNode, Outcome};
+use schema::{read_data_dictionary, Preparation, Raw};
+use xml::El;
+
+/// One value of a record handed to [`PmmlModel::score_inputs`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input<'a> {
+    /// No value.
+    Missing,
+    /// A number; NaN is a missing value.
+    Number(f64),
+    /// A text, e.g. the category of a categorical field (numeric fields parse it).
+    Text(&'a str),
+}
+
+/// A record input the model reads, with its position among the fields given at load time.
+#[derive(Debug)]
+struct BoundInput {
+    position: Option<usize>,
+    slot: u32,
+    preparation: Preparation,
+}
+
+/// A PMML model compiled for scoring records whose fields come in a fixed order.
+#[derive(Debug)]
+pub struct PmmlModel {
+    program: Program,
+    slots: Slots,
+    root: ModelNode,
+    inputs: Vec<BoundInput>,
+    input_names: Vec<String>,
+    field_count: usize,
+    labels: Vec<Arc<str>>,
+}
+
+impl PmmlModel {
+    /// Loads a PMML document for records with the features of `schema`, in that order.
+    pub fn load(bytes: &[u8], schema: FeatureSchema) -> Result<PmmlModel, ModelError> {
+        Self::load_with_fields(bytes, schema.names)
+    }
+
+    /// Loads a PMML document for records whose values come in the order of `fields` (e.g. a CSV
+    /// header). Every active MiningField of the model must be among `fields`.
+    pub fn load_with_fields<S: AsRef<str>>(
+        bytes: &[u8],
+        fields: &[S],
+    ) -> Result<PmmlModel, ModelError> {
+        let names: Vec<&str> = fields.iter().map(AsRef::as_ref).collect();
+        Ok(Self::compile(bytes, &names)?)
+    }
+
+    fn compile(bytes: &[u8], fields: &[&str]) -> Result<PmmlModel, PmmlError> {
+        let document = xml::parse(bytes)?;
+        let root = El::new(document.root_element());
+        let mut program = Program::default();
+        let dictionary = root
+            .child("DataDictionary")
+            .ok_or_else(|| root.invalid("the DataDictionary is missing"))?;
+        let data_fields = read_data_dictionary(&dictionary, &mut program.interner)?;
+        let mut compiler =
+            Compiler::new(program, data_fields, root.child("TransformationDictionary"))?;
+        let model = root
+            .children()
+            .find(|child| is_model_element(child.name()))
+            .ok_or_else(|| root.invalid("the document has no model"))?;
+        let node = ModelNode::compile(&mut compiler, None, &model, None)?;
+        let mut inputs = Vec::new();
+        let mut input_names = Vec::new();
+        for binding in compiler.bindings {
+            let position = fields.iter().position(|field| *field == binding.name);
+            if position.is_none() && binding.required {
+                return Err(ErrorKind::MissingInput(binding.name).into());
+            }
+            if binding.required {
+                input_names.push(binding.name);
+            }
+            inputs.push(BoundInput {
+                position,
+                slot: binding.slot,
+                preparation: binding.preparation,
+            });
+        }
+        let program = compiler.program;
+        let slots = Slots::new(program.defs.len());
+        let labels = node.labels().to_vec();
+        Ok(PmmlModel {
+            program,
+            slots,
+            root: node,
+            inputs,
+            input_names,
+            field_count: fields.len(),
+            labels,
+        })
+    }
+
+    /// Scores one record given as typed values in the order of the fields given at load time.
+    pub fn score_inputs(&mut self, record: &[Input<'_>]) -> Result<Prediction, ModelError> {
+        self.check_width(record.len())?;
+        self.score_with(|position| match record[position] {
+            Input::Missing => Raw::Missing,
+            Input::Number(number) => Raw::Number(number),
+            Input::Text(text) => Raw::Text(text),
+        })
+    }
+
+    /// The names of the active input fields the model reads, in MiningSchema order.
+    pub fn input_fields(&self) -> &[String] {
+        &self.input_names
+    }
+
+    /// Whether the model is a classifier.
+    pub fn is_classifier(&self) -> bool {
+        self.root.function() == Function::Classification
+    }
+
+    fn check_width(&self, width: usize) -> Result<(), ModelError> {
+        if width < self.field_count {
+            return Err(ModelError::Scoring(format!(
+                "the record has {width} values but the model was loaded for {} fields",
+                self.field_count
+            )));
+        }
+        Ok(())
+    }
+
+    fn score_with<'r>(
+        &mut self,
+        value_at: impl Fn(usize) -> Raw<'r>,
+    ) -> Result<Prediction, ModelError> {
+        let mut env = Env::new(&self.program, &mut self.slots);
+        for input in &self.inputs {
+            let raw = input.position.map_or(Raw::Missing, &value_at);
+            let value = input.preparation.prepare(raw, &mut env)?;
+            env.set(input.slot, value);
+        }
+        let outcome = self.root.evaluate(&mut env)?;
+        Ok(self.prediction(outcome))
+    }
+
+    fn prediction(&self, outcome: Outcome) -> Prediction {
+        match outcome {
+            Outcome::Value(value) => Prediction::regression(value),
+            Outcome::Class(index) => {
+                let probabilities = self
+                    .root
+                    .probabilities()
+                    .map(<[f64]>::to_vec)
+                    .unwrap_or_default();
+                Prediction::classification(self.labels[index].clone(), probabilities)
+            }
+            Outcome::Missing => Prediction::regression(f64::NAN),
+        }
+    }
+}
+
+impl Model for PmmlModel {
+    fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError> {
+        self.check_width(features.len())?;
+        self.score_with(|position| Raw::Number(features[position]))
+    }
+
+    fn class_labels(&self) -> &[Arc<str>] {
+        &self.labels
+    }
+
+    fn kind(&self) -> ModelKind {
+        ModelKind::Pmml
+    }
+}

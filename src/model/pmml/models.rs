@@ -1,0 +1,363 @@
+//! The model wrapper shared by every model type: its scope, target categories, Targets
+//! post-processing, output fields, and the dispatch to the model type's compiled structure.
+
+use std::sync::Arc;
+
+use super::compile::{Compiler, ScopeId};
+use super::error::Result;
+use super::eval::Env;
+use super::general_regression::GeneralRegression;
+use super::mining::MiningModel;
+use super::neural::NeuralNetwork;
+use super::regression::RegressionModel;
+use super::target::{compile_outputs, winner, Categories, OutputDef, TargetTransform};
+use super::tree::TreeModel;
+use super::value::{OpType, Val};
+use super::xml::El;
+
+/// A model's mining function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    /// Predicts a number.
+    Regression,
+    /// Predicts a category.
+    Classification,
+}
+
+/// What a model type computed, before Targets post-processing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Raw {
+    /// No prediction.
+    Missing,
+    /// A regression value.
+    Value(f64),
+    /// A category index; `probabilities` tells whether the probability buffer was filled.
+    Class {
+        /// The predicted category.
+        winner: usize,
+        /// Whether class probabilities were computed.
+        probabilities: bool,
+    },
+}
+
+/// A model's final result for a record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    /// No prediction.
+    Missing,
+    /// A regression value.
+    Value(f64),
+    /// The index of the predicted category.
+    Class(usize),
+}
+
+/// The compiled structure of one model type.
+#[derive(Debug)]
+enum Body {
+    Tree(TreeModel),
+    Regression(RegressionModel),
+    General(GeneralRegression),
+    Neural(NeuralNetwork),
+    Mining(MiningModel),
+}
+
+/// A compiled model of any type, with its target handling and outputs.
+#[derive(Debug)]
+pub struct ModelNode {
+    function: Function,
+    body: Body,
+    categories: Option<Categories>,
+    target: Option<TargetTransform>,
+    priors: Option<Vec<f64>>,
+    outputs: Vec<OutputDef>,
+    probabilities: Vec<f64>,
+    has_probabilities: bool,
+    last: Outcome,
+}
+
+/// The model elements of PMML this engine does not evaluate.
+const UNSUPPORTED_MODELS: [&str; 14] = [
+    "AnomalyDetectionModel",
+    "AssociationModel",
+    "BayesianNetworkModel",
+    "BaselineModel",
+    "ClusteringModel",
+    "GaussianProcessModel",
+    "NaiveBayesModel",
+    "NearestNeighborModel",
+    "RuleSetModel",
+    "Scorecard",
+    "SequenceModel",
+    "SupportVectorMachineModel",
+    "TextModel",
+    "TimeSeriesModel",
+];
+
+/// Whether `name` is an element that may hold a model at the top level or in a Segment.
+pub fn is_model_element(name: &str) -> bool {
+    !matches!(
+        name,
+        "Header"
+            | "MiningBuildTask"
+            | "DataDictionary"
+            | "TransformationDictionary"
+            | "Extension"
+            | "True"
+            | "False"
+            | "SimplePredicate"
+            | "CompoundPredicate"
+            | "SimpleSetPredicate"
+            | "VariableWeight"
+    )
+}
+
+impl ModelNode {
+    /// Compiles the model `element` inside the scope `parent` (none for the top-level model);
+    /// `inherited_target` is the enclosing model's target field.
+    pub fn compile<'a, 'input>(
+        c: &mut Compiler<'a, 'input>,
+        parent: Option<ScopeId>,
+        element: &El<'a, 'input>,
+        inherited_target: Option<&str>,
+    ) -> Result<ModelNode> {
+        let model_type = model_type(element)?;
+        let scope = c.open_scope(parent, element)?;
+        let target_name = c
+            .declared_target(scope)
+            .or_else(|| inherited_target.map(str::to_owned));
+        let function = match element.required("functionName")? {
+            "regression" => Function::Regression,
+            "classification" => Function::Classification,
+            other => return Err(element.unsupported(format!("functionName=\"{other}\""))),
+        };
+        let mut categories = (function == Function::Classification)
+            .then(|| Categories::for_target(c, target_name.as_deref()));
+        let target_op_type = target_name
+            .as_deref()
+            .and_then(|name| c.data_fields.get(name))
+            .map_or(OpType::Categorical, |field| field.op_type);
+        let cats = categories.as_mut();
+        let float = read_math_context(element)?;
+        let body = match model_type {
+            ModelType::Tree => Body::Tree(TreeModel::compile(
+                c, scope, element, function, cats, float,
+            )?),
+            ModelType::Regression => Body::Regression(RegressionModel::compile(
+                c,
+                scope,
+                element,
+                function,
+                cats,
+                target_op_type,
+                float,
+            )?),
+            ModelType::General => Body::General(GeneralRegression::compile(
+                c, scope, element, function, cats,
+            )?),
+            ModelType::Neural => {
+                Body::Neural(NeuralNetwork::compile(c, scope, element, function, cats)?)
+            }
+            ModelType::Mining => Body::Mining(MiningModel::compile(
+                c,
+                scope,
+                element,
+                function,
+                cats,
+                target_name.as_deref(),
+                float,
+            )?),
+        };
+        let passes_through = matches!(&body, Body::Mining(mining) if mining.passes_through());
+        let target = if passes_through {
+            None
+        } else {
+            TargetTransform::read(element, target_name.as_deref(), float)?
+        };
+        let outputs = match parent {
+            Some(parent) => compile_outputs(c, element, scope, parent, categories.as_mut())?,
+            None => Vec::new(),
+        };
+        let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
+        let count = categories.as_ref().map_or(0, Categories::len);
+        Ok(ModelNode {
+            function,
+            body,
+            categories,
+            target,
+            priors,
+            outputs,
+            probabilities: vec![0.0; count],
+            has_probabilities: false,
+            last: Outcome::Missing,
+        })
+    }
+
+    /// Scores the current record.
+    pub fn evaluate(&mut self, env: &mut Env<'_>) -> Result<Outcome> {
+        let probabilities = &mut self.probabilities;
+        let raw = match &mut self.body {
+            Body::Tree(tree) => tree.evaluate(env, probabilities)?,
+            Body::Regression(regression) => regression.evaluate(env, probabilities)?,
+            Body::General(general) => general.evaluate(env, probabilities)?,
+            Body::Neural(network) => network.evaluate(env, probabilities)?,
+            Body::Mining(mining) => mining.evaluate(env, probabilities)?,
+        };
+        let outcome = self.finish(raw);
+        self.last = outcome;
+        if !self.outputs.is_empty() {
+            self.write_outputs(env, outcome)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Applies Targets: rescaling of values, defaults and prior probabilities.
+    fn finish(&mut self, raw: Raw) -> Outcome {
+        self.has_probabilities = false;
+        match raw {
+            Raw::Value(value) => Outcome::Value(
+                self.target
+                    .as_ref()
+                    .map_or(value, |target| target.apply(value)),
+            ),
+            Raw::Class {
+                winner,
+                probabilities,
+            } => {
+                self.has_probabilities = probabilities;
+                Outcome::Class(winner)
+            }
+            Raw::Missing => match (self.function, &self.priors) {
+                (Function::Classification, Some(priors)) => {
+                    self.probabilities.copy_from_slice(priors);
+                    self.has_probabilities = true;
+                    Outcome::Class(winner(priors).unwrap_or(0))
+                }
+                (Function::Regression, _) => {
+                    match self.target.as_ref().and_then(|target| target.default_value) {
+                        Some(default) => Outcome::Value(
+                            self.target
+                                .as_ref()
+                                .map_or(default, |target| target.apply(default)),
+                        ),
+                        None => Outcome::Missing,
+                    }
+                }
+                _ => Outcome::Missing,
+            },
+        }
+    }
+
+    fn write_outputs(&self, env: &mut Env<'_>, outcome: Outcome) -> Result<()> {
+        let (predicted, winner) = match outcome {
+            Outcome::Missing => (Val::Missing, None),
+            Outcome::Value(value) => (Val::Num(value), None),
+            Outcome::Class(index) => (
+                self.categories
+                    .as_ref()
+                    .map_or(Val::Missing, |c| c.values[index]),
+                Some(index),
+            ),
+        };
+        let probabilities = match (self.has_probabilities, winner) {
+            (true, Some(index)) => Some((self.probabilities.as_slice(), index)),
+            _ => None,
+        };
+        for output in &self.outputs {
+            output.write(env, predicted, probabilities)?;
+        }
+        Ok(())
+    }
+
+    /// The result of the last evaluation.
+    pub fn last_outcome(&self) -> Outcome {
+        self.last
+    }
+
+    /// The class probabilities of the last classification, if it gave any.
+    pub fn probabilities(&self) -> Option<&[f64]> {
+        self.has_probabilities
+            .then_some(self.probabilities.as_slice())
+    }
+
+    /// The labels of a classifier's categories (empty for a regression).
+    pub fn labels(&self) -> &[Arc<str>] {
+        self.categories
+            .as_ref()
+            .map_or(&[], |categories| categories.labels.as_slice())
+    }
+
+    /// The model's mining function.
+    pub fn function(&self) -> Function {
+        self.function
+    }
+}
+
+/// The model types this engine evaluates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ModelType {
+    Tree,
+    Regression,
+    General,
+    Neural,
+    Mining,
+}
+
+/// The type of the model `element`, or why it cannot be evaluated.
+fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
+    let model_type = match element.name() {
+        "TreeModel" => ModelType::Tree,
+        "RegressionModel" => ModelType::Regression,
+        "GeneralRegressionModel" => ModelType::General,
+        "NeuralNetwork" => ModelType::Neural,
+        "MiningModel" => ModelType::Mining,
+        name if UNSUPPORTED_MODELS.contains(&name) => {
+            return Err(element.unsupported(format!("the model type <{name}>")));
+        }
+        name => return Err(element.invalid(format!("<{name}> is not a PMML model type"))),
+    };
+    if element.attr("isScorable") == Some("false") {
+        return Err(element.invalid("the model is marked isScorable=\"false\""));
+    }
+    Ok(model_type)
+}
+
+/// Whether the model computes in 32-bit floats (`x-mathContext="float"`, as XGBoost models do).
+fn read_math_context(element: &El<'_, '_>) -> Result<bool> {
+    match element
+        .attr("x-mathContext")
+        .or(element.attr("mathContext"))
+        .unwrap_or("double")
+    {
+        "double" => Ok(false),
+        "float" => Ok(true),
+        other => Err(element.bad_keyword("x-mathContext", other)),
+    }
+}
+
+/// Prior probabilities (from TargetValue elements) in category order, normalized to sum to one.
+fn read_priors(
+    c: &mut Compiler<'_, '_>,
+    element: &El<'_, '_>,
+    target: Option<&TargetTransform>,
+    categories: Option<&mut Categories>,
+) -> Result<Option<Vec<f64>>> {
+    let (Some(target), Some(categories)) = (target, categories) else {
+        return Ok(None);
+    };
+    if target.priors.is_empty() {
+        return Ok(None);
+    }
+    let mut priors = Vec::new();
+    for (label, prior) in &target.priors {
+        priors.push((categories.index_for(c, label, element)?, *prior));
+    }
+    let sum: f64 = priors.iter().map(|(_, prior)| prior).sum();
+    if sum == 0.0 {
+        return Err(element.invalid("the prior probabilities add up to zero"));
+    }
+    let mut dense = vec![0.0; categories.len()];
+    for (index, prior) in priors {
+        dense[index] = if sum == 1.0 { prior } else { prior / sum };
+    }
+    Ok(Some(dense))
+}
