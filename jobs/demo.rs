@@ -18,29 +18,51 @@ use modelserver::kafka::source::{PartitionSource, StartAt};
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
-use modelserver::proto::{ModelDescriptor, ServingResult};
+use modelserver::proto::ServingResult;
 use modelserver::record::WineRecord;
 use prost::Message;
 use rdkafka::mocking::MockCluster;
 
-/// The models the demo swaps in, at a fraction of the stream: (fraction, name, bytes).
-const SWAPS: [(f64, &str, &[u8]); 4] = [
-    (
-        0.0,
-        "tree-classifier",
-        include_bytes!("../data/onnx/wine_tree_classifier.onnx"),
-    ),
-    (
-        0.25,
-        "forest-classifier",
-        include_bytes!("../data/onnx/wine_forest_classifier.onnx"),
-    ),
-    (0.5, "broken-model", b"these bytes are not an ONNX model"),
-    (
-        0.75,
-        "linear-regression",
-        include_bytes!("../data/onnx/wine_linear_regression.onnx"),
-    ),
+/// A model the demo swaps in when a fraction of the records has been published.
+struct Swap {
+    at: f64,
+    name: &'static str,
+    kind: ModelKind,
+    bytes: &'static [u8],
+}
+
+/// The demo's swaps: ONNX and PMML models, and one that cannot load.
+const SWAPS: [Swap; 5] = [
+    Swap {
+        at: 0.0,
+        name: "tree-classifier",
+        kind: ModelKind::Onnx,
+        bytes: include_bytes!("../data/onnx/wine_tree_classifier.onnx"),
+    },
+    Swap {
+        at: 0.2,
+        name: "forest-classifier",
+        kind: ModelKind::Onnx,
+        bytes: include_bytes!("../data/onnx/wine_forest_classifier.onnx"),
+    },
+    Swap {
+        at: 0.4,
+        name: "broken-model",
+        kind: ModelKind::Onnx,
+        bytes: b"these bytes are not an ONNX model",
+    },
+    Swap {
+        at: 0.6,
+        name: "pmml-boosting",
+        kind: ModelKind::Pmml,
+        bytes: include_bytes!("../data/pmml/gradient_boosting_regressor.pmml"),
+    },
+    Swap {
+        at: 0.8,
+        name: "linear-regression",
+        kind: ModelKind::Onnx,
+        bytes: include_bytes!("../data/onnx/wine_linear_regression.onnx"),
+    },
 ];
 
 /// Run the model server end to end on an embedded Kafka, swapping models while data flows.
@@ -104,22 +126,15 @@ fn publish(kafka: &KafkaConfig, args: &Args) -> Result<()> {
         .cycle()
         .map(|sample| sample.to_record("wine"));
     let mut published = 0;
-    for (index, (fraction, name, bytes)) in SWAPS.iter().enumerate() {
-        let until = (fraction * args.records as f64) as usize;
-        published += publisher.publish_records(
-            "mdata",
-            records.by_ref().take(until - published),
-            Some(args.rate),
-            |_| {},
-        )? as usize;
-        publisher.publish_model("models", &demo_model(name, bytes))?;
+    for swap in &SWAPS {
+        let until = (swap.at * args.records as f64) as usize;
+        let batch = records.by_ref().take(until - published);
+        published += publisher.publish_records("mdata", batch, Some(args.rate), |_| {})? as usize;
+        let descriptor = model_with_bytes(swap.name, "wine", swap.kind, swap.bytes.to_vec());
+        publisher.publish_model("models", &descriptor)?;
         println!(
-            ">>> published model `{name}` after {published} records{}",
-            if index == 2 {
-                " (it will fail to load)"
-            } else {
-                ""
-            }
+            ">>> published {} model `{}` after {published} records",
+            swap.kind, swap.name
         );
     }
     publisher.publish_records(
@@ -129,10 +144,6 @@ fn publish(kafka: &KafkaConfig, args: &Args) -> Result<()> {
         |_| {},
     )?;
     Ok(())
-}
-
-fn demo_model(name: &str, bytes: &[u8]) -> ModelDescriptor {
-    model_with_bytes(name, "wine", ModelKind::Onnx, bytes.to_vec())
 }
 
 /// What the viewer saw.
