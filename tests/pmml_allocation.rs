@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use modelserver::model::pmml::PmmlModel;
 use modelserver::model::{FeatureSchema, Model};
+use modelserver::record::{Record, WineRecord};
 
 struct Counting;
 
@@ -28,21 +29,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const WINE: FeatureSchema = FeatureSchema {
-    names: &[
-        "fixed acidity",
-        "volatile acidity",
-        "citric acid",
-        "residual sugar",
-        "chlorides",
-        "free sulfur dioxide",
-        "total sulfur dioxide",
-        "density",
-        "pH",
-        "sulphates",
-        "alcohol",
-    ],
-};
+const WINE: FeatureSchema = WineRecord::SCHEMA;
 
 const RECORD: [f64; 11] = [
     7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4,

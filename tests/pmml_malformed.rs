@@ -3,6 +3,7 @@
 
 use modelserver::model::pmml::{Input, PmmlModel, MAX_DEPTH};
 use modelserver::model::ModelError;
+use modelserver::record::WINE_FEATURES;
 use proptest::prelude::*;
 
 const FIELDS: [&str; 2] = ["x", "color"];
@@ -270,25 +271,16 @@ fn unknown_function() {
     );
 }
 
-/// The fields of the fixtures' test files.
-const WINE_FIELDS: [&str; 12] = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-    "alcohol level",
-];
+/// The fields of the fixtures' test files: the wine features and a categorical column.
+fn wine_fields() -> Vec<&'static str> {
+    let mut fields = WINE_FEATURES.to_vec();
+    fields.push("alcohol level");
+    fields
+}
 
 /// Loading never panics; a document that loads also scores a record without panicking.
 fn load_without_panic(bytes: &[u8]) {
-    if let Ok(mut model) = PmmlModel::load_with_fields(bytes, &WINE_FIELDS) {
+    if let Ok(mut model) = PmmlModel::load_with_fields(bytes, &wine_fields()) {
         let mut record = vec![Input::Number(7.0); 11];
         record.push(Input::Text("low"));
         let _ = model.score_inputs(&record);

@@ -10,22 +10,9 @@ use std::path::{Path, PathBuf};
 
 use modelserver::model::pmml::{Input, PmmlModel};
 use modelserver::model::{FeatureSchema, Model, Prediction};
+use modelserver::record::{Record, WineRecord};
 
-const WINE: FeatureSchema = FeatureSchema {
-    names: &[
-        "fixed acidity",
-        "volatile acidity",
-        "citric acid",
-        "residual sugar",
-        "chlorides",
-        "free sulfur dioxide",
-        "total sulfur dioxide",
-        "density",
-        "pH",
-        "sulphates",
-        "alcohol",
-    ],
-};
+const WINE: FeatureSchema = WineRecord::SCHEMA;
 
 const RELATIVE_TOLERANCE: f64 = 1e-9;
 const ABSOLUTE_TOLERANCE: f64 = 1e-12;
