@@ -14,6 +14,21 @@
 //! that gives no prediction for a record (e.g. a tree whose missing-value strategy is
 //! `nullPrediction`) yields a [`Prediction`] whose value is NaN, with no class and no
 //! probabilities.
+//!
+//! Rejected at load, with an error naming what is unsupported: other model types (SVM,
+//! NaiveBayes, Scorecard, Clustering, RuleSet, ...), `DefineFunction`, `TableLocator`,
+//! `Aggregate`/`Lag`/`TextIndex`, date and time data types, models embedded in tree nodes,
+//! CoxRegression, contrast matrices and per-category PPCells in general regression models, the
+//! segmentations `selectAll`, `multiModelChain` and `weightedMedian`, the functions `replace`,
+//! `matches`, `formatNumber` and the date functions, and segment output features other than
+//! predictedValue, probability, transformedValue and decision when a later segment uses them.
+//!
+//! Deliberate differences from JPMML-Evaluator: a function that is not missing-tolerant (`exp`,
+//! `equal`, ...) given a missing argument returns missing, as the PMML specification says, where
+//! JPMML throws; `mapMissingTo` and `defaultValue` take the function's result type; equal
+//! probabilities go to the first label in label order (votes follow JPMML); `aggregateNodes` and
+//! `weightedConfidence`, which JPMML lacks, average the leaves reached through unknown
+//! predicates, weighted by record count.
 
 #![warn(missing_docs)]
 
