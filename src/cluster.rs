@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use timely::CommunicationConfig;
+use anyhow::{anyhow, bail, Result};
 
 /// Worker threads and processes of a job, as given on the command line.
 #[derive(Clone, Debug, clap::Args)]
@@ -28,11 +27,9 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
-    /// The timely configuration these options describe.
+    /// The timely configuration these options describe, parsed by timely itself (hostfile and
+    /// default addresses included).
     pub fn timely_config(&self) -> Result<timely::Config> {
-        if self.workers == 0 {
-            bail!("a process needs at least one worker");
-        }
         if self.process >= self.processes {
             bail!(
                 "process index {} is not below the number of processes {}",
@@ -40,48 +37,18 @@ impl ClusterArgs {
                 self.processes
             );
         }
-        let communication = if self.processes > 1 {
-            CommunicationConfig::Cluster {
-                threads: self.workers,
-                process: self.process,
-                addresses: self.addresses()?,
-                report: self.report,
-                zerocopy: false,
-            }
-        } else if self.workers > 1 {
-            CommunicationConfig::Process(self.workers)
-        } else {
-            CommunicationConfig::Thread
-        };
-        Ok(timely::Config {
-            communication,
-            worker: timely::WorkerConfig::default(),
-        })
-    }
-
-    fn addresses(&self) -> Result<Vec<String>> {
-        let Some(hostfile) = &self.hostfile else {
-            return Ok((0..self.processes)
-                .map(|index| format!("localhost:{}", 2101 + index))
-                .collect());
-        };
-        let text = std::fs::read_to_string(hostfile)
-            .with_context(|| format!("reading hostfile {}", hostfile.display()))?;
-        let addresses: Vec<String> = text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .take(self.processes)
-            .map(String::from)
-            .collect();
-        if addresses.len() < self.processes {
-            bail!(
-                "{} names {} addresses for {} processes",
-                hostfile.display(),
-                addresses.len(),
-                self.processes
-            );
+        let mut args = vec![
+            format!("--threads={}", self.workers),
+            format!("--processes={}", self.processes),
+            format!("--process={}", self.process),
+        ];
+        if let Some(hostfile) = &self.hostfile {
+            args.push(format!("--hostfile={}", hostfile.display()));
         }
-        Ok(addresses)
+        if self.report {
+            args.push("--report".into());
+        }
+        timely::Config::from_args(args.into_iter())
+            .map_err(|error| anyhow!("cluster options: {error}"))
     }
 }

@@ -174,11 +174,12 @@ impl<R: Record> WorkerInputs<R> {
                     }
                 });
         let data = &mut self.data;
+        let mut records_read = 0;
         let data_read = self.data_source.poll_batch(
             config.batch_size,
             config.poll_wait,
             |partition, offset, payload| {
-                counters.records_read.inc();
+                records_read += 1;
                 match R::decode(payload) {
                     Ok(record) => data.send(Sourced {
                         origin: Origin { partition, offset },
@@ -195,6 +196,7 @@ impl<R: Record> WorkerInputs<R> {
                 }
             },
         );
+        counters.records_read.add(records_read);
         let read_any = !models_read.is_empty() || !data_read.is_empty();
         (now, data_read, read_any)
     }

@@ -145,15 +145,3 @@ impl Reference {
 fn feature_bits(features: &[f64; 11]) -> [u64; 11] {
     features.map(f64::to_bits)
 }
-
-/// Waits until `condition` holds, checking every 50 ms, for at most `timeout`.
-pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    condition()
-}
