@@ -13,7 +13,7 @@ use modelserver::model::onnx::OnnxModel;
 use modelserver::model::{Model, ModelKind};
 use modelserver::pipeline::{self, PipelineKind, ServingConfig};
 use modelserver::record::{Origin, Record, Sourced, WineRecord};
-use modelserver::state::Counters;
+use modelserver::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -52,23 +52,42 @@ fn scoring_ns(model: &str) -> f64 {
 }
 
 /// Records per second through a dataflow on `workers` workers: the serving pipeline `kind`
-/// with `model`, or a passthrough when `kind` is `None`. Every worker feeds its share.
-fn throughput(kind: Option<PipelineKind>, workers: usize, model: &str, records: usize) -> f64 {
+/// with `model` (with or without statistics), or a passthrough when `kind` is `None`. Every
+/// worker feeds its share.
+fn throughput(
+    kind: Option<PipelineKind>,
+    stats: bool,
+    workers: usize,
+    model: &str,
+    records: usize,
+) -> f64 {
     let descriptor = model_with_bytes(model, "wine", ModelKind::Onnx, onnx_bytes(model));
     let samples = Arc::new(dataset::bundled());
+    let counters = Arc::new(Counters::default());
+    let process = Arc::new(ProcessState::new(
+        0,
+        (0..workers).collect(),
+        kind.unwrap_or(PipelineKind::Keyed),
+        counters.clone(),
+    ));
+    let sinks = Arc::new(EventSinks::tracing_only());
+    let config = ServingConfig {
+        stats_interval: stats.then_some(Duration::from_secs(1)),
+        ..ServingConfig::default()
+    };
     let started = Instant::now();
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let (mut data, mut models) = (InputHandleVec::new(), InputHandleVec::new());
         let probe = ProbeHandle::new();
+        hooks::register(worker, process.clone(), sinks.clone(), false);
+        let reporter = Reporter::for_worker(worker, counters.clone());
         worker.dataflow::<u64, _, _>(|scope| {
             let data = data.to_stream(scope);
             let models = models.to_stream(scope);
             match kind {
                 Some(kind) => {
-                    let counters = Arc::new(Counters::default());
-                    pipeline::build(kind, data, models, ServingConfig::default(), counters)
-                        .probe_with(&probe);
+                    pipeline::build(kind, data, models, config, reporter).probe_with(&probe);
                 }
                 None => {
                     data.map(|sourced: Sourced<WineRecord>| sourced.origin.offset)
@@ -126,10 +145,10 @@ fn main() {
     let scoring_rate = 1e9 / per_model[0].1;
     println!("\npipelines over {records} in-memory records, model {model} (records/s; ratio to passthrough, to bare scoring):");
     for workers in [1, 2] {
-        let passthrough = throughput(None, workers, model, records);
+        let passthrough = throughput(None, false, workers, model, records);
         println!("  {workers} worker(s) passthrough  {passthrough:>12.0}");
         for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
-            let rate = throughput(Some(kind), workers, model, records);
+            let rate = throughput(Some(kind), true, workers, model, records);
             println!(
                 "  {workers} worker(s) {kind:<11} {rate:>12.0}   {:>5.2} × passthrough   {:>5.2} × bare scoring",
                 rate / passthrough,
@@ -137,4 +156,33 @@ fn main() {
             );
         }
     }
+    statistics_cost(model, records);
+}
+
+/// Throughput with statistics against without, alternating runs to even out the machine's
+/// drift; prints the median of each and their ratio.
+fn statistics_cost(model: &str, records: usize) {
+    const RUNS: usize = 7;
+    println!(
+        "\nstatistics on vs off, model {model}, median of {RUNS} alternating runs (records/s):"
+    );
+    for workers in [1, 2] {
+        for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
+            let (mut on, mut off) = (Vec::new(), Vec::new());
+            for _ in 0..RUNS {
+                off.push(throughput(Some(kind), false, workers, model, records));
+                on.push(throughput(Some(kind), true, workers, model, records));
+            }
+            let (on, off) = (median(on), median(off));
+            println!(
+                "  {workers} worker(s) {kind:<6} stats off {off:>10.0}   stats on {on:>10.0}   on/off {:.3}",
+                on / off
+            );
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }

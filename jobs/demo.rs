@@ -176,8 +176,15 @@ impl Tally {
 
 /// Prints results from the results topic until every record has one (or nothing came for 20 s).
 fn view(kafka: &KafkaConfig, args: &Args) -> Result<Tally> {
-    let mut results =
-        PartitionSource::assign(kafka, "demo-viewer", "results", 0, 1, StartAt::Beginning)?;
+    let mut results = PartitionSource::assign(
+        kafka,
+        "demo-viewer",
+        "results",
+        0,
+        1,
+        StartAt::Beginning,
+        None,
+    )?;
     let mut tally = Tally::default();
     let mut models_seen = std::collections::HashSet::new();
     let mut last_result = Instant::now();

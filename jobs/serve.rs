@@ -4,6 +4,7 @@
 //! ```text
 //! serve --pipeline keyed -b 127.0.0.1:9092 -w 2                       # one process, two workers
 //! serve --pipeline flat -w 2 -n 2 -p 0 -h hosts.txt                   # process 0 of two
+//! serve --state-addr 127.0.0.1:9100                                   # answer state queries
 //! ```
 
 use std::sync::atomic::Ordering;
@@ -13,7 +14,7 @@ use anyhow::Result;
 use clap::{ArgAction, Parser};
 use modelserver::cli::{init_logging, KafkaArgs};
 use modelserver::cluster::ClusterArgs;
-use modelserver::job::{Job, JobConfig};
+use modelserver::job::{Job, JobConfig, StateOptions};
 use modelserver::pipeline::{PipelineKind, ServingConfig};
 use modelserver::record::WineRecord;
 
@@ -62,6 +63,26 @@ struct Args {
     /// Exit once no input has seen a message for this many seconds.
     #[arg(long)]
     exit_when_idle: Option<f64>,
+    /// Answer state queries (GET /models, /models/{dataType}, /health, /metrics) on this address;
+    /// process p of a job listens on the port plus p.
+    #[arg(long)]
+    state_addr: Option<std::net::SocketAddr>,
+    /// Milliseconds between statistics events of the keys whose figures changed.
+    #[arg(long, default_value_t = 1000)]
+    stats_interval_ms: u64,
+    /// Keep no per-model statistics (loads, swaps and failures are still reported).
+    #[arg(long)]
+    no_stats: bool,
+    /// Append state events to this JSON-lines file.
+    #[arg(long)]
+    state_log: Option<std::path::PathBuf>,
+    /// Send state events to this Kafka topic (keyed by dataType).
+    #[arg(long)]
+    state_topic: Option<String>,
+    /// Send timely's own events (operators, channels, scheduling, messages, progress) to the
+    /// state-event destinations too (the tracing log at debug level when none is given).
+    #[arg(long)]
+    timely_events: bool,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -80,6 +101,13 @@ fn main() -> Result<()> {
     config.serving = ServingConfig {
         pending_limit: args.pending_limit,
         pending_timeout: Duration::from_millis(args.pending_timeout_ms),
+        stats_interval: (!args.no_stats).then(|| Duration::from_millis(args.stats_interval_ms)),
+    };
+    config.state = StateOptions {
+        addr: args.state_addr,
+        events_file: args.state_log,
+        events_topic: args.state_topic,
+        timely_events: args.timely_events,
     };
     config.commit_interval = Duration::from_millis(args.commit_interval_ms);
     config.exit_when_idle = args.exit_when_idle.map(Duration::from_secs_f64);

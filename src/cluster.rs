@@ -52,3 +52,20 @@ impl ClusterArgs {
             .map_err(|error| anyhow!("cluster options: {error}"))
     }
 }
+
+/// This process's index and the global indices of its workers, under `config`.
+pub fn local_workers(config: &timely::Config) -> (usize, Vec<usize>) {
+    use timely::CommunicationConfig as Communication;
+    match &config.communication {
+        Communication::Thread => (0, vec![0]),
+        Communication::Process(threads) | Communication::ProcessBinary(threads) => {
+            (0, (0..*threads).collect())
+        }
+        Communication::Cluster {
+            threads, process, ..
+        } => (
+            *process,
+            (process * threads..(process + 1) * threads).collect(),
+        ),
+    }
+}

@@ -2,24 +2,28 @@
 //! inputs stamped with the ingestion clock, runs the chosen pipeline, writes results, and commits
 //! data offsets only behind the output frontier (after the results are flushed to Kafka).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
+use crate::cluster::local_workers;
 use crate::kafka::admin::{ensure_topics, topic_partitions};
 use crate::kafka::offsets::OffsetLedger;
 use crate::kafka::sink::ResultSink;
 use crate::kafka::source::{PartitionSource, StartAt};
 use crate::kafka::KafkaConfig;
-use crate::pipeline::{self, PipelineKind, ServingConfig, Time};
+use crate::pipeline::{self, clock_ms, PipelineKind, ServingConfig, Time};
 use crate::proto::ModelDescriptor;
 use crate::record::{Origin, Record, Sourced};
-use crate::state::Counters;
+use crate::state::http::StateServer;
+use crate::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
 
 /// Everything a serving job needs to know.
 #[derive(Clone, Debug)]
@@ -48,6 +52,22 @@ pub struct JobConfig {
     pub commit_interval: Duration,
     /// Stop once no worker input has seen a message for this long (for batch runs and tests).
     pub exit_when_idle: Option<Duration>,
+    /// How the job shows its state.
+    pub state: StateOptions,
+}
+
+/// How a job shows its state: query endpoint and event destinations.
+#[derive(Clone, Debug, Default)]
+pub struct StateOptions {
+    /// Where process 0 answers queries; process `p` listens on the port plus `p`.
+    pub addr: Option<SocketAddr>,
+    /// A JSON-lines file that state events are appended to.
+    pub events_file: Option<PathBuf>,
+    /// A Kafka topic that state events are sent to (created with one partition if missing).
+    pub events_topic: Option<String>,
+    /// Whether timely's own events (operators, channels, scheduling, messages, progress) go to
+    /// the event destinations too.
+    pub timely_events: bool,
 }
 
 impl JobConfig {
@@ -66,6 +86,7 @@ impl JobConfig {
             poll_wait: Duration::from_millis(5),
             commit_interval: Duration::from_secs(1),
             exit_when_idle: None,
+            state: StateOptions::default(),
         }
     }
 }
@@ -74,18 +95,29 @@ impl JobConfig {
 pub struct Job {
     config: JobConfig,
     sink: ResultSink,
+    events: Arc<EventSinks>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
 }
 
 impl Job {
     /// Prepares a job: creates the results topic if it is missing (with as many partitions as
-    /// the data topic) and connects the results producer.
+    /// the data topic) and the state-event topic if one is asked for, connects the results
+    /// producer and opens the event destinations.
     pub fn new(config: JobConfig) -> Result<Self> {
         if let Some(results_topic) = &config.results_topic {
             let partitions = topic_partitions(&config.kafka, &config.data_topic)?;
             ensure_topics(&config.kafka, &[(results_topic, partitions)])?;
         }
+        let state = &config.state;
+        if let Some(events_topic) = &state.events_topic {
+            ensure_topics(&config.kafka, &[(events_topic, 1)])?;
+        }
+        let events = EventSinks::open(
+            &config.kafka,
+            state.events_file.as_deref(),
+            state.events_topic.as_deref(),
+        )?;
         let sink = ResultSink::new(
             &config.kafka,
             config.results_topic.clone(),
@@ -95,6 +127,7 @@ impl Job {
         Ok(Job {
             config,
             sink,
+            events: Arc::new(events),
             counters: Arc::default(),
             stop: Arc::default(),
         })
@@ -116,26 +149,48 @@ impl Job {
         self.counters.clone()
     }
 
-    /// Runs the job on the workers `timely` describes, until stopped or idle; returns the
-    /// process's counters.
+    /// Runs the job on the workers `timely` describes, until stopped or idle, answering state
+    /// queries meanwhile if asked to; returns the process's counters.
     pub fn run<R: Record>(self, timely: timely::Config) -> Result<Arc<Counters>> {
         let counters = self.counters.clone();
+        let (process_index, workers) = local_workers(&timely);
+        let process = Arc::new(ProcessState::new(
+            process_index,
+            workers,
+            self.config.pipeline,
+            counters.clone(),
+        ));
+        let server = self
+            .config
+            .state
+            .addr
+            .map(|addr| StateServer::start(process_addr(addr, process_index)?, process.clone()))
+            .transpose()?;
+        let events = self.events.clone();
         let job = Arc::new(self);
-        let guards = timely::execute(timely, move |worker| run_worker::<R>(worker, &job))
-            .map_err(|error| anyhow!(error))?;
+        let guards = timely::execute(timely, move |worker| {
+            run_worker::<R>(worker, &job, &process)
+        })
+        .map_err(|error| anyhow!(error))?;
         for result in guards.join() {
             result.map_err(|error| anyhow!("a worker panicked: {error}"))??;
         }
+        drop(server);
+        events.flush(Duration::from_secs(10));
         tracing::info!("job finished: {}", counters.summary());
         Ok(counters)
     }
 }
 
-/// The ingestion clock.
-pub fn clock_ms() -> Time {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as Time)
+/// The address process `index` answers queries on: the base port plus its index.
+fn process_addr(base: SocketAddr, index: usize) -> Result<SocketAddr> {
+    let port = usize::from(base.port()) + index;
+    let port =
+        u16::try_from(port).with_context(|| format!("no state port {} + {index}", base.port()))?;
+    Ok(SocketAddr::new(
+        base.ip(),
+        if base.port() == 0 { 0 } else { port },
+    ))
 }
 
 /// One worker's inputs and sources.
@@ -202,30 +257,31 @@ impl<R: Record> WorkerInputs<R> {
     }
 }
 
-fn run_worker<R: Record>(worker: &mut Worker, job: &Arc<Job>) -> Result<()> {
+fn run_worker<R: Record>(
+    worker: &mut Worker,
+    job: &Arc<Job>,
+    process: &Arc<ProcessState>,
+) -> Result<()> {
     let config = &job.config;
     let (index, peers) = (worker.index(), worker.peers());
     let mut data = InputHandleVec::new();
     let mut models = InputHandleVec::new();
     let probe = ProbeHandle::new();
+    let timely_events = config.state.timely_events;
+    hooks::register(worker, process.clone(), job.events.clone(), timely_events);
+    let reporter = Reporter::for_worker(worker, job.counters.clone());
     worker.dataflow(|scope| {
         let data = data.to_stream(scope);
         let models = models.to_stream(scope);
-        pipeline::build::<R>(
-            config.pipeline,
-            data,
-            models,
-            config.serving,
-            job.counters.clone(),
-        )
-        .inspect({
-            let job = job.clone();
-            move |scored| {
-                job.sink.write(scored);
-                job.counters.results_written.inc();
-            }
-        })
-        .probe_with(&probe);
+        pipeline::build::<R>(config.pipeline, data, models, config.serving, reporter)
+            .inspect({
+                let job = job.clone();
+                move |scored| {
+                    job.sink.write(scored);
+                    job.counters.results_written.inc();
+                }
+            })
+            .probe_with(&probe);
     });
     let data_source = PartitionSource::assign(
         &config.kafka,
@@ -234,6 +290,7 @@ fn run_worker<R: Record>(worker: &mut Worker, job: &Arc<Job>) -> Result<()> {
         index,
         peers,
         StartAt::Committed,
+        Some(process.lag().clone()),
     )?;
     let model_source = PartitionSource::assign(
         &config.kafka,
@@ -242,6 +299,7 @@ fn run_worker<R: Record>(worker: &mut Worker, job: &Arc<Job>) -> Result<()> {
         index,
         peers,
         StartAt::Beginning,
+        Some(process.lag().clone()),
     )?;
     tracing::info!(worker = index, data_partitions = ?data_source.partitions(), model_partitions = ?model_source.partitions(), pipeline = %config.pipeline, "worker started");
     let mut inputs = WorkerInputs {
@@ -250,7 +308,8 @@ fn run_worker<R: Record>(worker: &mut Worker, job: &Arc<Job>) -> Result<()> {
         data_source,
         model_source,
     };
-    let mut committer = Committer::new(config.commit_interval);
+    process.worker_started();
+    let mut committer = Committer::new(config.commit_interval, process.clone());
     let mut last_read = Instant::now();
     while !job.should_stop(last_read) {
         let (time, data_read, read_any) = inputs.read_batch(config, &job.counters);
@@ -263,6 +322,7 @@ fn run_worker<R: Record>(worker: &mut Worker, job: &Arc<Job>) -> Result<()> {
         }
         committer.commit_if_due(&probe, &inputs.data_source, &job.sink)?;
     }
+    process.stopping();
     let WorkerInputs {
         data,
         models,
@@ -283,15 +343,17 @@ struct Committer {
     last: Instant,
     /// Set once a result failed to be delivered: committing further would skip it.
     halted: bool,
+    process: Arc<ProcessState>,
 }
 
 impl Committer {
-    fn new(interval: Duration) -> Self {
+    fn new(interval: Duration, process: Arc<ProcessState>) -> Self {
         Committer {
             ledger: OffsetLedger::default(),
             interval,
             last: Instant::now(),
             halted: false,
+            process,
         }
     }
 
@@ -325,6 +387,7 @@ impl Committer {
         if failed > 0 {
             if !self.halted {
                 self.halted = true;
+                self.process.commits_halted();
                 tracing::error!("{failed} results were not delivered: no more offsets are committed, so a restart reads them again");
             }
             return Ok(());

@@ -12,7 +12,7 @@ use modelserver::model::{Model, ModelKind, Prediction};
 use modelserver::pipeline::{self, Outcome, PipelineKind, Scored, ServingConfig, Time};
 use modelserver::proto::ModelDescriptor;
 use modelserver::record::{Origin, Record, Sourced, WineRecord};
-use modelserver::state::Counters;
+use modelserver::state::{hooks, Counters, EventSinks, KeyState, ProcessState, Reporter};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
@@ -74,21 +74,41 @@ fn run(
     config: ServingConfig,
     steps: Vec<Step>,
 ) -> (Vec<Scored>, Arc<Counters>) {
+    let (results, counters, _) = run_observed(kind, workers, config, steps);
+    (results, counters)
+}
+
+/// As [`run`], with the workers' state log feeding a process state, as in `serve`.
+fn run_observed(
+    kind: PipelineKind,
+    workers: usize,
+    config: ServingConfig,
+    steps: Vec<Step>,
+) -> (Vec<Scored>, Arc<Counters>, Arc<ProcessState>) {
     let steps = Arc::new(steps);
     let results = Arc::new(Mutex::new(Vec::new()));
     let counters = Arc::new(Counters::default());
-    let (sink, shared) = (results.clone(), counters.clone());
+    let process = Arc::new(ProcessState::new(
+        0,
+        (0..workers).collect(),
+        kind,
+        counters.clone(),
+    ));
+    let sinks = Arc::new(EventSinks::tracing_only());
+    let (sink, shared, observed) = (results.clone(), counters.clone(), process.clone());
     timely::execute(timely::Config::process(workers), move |worker| {
         let (mut data, mut models) = (InputHandleVec::new(), InputHandleVec::new());
         let probe = ProbeHandle::new();
         let sink = sink.clone();
+        hooks::register(worker, observed.clone(), sinks.clone(), false);
+        let reporter = Reporter::for_worker(worker, shared.clone());
         worker.dataflow(|scope| {
             pipeline::build(
                 kind,
                 data.to_stream(scope),
                 models.to_stream(scope),
                 config,
-                shared.clone(),
+                reporter,
             )
             .inspect(move |scored: &Scored| sink.lock().unwrap().push(scored.clone()))
             .probe_with(&probe);
@@ -122,7 +142,7 @@ fn run(
     .for_each(|worker| worker.expect("no worker fails"));
     let mut results = std::mem::take(&mut *results.lock().unwrap());
     results.sort_by_key(|scored| scored.origin.offset);
-    (results, counters)
+    (results, counters, process)
 }
 
 /// Every record of `offsets` has exactly one result.
@@ -389,4 +409,146 @@ fn a_model_that_fails_to_load_leaves_the_previous_one_serving() {
             "{kind}"
         );
     }
+}
+
+/// Two keys, a swap on one and a failed load on the other, as the state log reports them.
+fn stats_steps() -> Vec<Step> {
+    let mut white = records("white", 100..106);
+    white.extend(records("red", 10..20));
+    vec![
+        step(
+            1,
+            white,
+            vec![
+                model("red-tree", "red", "wine_tree_classifier"),
+                model("white-linear", "white", "wine_linear_regression"),
+            ],
+        ),
+        step(
+            3,
+            records("red", 20..24),
+            vec![model("red-logistic", "red", "wine_logistic")],
+        ),
+        step(
+            4,
+            records("white", 106..108),
+            vec![model_with_bytes(
+                "broken",
+                "white",
+                ModelKind::Onnx,
+                b"not onnx".to_vec(),
+            )],
+        ),
+    ]
+}
+
+/// The states of `data_type`, one per worker that keeps it.
+fn states(process: &ProcessState, data_type: &str) -> Vec<KeyState> {
+    process.report(Some(data_type)).keys
+}
+
+fn assert_consistent_figures(state: &KeyState) {
+    for stats in state.current.iter().chain(&state.history) {
+        assert!(stats.usage > 0, "{stats:?}");
+        assert!(stats.min_ns as f64 <= stats.mean_ns(), "{stats:?}");
+        assert!(stats.mean_ns() <= stats.max_ns as f64, "{stats:?}");
+        let bucketed: u64 = stats.latency.buckets().map(|bucket| bucket.count).sum();
+        assert_eq!(bucketed, stats.usage, "every scoring is in the histogram");
+    }
+}
+
+#[test]
+fn keyed_state_reports_usage_since_swaps_and_failures_per_key() {
+    let (results, _, process) = run_observed(
+        PipelineKind::Keyed,
+        2,
+        ServingConfig::default(),
+        stats_steps(),
+    );
+    assert_eq!(results.len(), 22);
+    let red = states(&process, "red");
+    assert_eq!(red.len(), 1, "a key lives on one worker: {red:?}");
+    let red = &red[0];
+    let current = red.current.as_ref().expect("red has a model");
+    assert_eq!(
+        (current.name.as_str(), current.since, current.usage),
+        ("red-logistic", 3, 4)
+    );
+    assert_eq!(current.model_type, "onnx");
+    assert_eq!(red.swaps, 1);
+    let replaced = &red.history[0];
+    assert_eq!(
+        (
+            replaced.name.as_str(),
+            replaced.since,
+            replaced.until,
+            replaced.usage
+        ),
+        ("red-tree", 1, Some(3), 10)
+    );
+    let white = states(&process, "white");
+    assert_eq!(white.len(), 1, "{white:?}");
+    let white = &white[0];
+    let current = white.current.as_ref().expect("white keeps its model");
+    assert_eq!((current.name.as_str(), current.usage), ("white-linear", 8));
+    assert_eq!((white.swaps, white.load_failures), (0, 1));
+    let failure = white.last_failure.as_ref().expect("the failure is kept");
+    assert_eq!((failure.name.as_str(), failure.at), ("broken", 4));
+    assert!(
+        failure.error.contains("invalid onnx model"),
+        "{}",
+        failure.error
+    );
+    assert_consistent_figures(red);
+    assert_consistent_figures(white);
+    let owners: BTreeSet<usize> = results
+        .iter()
+        .filter(|scored| scored.data_type == "red")
+        .map(|scored| scored.worker)
+        .collect();
+    assert_eq!(
+        owners,
+        BTreeSet::from([red.worker]),
+        "the state is the scoring worker's"
+    );
+}
+
+#[test]
+fn flat_state_shows_every_workers_copy() {
+    let (_, _, process) = run_observed(
+        PipelineKind::Flat,
+        2,
+        ServingConfig::default(),
+        stats_steps(),
+    );
+    let red = states(&process, "red");
+    let workers: Vec<usize> = red.iter().map(|state| state.worker).collect();
+    assert_eq!(workers, [0, 1], "every worker keeps its own copy");
+    for state in &red {
+        let current = state.current.as_ref().expect("a model on every worker");
+        assert_eq!((current.name.as_str(), current.since), ("red-logistic", 3));
+        assert_eq!(state.history[0].name, "red-tree");
+        assert_consistent_figures(state);
+    }
+    let usage = |pick: fn(&KeyState) -> u64| red.iter().map(pick).sum::<u64>();
+    assert_eq!(
+        usage(|state| state.current.as_ref().map_or(0, |s| s.usage)),
+        4
+    );
+    assert_eq!(usage(|state| state.history[0].usage), 10);
+}
+
+#[test]
+fn without_statistics_swaps_are_still_reported() {
+    let config = ServingConfig {
+        stats_interval: None,
+        ..ServingConfig::default()
+    };
+    let (results, _, process) = run_observed(PipelineKind::Keyed, 1, config, stats_steps());
+    assert_eq!(results.len(), 22);
+    let red = &states(&process, "red")[0];
+    let current = red.current.as_ref().expect("red has a model");
+    assert_eq!((current.name.as_str(), current.usage), ("red-logistic", 0));
+    assert_eq!(red.swaps, 1);
+    assert_eq!(states(&process, "white")[0].load_failures, 1);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaConfig;
@@ -65,7 +65,7 @@ pub fn topic_partitions(kafka: &KafkaConfig, topic: &str) -> Result<i32> {
 }
 
 /// The number of partitions of `topic`, waiting up to [`REQUEST_TIMEOUT`] for it to exist.
-pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32> {
+pub fn partition_count<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str) -> Result<i32> {
     let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
     loop {
         let metadata = consumer

@@ -2,15 +2,18 @@
 //! explicitly (no consumer-group rebalancing inside a job, no group-join wait).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::statistics::{Partition, Statistics};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::admin::partition_count;
 use super::KafkaConfig;
+use crate::state::{ConsumerLag, PartitionLag};
 
 /// Where a source starts reading its partitions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +27,7 @@ pub enum StartAt {
 
 /// The partitions of one topic that belong to one worker.
 pub struct PartitionSource {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<LagReporter>,
     topic: String,
     partitions: Vec<i32>,
 }
@@ -37,7 +40,8 @@ pub fn partitions_for_worker(partition_count: i32, index: usize, peers: usize) -
 }
 
 impl PartitionSource {
-    /// Assigns this worker's partitions of `topic` to a new consumer of group `group`.
+    /// Assigns this worker's partitions of `topic` to a new consumer of group `group`; with a
+    /// `lag` view, the consumer reports its partitions' lag there every second.
     pub fn assign(
         kafka: &KafkaConfig,
         group: &str,
@@ -45,14 +49,19 @@ impl PartitionSource {
         index: usize,
         peers: usize,
         start: StartAt,
+        lag: Option<Arc<ConsumerLag>>,
     ) -> Result<Self> {
-        let consumer: BaseConsumer = kafka
-            .client()
+        let mut client = kafka.client();
+        client
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "10")
-            .create()
+            .set("fetch.wait.max.ms", "10");
+        if lag.is_some() {
+            client.set("statistics.interval.ms", "1000");
+        }
+        let consumer: BaseConsumer<LagReporter> = client
+            .create_with_context(LagReporter(lag))
             .context("creating a Kafka consumer")?;
         let partitions = partitions_for_worker(partition_count(&consumer, topic)?, index, peers);
         let mut assignment = TopicPartitionList::new();
@@ -132,7 +141,7 @@ impl PartitionSource {
 /// asked of the group coordinator before assigning: a fresh group's coordinator may not be ready
 /// yet, and librdkafka does not retry that for an explicit assignment.
 fn committed_or_beginning(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<LagReporter>,
     assignment: TopicPartitionList,
 ) -> Result<TopicPartitionList> {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -164,4 +173,41 @@ fn committed_or_beginning(
         start.add_partition_offset(element.topic(), element.partition(), offset)?;
     }
     Ok(start)
+}
+
+/// A consumer context that turns librdkafka's statistics into the lag of each assigned partition.
+pub struct LagReporter(Option<Arc<ConsumerLag>>);
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        let Some(lag) = &self.0 else { return };
+        for (topic, stats) in &statistics.topics {
+            for (partition, stats) in &stats.partitions {
+                if let Some(partition_lag) = partition_lag(stats) {
+                    lag.update(topic, *partition, partition_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
+/// The lag of an assigned partition whose high watermark is known.
+fn partition_lag(stats: &Partition) -> Option<PartitionLag> {
+    if stats.partition < 0 || stats.hi_offset < 0 {
+        return None;
+    }
+    let read_position = [stats.app_offset, stats.committed_offset, stats.lo_offset]
+        .into_iter()
+        .find(|offset| *offset >= 0)?;
+    let committed = if stats.committed_offset >= 0 {
+        stats.committed_offset
+    } else {
+        stats.lo_offset.max(0)
+    };
+    Some(PartitionLag {
+        unread: (stats.hi_offset - read_position).max(0),
+        uncommitted: (stats.hi_offset - committed).max(0),
+    })
 }

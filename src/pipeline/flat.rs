@@ -1,8 +1,6 @@
 //! The flat pipeline: every model is broadcast to every worker, and records are spread over all
 //! workers by their Kafka position, so that any worker scores any key.
 
-use std::sync::Arc;
-
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::StreamVec;
@@ -11,14 +9,14 @@ use super::serving::{serve, Scored, ServingConfig, Time};
 use super::stable_hash;
 use crate::proto::ModelDescriptor;
 use crate::record::{Origin, Record, Sourced};
-use crate::state::Counters;
+use crate::state::Reporter;
 
 /// Broadcasts models, spreads records evenly, and serves them on every worker.
 pub fn flat<'scope, R: Record>(
     data: StreamVec<'scope, Time, Sourced<R>>,
     models: StreamVec<'scope, Time, ModelDescriptor>,
     config: ServingConfig,
-    counters: Arc<Counters>,
+    reporter: Reporter,
 ) -> StreamVec<'scope, Time, Scored> {
     let data_pact = Exchange::new(|sourced: &Sourced<R>| position_route(&sourced.origin));
     serve(
@@ -27,7 +25,7 @@ pub fn flat<'scope, R: Record>(
         data_pact,
         Pipeline,
         config,
-        counters,
+        reporter,
     )
 }
 

@@ -1,8 +1,6 @@
 //! The keyed pipeline: records and models are exchanged by `dataType`, so that each key's model
 //! lives on exactly one worker, which scores every record of that key.
 
-use std::sync::Arc;
-
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::StreamVec;
 
@@ -10,18 +8,18 @@ use super::serving::{serve, Scored, ServingConfig, Time};
 use super::stable_hash;
 use crate::proto::ModelDescriptor;
 use crate::record::{Record, Sourced};
-use crate::state::Counters;
+use crate::state::Reporter;
 
 /// Routes records and models by key to the worker that owns the key, and serves them there.
 pub fn keyed<'scope, R: Record>(
     data: StreamVec<'scope, Time, Sourced<R>>,
     models: StreamVec<'scope, Time, ModelDescriptor>,
     config: ServingConfig,
-    counters: Arc<Counters>,
+    reporter: Reporter,
 ) -> StreamVec<'scope, Time, Scored> {
     let data_pact = Exchange::new(|sourced: &Sourced<R>| key_route(sourced.record.data_type()));
     let model_pact = Exchange::new(|descriptor: &ModelDescriptor| key_route(&descriptor.data_type));
-    serve(data, models, data_pact, model_pact, config, counters)
+    serve(data, models, data_pact, model_pact, config, reporter)
 }
 
 /// The routing value of a key: records and models of one key meet on one worker.

@@ -8,14 +8,12 @@ pub mod flat;
 pub mod keyed;
 pub mod serving;
 
-use std::sync::Arc;
-
 use timely::dataflow::StreamVec;
 
 use crate::proto::ModelDescriptor;
 use crate::record::{Record, Sourced};
-use crate::state::Counters;
-pub use serving::{ModelTag, Outcome, Scored, ServingConfig, Time};
+use crate::state::Reporter;
+pub use serving::{clock_ms, ModelTag, Outcome, Scored, ServingConfig, Time};
 
 /// Which pipeline a job runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,11 +53,11 @@ pub fn build<'scope, R: Record>(
     data: StreamVec<'scope, Time, Sourced<R>>,
     models: StreamVec<'scope, Time, ModelDescriptor>,
     config: ServingConfig,
-    counters: Arc<Counters>,
+    reporter: Reporter,
 ) -> StreamVec<'scope, Time, Scored> {
     match kind {
-        PipelineKind::Keyed => keyed::keyed(data, models, config, counters),
-        PipelineKind::Flat => flat::flat(data, models, config, counters),
+        PipelineKind::Keyed => keyed::keyed(data, models, config, reporter),
+        PipelineKind::Flat => flat::flat(data, models, config, reporter),
     }
 }
 

@@ -12,10 +12,15 @@
 //! arrives (it is then scored by it), until it has waited `pending_timeout`, until more than
 //! `pending_limit` records of its key wait, or until the models input closes: then it leaves as an
 //! explicit [`Outcome::NoModel`] result. No record is dropped.
+//!
+//! The operator keeps each key's [`KeyState`] (the current model's statistics, the history, the
+//! swaps, failures and no-model records) beside its model, and logs a [`StateEvent`] when a
+//! model loads, replaces another or fails, and every `stats_interval` for the keys whose figures
+//! changed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use timely::dataflow::channels::pact::ParallelizationContract;
 use timely::dataflow::operators::generic::{Operator, OutputBuilderSession};
@@ -26,10 +31,17 @@ use timely::progress::frontier::MutableAntichain;
 use crate::model::{build_model, Model, Prediction};
 use crate::proto::ModelDescriptor;
 use crate::record::{Origin, Record, Sourced};
-use crate::state::Counters;
+use crate::state::{KeyState, LoadFailure, ModelStats, Reporter, StateEvent};
 
 /// The ingestion clock: milliseconds since the Unix epoch.
 pub type Time = u64;
+
+/// The ingestion clock's reading now.
+pub fn clock_ms() -> Time {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as Time)
+}
 
 /// How long and how many records may wait for the first model of their key.
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +51,9 @@ pub struct ServingConfig {
     pub pending_limit: usize,
     /// How long a record may wait for a model.
     pub pending_timeout: Duration,
+    /// How often the statistics of keys that changed are logged; `None` keeps no statistics
+    /// (model loads, swaps and failures are still logged).
+    pub stats_interval: Option<Duration>,
 }
 
 impl Default for ServingConfig {
@@ -46,6 +61,7 @@ impl Default for ServingConfig {
         ServingConfig {
             pending_limit: 10_000,
             pending_timeout: Duration::from_secs(10),
+            stats_interval: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -97,7 +113,7 @@ pub fn serve<'scope, R, PD, PM>(
     data_pact: PD,
     model_pact: PM,
     config: ServingConfig,
-    counters: Arc<Counters>,
+    reporter: Reporter,
 ) -> StreamVec<'scope, Time, Scored>
 where
     R: Record,
@@ -111,7 +127,7 @@ where
         model_pact,
         "ServeModels",
         move |_capability, _info| {
-            let mut state = ServingState::<R>::new(worker, config, counters);
+            let mut state = ServingState::<R>::new(worker, config, reporter);
             move |(data, data_frontier), (models, model_frontier), output| {
                 data.for_each_stamp(|capability, batches| {
                     if let Some(capability) = capability.retain_least(0) {
@@ -136,6 +152,14 @@ struct Served {
     tag: ModelTag,
 }
 
+/// One key on this worker: its model, if one loaded, and its state.
+struct KeySlot {
+    served: Option<Served>,
+    state: KeyState,
+    /// Whether the state changed since it was last logged.
+    changed: bool,
+}
+
 /// A record waiting for the first model of its key.
 struct Waiting<R> {
     time: Time,
@@ -150,8 +174,9 @@ type Output<'a> =
 struct ServingState<R> {
     worker: usize,
     config: ServingConfig,
-    counters: Arc<Counters>,
-    served: HashMap<String, Served>,
+    reporter: Reporter,
+    keys: HashMap<String, KeySlot>,
+    next_stats: Instant,
     data_stash: BTreeMap<Time, (Capability<Time>, Vec<Sourced<R>>)>,
     model_stash: BTreeMap<Time, Vec<ModelDescriptor>>,
     waiting: HashMap<String, VecDeque<Waiting<R>>>,
@@ -162,12 +187,13 @@ struct ServingState<R> {
 }
 
 impl<R: Record> ServingState<R> {
-    fn new(worker: usize, config: ServingConfig, counters: Arc<Counters>) -> Self {
+    fn new(worker: usize, config: ServingConfig, reporter: Reporter) -> Self {
         ServingState {
             worker,
             config,
-            counters,
-            served: HashMap::new(),
+            reporter,
+            keys: HashMap::new(),
+            next_stats: Instant::now(),
             data_stash: BTreeMap::new(),
             model_stash: BTreeMap::new(),
             waiting: HashMap::new(),
@@ -231,36 +257,58 @@ impl<R: Record> ServingState<R> {
             }
         }
         self.release_due(model_frontier.is_empty(), output);
+        let closed = data_frontier.is_empty() && model_frontier.is_empty();
+        self.log_stats_if_due(closed);
+    }
+
+    /// The slot of `key`, created empty on first use.
+    fn slot(&mut self, key: &str) -> &mut KeySlot {
+        if !self.keys.contains_key(key) {
+            let slot = KeySlot {
+                served: None,
+                state: KeyState::new(key, self.worker),
+                changed: false,
+            };
+            self.keys.insert(key.to_owned(), slot);
+        }
+        self.keys.get_mut(key).expect("just inserted")
     }
 
     fn apply_model(&mut self, time: Time, descriptor: ModelDescriptor, output: &mut Output<'_>) {
         let key = descriptor.data_type.clone();
         match build_model(&descriptor, R::SCHEMA) {
             Ok(model) => {
+                self.reporter.counters.models_loaded.inc();
+                let kind = model.kind().to_string();
                 let tag = ModelTag {
                     name: descriptor.name.as_str().into(),
                     since: time,
                     labels: model.class_labels().into(),
                 };
-                let previous = self.served.insert(key.clone(), Served { model, tag });
-                self.counters.models_loaded.inc();
-                match previous {
-                    Some(old) => {
-                        tracing::info!(worker = self.worker, data_type = %key, model = %descriptor.name, replaces = %old.tag.name, since = time, "model swapped")
-                    }
-                    None => {
-                        tracing::info!(worker = self.worker, data_type = %key, model = %descriptor.name, since = time, "model serving")
-                    }
-                }
+                let slot = self.slot(&key);
+                let replaces = slot.served.replace(Served { model, tag }).is_some();
+                let stats = ModelStats::new(&descriptor.name, &descriptor.description, &kind, time);
+                slot.state.install(stats);
+                slot.changed = false;
+                let (at, state) = (clock_ms(), slot.state.clone());
+                self.reporter.log(match replaces {
+                    true => StateEvent::ModelSwapped { at, state },
+                    false => StateEvent::ModelLoaded { at, state },
+                });
                 self.score_waiting(&key, output);
             }
             Err(error) => {
-                self.counters.model_load_failures.inc();
-                let keeps = self
-                    .served
-                    .get(&key)
-                    .map(|served| served.tag.name.to_string());
-                tracing::warn!(worker = self.worker, data_type = %key, model = %descriptor.name, keeps = ?keeps, "model failed to load: {error}");
+                self.reporter.counters.model_load_failures.inc();
+                let failure = LoadFailure {
+                    name: descriptor.name.clone(),
+                    at: time,
+                    error: error.to_string(),
+                };
+                let slot = self.slot(&key);
+                slot.state.fail(failure);
+                slot.changed = false;
+                let (at, state) = (clock_ms(), slot.state.clone());
+                self.reporter.log(StateEvent::ModelFailed { at, state });
             }
         }
     }
@@ -272,16 +320,18 @@ impl<R: Record> ServingState<R> {
         output: &mut Output<'_>,
     ) {
         let mut session = output.session(capability);
+        let keep_stats = self.config.stats_interval.is_some();
         for record in records {
-            match self.served.get_mut(record.record.data_type()) {
-                Some(served) => session.give(score(
-                    served,
+            match self.keys.get_mut(record.record.data_type()) {
+                Some(slot) if slot.served.is_some() => session.give(score(
+                    slot,
                     record,
                     &mut self.features,
                     self.worker,
-                    &self.counters,
+                    &self.reporter,
+                    keep_stats,
                 )),
-                None => {
+                _ => {
                     let time = *capability.time();
                     self.holds
                         .entry(time)
@@ -302,17 +352,18 @@ impl<R: Record> ServingState<R> {
 
     /// Scores the records that waited for the model that now serves `key`.
     fn score_waiting(&mut self, key: &str, output: &mut Output<'_>) {
-        let (Some(queue), Some(served)) = (self.waiting.remove(key), self.served.get_mut(key))
-        else {
+        let (Some(queue), Some(slot)) = (self.waiting.remove(key), self.keys.get_mut(key)) else {
             return;
         };
+        let keep_stats = self.config.stats_interval.is_some();
         for waiting in queue {
             let scored = score(
-                served,
+                slot,
                 waiting.record,
                 &mut self.features,
                 self.worker,
-                &self.counters,
+                &self.reporter,
+                keep_stats,
             );
             self.waiting_count -= 1;
             emit_held(&mut self.holds, waiting.time, scored, output);
@@ -326,20 +377,44 @@ impl<R: Record> ServingState<R> {
             return;
         }
         let now = Instant::now();
-        for queue in self.waiting.values_mut() {
+        let mut waiting = std::mem::take(&mut self.waiting);
+        for (key, queue) in waiting.iter_mut() {
             while let Some(first) = queue.front() {
                 let overdue = now.duration_since(first.arrived) >= self.config.pending_timeout;
                 if !(models_closed || overdue || queue.len() > self.config.pending_limit) {
                     break;
                 }
-                let waiting = queue.pop_front().expect("a first record");
+                let record = queue.pop_front().expect("a first record");
                 self.waiting_count -= 1;
-                self.counters.no_model.inc();
-                let result = no_model(waiting.record, self.worker);
-                emit_held(&mut self.holds, waiting.time, result, output);
+                self.reporter.counters.no_model.inc();
+                let slot = self.slot(key);
+                slot.state.no_model += 1;
+                slot.changed = true;
+                let result = no_model(record.record, self.worker);
+                emit_held(&mut self.holds, record.time, result, output);
             }
         }
-        self.waiting.retain(|_, queue| !queue.is_empty());
+        waiting.retain(|_, queue| !queue.is_empty());
+        self.waiting = waiting;
+    }
+
+    /// Logs the state of the keys that changed, every `stats_interval` and once more when both
+    /// inputs are closed.
+    fn log_stats_if_due(&mut self, closed: bool) {
+        let Some(interval) = self.config.stats_interval else {
+            return;
+        };
+        let now = Instant::now();
+        if now < self.next_stats && !closed {
+            return;
+        }
+        self.next_stats = now + interval;
+        let at = clock_ms();
+        for slot in self.keys.values_mut().filter(|slot| slot.changed) {
+            slot.changed = false;
+            let state = slot.state.clone();
+            self.reporter.log(StateEvent::Stats { at, state });
+        }
     }
 }
 
@@ -361,23 +436,31 @@ fn emit_held(
 }
 
 fn score<R: Record>(
-    served: &mut Served,
+    slot: &mut KeySlot,
     sourced: Sourced<R>,
     features: &mut Vec<f64>,
     worker: usize,
-    counters: &Counters,
+    reporter: &Reporter,
+    keep_stats: bool,
 ) -> Scored {
+    let served = slot.served.as_mut().expect("a key with a model");
     sourced.record.write_features(features);
     let started = Instant::now();
     let result = served.model.score(features);
     let duration_ns = started.elapsed().as_nanos() as u64;
+    if keep_stats {
+        if let Some(stats) = slot.state.current.as_mut() {
+            stats.record(duration_ns);
+            slot.changed = true;
+        }
+    }
     let outcome = match result {
         Ok(prediction) => {
-            counters.scored.inc();
+            reporter.counters.scored.inc();
             Outcome::Scored(prediction)
         }
         Err(error) => {
-            counters.scoring_failures.inc();
+            reporter.counters.scoring_failures.inc();
             Outcome::Failed(error.to_string())
         }
     };

@@ -63,8 +63,9 @@ pub fn read_topic(
     count: usize,
     timeout: Duration,
 ) -> Vec<Polled> {
-    let mut source = PartitionSource::assign(kafka, "test-reader", topic, 0, 1, StartAt::Beginning)
-        .expect("a reader");
+    let mut source =
+        PartitionSource::assign(kafka, "test-reader", topic, 0, 1, StartAt::Beginning, None)
+            .expect("a reader");
     let deadline = Instant::now() + timeout;
     let mut messages = Vec::new();
     while messages.len() < count && Instant::now() < deadline {

@@ -1,0 +1,202 @@
+//! The state of one serving process as its query endpoint reports it: the latest state of every
+//! key on each of its workers, its counters, its consumers' lag, and whether it is healthy.
+//!
+//! The view is a map from (key, worker) to the key's latest [`KeyState`], kept up to date by the
+//! state-log action of each worker (every event carries the key's whole state, so applying one is
+//! an insert). Each process answers for its own workers; the `state` command merges the answers
+//! of all processes. A differential-dataflow arrangement would hold the same last-writer-wins
+//! map, but the queries would then have to enter and leave the dataflow as streams; a map behind
+//! a mutex that one thread reads while workers write is the simpler thing to read and to run.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Counters, KeyState, StateEvent};
+use crate::pipeline::{clock_ms, PipelineKind};
+
+/// Messages a job has yet to read or to commit in one topic partition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionLag {
+    /// Messages after the job's read position (high watermark − next offset to read).
+    pub unread: i64,
+    /// Messages after the group's committed offset (what Kafka's tools call consumer lag).
+    pub uncommitted: i64,
+}
+
+/// The lag of every partition this process reads, as librdkafka's statistics last reported it.
+#[derive(Debug, Default)]
+pub struct ConsumerLag(Mutex<BTreeMap<(String, i32), PartitionLag>>);
+
+impl ConsumerLag {
+    /// Records the lag of a partition.
+    pub fn update(&self, topic: &str, partition: i32, lag: PartitionLag) {
+        lock(&self.0).insert((topic.to_owned(), partition), lag);
+    }
+
+    /// Every partition's lag, by topic and partition.
+    pub fn snapshot(&self) -> BTreeMap<(String, i32), PartitionLag> {
+        lock(&self.0).clone()
+    }
+}
+
+/// What a process says about its models: `GET /models` and `GET /models/{dataType}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessReport {
+    /// The process index in the job.
+    pub process: usize,
+    /// The pipeline it runs (`keyed` or `flat`).
+    pub pipeline: String,
+    /// The global indices of its workers.
+    pub workers: Vec<usize>,
+    /// When the report was made, in milliseconds since the Unix epoch.
+    pub at: u64,
+    /// The state of every key on every worker of the process, by key then worker.
+    pub keys: Vec<KeyState>,
+}
+
+/// What a process says about its health: `GET /health`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// `serving`, `starting`, `stopping` or `commits-halted`.
+    pub status: String,
+    /// The process index in the job.
+    pub process: usize,
+    /// The global indices of its workers.
+    pub workers: Vec<usize>,
+    /// Workers that have their Kafka partitions assigned.
+    pub workers_started: usize,
+    /// Milliseconds since the process started.
+    pub uptime_ms: u64,
+    /// Data records read.
+    pub records_read: u64,
+    /// Results written.
+    pub results_written: u64,
+}
+
+impl Health {
+    /// Whether the process serves normally (HTTP 200 rather than 503).
+    pub fn is_serving(&self) -> bool {
+        self.status == "serving"
+    }
+}
+
+/// The state of one serving process.
+#[derive(Debug)]
+pub struct ProcessState {
+    process: usize,
+    workers: Vec<usize>,
+    pipeline: PipelineKind,
+    started_at: u64,
+    keys: Mutex<BTreeMap<(String, usize), KeyState>>,
+    counters: Arc<Counters>,
+    lag: Arc<ConsumerLag>,
+    workers_started: AtomicUsize,
+    stopping: AtomicBool,
+    commits_halted: AtomicBool,
+}
+
+impl ProcessState {
+    /// The state of process `process`, whose workers have the given global indices.
+    pub fn new(
+        process: usize,
+        workers: Vec<usize>,
+        pipeline: PipelineKind,
+        counters: Arc<Counters>,
+    ) -> Self {
+        ProcessState {
+            process,
+            workers,
+            pipeline,
+            started_at: clock_ms(),
+            keys: Mutex::default(),
+            counters,
+            lag: Arc::default(),
+            workers_started: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            commits_halted: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes in a state event from one of the process's workers.
+    pub fn apply(&self, event: &StateEvent) {
+        let state = event.state();
+        lock(&self.keys).insert((state.data_type.clone(), state.worker), state.clone());
+    }
+
+    /// The models of every key, or of one key.
+    pub fn report(&self, data_type: Option<&str>) -> ProcessReport {
+        let keys = lock(&self.keys)
+            .values()
+            .filter(|state| data_type.is_none_or(|wanted| state.data_type == wanted))
+            .cloned()
+            .collect();
+        ProcessReport {
+            process: self.process,
+            pipeline: self.pipeline.to_string(),
+            workers: self.workers.clone(),
+            at: clock_ms(),
+            keys,
+        }
+    }
+
+    /// The process's health.
+    pub fn health(&self) -> Health {
+        let workers_started = self.workers_started.load(Ordering::Relaxed);
+        let status = if self.commits_halted.load(Ordering::Relaxed) {
+            "commits-halted"
+        } else if self.stopping.load(Ordering::Relaxed) {
+            "stopping"
+        } else if workers_started < self.workers.len() {
+            "starting"
+        } else {
+            "serving"
+        };
+        Health {
+            status: status.into(),
+            process: self.process,
+            workers: self.workers.clone(),
+            workers_started,
+            uptime_ms: clock_ms().saturating_sub(self.started_at),
+            records_read: self.counters.records_read.get(),
+            results_written: self.counters.results_written.get(),
+        }
+    }
+
+    /// The process's counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The lag of the partitions the process reads, for its consumers to update.
+    pub fn lag(&self) -> &Arc<ConsumerLag> {
+        &self.lag
+    }
+
+    /// Notes that a worker has its partitions assigned.
+    pub fn worker_started(&self) {
+        self.workers_started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes that the process is closing its inputs.
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Notes that a result was not delivered, so no more offsets are committed.
+    pub fn commits_halted(&self) {
+        self.commits_halted.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Locks a mutex, whether or not a panicking thread poisoned it (the data is plain state).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

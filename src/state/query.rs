@@ -1,0 +1,202 @@
+//! The `state` command's side of the query endpoint: ask every process of a job for its models,
+//! merge the answers, and print them as a table.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{KeyState, ProcessReport};
+
+/// The answers of all processes of a job.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobReport {
+    /// The processes that answered, in the order asked.
+    pub processes: Vec<ProcessReport>,
+    /// The processes that did not answer, with why.
+    pub unreachable: Vec<Unreachable>,
+}
+
+/// A process whose endpoint did not answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Unreachable {
+    /// The endpoint asked.
+    pub addr: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+impl JobReport {
+    /// Keeps only the states of `data_type`.
+    pub fn retain_data_type(&mut self, data_type: &str) {
+        for process in &mut self.processes {
+            process.keys.retain(|key| key.data_type == data_type);
+        }
+    }
+
+    /// Every key state of every process, by key, then process, then worker.
+    pub fn keys(&self) -> Vec<(usize, &KeyState)> {
+        let mut keys: Vec<(usize, &KeyState)> = self
+            .processes
+            .iter()
+            .flat_map(|report| report.keys.iter().map(|key| (report.process, key)))
+            .collect();
+        keys.sort_by(|(p, a), (q, b)| {
+            (&a.data_type, p, a.worker).cmp(&(&b.data_type, q, b.worker))
+        });
+        keys
+    }
+}
+
+/// The state endpoints of the processes of a timely hostfile: process `i` (line `i`) at its
+/// host, port `port + i` (the port `serve --state-addr` binds for process `i`).
+pub fn hostfile_endpoints(hostfile: &Path, port: u16) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(hostfile)
+        .with_context(|| format!("reading the hostfile {}", hostfile.display()))?;
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .enumerate()
+        .map(|(index, line)| {
+            let host = line.rsplit_once(':').map_or(line, |(host, _)| host);
+            let port = u16::try_from(usize::from(port) + index)
+                .with_context(|| format!("no port {port} + {index}"))?;
+            Ok(format!("{host}:{port}"))
+        })
+        .collect()
+}
+
+/// Asks one process for its models (`GET /models`).
+pub fn fetch_report(addr: &str, timeout: Duration) -> Result<ProcessReport> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    let body = agent
+        .get(format!("http://{addr}/models"))
+        .call()
+        .with_context(|| format!("asking {addr}"))?
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("reading the answer of {addr}"))?;
+    serde_json::from_str(&body).with_context(|| format!("decoding the answer of {addr}"))
+}
+
+/// Asks every endpoint, keeping the answers and the failures.
+pub fn query_job(endpoints: &[String], timeout: Duration) -> JobReport {
+    let mut report = JobReport::default();
+    for addr in endpoints {
+        match fetch_report(addr, timeout) {
+            Ok(process) => report.processes.push(process),
+            Err(error) => report.unreachable.push(Unreachable {
+                addr: addr.clone(),
+                error: format!("{error:#}"),
+            }),
+        }
+    }
+    report
+}
+
+/// The merged answers as a table: one row per key per worker that keeps it.
+pub fn render_table(report: &JobReport) -> String {
+    let header = [
+        "DATA TYPE",
+        "PROCESS",
+        "WORKER",
+        "MODEL",
+        "TYPE",
+        "SINCE",
+        "USAGE",
+        "MEAN",
+        "MIN",
+        "MAX",
+        "SWAPS",
+        "FAILED",
+        "NO MODEL",
+    ];
+    let rows: Vec<[String; 13]> = report
+        .keys()
+        .into_iter()
+        .map(|(process, key)| table_row(process, key))
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut table = String::new();
+    write_row(&mut table, &header.map(String::from), &widths);
+    rows.iter()
+        .for_each(|row| write_row(&mut table, row, &widths));
+    table
+}
+
+fn table_row(process: usize, key: &KeyState) -> [String; 13] {
+    let current = key.current.as_ref();
+    let text = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+    [
+        key.data_type.clone(),
+        process.to_string(),
+        key.worker.to_string(),
+        text(current.map(|stats| stats.name.clone())),
+        text(current.map(|stats| stats.model_type.clone())),
+        text(current.map(|stats| format_time(stats.since))),
+        text(current.map(|stats| stats.usage.to_string())),
+        text(current.map(|stats| format_ns(stats.mean_ns()))),
+        text(current.map(|stats| format_ns(stats.min_ns as f64))),
+        text(current.map(|stats| format_ns(stats.max_ns as f64))),
+        key.swaps.to_string(),
+        key.load_failures.to_string(),
+        key.no_model.to_string(),
+    ]
+}
+
+fn write_row(table: &mut String, cells: &[String; 13], widths: &[usize; 13]) {
+    let line: Vec<String> = cells
+        .iter()
+        .zip(widths)
+        .map(|(cell, width)| format!("{cell:<width$}"))
+        .collect();
+    let _ = writeln!(table, "{}", line.join("  ").trim_end());
+}
+
+/// Milliseconds since the Unix epoch as an RFC 3339 UTC time.
+pub fn format_time(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Nanoseconds in the unit that reads best.
+pub fn format_ns(ns: f64) -> String {
+    match ns {
+        ns if ns < 1e3 => format!("{ns:.0} ns"),
+        ns if ns < 1e6 => format!("{:.1} µs", ns / 1e3),
+        ns if ns < 1e9 => format!("{:.2} ms", ns / 1e6),
+        ns => format!("{:.2} s", ns / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostfile_lines_become_endpoints_with_consecutive_ports() {
+        let path = std::env::temp_dir().join(format!("hosts-{}.txt", std::process::id()));
+        std::fs::write(&path, "127.0.0.1:2101\n\nnode-b:2101\n").unwrap();
+        let endpoints = hostfile_endpoints(&path, 9100).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(endpoints, ["127.0.0.1:9100", "node-b:9101"]);
+    }
+
+    #[test]
+    fn durations_and_times_read_well() {
+        assert_eq!(format_ns(850.0), "850 ns");
+        assert_eq!(format_ns(12_345.0), "12.3 µs");
+        assert_eq!(format_ns(1_234_567.0), "1.23 ms");
+        assert_eq!(format_time(1_764_064_801_234), "2025-11-25T10:00:01.234Z");
+    }
+}
