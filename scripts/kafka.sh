@@ -91,7 +91,8 @@ print(*(s.getsockname()[1] for s in socks))
 EOF
 }
 
-# A Kafka cluster id: 16 random bytes, base64url without padding.
+# A Kafka cluster id: 16 random bytes, base64url without padding (it may begin with `-`, so it is
+# passed as --cluster-id=ID).
 random_cluster_id() {
     python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())'
 }
@@ -201,7 +202,7 @@ EOF
 
 launch_broker() {
     say "formatting storage"
-    run_tool kafka.tools.StorageTool format -t "$(random_cluster_id)" \
+    run_tool kafka.tools.StorageTool format --cluster-id="$(random_cluster_id)" \
         -c "$RUN/server.properties" >"$RUN/format.log" 2>&1 \
         || { cat "$RUN/format.log" >&2; die "storage format failed"; }
     say "starting broker"

@@ -6,10 +6,9 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::TcpListener;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use modelserver::job::{Job, JobConfig};
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
@@ -20,7 +19,8 @@ use modelserver::proto::{ServingResult, WineRecord};
 use modelserver::record::Record;
 use modelserver::state::Counters;
 use support::{
-    broker, read_results, read_results_within, read_topic, wine_records, Reference, Topics,
+    broker, hostfile, read_results, read_results_within, read_topic, wine_records, Reference,
+    Serve, Topics,
 };
 
 const BATCH: usize = 150;
@@ -244,99 +244,13 @@ fn flat_pipeline_with_two_workers_swaps_without_losing_a_record() {
     assert_eq!(counters.results_written.get(), 2 * BATCH as u64);
 }
 
-/// A `serve` process, stopped (SIGTERM, then killed) when dropped.
-struct Serve(Child);
-
-impl Serve {
-    fn start(
-        kafka: &KafkaConfig,
-        topics: &Topics,
-        pipeline: PipelineKind,
-        process: usize,
-        hostfile: &std::path::Path,
-    ) -> Serve {
-        let child = Command::new(env!("CARGO_BIN_EXE_serve"))
-            .args([
-                "--pipeline",
-                &pipeline.to_string(),
-                "--bootstrap",
-                &kafka.bootstrap,
-            ])
-            .args([
-                "--data-topic",
-                &topics.data,
-                "--models-topic",
-                &topics.models,
-                "--results-topic",
-                &topics.results,
-            ])
-            .args(["--group", &format!("{}-group", topics.data)])
-            .args(["-w", "2", "-n", "2", "-p", &process.to_string(), "-h"])
-            .arg(hostfile)
-            .spawn()
-            .expect("serve starts");
-        Serve(child)
-    }
-
-    /// Asks the process to finish (SIGTERM).
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Waits for the process's exit status.
-    fn wait(mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("serve did not stop within 30 s of SIGTERM to every process");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A hostfile naming two free local ports.
-fn hostfile(dir: &str) -> std::path::PathBuf {
-    let ports: Vec<u16> = (0..2)
-        .map(|_| {
-            TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
-    let path = std::env::temp_dir().join(format!("{dir}-{}-hosts.txt", std::process::id()));
-    std::fs::write(
-        &path,
-        ports
-            .iter()
-            .map(|port| format!("127.0.0.1:{port}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
-    path
-}
-
 fn two_process_swap(pipeline: PipelineKind) -> Vec<ServingResult> {
     let kafka = broker();
     let topics = Topics::create(&kafka, &format!("twoproc-{pipeline}"), 4);
     let hosts = hostfile(&format!("twoproc-{pipeline}"));
     let processes = [
-        Serve::start(&kafka, &topics, pipeline, 0, &hosts),
-        Serve::start(&kafka, &topics, pipeline, 1, &hosts),
+        Serve::start(&kafka, &topics, pipeline, 0, &hosts, &[]),
+        Serve::start(&kafka, &topics, pipeline, 1, &hosts, &[]),
     ];
     let (results, published) = swap_scenario(&kafka, &topics);
     // A timely job ends when every process has closed its inputs: stop them all, then wait.

@@ -3,12 +3,15 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use modelserver::dataset;
 use modelserver::kafka::admin::ensure_topics;
 use modelserver::kafka::source::{PartitionSource, StartAt};
 use modelserver::kafka::KafkaConfig;
+use modelserver::pipeline::PipelineKind;
 use modelserver::proto::{ServingResult, WineRecord};
 use prost::Message;
 
@@ -145,4 +148,94 @@ impl Reference {
 
 fn feature_bits(features: &[f64; 11]) -> [u64; 11] {
     features.map(f64::to_bits)
+}
+
+/// A `serve` process, stopped (SIGTERM, then killed) when dropped.
+pub struct Serve(Child);
+
+impl Serve {
+    /// Starts process `process` of a two-process, two-worker job over `topics`, with further
+    /// `serve` options `extra`.
+    pub fn start(
+        kafka: &KafkaConfig,
+        topics: &Topics,
+        pipeline: PipelineKind,
+        process: usize,
+        hostfile: &std::path::Path,
+        extra: &[&str],
+    ) -> Serve {
+        let child = Command::new(env!("CARGO_BIN_EXE_serve"))
+            .args([
+                "--pipeline",
+                &pipeline.to_string(),
+                "--bootstrap",
+                &kafka.bootstrap,
+            ])
+            .args([
+                "--data-topic",
+                &topics.data,
+                "--models-topic",
+                &topics.models,
+                "--results-topic",
+                &topics.results,
+            ])
+            .args(["--group", &format!("{}-group", topics.data)])
+            .args(["-w", "2", "-n", "2", "-p", &process.to_string(), "-h"])
+            .arg(hostfile)
+            .args(extra)
+            .spawn()
+            .expect("serve starts");
+        Serve(child)
+    }
+
+    /// Asks the process to finish (SIGTERM).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process's exit status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("serve did not stop within 30 s of SIGTERM to every process");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A hostfile naming two free local ports.
+pub fn hostfile(dir: &str) -> std::path::PathBuf {
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("{dir}-{}-hosts.txt", std::process::id()));
+    std::fs::write(
+        &path,
+        ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    path
 }
