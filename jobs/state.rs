@@ -74,7 +74,7 @@ fn show(args: &Args, endpoints: &[String]) -> Result<bool> {
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    } else if !report.processes.is_empty() {
         print!("{}", render_table(&report));
     }
     Ok(report.unreachable.is_empty())

@@ -201,13 +201,9 @@ fn partition_lag(stats: &Partition) -> Option<PartitionLag> {
     let read_position = [stats.app_offset, stats.committed_offset, stats.lo_offset]
         .into_iter()
         .find(|offset| *offset >= 0)?;
-    let committed = if stats.committed_offset >= 0 {
-        stats.committed_offset
-    } else {
-        stats.lo_offset.max(0)
-    };
+    let committed = (stats.committed_offset >= 0).then_some(stats.committed_offset);
     Some(PartitionLag {
         unread: (stats.hi_offset - read_position).max(0),
-        uncommitted: (stats.hi_offset - committed).max(0),
+        uncommitted: committed.map(|offset| (stats.hi_offset - offset).max(0)),
     })
 }

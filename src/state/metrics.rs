@@ -206,11 +206,11 @@ fn encode_lag(
     process: &ProcessState,
 ) -> Result<(), std::fmt::Error> {
     let lag = process.lag().snapshot();
-    let families: [Family<PartitionLag, i64>; 2] = [
+    let families: [Family<PartitionLag, Option<i64>>; 2] = [
         (
             "modelserver_consumer_unread",
             "Messages of a partition the job has not read yet.",
-            |lag| lag.unread,
+            |lag| Some(lag.unread),
         ),
         (
             "modelserver_consumer_lag",
@@ -222,11 +222,12 @@ fn encode_lag(
         let unit = Unit::Other("messages".into());
         let mut family = encoder.encode_descriptor(name, help, Some(&unit), MetricType::Gauge)?;
         for ((topic, partition), lag) in &lag {
+            let Some(value) = value(lag) else { continue };
             let labels: Labels = vec![
                 ("topic", topic.clone()),
                 ("partition", partition.to_string()),
             ];
-            ConstGauge::new(value(lag)).encode(family.encode_family(&labels)?)?;
+            ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
         }
     }
     Ok(())

@@ -23,8 +23,9 @@ use crate::pipeline::{clock_ms, PipelineKind};
 pub struct PartitionLag {
     /// Messages after the job's read position (high watermark − next offset to read).
     pub unread: i64,
-    /// Messages after the group's committed offset (what Kafka's tools call consumer lag).
-    pub uncommitted: i64,
+    /// Messages after the group's committed offset (what Kafka's tools call consumer lag);
+    /// unknown while nothing is committed (the models topic never is: it is read from the start).
+    pub uncommitted: Option<i64>,
 }
 
 /// The lag of every partition this process reads, as librdkafka's statistics last reported it.
