@@ -1,8 +1,11 @@
-//! Serving throughput without Kafka: how fast each demo model scores one record in tract, and how
-//! many records per second the keyed and flat pipelines push through the serving operator on 1
-//! and 2 workers, against a passthrough dataflow over the same inputs.
+//! Serving throughput without Kafka: how fast each demo model (ONNX, and the frozen TensorFlow
+//! graphs: ours and, when `../shared/seed` is present, the original system's) scores one record
+//! in tract, and how many records per second the keyed and flat pipelines push through the
+//! serving operator on 1 and 2 workers, against a passthrough dataflow over the same inputs.
 //!
-//! `cargo bench --bench serving` (set `RECORDS` to change the number of records per run).
+//! `cargo bench --bench serving [-- FILTER]`: only the models whose name contains `FILTER`, the
+//! pipelines if it is in `pipelines`, the statistics' cost if it is in `statistics` (set
+//! `RECORDS` to change the number of records per run).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +13,7 @@ use std::time::{Duration, Instant};
 use modelserver::dataset;
 use modelserver::kafka::publish::model_with_bytes;
 use modelserver::model::onnx::OnnxModel;
+use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{Model, ModelKind};
 use modelserver::pipeline::{self, PipelineKind, ServingConfig};
 use modelserver::record::{Origin, Record, Sourced, WineRecord};
@@ -35,9 +39,23 @@ fn onnx_bytes(model: &str) -> Vec<u8> {
     .expect("a fixture")
 }
 
+/// The frozen TensorFlow graphs: ours, and the original system's when `../shared/seed` is here.
+fn tensorflow_graphs() -> Vec<(&'static str, Vec<u8>)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    [
+        ("tensorflow wine_mlp", "data/tensorflow/wine_mlp.pb"),
+        (
+            "tensorflow optimized_WineQuality",
+            "../shared/seed/optimized_WineQuality.pb",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, path)| Some((name, std::fs::read(format!("{root}/{path}")).ok()?)))
+    .collect()
+}
+
 /// Mean nanoseconds per record of scoring the bundled rows one at a time.
-fn scoring_ns(model: &str) -> f64 {
-    let mut scorer = OnnxModel::load(&onnx_bytes(model), WineRecord::SCHEMA).expect("loads");
+fn scoring_ns(scorer: &mut dyn Model) -> f64 {
     let samples = dataset::bundled();
     let budget = Duration::from_millis(500);
     let started = Instant::now();
@@ -49,6 +67,13 @@ fn scoring_ns(model: &str) -> f64 {
         scored += 256;
     }
     started.elapsed().as_nanos() as f64 / scored as f64
+}
+
+fn print_scoring(model: &str, ns: f64) {
+    println!(
+        "  {model:<34} {ns:>10.0} ns/record  {:>10.0} records/s",
+        1e9 / ns
+    );
 }
 
 /// Records per second through a dataflow on `workers` workers: the serving pipeline `kind`
@@ -126,23 +151,39 @@ fn throughput(
 }
 
 fn main() {
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with("--"));
+    let selected = |name: &str| filter.as_deref().is_none_or(|filter| name.contains(filter));
+    println!("scoring one record at a time in tract (mean over the bundled rows):");
+    for model in MODELS.into_iter().filter(|model| selected(model)) {
+        print_scoring(model, onnx_scoring_ns(model));
+    }
+    for (name, bytes) in tensorflow_graphs() {
+        if selected(name) {
+            let mut scorer = TensorFlowModel::load(&bytes, WineRecord::SCHEMA).expect("loads");
+            print_scoring(name, scoring_ns(&mut scorer));
+        }
+    }
     let records: usize = std::env::var("RECORDS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200_000);
-    println!("scoring one record at a time in tract (mean over the bundled rows):");
-    let mut per_model = Vec::new();
-    for model in MODELS {
-        let ns = scoring_ns(model);
-        per_model.push((model, ns));
-        println!(
-            "  {model:<26} {ns:>10.0} ns/record  {:>10.0} records/s",
-            1e9 / ns
-        );
+    if selected("pipelines") {
+        pipelines(records);
     }
+    if selected("statistics") {
+        statistics_cost("wine_linear_regression", records);
+    }
+}
 
+fn onnx_scoring_ns(model: &str) -> f64 {
+    let mut scorer = OnnxModel::load(&onnx_bytes(model), WineRecord::SCHEMA).expect("loads");
+    scoring_ns(&mut scorer)
+}
+
+/// The keyed and flat pipelines against a passthrough, on 1 and 2 workers.
+fn pipelines(records: usize) {
     let model = "wine_linear_regression";
-    let scoring_rate = 1e9 / per_model[0].1;
+    let scoring_rate = 1e9 / onnx_scoring_ns(model);
     println!("\npipelines over {records} in-memory records, model {model} (records/s; ratio to passthrough, to bare scoring):");
     for workers in [1, 2] {
         let passthrough = throughput(None, false, workers, model, records);
@@ -156,7 +197,6 @@ fn main() {
             );
         }
     }
-    statistics_cost(model, records);
 }
 
 /// Throughput with statistics against without, alternating runs to even out the machine's

@@ -7,6 +7,7 @@
 
 pub mod onnx;
 pub mod pmml;
+pub mod tensorflow;
 
 use std::fmt;
 use std::sync::Arc;
@@ -165,18 +166,24 @@ pub struct FeatureSchema {
 
 /// Builds a ready-to-score model from a descriptor read off the models topic.
 ///
-/// The model bytes come from the descriptor itself or from the file it names as its location.
+/// The model bytes come from the descriptor itself or from the file it names as its location. A
+/// TensorFlow SavedModel (type `TENSORFLOWSAVED`, or its bytes sent as `TENSORFLOW`) is refused
+/// with the conversion to use.
 pub fn build_model(
     descriptor: &ModelDescriptor,
     schema: FeatureSchema,
 ) -> Result<Box<dyn Model>, ModelError> {
-    let kind = ModelKind::from_wire(descriptor.modeltype());
-    let bytes = model_bytes(descriptor)?;
-    match kind {
-        ModelKind::Onnx => Ok(Box::new(onnx::OnnxModel::load(&bytes, schema)?)),
-        ModelKind::Pmml => Ok(Box::new(pmml::PmmlModel::load(&bytes, schema)?)),
-        ModelKind::TensorFlow | ModelKind::TensorFlowSaved => Err(ModelError::Unsupported(
-            format!("{kind} models are not served yet (only onnx and pmml)"),
+    match ModelKind::from_wire(descriptor.modeltype()) {
+        ModelKind::Onnx => Ok(Box::new(onnx::OnnxModel::load(
+            &model_bytes(descriptor)?,
+            schema,
+        )?)),
+        ModelKind::Pmml => Ok(Box::new(pmml::PmmlModel::load(
+            &model_bytes(descriptor)?,
+            schema,
+        )?)),
+        ModelKind::TensorFlow | ModelKind::TensorFlowSaved => Ok(Box::new(
+            tensorflow::TensorFlowModel::from_descriptor(descriptor, schema)?,
         )),
     }
 }

@@ -1,0 +1,441 @@
+//! TensorFlow frozen graphs (a `GraphDef` whose variables are constants), run by tract: parsed
+//! once, given a fixed one-row input shape, optimized into a runnable plan, then run row by row
+//! without re-planning.
+//!
+//! The descriptor names neither inputs nor outputs, so the graph must say them: its single
+//! `Placeholder` takes the record's features in schema order as a `1 × n` float32 tensor (a
+//! declared shape must agree), and its single terminal computation node (one whose output no
+//! other node reads, other than a `Placeholder`, `Const` or `NoOp`) is the output. One output
+//! value is a regression value. N > 1 values make a classifier with the labels `0` … `N-1`: the
+//! probabilities are the output vector as the graph gives it, and the class is its arg-max, as
+//! in the original model server.
+//!
+//! SavedModels are refused with the conversion to use: as bytes they are recognized by their
+//! protobuf shape (a `SavedModel` of schema version 1 with meta graphs), as a location by a
+//! directory holding `saved_model.pb`.
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use prost::Message;
+use tract_tensorflow::prelude::*;
+use tract_tensorflow::tfpb::tensorflow::attr_value::Value;
+use tract_tensorflow::tfpb::tensorflow::tensor_shape_proto::Dim;
+use tract_tensorflow::tfpb::tensorflow::{
+    AttrValue, DataType, GraphDef, NodeDef, SavedModel, TensorShapeProto,
+};
+
+use super::{model_bytes, FeatureSchema, Model, ModelError, ModelKind, Prediction};
+use crate::proto::model_descriptor::MessageContent;
+use crate::proto::ModelDescriptor;
+
+/// What to do with a SavedModel, which this server does not run.
+const SAVED_MODEL_ADVICE: &str = "SavedModels are not served: freeze it to a GraphDef with \
+    `python scripts/freeze_saved_model.py SAVED_MODEL_DIR model.pb` and publish model.pb as \
+    tensorflow, or convert it with `python -m tf2onnx.convert --saved-model SAVED_MODEL_DIR \
+    --output model.onnx` and publish model.onnx as onnx";
+
+/// Operators that hold variables: a graph with them is not frozen.
+const VARIABLE_OPS: [&str; 4] = ["VariableV2", "Variable", "VarHandleOp", "ReadVariableOp"];
+
+/// Operators that are never the output of a computation.
+const NON_OUTPUT_OPS: [&str; 3] = ["Placeholder", "Const", "NoOp"];
+
+/// A loaded, optimized TensorFlow frozen graph.
+pub struct TensorFlowModel {
+    plan: Arc<TypedRunnableModel>,
+    width: usize,
+    labels: Vec<Arc<str>>,
+}
+
+impl TensorFlowModel {
+    /// Builds the model a `TENSORFLOW` or `TENSORFLOWSAVED` descriptor carries or names, refusing
+    /// SavedModels with the conversion to use.
+    pub fn from_descriptor(
+        descriptor: &ModelDescriptor,
+        schema: FeatureSchema,
+    ) -> Result<Self, ModelError> {
+        let kind = ModelKind::from_wire(descriptor.modeltype());
+        if let Some(MessageContent::Location(location)) = &descriptor.message_content {
+            if Path::new(location).is_dir() {
+                return Err(saved_model_directory_error(kind, Path::new(location)));
+            }
+        }
+        let bytes = model_bytes(descriptor)?;
+        reject_saved_model(&bytes, &describe_content(descriptor))?;
+        if kind == ModelKind::TensorFlowSaved {
+            return Err(ModelError::Invalid {
+                kind,
+                reason: format!(
+                    "{} is not a SavedModel (a frozen GraphDef is published as tensorflow)",
+                    describe_content(descriptor)
+                ),
+            });
+        }
+        Self::load_frozen(&bytes, schema.names.len())
+    }
+
+    /// Parses, checks and optimizes a frozen graph whose input takes the features of `schema`.
+    pub fn load(bytes: &[u8], schema: FeatureSchema) -> Result<Self, ModelError> {
+        Self::load_with_width(bytes, schema.names.len())
+    }
+
+    /// Parses, checks and optimizes a frozen graph whose input takes `width` features.
+    pub fn load_with_width(bytes: &[u8], width: usize) -> Result<Self, ModelError> {
+        reject_saved_model(bytes, "the model bytes")?;
+        Self::load_frozen(bytes, width)
+    }
+
+    fn load_frozen(bytes: &[u8], width: usize) -> Result<Self, ModelError> {
+        let mut graph = GraphDef::decode(bytes).map_err(|error| {
+            invalid_reason(format!("the bytes are not a TensorFlow GraphDef: {error}"))
+        })?;
+        let tensorflow = tract_tensorflow::tensorflow();
+        reject_unfrozen(&graph)?;
+        reject_unimplemented(&graph, &tensorflow)?;
+        let input = fix_input_shape(&mut graph, width)?;
+        let output = single_output(&graph)?;
+        let plan = without_panics(|| plan(&tensorflow, &graph, &output))
+            .with_context(|| format!("planning input `{input}` → output `{output}`"))
+            .map_err(invalid)?;
+        let labels = output_labels(&plan, &output)?;
+        Ok(TensorFlowModel {
+            plan,
+            width,
+            labels,
+        })
+    }
+
+    fn run(&self, features: &[f64]) -> TractResult<Vec<f64>> {
+        anyhow::ensure!(
+            features.len() == self.width,
+            "{} features for an input of {}",
+            features.len(),
+            self.width
+        );
+        let mut input = Tensor::zero::<f32>(&[1, self.width])?;
+        let mut row = input.to_plain_array_view_mut::<f32>()?;
+        for (slot, &value) in row.iter_mut().zip(features) {
+            *slot = value as f32;
+        }
+        let outputs = self.plan.run(tvec!(input.into()))?;
+        let values = outputs.first().context("no output")?.cast_to::<f64>()?;
+        Ok(values
+            .to_plain_array_view::<f64>()?
+            .iter()
+            .copied()
+            .collect())
+    }
+}
+
+impl Model for TensorFlowModel {
+    fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError> {
+        let values = self.run(features).map_err(scoring)?;
+        if self.labels.is_empty() {
+            return Ok(Prediction::regression(values[0]));
+        }
+        let best = arg_max(&values).ok_or_else(|| ModelError::Scoring("no output".into()))?;
+        Ok(Prediction::classification(
+            self.labels[best].clone(),
+            values,
+        ))
+    }
+
+    fn class_labels(&self) -> &[Arc<str>] {
+        &self.labels
+    }
+
+    fn kind(&self) -> ModelKind {
+        ModelKind::TensorFlow
+    }
+}
+
+/// The plan from the graph's placeholder (already of shape `1 × width`) to `output`.
+fn plan(
+    tensorflow: &tract_tensorflow::Tensorflow,
+    graph: &GraphDef,
+    output: &str,
+) -> TractResult<Arc<TypedRunnableModel>> {
+    let mut model = tensorflow.model_for_proto_model(graph)?;
+    model.select_outputs_by_name([output])?;
+    model.into_optimized()?.into_runnable()
+}
+
+/// Runs a step of tract that may panic on malformed graphs (its TensorFlow attribute readers
+/// unwrap missing values and unknown data types), so that a bad model cannot stop a worker.
+fn without_panics<T>(step: impl FnOnce() -> TractResult<T>) -> TractResult<T> {
+    catch_unwind(AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|message| message.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        anyhow::bail!("tract panicked on this graph: {message}")
+    })
+}
+
+/// The class labels `0` … `N-1` for an output of N > 1 values; none for a single value.
+fn output_labels(plan: &TypedRunnableModel, output: &str) -> Result<Vec<Arc<str>>, ModelError> {
+    let fact = plan.model().output_fact(0).map_err(invalid)?;
+    let count = fact
+        .shape
+        .as_concrete()
+        .map(|dims| dims.iter().product::<usize>())
+        .ok_or_else(|| invalid_reason(format!("output `{output}` has no fixed shape: {fact:?}")))?;
+    match count {
+        0 => Err(invalid_reason(format!("output `{output}` is empty"))),
+        1 => Ok(Vec::new()),
+        _ => Ok((0..count).map(|index| index.to_string().into()).collect()),
+    }
+}
+
+/// Checks the single placeholder against a `1 × width` float32 input and declares that shape on
+/// it; returns its name.
+fn fix_input_shape(graph: &mut GraphDef, width: usize) -> Result<String, ModelError> {
+    let input = single_placeholder(graph)?;
+    let name = input.name.clone();
+    match attribute(input, "dtype") {
+        Some(Value::Type(dtype)) if *dtype == DataType::DtFloat as i32 => {}
+        other => {
+            return Err(invalid_reason(format!(
+                "input `{name}` is not float32 (dtype {other:?}); the server feeds float32"
+            )))
+        }
+    }
+    if let Some(Value::Shape(shape)) = attribute(input, "shape") {
+        check_declared_shape(&name, shape, width)?;
+    }
+    input
+        .attr
+        .insert("shape".into(), AttrValue::from(row_shape(width)));
+    Ok(name)
+}
+
+/// Fails unless a declared input shape accepts one row of `width` features.
+fn check_declared_shape(
+    name: &str,
+    shape: &TensorShapeProto,
+    width: usize,
+) -> Result<(), ModelError> {
+    if shape.unknown_rank {
+        return Ok(());
+    }
+    let dims: Vec<i64> = shape.dim.iter().map(|dim| dim.size).collect();
+    let fits = match dims.as_slice() {
+        [rows, columns] => matches!(rows, -1 | 1) && (*columns == -1 || *columns == width as i64),
+        _ => false,
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(invalid_reason(format!(
+        "input `{name}` declares shape {dims:?}, which does not take one row of the schema's \
+         {width} features ([-1, {width}] or [1, {width}])"
+    )))
+}
+
+fn row_shape(width: usize) -> TensorShapeProto {
+    let dim = |size: usize| Dim {
+        size: size as i64,
+        name: String::new(),
+    };
+    TensorShapeProto {
+        dim: vec![dim(1), dim(width)],
+        unknown_rank: false,
+    }
+}
+
+/// The graph's only `Placeholder`.
+fn single_placeholder(graph: &mut GraphDef) -> Result<&mut NodeDef, ModelError> {
+    let mut placeholders: Vec<&mut NodeDef> = graph
+        .node
+        .iter_mut()
+        .filter(|node| node.op == "Placeholder")
+        .collect();
+    if placeholders.len() == 1 {
+        return Ok(placeholders.remove(0));
+    }
+    let names: Vec<&str> = placeholders.iter().map(|node| node.name.as_str()).collect();
+    Err(invalid_reason(format!(
+        "the input must be the graph's single Placeholder, found {} ({})",
+        names.len(),
+        quoted(&names)
+    )))
+}
+
+/// The name of the graph's only terminal computation node.
+fn single_output(graph: &GraphDef) -> Result<String, ModelError> {
+    let read: HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|node| &node.input)
+        .map(|input| source_node(input))
+        .collect();
+    let terminals: Vec<&str> = graph
+        .node
+        .iter()
+        .filter(|node| !NON_OUTPUT_OPS.contains(&node.op.as_str()))
+        .map(|node| node.name.as_str())
+        .filter(|name| !read.contains(name))
+        .collect();
+    match terminals.as_slice() {
+        [output] => Ok(output.to_string()),
+        _ => Err(invalid_reason(format!(
+            "the output must be the graph's single terminal computation node (one whose output \
+             no other node reads), found {} ({})",
+            terminals.len(),
+            quoted(&terminals)
+        ))),
+    }
+}
+
+/// The node an input reference (`name`, `name:1` or the control input `^name`) reads.
+fn source_node(input: &str) -> &str {
+    let name = input.strip_prefix('^').unwrap_or(input);
+    name.split_once(':').map_or(name, |(node, _)| node)
+}
+
+/// Fails, naming them, when the graph still holds variables.
+fn reject_unfrozen(graph: &GraphDef) -> Result<(), ModelError> {
+    let variables: Vec<&str> = graph
+        .node
+        .iter()
+        .filter(|node| VARIABLE_OPS.contains(&node.op.as_str()))
+        .map(|node| node.name.as_str())
+        .collect();
+    if variables.is_empty() {
+        return Ok(());
+    }
+    Err(invalid_reason(format!(
+        "the graph is not frozen: it has variables ({}); freeze it (convert_variables_to_constants_v2)",
+        quoted(&variables)
+    )))
+}
+
+/// Fails, naming them, when the graph uses operators tract does not implement.
+fn reject_unimplemented(
+    graph: &GraphDef,
+    tensorflow: &tract_tensorflow::Tensorflow,
+) -> Result<(), ModelError> {
+    let mut missing: Vec<&str> = graph
+        .node
+        .iter()
+        .map(|node| node.op.as_str())
+        .filter(|op| !tensorflow.op_register.0.contains_key(*op))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ModelError::Unsupported(format!(
+        "TensorFlow operators not implemented by tract: {}",
+        missing.join(", ")
+    )))
+}
+
+fn attribute<'a>(node: &'a NodeDef, name: &str) -> Option<&'a Value> {
+    node.attr.get(name).and_then(|value| value.value.as_ref())
+}
+
+/// Fails with the conversion to use when `bytes` (described as `what`) are a SavedModel.
+fn reject_saved_model(bytes: &[u8], what: &str) -> Result<(), ModelError> {
+    match as_saved_model(bytes) {
+        Some(saved) => Err(saved_model_error(what, &saved)),
+        None => Ok(()),
+    }
+}
+
+/// The bytes read as a SavedModel, if they have its shape: schema version 1 and meta graphs.
+fn as_saved_model(bytes: &[u8]) -> Option<SavedModel> {
+    SavedModel::decode(bytes)
+        .ok()
+        .filter(|saved| saved.saved_model_schema_version == 1 && !saved.meta_graphs.is_empty())
+}
+
+/// The refusal of a SavedModel, with its tags and signatures (what freezing needs to know).
+fn saved_model_error(what: &str, saved: &SavedModel) -> ModelError {
+    let mut tags: Vec<&str> = Vec::new();
+    let mut signatures: Vec<&str> = Vec::new();
+    for meta_graph in &saved.meta_graphs {
+        if let Some(info) = &meta_graph.meta_info_def {
+            tags.extend(info.tags.iter().map(String::as_str));
+        }
+        signatures.extend(meta_graph.signature_def.keys().map(String::as_str));
+    }
+    signatures.sort_unstable();
+    ModelError::Unsupported(format!(
+        "{what} is a TensorFlow SavedModel (tags: {}; signatures: {}). {SAVED_MODEL_ADVICE}",
+        quoted(&tags),
+        quoted(&signatures)
+    ))
+}
+
+/// The refusal of a directory location: a SavedModel, or not a model at all.
+fn saved_model_directory_error(kind: ModelKind, directory: &Path) -> ModelError {
+    let what = format!("`{}`", directory.display());
+    let saved_model_pb = directory.join("saved_model.pb");
+    match std::fs::read(&saved_model_pb) {
+        Ok(bytes) => match as_saved_model(&bytes) {
+            Some(saved) => saved_model_error(&what, &saved),
+            None => ModelError::Invalid {
+                kind,
+                reason: format!("{} is not a SavedModel", saved_model_pb.display()),
+            },
+        },
+        Err(error) => ModelError::Invalid {
+            kind,
+            reason: format!(
+                "{what} is a directory, not a model file, and has no saved_model.pb ({error})"
+            ),
+        },
+    }
+}
+
+/// How an error names the descriptor's model: its location, or its inline bytes.
+fn describe_content(descriptor: &ModelDescriptor) -> String {
+    match &descriptor.message_content {
+        Some(MessageContent::Location(location)) => format!("`{location}`"),
+        _ => "the model bytes".into(),
+    }
+}
+
+fn quoted(names: &[&str]) -> String {
+    if names.is_empty() {
+        return "none".into();
+    }
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The index of the largest value; the first one on ties, as numpy's `argmax`.
+fn arg_max(values: &[f64]) -> Option<usize> {
+    (0..values.len()).reduce(|best, index| {
+        if values[index] > values[best] {
+            index
+        } else {
+            best
+        }
+    })
+}
+
+fn invalid_reason(reason: String) -> ModelError {
+    ModelError::Invalid {
+        kind: ModelKind::TensorFlow,
+        reason,
+    }
+}
+
+fn invalid(error: TractError) -> ModelError {
+    invalid_reason(format!("{error:#}"))
+}
+
+fn scoring(error: TractError) -> ModelError {
+    ModelError::Scoring(format!("{error:#}"))
+}
