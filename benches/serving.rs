@@ -2,7 +2,9 @@
 //! many records per second the keyed and flat pipelines push through the serving operator on 1
 //! and 2 workers, against a passthrough dataflow over the same inputs.
 //!
-//! `cargo bench --bench serving` (set `RECORDS` to change the number of records per run).
+//! `cargo bench --bench serving` (set `RECORDS` to change the number of records per run);
+//! `cargo bench --bench serving -- FILTER` scores only the models whose name contains `FILTER`,
+//! and runs the pipelines only when `FILTER` is `pipelines`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,12 +20,19 @@ use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 12] = [
     "wine_linear_regression",
     "wine_logistic",
     "wine_mlp_classifier",
     "wine_tree_classifier",
     "wine_forest_classifier",
+    "wine_gbm_classifier",
+    "wine_gbm_binary",
+    "wine_forest_binary",
+    "wine_forest_regressor",
+    "wine_gbm_regressor",
+    "wine_xgb_regressor",
+    "wine_lgbm_regressor",
 ];
 const BATCH: usize = 1024;
 
@@ -111,19 +120,31 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200_000);
+    // cargo passes `--bench`; anything else is the filter.
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with("--"));
     println!("scoring one record at a time in tract (mean over the bundled rows):");
-    let mut per_model = Vec::new();
     for model in MODELS {
+        if filter
+            .as_ref()
+            .is_some_and(|filter| !model.contains(filter.as_str()))
+        {
+            continue;
+        }
         let ns = scoring_ns(model);
-        per_model.push((model, ns));
         println!(
             "  {model:<26} {ns:>10.0} ns/record  {:>10.0} records/s",
             1e9 / ns
         );
     }
+    if filter.is_none_or(|filter| filter == "pipelines") {
+        pipelines(records);
+    }
+}
 
+/// The pipelines against a passthrough and against bare scoring, with the linear regression.
+fn pipelines(records: usize) {
     let model = "wine_linear_regression";
-    let scoring_rate = 1e9 / per_model[0].1;
+    let scoring_rate = 1e9 / scoring_ns(model);
     println!("\npipelines over {records} in-memory records, model {model} (records/s; ratio to passthrough, to bare scoring):");
     for workers in [1, 2] {
         let passthrough = throughput(None, workers, model, records);
