@@ -11,7 +11,7 @@ use tract_onnx::pb::{AttributeProto, NodeProto};
 
 use super::forest::{Comparison, Forest, NodeMode, Tables};
 use super::scores::{Aggregate, BinaryLayout, PostTransform};
-use super::{ClassLabels, Ensemble, Kind};
+use super::{ClassLabels, ClassLayout, Ensemble, Kind};
 
 /// Attributes both operators define.
 const SHARED: [&str; 13] = [
@@ -97,16 +97,17 @@ pub fn classifier(node: &NodeProto) -> Result<Ensemble> {
     } else {
         &[0, classes]
     };
-    let two_classes = (classes == 2).then(|| binary_layout(&tables));
+    let layout = if classes == 2 {
+        ClassLayout::Two(binary_layout(&tables))
+    } else {
+        ClassLayout::Many
+    };
     Ok(Ensemble {
         operator: "TreeEnsembleClassifier",
         forest: Forest::build(&tables, classes)?,
         base_values: base_values(&attributes, allowed_base_lengths)?,
         transform: post_transform(&attributes)?,
-        kind: Kind::Classifier {
-            labels,
-            two_classes,
-        },
+        kind: Kind::Classifier { labels, layout },
     })
 }
 

@@ -78,12 +78,20 @@ enum Kind {
         targets: usize,
         aggregate: Aggregate,
     },
-    /// A label and one score per class. `two_classes` is set for two classes: how onnxruntime
-    /// reads them, `None` when the weights go to both.
+    /// A label and one score per class.
     Classifier {
         labels: ClassLabels,
-        two_classes: Option<Option<BinaryLayout>>,
+        layout: ClassLayout,
     },
+}
+
+/// How a classifier's scores become its outputs.
+#[derive(Clone, Copy, Debug)]
+enum ClassLayout {
+    /// Three classes or more.
+    Many,
+    /// Two classes: how onnxruntime reads their single score, `None` when the weights go to both.
+    Two(Option<BinaryLayout>),
 }
 
 /// A classifier's labels (`classlabels_int64s` or `classlabels_strings`).
@@ -159,10 +167,11 @@ impl Ensemble {
                 0
             }
             Kind::Classifier {
-                two_classes: None, ..
+                layout: ClassLayout::Many,
+                ..
             } => scores.finish_classes(base, transform),
             Kind::Classifier {
-                two_classes: Some(layout),
+                layout: ClassLayout::Two(layout),
                 ..
             } => scores.finish_binary(layout, base, transform),
         }
