@@ -22,12 +22,19 @@ use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 12] = [
     "wine_linear_regression",
     "wine_logistic",
     "wine_mlp_classifier",
     "wine_tree_classifier",
     "wine_forest_classifier",
+    "wine_gbm_classifier",
+    "wine_gbm_binary",
+    "wine_forest_binary",
+    "wine_forest_regressor",
+    "wine_gbm_regressor",
+    "wine_xgb_regressor",
+    "wine_lgbm_regressor",
 ];
 const BATCH: usize = 1024;
 

@@ -9,6 +9,13 @@ Package versions are pinned in scripts/requirements.txt. The output is
 deterministic: every estimator has a fixed random_state and the script uses no
 other randomness. Running it twice writes byte-identical files.
 
+Besides scikit-learn's models, it exports XGBoost's and LightGBM's regressors
+(converted by onnxmltools through skl2onnx's converter registry), and a
+classifier with skl2onnx's default ZipMap output, which this server cannot load
+(the fixture for the "operator not implemented" error). It then runs
+scripts/handmade_onnx_trees.py, which writes hand-made tree ensembles that cover
+the ONNX-ML tree semantics the trained models do not reach.
+
 Training data: ALL 1,599 rows of data/winequality-red.csv (no train/test split).
 These are serving fixtures, not a model-quality benchmark. The reference rows
 0..299 are therefore part of the training set.
@@ -28,6 +35,7 @@ For every model the script:
     0.23 registers;
   * computes reference predictions with onnxruntime on data rows 0..299 and
     writes data/onnx/<model>.reference.csv;
+  * keeps every file well under 1 MB (few, shallow trees);
   * checks onnxruntime against sklearn's own predict()/predict_proba().
 It then writes data/onnx/README.md.
 """
@@ -45,6 +53,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import csv
 import hashlib
+import subprocess
 import sys
 from collections import Counter
 
@@ -53,15 +62,36 @@ import onnx
 import onnxruntime as ort
 import sklearn
 import skl2onnx
-from skl2onnx import convert_sklearn
+import lightgbm
+import onnxmltools
+import xgboost
+from lightgbm import LGBMRegressor
+from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+from skl2onnx import convert_sklearn, update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
+from xgboost import XGBRegressor
+
+# onnxmltools converts XGBoost and LightGBM models; registering its converters with
+# skl2onnx lets convert_sklearn export them with the same interface as the others.
+update_registered_converter(XGBRegressor, "XGBoostXGBRegressor",
+                            calculate_linear_regressor_output_shapes, convert_xgboost)
+update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor",
+                            calculate_linear_regressor_output_shapes, convert_lightgbm,
+                            options={"split": None})
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "data", "winequality-red.csv")
@@ -86,10 +116,10 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 INPUT_NAME = "input"
 SEED = 0
 
-# Op types that tract-onnx 0.23.9 registers (taken from its src/ops/**). Only
-# the subset that skl2onnx can emit for these models matters. Some ops load but
-# are known to behave wrongly in tract (two-class TreeEnsembleClassifier labels).
-# This script never produces those cases.
+# Op types that this server loads: those tract-onnx 0.23.9 registers (taken from
+# its src/ops/**), of which only the subset that skl2onnx can emit for these
+# models matters, with TreeEnsembleRegressor and TreeEnsembleClassifier
+# evaluated by the server's own implementation (src/model/onnx/tree_ensemble/).
 TRACT_OPS = {
     "Abs", "Add", "ArgMax", "ArgMin", "ArrayFeatureExtractor", "Cast", "CastLike",
     "CategoryMapper", "Clip", "Concat", "Constant", "ConstantOfShape", "Div",
@@ -98,11 +128,10 @@ TRACT_OPS = {
     "Max", "Min", "Mul", "Neg", "Normalizer", "Not", "Reciprocal", "ReduceMax",
     "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
     "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "TreeEnsembleClassifier",
-    "Unsqueeze", "Where",
+    "TreeEnsembleRegressor", "Unsqueeze", "Where",
 }
-# Not available in tract-onnx 0.23: ZipMap (unimplemented), Scaler, and
-# TreeEnsembleRegressor (not registered). GradientBoostingClassifier exports fail
-# to load in tract, so this script does not use them.
+# Not available in tract-onnx 0.23: ZipMap (unimplemented) and Scaler.
+WINE_CLASSES = [3, 4, 5, 6, 7, 8]
 
 
 def load_data():
@@ -143,7 +172,10 @@ def bare(op: str) -> str:
 
 
 def export(name, estimator, options, classes, expect_unsupported=()):
-    """Convert with skl2onnx, check the interface and the ops, and save it."""
+    """Convert with skl2onnx, check the interface and the ops, and save it.
+
+    With expect_unsupported, the model is a load-error fixture: it must use exactly
+    those ops that the server lacks, and its outputs are not checked."""
     onx = convert_sklearn(
         estimator,
         name=name,
@@ -171,7 +203,9 @@ def export(name, estimator, options, classes, expect_unsupported=()):
     dims = inp.type.tensor_type.shape.dim
     assert len(dims) == 2 and not dims[0].HasField("dim_value") and dims[1].dim_value == 11, dims
     outs = {o.name: o.type.tensor_type.elem_type for o in onx.graph.output}
-    if classes is not None:
+    if expect_unsupported:
+        pass
+    elif classes is not None:
         assert outs == {"label": onnx.TensorProto.INT64, "probabilities": onnx.TensorProto.FLOAT}, outs
         assert [o.name for o in onx.graph.output] == ["label", "probabilities"]
     else:
@@ -180,7 +214,7 @@ def export(name, estimator, options, classes, expect_unsupported=()):
     ops = onnx_ops(onx)
     unsupported = sorted(o for o in ops if bare(o) not in TRACT_OPS)
     forbidden = sorted(o for o in ops if bare(o) in ("ZipMap", "Scaler"))
-    if forbidden:
+    if forbidden and not expect_unsupported:
         sys.exit(f"{name}: forbidden ops {forbidden}")
     if sorted(unsupported) != sorted(expect_unsupported):
         sys.exit(f"{name}: ops not supported by tract 0.23: {unsupported} (expected {list(expect_unsupported)})")
@@ -197,18 +231,18 @@ def fmt(x) -> str:
     return repr(float(x))
 
 
-def check_classes(name, estimator, y):
+def check_classes(name, estimator, y, expected_classes):
     classes = [int(c) for c in estimator.classes_]
     expected = sorted(int(c) for c in set(y.tolist()))
     assert classes == expected, f"{name}: classes {classes} != sorted training labels {expected}"
-    assert classes == [3, 4, 5, 6, 7, 8], f"{name}: unexpected classes {classes}"
+    assert classes == expected_classes, f"{name}: unexpected classes {classes}"
     return classes
 
 
-def run_classifier(name, estimator, options, x, y, summary):
+def run_classifier(name, estimator, options, x, y, summary, expected_classes=WINE_CLASSES):
     print(f"\n=== {name}: {describe(estimator)}")
     estimator.fit(x, y)
-    classes = check_classes(name, estimator, y)
+    classes = check_classes(name, estimator, y, expected_classes)
     path, ops, _, size, opsets = export(name, estimator, options, classes)
     print(f"  ops: {', '.join(ops)}")
     print(f"  opset_import: {opsets}")
@@ -254,14 +288,12 @@ def run_classifier(name, estimator, options, x, y, summary):
                         pdiff_all=pdiff_all, n_all=len(x), unsupported=[]))
 
 
-def run_regressor(name, estimator, x, y, summary, expect_unsupported=()):
+def run_regressor(name, estimator, x, y, summary):
     print(f"\n=== {name}: {describe(estimator)}")
     estimator.fit(x, y.astype(np.float64))
-    path, ops, unsupported, size, opsets = export(name, estimator, None, None, expect_unsupported)
+    path, ops, unsupported, size, opsets = export(name, estimator, None, None)
     print(f"  ops: {', '.join(ops)}")
     print(f"  opset_import: {opsets}")
-    if unsupported:
-        print(f"  NOTE: not loadable by tract-onnx 0.23 (op(s) {', '.join(unsupported)} not registered)")
 
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     assert [o.name for o in sess.get_outputs()] == ["variable"]
@@ -290,12 +322,27 @@ def run_regressor(name, estimator, x, y, summary, expect_unsupported=()):
                         unsupported=unsupported))
 
 
+def run_unloadable(name, estimator, options, x, y, summary, missing_op):
+    """Export a model that uses an op the server lacks (no reference predictions)."""
+    print(f"\n=== {name}: {describe(estimator)}")
+    estimator.fit(x, y)
+    _, ops, unsupported, size, opsets = export(name, estimator, options, WINE_CLASSES,
+                                               expect_unsupported=[missing_op])
+    print(f"  ops: {', '.join(ops)} (not loadable: {', '.join(unsupported)})")
+    summary.append(dict(name=name, kind="unloadable", est=describe(estimator), ops=ops, classes=None,
+                        size=size, opsets=opsets, n_all=len(x), unsupported=unsupported))
+
+
 def describe(est) -> str:
     def one(e):
         keys = {
             "DecisionTreeClassifier": ["max_depth", "random_state"],
             "RandomForestClassifier": ["n_estimators", "max_depth", "min_samples_leaf", "random_state"],
             "RandomForestRegressor": ["n_estimators", "max_depth", "random_state"],
+            "GradientBoostingClassifier": ["n_estimators", "max_depth", "learning_rate", "random_state"],
+            "GradientBoostingRegressor": ["n_estimators", "max_depth", "learning_rate", "random_state"],
+            "XGBRegressor": ["n_estimators", "max_depth", "learning_rate", "random_state"],
+            "LGBMRegressor": ["n_estimators", "num_leaves", "learning_rate", "random_state"],
             "LogisticRegression": ["C", "solver", "max_iter"],
             "MLPClassifier": ["hidden_layer_sizes", "activation", "alpha", "max_iter", "random_state"],
             "LinearRegression": [],
@@ -325,7 +372,8 @@ def write_readme(summary, files):
     a("```")
     a("")
     a(f"Versions used: Python {sys.version.split()[0]}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
-      f"skl2onnx {skl2onnx.__version__}, onnx {onnx.__version__}, onnxruntime {ort.__version__}. "
+      f"skl2onnx {skl2onnx.__version__}, onnxmltools {onnxmltools.__version__}, xgboost {xgboost.__version__}, "
+      f"lightgbm {lightgbm.__version__}, onnx {onnx.__version__}, onnxruntime {ort.__version__}. "
       f"Target opsets: `ai.onnx` {TARGET_OPSET['']}, `ai.onnx.ml` {TARGET_OPSET['ai.onnx.ml']}. skl2onnx writes "
       "the lowest opset each model actually needs (see the opset_import column).")
     a("")
@@ -345,14 +393,15 @@ def write_readme(summary, files):
     a("## Interface (all models)")
     a("")
     a("- Input: `input`, float32, shape `[N, 11]` (N dynamic). Columns: " + ", ".join(f"`{c}`" for c in FEATURES) + ".")
-    a("- Classifiers: `label` int64 `[N]` (the quality class itself, not an index), "
-      "`probabilities` float32 `[N, 6]`. The columns follow the class order below.")
+    a("- Classifiers: `label` int64 `[N]` (the quality class itself, not an index; for the two-class models, "
+      "1 when quality >= 6, else 0), `probabilities` float32 `[N, classes]`. The columns follow the class order "
+      "below.")
     a("- Regressors: `variable` float32 `[N, 1]`.")
     a("")
     a("Reference CSV columns:")
     a("")
-    a("- classifiers: `row,label,value,p_3,p_4,p_5,p_6,p_7,p_8`. `label` is the int64 label, `value` is the same "
-      "number as a float, and `p_<class>` are the probabilities in class order.")
+    a("- classifiers: `row,label,value,p_3,p_4,p_5,p_6,p_7,p_8` (two-class models: `p_0,p_1`). `label` is the "
+      "int64 label, `value` is the same number as a float, and `p_<class>` are the probabilities in class order.")
     a("- regressors: `row,value`")
     a("")
     a("Floats are written with Python `repr(float(x))` of the float32 output. This is the exact float32 value "
@@ -363,6 +412,13 @@ def write_readme(summary, files):
     a("| file | model | ONNX ops | opset_import | class order | size | onnxruntime vs sklearn |")
     a("|---|---|---|---|---|---|---|")
     for s in summary:
+        if s["kind"] == "unloadable":
+            ops = ", ".join(s["ops"])
+            opsets = ", ".join(f"{d} {v}" for d, v in s["opsets"].items())
+            a(f"| `{s['name']}.onnx` | {s['est']}, exported with skl2onnx's default ZipMap output. **The server "
+              f"cannot load it** (tract has no `ZipMap`): it is the fixture for the load-error test and has no "
+              f"reference predictions. | {ops} | {opsets} | - | {s['size']} B | - |")
+            continue
         if s["kind"] == "classifier":
             agree = (f"labels: {s['agree_ref']}/{N_REFERENCE_ROWS} (rows 0..299), {s['agree_all']}/{s['n_all']} (all); "
                      f"max prob diff {s['pdiff_all']:.2g}")
@@ -371,14 +427,14 @@ def write_readme(summary, files):
             agree = f"max abs diff {s['diff_all']:.2g}"
             order = "-"
         ops = ", ".join(s["ops"])
-        note = ""
-        if s["unsupported"]:
-            note = (" **tract-onnx 0.23 cannot load it** (no `TreeEnsembleRegressor`). It is a fixture for the "
-                    "load-error test, and its reference predictions are for when the op is supported.")
         opsets = ", ".join(f"{d} {v}" for d, v in s["opsets"].items())
-        a(f"| `{s['name']}.onnx` | {s['est']}{note} | {ops} | {opsets} | {order} | {s['size']} B | {agree} |")
+        a(f"| `{s['name']}.onnx` | {s['est']} | {ops} | {opsets} | {order} | {s['size']} B | {agree} |")
     a("")
-    a("Each `<model>.onnx` has a matching `<model>.reference.csv` (300 rows).")
+    a("Each `<model>.onnx` but the ZipMap one has a matching `<model>.reference.csv` (300 rows).")
+    a("")
+    a("`TreeEnsembleRegressor` and `TreeEnsembleClassifier` are evaluated by the server's own implementation "
+      "(`src/model/onnx/tree_ensemble/`), not tract's. The hand-made ensembles in [`handmade/`](handmade/README.md) "
+      "cover the parts of their semantics that these trained models do not reach.")
     a("")
     a("SHA-256 of the generated files:")
     a("")
@@ -423,12 +479,44 @@ def main():
                    {id(scaler): {"div": "div"}, id(mlp): {"zipmap": False}}, x, y, summary)
 
     rfr = RandomForestRegressor(n_estimators=10, max_depth=6, random_state=SEED, n_jobs=1)
-    run_regressor("wine_forest_regressor", rfr, x, y, summary, expect_unsupported=["ai.onnx.ml:TreeEnsembleRegressor"])
+    run_regressor("wine_forest_regressor", rfr, x, y, summary)
+
+    gbr = GradientBoostingRegressor(n_estimators=30, max_depth=3, learning_rate=0.1, random_state=SEED)
+    run_regressor("wine_gbm_regressor", gbr, x, y, summary)
+
+    xgbr = XGBRegressor(n_estimators=30, max_depth=3, learning_rate=0.1, random_state=SEED, n_jobs=1)
+    run_regressor("wine_xgb_regressor", xgbr, x, y, summary)
+
+    lgbmr = LGBMRegressor(n_estimators=30, num_leaves=8, learning_rate=0.1, random_state=SEED, n_jobs=1,
+                          deterministic=True, force_row_wise=True, verbose=-1)
+    run_regressor("wine_lgbm_regressor", lgbmr, x, y, summary)
+
+    gbc = GradientBoostingClassifier(n_estimators=10, max_depth=3, learning_rate=0.1, random_state=SEED)
+    run_classifier("wine_gbm_classifier", gbc, {id(gbc): {"zipmap": False}}, x, y, summary)
+
+    # Two classes: good wine (quality >= 6) or not.
+    good = (y >= 6).astype(np.int64)
+    gbb = GradientBoostingClassifier(n_estimators=20, max_depth=3, learning_rate=0.1, random_state=SEED)
+    run_classifier("wine_gbm_binary", gbb, {id(gbb): {"zipmap": False}}, x, good, summary, expected_classes=[0, 1])
+
+    rfb = RandomForestClassifier(n_estimators=10, max_depth=6, random_state=SEED, n_jobs=1)
+    run_classifier("wine_forest_binary", rfb, {id(rfb): {"zipmap": False}}, x, good, summary,
+                   expected_classes=[0, 1])
+
+    zipped = DecisionTreeClassifier(max_depth=3, random_state=SEED)
+    run_unloadable("wine_tree_classifier_zipmap", zipped, None, x, y, summary, "ai.onnx.ml:ZipMap")
 
     files = []
     for s in summary:
-        files += [f"{s['name']}.onnx", f"{s['name']}.reference.csv"]
+        files.append(f"{s['name']}.onnx")
+        if s["kind"] != "unloadable":
+            files.append(f"{s['name']}.reference.csv")
     write_readme(summary, files)
+    for fn in files:
+        assert os.path.getsize(os.path.join(OUT, fn)) < 1_000_000, f"{fn} is larger than 1 MB"
+
+    handmade = os.path.join(REPO, "scripts", "handmade_onnx_trees.py")
+    subprocess.run([sys.executable, handmade, os.path.join(OUT, "handmade")], check=True)
 
     print("\nfiles written to data/onnx/:")
     total = 0

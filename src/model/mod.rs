@@ -204,3 +204,14 @@ fn model_bytes(descriptor: &ModelDescriptor) -> Result<std::borrow::Cow<'_, [u8]
         }),
     }
 }
+
+/// The index of the largest value, the first of equals; `None` for no values.
+pub(crate) fn arg_max(values: &[f64]) -> Option<usize> {
+    (0..values.len()).reduce(|best, index| {
+        if values[index] > values[best] {
+            index
+        } else {
+            best
+        }
+    })
+}

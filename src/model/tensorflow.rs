@@ -28,7 +28,7 @@ use tract_tensorflow::tfpb::tensorflow::{
     AttrValue, DataType, GraphDef, NodeDef, SavedModel, TensorShapeProto,
 };
 
-use super::{model_bytes, FeatureSchema, Model, ModelError, ModelKind, Prediction};
+use super::{arg_max, model_bytes, FeatureSchema, Model, ModelError, ModelKind, Prediction};
 use crate::proto::model_descriptor::MessageContent;
 use crate::proto::ModelDescriptor;
 
@@ -412,17 +412,6 @@ fn quoted(names: &[&str]) -> String {
         .map(|name| format!("`{name}`"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The index of the largest value; the first one on ties, as numpy's `argmax`.
-fn arg_max(values: &[f64]) -> Option<usize> {
-    (0..values.len()).reduce(|best, index| {
-        if values[index] > values[best] {
-            index
-        } else {
-            best
-        }
-    })
 }
 
 fn invalid_reason(reason: String) -> ModelError {

@@ -4,8 +4,12 @@
 //! The model's single input takes the record's features in schema order, as a `1 × n` float
 //! tensor. Its first output is the regression value; a classifier's outputs are `label` and
 //! `probabilities` (export with `zipmap=False`: tract has no `ZipMap`). The predicted class is the
-//! arg-max of the probabilities, mapped through the class labels declared in the graph; tract
-//! 0.23's own label output is not used because it is wrong for two-class tree ensembles.
+//! arg-max of the probabilities, mapped through the class labels declared in the graph.
+//!
+//! The ONNX-ML tree ensembles (`TreeEnsembleRegressor`, `TreeEnsembleClassifier`) are ours
+//! ([`tree_ensemble`]), registered into tract's operator register in place of tract's own.
+
+mod tree_ensemble;
 
 use std::sync::Arc;
 
@@ -13,7 +17,7 @@ use anyhow::{bail, Context};
 use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 
-use super::{FeatureSchema, Model, ModelError, ModelKind, Prediction};
+use super::{arg_max, FeatureSchema, Model, ModelError, ModelKind, Prediction};
 
 /// Operators that declare their class labels as attributes.
 const CLASSIFIER_OPS: [&str; 3] = [
@@ -37,7 +41,7 @@ impl OnnxModel {
 
     /// Parses, checks and optimizes an ONNX model whose input takes `width` features.
     pub fn load_with_width(bytes: &[u8], width: usize) -> Result<Self, ModelError> {
-        let onnx = tract_onnx::onnx();
+        let onnx = framework();
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(invalid)?;
         let labels = class_labels(&proto)?;
         let model = onnx.model_for_proto_model(&proto).map_err(invalid)?;
@@ -113,6 +117,13 @@ impl Model for OnnxModel {
     }
 }
 
+/// tract's ONNX framework with our tree-ensemble operators registered.
+pub fn framework() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::onnx();
+    tree_ensemble::register(&mut onnx.op_register);
+    onnx
+}
+
 /// The number of features the model's first input declares (its last dimension), if fixed.
 pub fn declared_width(bytes: &[u8]) -> Result<Option<usize>, ModelError> {
     let proto = tract_onnx::onnx()
@@ -152,17 +163,6 @@ fn reject_unimplemented(model: &InferenceModel) -> Result<(), ModelError> {
         "ONNX operators not implemented by tract: {}",
         missing.join(", ")
     )))
-}
-
-/// The index of the largest value; the first one on ties, as onnxruntime does.
-fn arg_max(values: &[f64]) -> Option<usize> {
-    (0..values.len()).reduce(|best, index| {
-        if values[index] > values[best] {
-            index
-        } else {
-            best
-        }
-    })
 }
 
 /// The class labels the graph declares: on a classifier operator, or as the constant that maps

@@ -1,0 +1,522 @@
+//! The trees of an ensemble in flat arrays: one table of nodes whose children are indices into
+//! it, and one table of leaf weights that every leaf addresses as a contiguous range. Walking a
+//! tree reads nothing else and allocates nothing.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use anyhow::{bail, ensure, Context, Result};
+
+/// How a branch compares a feature with its threshold (the `BRANCH_*` node modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// `BRANCH_LEQ`: true when `feature <= threshold`.
+    LessOrEqual,
+    /// `BRANCH_LT`: true when `feature < threshold`.
+    Less,
+    /// `BRANCH_GTE`: true when `feature >= threshold`.
+    GreaterOrEqual,
+    /// `BRANCH_GT`: true when `feature > threshold`.
+    Greater,
+    /// `BRANCH_EQ`: true when `feature == threshold`.
+    Equal,
+    /// `BRANCH_NEQ`: true when `feature != threshold` (so also when the feature is NaN).
+    NotEqual,
+}
+
+impl Comparison {
+    fn holds(self, feature: f32, threshold: f32) -> bool {
+        match self {
+            Comparison::LessOrEqual => feature <= threshold,
+            Comparison::Less => feature < threshold,
+            Comparison::GreaterOrEqual => feature >= threshold,
+            Comparison::Greater => feature > threshold,
+            Comparison::Equal => feature == threshold,
+            Comparison::NotEqual => feature != threshold,
+        }
+    }
+}
+
+/// What a node of the ONNX node table is (its `nodes_modes` entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeMode {
+    /// `LEAF`.
+    Leaf,
+    /// One of the `BRANCH_*` modes.
+    Branch(Comparison),
+}
+
+/// The node and weight tables of an ONNX tree ensemble, one entry per node and per weight, as its
+/// attributes list them (all node columns of equal length, all weight columns of equal length).
+#[derive(Clone, Debug, Default)]
+pub struct Tables {
+    /// `nodes_treeids`.
+    pub tree_ids: Vec<i64>,
+    /// `nodes_nodeids`.
+    pub node_ids: Vec<i64>,
+    /// `nodes_modes`.
+    pub modes: Vec<NodeMode>,
+    /// `nodes_featureids`.
+    pub features: Vec<i64>,
+    /// `nodes_values`: a branch's threshold (and, for a single target, the value of a leaf that
+    /// has no weight).
+    pub values: Vec<f32>,
+    /// `nodes_truenodeids`.
+    pub true_ids: Vec<i64>,
+    /// `nodes_falsenodeids`.
+    pub false_ids: Vec<i64>,
+    /// `nodes_missing_value_tracks_true`: whether a NaN feature takes the true branch.
+    pub missing_true: Vec<bool>,
+    /// `target_treeids` / `class_treeids`.
+    pub weight_trees: Vec<i64>,
+    /// `target_nodeids` / `class_nodeids`.
+    pub weight_nodes: Vec<i64>,
+    /// `target_ids` / `class_ids`.
+    pub weight_targets: Vec<i64>,
+    /// `target_weights` / `class_weights`.
+    pub weight_values: Vec<f32>,
+}
+
+/// One node of the flat node table.
+#[derive(Clone, Copy, Debug)]
+enum Node {
+    Branch {
+        feature: u32,
+        threshold: f32,
+        comparison: Comparison,
+        missing_goes_true: bool,
+        if_true: u32,
+        if_false: u32,
+    },
+    Leaf {
+        first_weight: u32,
+        end_weight: u32,
+    },
+}
+
+/// What a leaf adds to one output column (a target or a class).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Weight {
+    /// The column.
+    pub column: u32,
+    /// The amount.
+    pub value: f32,
+}
+
+/// A tree ensemble ready to walk.
+#[derive(Clone, Debug)]
+pub struct Forest {
+    nodes: Vec<Node>,
+    roots: Vec<u32>,
+    weights: Vec<Weight>,
+    features_needed: usize,
+}
+
+impl Forest {
+    /// Builds the flat tables from the ONNX ones, for `columns` output columns.
+    ///
+    /// As in onnxruntime: a tree's root is its first listed node; weights are attached to their
+    /// leaves in (tree, node, listing) order, and weights on branch nodes are ignored; with a
+    /// single column a leaf contributes only its first weight, or its `nodes_values` entry when it
+    /// has none. Children may be shared (LightGBM's chains of `BRANCH_EQ`), but every node must
+    /// be reachable from its tree's root and no path may loop.
+    pub fn build(tables: &Tables, columns: usize) -> Result<Forest> {
+        let positions = node_positions(tables)?;
+        let roots = tree_roots(&tables.tree_ids)?;
+        let mut nodes = tables
+            .modes
+            .iter()
+            .enumerate()
+            .map(|(index, mode)| branch_node(tables, &positions, index, *mode))
+            .collect::<Result<Vec<_>>>()?;
+        let weights = attach_weights(tables, &positions, &mut nodes, columns)?;
+        let forest = Forest {
+            features_needed: features_needed(&nodes),
+            nodes,
+            roots,
+            weights,
+        };
+        forest.check_shape(tables)?;
+        Ok(forest)
+    }
+
+    /// The number of trees.
+    pub fn trees(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// The number of nodes.
+    pub fn nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// How many features a row must have (one more than the highest feature a branch reads).
+    pub fn features_needed(&self) -> usize {
+        self.features_needed
+    }
+
+    /// The weights of the leaf that every tree reaches for `row`, tree after tree.
+    pub fn leaf_weights<'a>(&'a self, row: &'a [f32]) -> impl Iterator<Item = &'a [Weight]> + 'a {
+        self.roots
+            .iter()
+            .map(move |&root| &self.weights[self.leaf(root, row)])
+    }
+
+    /// The weight range of the leaf that the tree rooted at `root` reaches for `row`.
+    fn leaf(&self, root: u32, row: &[f32]) -> Range<usize> {
+        let mut index = root as usize;
+        loop {
+            match self.nodes[index] {
+                Node::Branch {
+                    feature,
+                    threshold,
+                    comparison,
+                    missing_goes_true,
+                    if_true,
+                    if_false,
+                } => {
+                    let value = row[feature as usize];
+                    let goes_true =
+                        comparison.holds(value, threshold) || (missing_goes_true && value.is_nan());
+                    index = if goes_true { if_true } else { if_false } as usize;
+                }
+                Node::Leaf {
+                    first_weight,
+                    end_weight,
+                } => return first_weight as usize..end_weight as usize,
+            }
+        }
+    }
+
+    /// Fails unless every node is reachable from its tree's root along paths that do not loop.
+    fn check_shape(&self, tables: &Tables) -> Result<()> {
+        let mut state = vec![Visit::Unseen; self.nodes.len()];
+        for &root in &self.roots {
+            self.visit_tree(root, &mut state, tables)?;
+        }
+        if let Some(unreached) = state.iter().position(|visit| *visit == Visit::Unseen) {
+            bail!(
+                "node {} of tree {} cannot be reached from the tree's root",
+                tables.node_ids[unreached],
+                tables.tree_ids[unreached]
+            );
+        }
+        Ok(())
+    }
+
+    /// Depth-first walk of one tree that fails on a path that comes back to one of its nodes.
+    fn visit_tree(&self, root: u32, state: &mut [Visit], tables: &Tables) -> Result<()> {
+        let mut stack = vec![(root, false)];
+        while let Some((index, children_done)) = stack.pop() {
+            let node = index as usize;
+            if children_done {
+                state[node] = Visit::Done;
+                continue;
+            }
+            match state[node] {
+                Visit::Done => continue,
+                Visit::Open => bail!(
+                    "tree {} loops back to its node {}",
+                    tables.tree_ids[node],
+                    tables.node_ids[node]
+                ),
+                Visit::Unseen => {}
+            }
+            state[node] = Visit::Open;
+            stack.push((index, true));
+            if let Node::Branch {
+                if_true, if_false, ..
+            } = self.nodes[node]
+            {
+                for child in [if_true, if_false] {
+                    if state[child as usize] == Visit::Open {
+                        bail!(
+                            "tree {} loops back to its node {}",
+                            tables.tree_ids[node],
+                            tables.node_ids[child as usize]
+                        );
+                    }
+                    stack.push((child, false));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a depth-first walk is with a node.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    Unseen,
+    Open,
+    Done,
+}
+
+/// The position in the tables of each (tree id, node id).
+fn node_positions(tables: &Tables) -> Result<HashMap<(i64, i64), u32>> {
+    ensure!(!tables.tree_ids.is_empty(), "the ensemble has no nodes");
+    ensure!(
+        tables.tree_ids.len() < u32::MAX as usize,
+        "the ensemble has too many nodes"
+    );
+    let mut positions = HashMap::with_capacity(tables.tree_ids.len());
+    for (index, key) in tables.tree_ids.iter().zip(&tables.node_ids).enumerate() {
+        match positions.entry((*key.0, *key.1)) {
+            Entry::Occupied(_) => bail!("node {} of tree {} is listed twice", key.1, key.0),
+            Entry::Vacant(slot) => {
+                slot.insert(index as u32);
+            }
+        }
+    }
+    Ok(positions)
+}
+
+/// The position of each tree's first listed node; the nodes of a tree must be listed together.
+fn tree_roots(tree_ids: &[i64]) -> Result<Vec<u32>> {
+    let mut roots = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, tree) in tree_ids.iter().enumerate() {
+        if index > 0 && tree_ids[index - 1] == *tree {
+            continue;
+        }
+        ensure!(
+            seen.insert(*tree),
+            "the nodes of tree {tree} are not listed together"
+        );
+        roots.push(index as u32);
+    }
+    Ok(roots)
+}
+
+/// The flat node at `index`; a leaf gets an empty weight range, filled in later.
+fn branch_node(
+    tables: &Tables,
+    positions: &HashMap<(i64, i64), u32>,
+    index: usize,
+    mode: NodeMode,
+) -> Result<Node> {
+    let NodeMode::Branch(comparison) = mode else {
+        return Ok(Node::Leaf {
+            first_weight: 0,
+            end_weight: 0,
+        });
+    };
+    let (tree, node) = (tables.tree_ids[index], tables.node_ids[index]);
+    let child = |id: i64, which: &str| {
+        positions.get(&(tree, id)).copied().with_context(|| {
+            format!("node {node} of tree {tree}: {which} child {id} does not exist")
+        })
+    };
+    let feature = tables.features[index];
+    let feature = u32::try_from(feature).ok().with_context(|| {
+        format!("node {node} of tree {tree}: feature {feature} is not an index")
+    })?;
+    Ok(Node::Branch {
+        feature,
+        threshold: tables.values[index],
+        comparison,
+        missing_goes_true: tables.missing_true.get(index).copied().unwrap_or(false),
+        if_true: child(tables.true_ids[index], "true")?,
+        if_false: child(tables.false_ids[index], "false")?,
+    })
+}
+
+/// The weight table, in (tree, node, listing) order, with every leaf's range set in `nodes`.
+fn attach_weights(
+    tables: &Tables,
+    positions: &HashMap<(i64, i64), u32>,
+    nodes: &mut [Node],
+    columns: usize,
+) -> Result<Vec<Weight>> {
+    let mut order: Vec<usize> = (0..tables.weight_values.len()).collect();
+    order.sort_by_key(|&index| {
+        (
+            tables.weight_trees[index],
+            tables.weight_nodes[index],
+            index,
+        )
+    });
+    let mut by_leaf: Vec<Vec<Weight>> = vec![Vec::new(); nodes.len()];
+    for index in order {
+        let (tree, node) = (tables.weight_trees[index], tables.weight_nodes[index]);
+        let position = *positions.get(&(tree, node)).with_context(|| {
+            format!("weight {index} is for node {node} of tree {tree}, which does not exist")
+        })?;
+        let column = tables.weight_targets[index];
+        ensure!(
+            (0..columns as i64).contains(&column),
+            "weight {index} is for output {column}, but there are {columns} outputs"
+        );
+        if matches!(nodes[position as usize], Node::Leaf { .. }) {
+            by_leaf[position as usize].push(Weight {
+                column: column as u32,
+                value: tables.weight_values[index],
+            });
+        }
+    }
+    if columns == 1 {
+        keep_one_weight_per_leaf(tables, nodes, &mut by_leaf);
+    }
+    Ok(lay_out_weights(nodes, by_leaf))
+}
+
+/// With a single output, onnxruntime adds a leaf's first weight only, or, when it has none, the
+/// leaf's `nodes_values` entry.
+fn keep_one_weight_per_leaf(tables: &Tables, nodes: &[Node], by_leaf: &mut [Vec<Weight>]) {
+    for (index, weights) in by_leaf.iter_mut().enumerate() {
+        if !matches!(nodes[index], Node::Leaf { .. }) {
+            continue;
+        }
+        let value = weights
+            .first()
+            .map_or(tables.values[index], |weight| weight.value);
+        *weights = vec![Weight { column: 0, value }];
+    }
+}
+
+/// Concatenates the leaves' weights into one table and points each leaf at its range.
+fn lay_out_weights(nodes: &mut [Node], by_leaf: Vec<Vec<Weight>>) -> Vec<Weight> {
+    let mut table = Vec::with_capacity(by_leaf.iter().map(Vec::len).sum());
+    for (node, weights) in nodes.iter_mut().zip(by_leaf) {
+        if let Node::Leaf {
+            first_weight,
+            end_weight,
+        } = node
+        {
+            *first_weight = table.len() as u32;
+            table.extend(weights);
+            *end_weight = table.len() as u32;
+        }
+    }
+    table
+}
+
+fn features_needed(nodes: &[Node]) -> usize {
+    nodes
+        .iter()
+        .filter_map(|node| match node {
+            Node::Branch { feature, .. } => Some(*feature as usize + 1),
+            Node::Leaf { .. } => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One tree: `x0 <= 0.5 ? (x1 < 2 ? leaf 3 : leaf 4) : leaf 2`, with weights per leaf.
+    fn small_tree() -> Tables {
+        let leq = NodeMode::Branch(Comparison::LessOrEqual);
+        let lt = NodeMode::Branch(Comparison::Less);
+        Tables {
+            tree_ids: vec![0; 5],
+            node_ids: vec![0, 1, 2, 3, 4],
+            modes: vec![leq, lt, NodeMode::Leaf, NodeMode::Leaf, NodeMode::Leaf],
+            features: vec![0, 1, 0, 0, 0],
+            values: vec![0.5, 2.0, 0.0, 0.0, 9.0],
+            true_ids: vec![1, 3, 0, 0, 0],
+            false_ids: vec![2, 4, 0, 0, 0],
+            missing_true: vec![true, false, false, false, false],
+            weight_trees: vec![0, 0, 0, 0],
+            weight_nodes: vec![2, 3, 3, 2],
+            weight_targets: vec![0, 1, 0, 1],
+            weight_values: vec![1.0, 2.0, 3.0, 4.0],
+        }
+    }
+
+    fn leaf_of(forest: &Forest, row: &[f32]) -> Vec<Weight> {
+        forest.leaf_weights(row).flatten().copied().collect()
+    }
+
+    fn weight(column: u32, value: f32) -> Weight {
+        Weight { column, value }
+    }
+
+    #[test]
+    fn walks_to_the_leaf_and_its_weights_in_listing_order() {
+        let forest = Forest::build(&small_tree(), 2).unwrap();
+        assert_eq!(forest.trees(), 1);
+        assert_eq!(forest.features_needed(), 2);
+        assert_eq!(
+            leaf_of(&forest, &[1.0, 0.0]),
+            [weight(0, 1.0), weight(1, 4.0)]
+        );
+        assert_eq!(
+            leaf_of(&forest, &[0.5, 1.0]),
+            [weight(1, 2.0), weight(0, 3.0)]
+        );
+        assert_eq!(leaf_of(&forest, &[0.0, 2.0]), []);
+        assert_eq!(leaf_of(&forest, &[f32::NAN, 5.0]), []);
+        assert_eq!(leaf_of(&forest, &[f32::NAN, f32::NAN]), []);
+    }
+
+    #[test]
+    fn a_single_output_keeps_the_first_weight_or_the_leaf_value() {
+        let mut tables = small_tree();
+        tables.weight_targets = vec![0; 4];
+        let forest = Forest::build(&tables, 1).unwrap();
+        assert_eq!(leaf_of(&forest, &[1.0, 0.0]), [weight(0, 1.0)]);
+        assert_eq!(leaf_of(&forest, &[0.0, 5.0]), [weight(0, 9.0)]);
+    }
+
+    #[test]
+    fn rejects_broken_tables_naming_the_node() {
+        let error = |change: fn(&mut Tables)| {
+            let mut tables = small_tree();
+            change(&mut tables);
+            Forest::build(&tables, 2).unwrap_err().to_string()
+        };
+        assert_eq!(
+            error(|t| t.true_ids[1] = 7),
+            "node 1 of tree 0: true child 7 does not exist"
+        );
+        assert_eq!(
+            error(|t| t.false_ids[1] = 0),
+            "tree 0 loops back to its node 0"
+        );
+        assert_eq!(
+            error(|t| t.node_ids[4] = 3),
+            "node 3 of tree 0 is listed twice"
+        );
+        assert_eq!(
+            error(|t| t.false_ids[1] = 3),
+            "node 4 of tree 0 cannot be reached from the tree's root"
+        );
+        assert_eq!(
+            error(|t| t.weight_targets[2] = 2),
+            "weight 2 is for output 2, but there are 2 outputs"
+        );
+        assert_eq!(
+            error(|t| t.weight_nodes[0] = 8),
+            "weight 0 is for node 8 of tree 0, which does not exist"
+        );
+        assert_eq!(
+            error(|t| t.tree_ids = vec![0, 0, 1, 1, 0]),
+            "the nodes of tree 0 are not listed together"
+        );
+    }
+
+    #[test]
+    fn shared_children_are_allowed() {
+        let mut tables = small_tree();
+        tables.true_ids[1] = 2;
+        tables.false_ids[1] = 2;
+        tables.modes.truncate(3);
+        for column in [
+            &mut tables.tree_ids,
+            &mut tables.node_ids,
+            &mut tables.features,
+            &mut tables.true_ids,
+            &mut tables.false_ids,
+        ] {
+            column.truncate(3);
+        }
+        tables.values.truncate(3);
+        tables.weight_nodes = vec![2; 4];
+        let forest = Forest::build(&tables, 2).unwrap();
+        assert_eq!(leaf_of(&forest, &[0.0, 0.0]).len(), 4);
+    }
+}
