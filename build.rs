@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/modeldescriptor.proto",
         "proto/winerecord.proto",
+        "proto/featurerecord.proto",
         "proto/servingresult.proto",
     ];
     for proto in protos {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use modelserver::model::pmml::{Input, PmmlModel};
+use modelserver::model::Model;
 
 const BATCH: usize = 1024;
 

@@ -16,7 +16,7 @@ use modelserver::model::onnx::OnnxModel;
 use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{Model, ModelKind};
 use modelserver::pipeline::{self, PipelineKind, ServingConfig};
-use modelserver::record::{Origin, Record, Sourced, WineRecord};
+use modelserver::record::{Origin, Sourced, WineRecord};
 use modelserver::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Probe;

@@ -60,8 +60,9 @@ impl Scorer {
                         header.len()
                     );
                 }
+                let inputs = header.iter().take(width).map(Into::into).collect();
                 Ok(Scorer::Onnx {
-                    model: OnnxModel::load_with_width(&bytes, width)?,
+                    model: OnnxModel::load_with_inputs(&bytes, inputs)?,
                     width,
                 })
             }

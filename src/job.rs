@@ -21,7 +21,7 @@ use crate::kafka::source::{PartitionSource, StartAt};
 use crate::kafka::KafkaConfig;
 use crate::pipeline::{self, clock_ms, PipelineKind, ServingConfig, Time};
 use crate::proto::ModelDescriptor;
-use crate::record::{Origin, Record, Sourced};
+use crate::record::{Origin, PayloadFormat, Record, Sourced};
 use crate::state::http::StateServer;
 use crate::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
 
@@ -42,6 +42,8 @@ pub struct JobConfig {
     pub pipeline: PipelineKind,
     /// How records wait for a first model.
     pub serving: ServingConfig,
+    /// How data payloads are encoded.
+    pub data_format: PayloadFormat,
     /// Whether to print every result as a JSON line.
     pub print: bool,
     /// The most records a worker reads into one ingestion batch.
@@ -81,6 +83,7 @@ impl JobConfig {
             results_topic: Some("results".into()),
             pipeline,
             serving: ServingConfig::default(),
+            data_format: PayloadFormat::Protobuf,
             print: false,
             batch_size: 1024,
             poll_wait: Duration::from_millis(5),
@@ -235,7 +238,7 @@ impl<R: Record> WorkerInputs<R> {
             config.poll_wait,
             |partition, offset, payload| {
                 records_read += 1;
-                match R::decode(payload) {
+                match R::decode(payload, config.data_format) {
                     Ok(record) => data.send(Sourced {
                         origin: Origin { partition, offset },
                         record,

@@ -16,7 +16,7 @@ use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
 use modelserver::proto::{ServingResult, WineRecord};
-use modelserver::record::Record;
+use modelserver::record::{PayloadFormat, Record};
 use modelserver::state::Counters;
 use support::{
     broker, hostfile, read_results, read_results_within, read_topic, wine_records, Reference,
@@ -95,7 +95,7 @@ fn swap_scenario(kafka: &KafkaConfig, topics: &Topics) -> (Vec<ServingResult>, P
     let records = data
         .iter()
         .filter_map(|(partition, offset, payload)| {
-            WineRecord::decode(payload)
+            WineRecord::decode(payload, PayloadFormat::Protobuf)
                 .ok()
                 .map(|record| ((*partition, *offset), record))
         })

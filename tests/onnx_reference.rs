@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use modelserver::dataset;
 use modelserver::model::onnx::{framework, OnnxModel};
 use modelserver::model::{Model, ModelError};
-use modelserver::record::{Record, WineRecord};
+use modelserver::record::WineRecord;
 use prost::Message;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
@@ -396,7 +396,8 @@ fn unknown_attributes_and_values_fail_at_load_naming_them() {
 #[test]
 fn an_input_narrower_than_the_trees_read_fails_at_load() {
     let bytes = std::fs::read(fixture("wine_forest_regressor.onnx")).expect("model file");
-    let error = OnnxModel::load_with_width(&bytes, 5)
+    let five = WineRecord::SCHEMA.input_names()[..5].to_vec();
+    let error = OnnxModel::load_with_inputs(&bytes, five)
         .err()
         .expect("too narrow");
     assert!(

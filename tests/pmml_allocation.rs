@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use modelserver::model::pmml::PmmlModel;
 use modelserver::model::{FeatureSchema, Model};
-use modelserver::record::{Record, WineRecord};
+use modelserver::record::WineRecord;
 
 struct Counting;
 

@@ -2,7 +2,7 @@
 //! problem, never with a panic; a short property test feeds the parser random and mutated bytes.
 
 use modelserver::model::pmml::{Input, PmmlModel, MAX_DEPTH};
-use modelserver::model::ModelError;
+use modelserver::model::{Model, ModelError};
 use modelserver::record::WINE_FEATURES;
 use proptest::prelude::*;
 

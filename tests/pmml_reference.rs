@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use modelserver::model::pmml::{Input, PmmlModel};
 use modelserver::model::{FeatureSchema, Model, Prediction};
-use modelserver::record::{Record, WineRecord};
+use modelserver::record::WineRecord;
 
 const WINE: FeatureSchema = WineRecord::SCHEMA;
 

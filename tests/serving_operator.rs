@@ -11,7 +11,7 @@ use modelserver::model::onnx::OnnxModel;
 use modelserver::model::{Model, ModelKind, Prediction};
 use modelserver::pipeline::{self, Outcome, PipelineKind, Scored, ServingConfig, Time};
 use modelserver::proto::ModelDescriptor;
-use modelserver::record::{Origin, Record, Sourced, WineRecord};
+use modelserver::record::{Origin, Sourced, WineRecord};
 use modelserver::state::{hooks, Counters, EventSinks, KeyState, ProcessState, Reporter};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};

@@ -14,7 +14,7 @@ use modelserver::kafka::publish::{model_at_location, model_with_bytes};
 use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{build_model, Model, ModelError, ModelKind};
 use modelserver::proto::ModelDescriptor;
-use modelserver::record::{Record, WineRecord};
+use modelserver::record::WineRecord;
 use tract_tensorflow::tfpb::tensorflow::{
     AttrValue, DataType, GraphDef, NodeDef, TensorShapeProto,
 };
@@ -68,7 +68,7 @@ fn references(name: &str) -> Vec<Expected> {
 }
 
 fn build(descriptor: &ModelDescriptor) -> Result<Box<dyn Model>, ModelError> {
-    build_model(descriptor, WineRecord::SCHEMA)
+    build_model(descriptor, Some(WineRecord::SCHEMA))
 }
 
 fn inline(bytes: Vec<u8>) -> ModelDescriptor {

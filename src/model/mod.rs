@@ -140,14 +140,48 @@ pub enum ModelError {
     },
 }
 
+/// One value of a record as a model input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input<'a> {
+    /// No value.
+    Missing,
+    /// A number; NaN is a missing value.
+    Number(f64),
+    /// A text, e.g. the category of a categorical feature.
+    Text(&'a str),
+}
+
 /// A model that is ready to score records.
 ///
-/// `features` are the record's values in the order of the [`FeatureSchema`] the model was built
-/// for; `NaN` means a missing value. Scoring takes `&mut self` so that a model can keep scratch
-/// buffers and score without allocating.
+/// `features` are the record's values in the order of [`Model::inputs`]; `NaN` means a missing
+/// value. Scoring takes `&mut self` so that a model can keep scratch buffers and score without
+/// allocating.
 pub trait Model {
-    /// Scores one record.
+    /// Scores one record of numbers.
     fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError>;
+
+    /// Scores one record of typed values, in the order of [`Model::inputs`]. Models of numbers
+    /// read a text as a number and fail on one that is not.
+    fn score_inputs(&mut self, inputs: &[Input<'_>]) -> Result<Prediction, ModelError> {
+        let numbers = inputs
+            .iter()
+            .zip(self.inputs())
+            .map(|(input, name)| match input {
+                Input::Missing => Ok(f64::NAN),
+                Input::Number(number) => Ok(*number),
+                Input::Text(text) => text.trim().parse().map_err(|_| {
+                    ModelError::Scoring(format!(
+                        "input `{name}` is `{text}`; this {} model takes numbers",
+                        self.kind()
+                    ))
+                }),
+            })
+            .collect::<Result<Vec<f64>, ModelError>>()?;
+        self.score(&numbers)
+    }
+
+    /// The names of the features the model takes, in the order it takes them.
+    fn inputs(&self) -> &[Arc<str>];
 
     /// The class labels of a classifier, in the order of [`Prediction::probabilities`]; empty for
     /// a regression model.
@@ -164,26 +198,51 @@ pub struct FeatureSchema {
     pub names: &'static [&'static str],
 }
 
+impl FeatureSchema {
+    /// The names, as a model keeps them.
+    pub fn input_names(&self) -> Vec<Arc<str>> {
+        self.names.iter().map(|&name| name.into()).collect()
+    }
+}
+
+/// Which record features a model takes.
+#[derive(Clone, Copy, Debug)]
+pub enum InputNames<'a> {
+    /// Every record has these features, in this order (e.g. [`crate::record::WineRecord`]).
+    Schema(FeatureSchema),
+    /// Records name their features: the model takes the ones these name, in this order, or,
+    /// when there are none, the ones it names itself (PMML's MiningSchema, the ONNX metadata
+    /// entry `feature_names`).
+    Named(&'a [String]),
+}
+
 /// Builds a ready-to-score model from a descriptor read off the models topic.
 ///
 /// The model bytes come from the descriptor itself or from the file it names as its location. A
 /// TensorFlow SavedModel (type `TENSORFLOWSAVED`, or its bytes sent as `TENSORFLOW`) is refused
 /// with the conversion to use.
+///
+/// With a `schema`, the model takes the record type's features in schema order; without one,
+/// the features the descriptor's `inputs` name, or else those the model names itself.
 pub fn build_model(
     descriptor: &ModelDescriptor,
-    schema: FeatureSchema,
+    schema: Option<FeatureSchema>,
 ) -> Result<Box<dyn Model>, ModelError> {
+    let names = match schema {
+        Some(schema) => InputNames::Schema(schema),
+        None => InputNames::Named(&descriptor.inputs),
+    };
     match ModelKind::from_wire(descriptor.modeltype()) {
-        ModelKind::Onnx => Ok(Box::new(onnx::OnnxModel::load(
+        ModelKind::Onnx => Ok(Box::new(onnx::OnnxModel::load_for(
             &model_bytes(descriptor)?,
-            schema,
+            names,
         )?)),
-        ModelKind::Pmml => Ok(Box::new(pmml::PmmlModel::load(
+        ModelKind::Pmml => Ok(Box::new(pmml::PmmlModel::load_for(
             &model_bytes(descriptor)?,
-            schema,
+            names,
         )?)),
         ModelKind::TensorFlow | ModelKind::TensorFlowSaved => Ok(Box::new(
-            tensorflow::TensorFlowModel::from_descriptor(descriptor, schema)?,
+            tensorflow::TensorFlowModel::from_descriptor(descriptor, names)?,
         )),
     }
 }

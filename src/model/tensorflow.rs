@@ -28,7 +28,9 @@ use tract_tensorflow::tfpb::tensorflow::{
     AttrValue, DataType, GraphDef, NodeDef, SavedModel, TensorShapeProto,
 };
 
-use super::{arg_max, model_bytes, FeatureSchema, Model, ModelError, ModelKind, Prediction};
+use super::{
+    arg_max, model_bytes, FeatureSchema, InputNames, Model, ModelError, ModelKind, Prediction,
+};
 use crate::proto::model_descriptor::MessageContent;
 use crate::proto::ModelDescriptor;
 
@@ -47,7 +49,7 @@ const NON_OUTPUT_OPS: [&str; 3] = ["Placeholder", "Const", "NoOp"];
 /// A loaded, optimized TensorFlow frozen graph.
 pub struct TensorFlowModel {
     plan: Arc<TypedRunnableModel>,
-    width: usize,
+    inputs: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
 }
 
@@ -56,7 +58,7 @@ impl TensorFlowModel {
     /// SavedModels with the conversion to use.
     pub fn from_descriptor(
         descriptor: &ModelDescriptor,
-        schema: FeatureSchema,
+        names: InputNames<'_>,
     ) -> Result<Self, ModelError> {
         let kind = ModelKind::from_wire(descriptor.modeltype());
         if let Some(MessageContent::Location(location)) = &descriptor.message_content {
@@ -75,21 +77,34 @@ impl TensorFlowModel {
                 ),
             });
         }
-        Self::load_frozen(&bytes, schema.names.len())
+        let inputs = match names {
+            InputNames::Schema(schema) => schema.input_names(),
+            InputNames::Named([]) => {
+                return Err(invalid_reason(
+                    "a TensorFlow graph does not name its features: give them in the \
+                     descriptor's `inputs` (client publish-model --inputs a,b,c)"
+                        .into(),
+                ))
+            }
+            InputNames::Named(names) => names.iter().map(|name| name.as_str().into()).collect(),
+        };
+        Self::load_frozen(&bytes, inputs)
     }
 
     /// Parses, checks and optimizes a frozen graph whose input takes the features of `schema`.
     pub fn load(bytes: &[u8], schema: FeatureSchema) -> Result<Self, ModelError> {
-        Self::load_with_width(bytes, schema.names.len())
+        Self::load_with_inputs(bytes, schema.input_names())
     }
 
-    /// Parses, checks and optimizes a frozen graph whose input takes `width` features.
-    pub fn load_with_width(bytes: &[u8], width: usize) -> Result<Self, ModelError> {
+    /// Parses, checks and optimizes a frozen graph whose input takes the features `inputs`, in
+    /// that order.
+    pub fn load_with_inputs(bytes: &[u8], inputs: Vec<Arc<str>>) -> Result<Self, ModelError> {
         reject_saved_model(bytes, "the model bytes")?;
-        Self::load_frozen(bytes, width)
+        Self::load_frozen(bytes, inputs)
     }
 
-    fn load_frozen(bytes: &[u8], width: usize) -> Result<Self, ModelError> {
+    fn load_frozen(bytes: &[u8], inputs: Vec<Arc<str>>) -> Result<Self, ModelError> {
+        let width = inputs.len();
         let mut graph = GraphDef::decode(bytes).map_err(|error| {
             invalid_reason(format!("the bytes are not a TensorFlow GraphDef: {error}"))
         })?;
@@ -104,19 +119,19 @@ impl TensorFlowModel {
         let labels = output_labels(&plan, &output)?;
         Ok(TensorFlowModel {
             plan,
-            width,
+            inputs,
             labels,
         })
     }
 
     fn run(&self, features: &[f64]) -> TractResult<Vec<f64>> {
         anyhow::ensure!(
-            features.len() == self.width,
+            features.len() == self.inputs.len(),
             "{} features for an input of {}",
             features.len(),
-            self.width
+            self.inputs.len()
         );
-        let mut input = Tensor::zero::<f32>(&[1, self.width])?;
+        let mut input = Tensor::zero::<f32>(&[1, self.inputs.len()])?;
         let mut row = input.to_plain_array_view_mut::<f32>()?;
         for (slot, &value) in row.iter_mut().zip(features) {
             *slot = value as f32;
@@ -146,6 +161,10 @@ impl Model for TensorFlowModel {
 
     fn class_labels(&self) -> &[Arc<str>] {
         &self.labels
+    }
+
+    fn inputs(&self) -> &[Arc<str>] {
+        &self.inputs
     }
 
     fn kind(&self) -> ModelKind {

@@ -28,7 +28,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 use timely::progress::frontier::MutableAntichain;
 
-use crate::model::{build_model, Model, Prediction};
+use crate::model::{build_model, Model, ModelError, Prediction};
 use crate::proto::ModelDescriptor;
 use crate::record::{Origin, Record, Sourced};
 use crate::state::{KeyState, LoadFailure, ModelStats, Reporter, StateEvent};
@@ -150,6 +150,38 @@ where
 struct Served {
     model: Box<dyn Model>,
     tag: ModelTag,
+    /// The features the model takes, for records that name theirs.
+    inputs: Arc<[Arc<str>]>,
+    /// Where each input was found in the last record (lookup hints).
+    hints: Vec<usize>,
+}
+
+impl Served {
+    fn new(model: Box<dyn Model>, tag: ModelTag) -> Self {
+        let inputs: Arc<[Arc<str>]> = model.inputs().into();
+        let hints = (0..inputs.len()).collect();
+        Served {
+            model,
+            tag,
+            inputs,
+            hints,
+        }
+    }
+
+    /// Scores a record that names its features: the model's inputs are looked up by name.
+    fn score_named<R: Record>(&mut self, record: &R) -> Result<Prediction, ModelError> {
+        let inputs = self
+            .inputs
+            .iter()
+            .zip(self.hints.iter_mut())
+            .map(|(name, hint)| {
+                record
+                    .feature(name, hint)
+                    .ok_or_else(|| ModelError::MissingInput(name.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.model.score_inputs(&inputs)
+    }
 }
 
 /// One key on this worker: its model, if one loaded, and its state.
@@ -276,7 +308,7 @@ impl<R: Record> ServingState<R> {
 
     fn apply_model(&mut self, time: Time, descriptor: ModelDescriptor, output: &mut Output<'_>) {
         let key = descriptor.data_type.clone();
-        match build_model(&descriptor, R::SCHEMA) {
+        match build_model(&descriptor, R::FEATURES) {
             Ok(model) => {
                 self.reporter.counters.models_loaded.inc();
                 let kind = model.kind().to_string();
@@ -286,7 +318,7 @@ impl<R: Record> ServingState<R> {
                     labels: model.class_labels().into(),
                 };
                 let slot = self.slot(&key);
-                let replaces = slot.served.replace(Served { model, tag }).is_some();
+                let replaces = slot.served.replace(Served::new(model, tag)).is_some();
                 let stats = ModelStats::new(&descriptor.name, &descriptor.description, &kind, time);
                 slot.state.install(stats);
                 slot.changed = false;
@@ -444,9 +476,18 @@ fn score<R: Record>(
     keep_stats: bool,
 ) -> Scored {
     let served = slot.served.as_mut().expect("a key with a model");
-    sourced.record.write_features(features);
-    let started = Instant::now();
-    let result = served.model.score(features);
+    let started;
+    let result = match R::FEATURES {
+        Some(_) => {
+            sourced.record.write_features(features);
+            started = Instant::now();
+            served.model.score(features)
+        }
+        None => {
+            started = Instant::now();
+            served.score_named(&sourced.record)
+        }
+    };
     let duration_ns = started.elapsed().as_nanos() as u64;
     if keep_stats {
         if let Some(stats) = slot.state.current.as_mut() {

@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 
-use super::{arg_max, FeatureSchema, Model, ModelError, ModelKind, Prediction};
+use super::{arg_max, FeatureSchema, InputNames, Model, ModelError, ModelKind, Prediction};
 
 /// Operators that declare their class labels as attributes.
 const CLASSIFIER_OPS: [&str; 3] = [
@@ -29,38 +29,62 @@ const CLASSIFIER_OPS: [&str; 3] = [
 /// A loaded, optimized ONNX model.
 pub struct OnnxModel {
     plan: Arc<TypedRunnableModel>,
-    width: usize,
+    inputs: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
 }
+
+/// The metadata entry in which a model lists its features, comma-separated, in input order.
+pub const FEATURE_NAMES: &str = "feature_names";
 
 impl OnnxModel {
     /// Parses, checks and optimizes an ONNX model whose input takes the features of `schema`.
     pub fn load(bytes: &[u8], schema: FeatureSchema) -> Result<Self, ModelError> {
-        Self::load_with_width(bytes, schema.names.len())
+        Self::load_with_inputs(bytes, schema.input_names())
     }
 
-    /// Parses, checks and optimizes an ONNX model whose input takes `width` features.
-    pub fn load_with_width(bytes: &[u8], width: usize) -> Result<Self, ModelError> {
+    /// Parses, checks and optimizes an ONNX model for the inputs `names` says: a model that
+    /// names its own takes them from its [`FEATURE_NAMES`] metadata entry.
+    pub fn load_for(bytes: &[u8], names: InputNames<'_>) -> Result<Self, ModelError> {
+        match names {
+            InputNames::Schema(schema) => Self::load(bytes, schema),
+            InputNames::Named([]) => {
+                let proto = read_proto(bytes)?;
+                let inputs = own_feature_names(&proto)?;
+                Self::from_proto(&proto, inputs)
+            }
+            InputNames::Named(names) => Self::load_with_inputs(
+                bytes,
+                names.iter().map(|name| name.as_str().into()).collect(),
+            ),
+        }
+    }
+
+    /// Parses, checks and optimizes an ONNX model whose input takes the features `inputs`, in
+    /// that order.
+    pub fn load_with_inputs(bytes: &[u8], inputs: Vec<Arc<str>>) -> Result<Self, ModelError> {
+        Self::from_proto(&read_proto(bytes)?, inputs)
+    }
+
+    fn from_proto(proto: &ModelProto, inputs: Vec<Arc<str>>) -> Result<Self, ModelError> {
         let onnx = framework();
-        let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(invalid)?;
-        let labels = class_labels(&proto)?;
-        let model = onnx.model_for_proto_model(&proto).map_err(invalid)?;
+        let labels = class_labels(proto)?;
+        let model = onnx.model_for_proto_model(proto).map_err(invalid)?;
         reject_unimplemented(&model)?;
         let plan = model
-            .with_input_fact(0, f32::fact([1, width]).into())
+            .with_input_fact(0, f32::fact([1, inputs.len()]).into())
             .and_then(|model| model.into_optimized())
             .and_then(|model| model.into_runnable())
             .map_err(invalid)?;
         Ok(OnnxModel {
             plan,
-            width,
+            inputs,
             labels,
         })
     }
 
     fn run(&self, features: &[f64]) -> TractResult<TVec<TValue>> {
         let row: Vec<f32> = features.iter().map(|&value| value as f32).collect();
-        let input = Tensor::from_shape(&[1, self.width], &row)?;
+        let input = Tensor::from_shape(&[1, self.inputs.len()], &row)?;
         self.plan.run(tvec!(input.into()))
     }
 
@@ -112,9 +136,40 @@ impl Model for OnnxModel {
         &self.labels
     }
 
+    fn inputs(&self) -> &[Arc<str>] {
+        &self.inputs
+    }
+
     fn kind(&self) -> ModelKind {
         ModelKind::Onnx
     }
+}
+
+fn read_proto(bytes: &[u8]) -> Result<ModelProto, ModelError> {
+    framework()
+        .proto_model_for_read(&mut &*bytes)
+        .map_err(invalid)
+}
+
+/// The features a model lists in its [`FEATURE_NAMES`] metadata entry.
+fn own_feature_names(proto: &ModelProto) -> Result<Vec<Arc<str>>, ModelError> {
+    let listed = proto
+        .metadata_props
+        .iter()
+        .find(|entry| entry.key == FEATURE_NAMES)
+        .ok_or_else(|| ModelError::Invalid {
+            kind: ModelKind::Onnx,
+            reason: format!(
+                "the model does not name its features: give them in the descriptor's `inputs` \
+                 (client publish-model --inputs a,b,c) or in the model's `{FEATURE_NAMES}` \
+                 metadata entry"
+            ),
+        })?;
+    Ok(listed
+        .value
+        .split(',')
+        .map(|name| name.trim().into())
+        .collect())
 }
 
 /// tract's ONNX framework with our tree-ensemble operators registered.

@@ -54,23 +54,13 @@ use std::sync::Arc;
 pub use error::{ErrorKind, PmmlError};
 pub use xml::{MAX_DEPTH, MAX_DOCUMENT_BYTES};
 
-use crate::model::{FeatureSchema, Model, ModelError, ModelKind, Prediction};
+pub use crate::model::Input;
+use crate::model::{FeatureSchema, InputNames, Model, ModelError, ModelKind, Prediction};
 use compile::Compiler;
 use eval::{Env, Program, Slots};
 use models::{is_model_element, Function, ModelNode, Outcome};
 use schema::{read_data_dictionary, Preparation, Raw};
 use xml::El;
-
-/// One value of a record handed to [`PmmlModel::score_inputs`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Input<'a> {
-    /// No value.
-    Missing,
-    /// A number; NaN is a missing value.
-    Number(f64),
-    /// A text, e.g. the category of a categorical field (numeric fields parse it).
-    Text(&'a str),
-}
 
 /// A record input the model reads, with its position among the fields given at load time.
 #[derive(Debug)]
@@ -88,7 +78,7 @@ pub struct PmmlModel {
     root: ModelNode,
     inputs: Vec<BoundInput>,
     input_names: Vec<String>,
-    field_count: usize,
+    fields: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
 }
 
@@ -105,10 +95,26 @@ impl PmmlModel {
         fields: &[S],
     ) -> Result<PmmlModel, ModelError> {
         let names: Vec<&str> = fields.iter().map(AsRef::as_ref).collect();
-        Ok(Self::compile(bytes, &names)?)
+        Ok(Self::compile(bytes, Some(&names))?)
     }
 
-    fn compile(bytes: &[u8], fields: &[&str]) -> Result<PmmlModel, PmmlError> {
+    /// Loads a PMML document for records whose values come in the order of its own active
+    /// MiningFields.
+    pub fn load_own_fields(bytes: &[u8]) -> Result<PmmlModel, ModelError> {
+        Ok(Self::compile(bytes, None)?)
+    }
+
+    /// Loads a PMML document for the inputs `names` says.
+    pub fn load_for(bytes: &[u8], names: InputNames<'_>) -> Result<PmmlModel, ModelError> {
+        match names {
+            InputNames::Schema(schema) => Self::load(bytes, schema),
+            InputNames::Named([]) => Self::load_own_fields(bytes),
+            InputNames::Named(fields) => Self::load_with_fields(bytes, fields),
+        }
+    }
+
+    /// Compiles a document for records of `fields` (its own active fields when `None`).
+    fn compile(bytes: &[u8], fields: Option<&[&str]>) -> Result<PmmlModel, PmmlError> {
         let document = xml::parse(bytes)?;
         let root = El::new(document.root_element());
         let mut program = Program::default();
@@ -123,10 +129,24 @@ impl PmmlModel {
             .find(|child| is_model_element(child.name()))
             .ok_or_else(|| root.invalid("the document has no model"))?;
         let node = ModelNode::compile(&mut compiler, None, &model, None)?;
+        let own_fields: Vec<&str>;
+        let fields = match fields {
+            Some(fields) => fields,
+            None => {
+                own_fields = compiler
+                    .bindings
+                    .iter()
+                    .filter(|binding| binding.required)
+                    .map(|binding| binding.name.as_str())
+                    .collect();
+                &own_fields
+            }
+        };
+        let fields: Vec<Arc<str>> = fields.iter().map(|&field| field.into()).collect();
         let mut inputs = Vec::new();
         let mut input_names = Vec::new();
         for binding in compiler.bindings {
-            let position = fields.iter().position(|field| *field == binding.name);
+            let position = fields.iter().position(|field| **field == binding.name);
             if position.is_none() && binding.required {
                 return Err(ErrorKind::MissingInput(binding.name).into());
             }
@@ -148,18 +168,8 @@ impl PmmlModel {
             root: node,
             inputs,
             input_names,
-            field_count: fields.len(),
+            fields,
             labels,
-        })
-    }
-
-    /// Scores one record given as typed values in the order of the fields given at load time.
-    pub fn score_inputs(&mut self, record: &[Input<'_>]) -> Result<Prediction, ModelError> {
-        self.check_width(record.len())?;
-        self.score_with(|position| match record[position] {
-            Input::Missing => Raw::Missing,
-            Input::Number(number) => Raw::Number(number),
-            Input::Text(text) => Raw::Text(text),
         })
     }
 
@@ -174,10 +184,10 @@ impl PmmlModel {
     }
 
     fn check_width(&self, width: usize) -> Result<(), ModelError> {
-        if width < self.field_count {
+        if width < self.fields.len() {
             return Err(ModelError::Scoring(format!(
                 "the record has {width} values but the model was loaded for {} fields",
-                self.field_count
+                self.fields.len()
             )));
         }
         Ok(())
@@ -217,6 +227,20 @@ impl Model for PmmlModel {
     fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError> {
         self.check_width(features.len())?;
         self.score_with(|position| Raw::Number(features[position]))
+    }
+
+    /// Scores one record given as typed values in the order of the fields given at load time.
+    fn score_inputs(&mut self, record: &[Input<'_>]) -> Result<Prediction, ModelError> {
+        self.check_width(record.len())?;
+        self.score_with(|position| match record[position] {
+            Input::Missing => Raw::Missing,
+            Input::Number(number) => Raw::Number(number),
+            Input::Text(text) => Raw::Text(text),
+        })
+    }
+
+    fn inputs(&self) -> &[Arc<str>] {
+        &self.fields
     }
 
     fn class_labels(&self) -> &[Arc<str>] {

@@ -1,27 +1,7 @@
-//! The records a job scores: the [`Record`] trait the pipelines are generic over, its
-//! implementation for the wine-quality [`WineRecord`], and [`Sourced`], a record together with the
-//! Kafka position it was read from.
+//! The original system's record: eleven wine-quality features and a key.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-
-use crate::model::FeatureSchema;
-pub use crate::proto::WineRecord;
-
-/// A record type that a serving job can decode from the data topic and hand to models.
-pub trait Record: Clone + Send + Serialize + DeserializeOwned + 'static {
-    /// The names of the features, in the order of [`Record::write_features`].
-    const SCHEMA: FeatureSchema;
-
-    /// Decodes one data-topic payload.
-    fn decode(payload: &[u8]) -> Result<Self, prost::DecodeError>;
-
-    /// The key that selects the model: the record's `dataType`.
-    fn data_type(&self) -> &str;
-
-    /// Writes the features, in schema order, into `out` (which is cleared first).
-    fn write_features(&self, out: &mut Vec<f64>);
-}
+use super::{PayloadFormat, Record, RecordError, WineRecord};
+use crate::model::{FeatureSchema, Input};
 
 /// The UCI names of the wine-quality features, as the wine models name their inputs.
 pub const WINE_FEATURES: [&str; 11] = [
@@ -39,16 +19,24 @@ pub const WINE_FEATURES: [&str; 11] = [
 ];
 
 impl Record for WineRecord {
-    const SCHEMA: FeatureSchema = FeatureSchema {
-        names: &WINE_FEATURES,
-    };
+    const FEATURES: Option<FeatureSchema> = Some(WineRecord::SCHEMA);
 
-    fn decode(payload: &[u8]) -> Result<Self, prost::DecodeError> {
-        prost::Message::decode(payload)
+    /// Protobuf, or JSON with the generated struct's field names (`fixed_acidity`, …, `p_h`,
+    /// `data_type`, `ts`).
+    fn decode(payload: &[u8], format: PayloadFormat) -> Result<Self, RecordError> {
+        Ok(match format {
+            PayloadFormat::Protobuf => prost::Message::decode(payload)?,
+            PayloadFormat::Json => serde_json::from_slice(payload)?,
+        })
     }
 
     fn data_type(&self) -> &str {
         &self.data_type
+    }
+
+    fn feature(&self, name: &str, hint: &mut usize) -> Option<Input<'_>> {
+        *hint = WINE_FEATURES.iter().position(|feature| *feature == name)?;
+        Some(Input::Number(self.features()[*hint]))
     }
 
     fn write_features(&self, out: &mut Vec<f64>) {
@@ -58,6 +46,11 @@ impl Record for WineRecord {
 }
 
 impl WineRecord {
+    /// The features of every wine record, in [`WINE_FEATURES`] order.
+    pub const SCHEMA: FeatureSchema = FeatureSchema {
+        names: &WINE_FEATURES,
+    };
+
     /// The record with the given features (in [`WINE_FEATURES`] order) and key.
     pub fn from_features(features: [f64; 11], data_type: &str) -> Self {
         let [fixed_acidity, volatile_acidity, citric_acid, residual_sugar, chlorides, free_sulfur_dioxide, total_sulfur_dioxide, density, p_h, sulphates, alcohol] =
@@ -95,22 +88,4 @@ impl WineRecord {
             self.alcohol,
         ]
     }
-}
-
-/// Where a record was read from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Origin {
-    /// The data-topic partition.
-    pub partition: i32,
-    /// The record's offset in that partition.
-    pub offset: i64,
-}
-
-/// A record with the position it was read from.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Sourced<R> {
-    /// Where it was read from.
-    pub origin: Origin,
-    /// The record itself.
-    pub record: R,
 }

@@ -1,0 +1,87 @@
+//! The records a job scores: the [`Record`] trait the pipelines are generic over, the wine-quality
+//! [`WineRecord`] of the original system, the generic [`FeatureRecord`] (a key and named
+//! features, for any data set), and [`Sourced`], a record with the Kafka position it came from.
+
+mod features;
+mod wine;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{FeatureSchema, Input};
+pub use crate::proto::{Feature, FeatureRecord, WineRecord};
+pub use wine::WINE_FEATURES;
+
+/// A record type that a serving job can decode from the data topic and hand to models.
+pub trait Record: Clone + Send + Serialize + DeserializeOwned + 'static {
+    /// The features every record of the type has, in [`Record::write_features`] order: models
+    /// are built to take them so. `None` when each record names its own features: models then
+    /// take the features they (or their descriptors) name, looked up by [`Record::feature`].
+    const FEATURES: Option<FeatureSchema>;
+
+    /// Decodes one data-topic payload.
+    fn decode(payload: &[u8], format: PayloadFormat) -> Result<Self, RecordError>;
+
+    /// The key that selects the model: the record's `dataType`.
+    fn data_type(&self) -> &str;
+
+    /// The value of feature `name`, if the record has it. `hint` is where to look first (where
+    /// the previous lookup of this name found it); it is updated.
+    fn feature(&self, name: &str, hint: &mut usize) -> Option<Input<'_>>;
+
+    /// Writes the values of [`Record::FEATURES`], in order, into `out` (cleared first); a
+    /// feature that is not a number is written as NaN.
+    fn write_features(&self, out: &mut Vec<f64>) {
+        out.clear();
+        let names = Self::FEATURES.map_or(&[][..], |schema| schema.names);
+        out.extend(names.iter().enumerate().map(|(position, name)| {
+            let mut hint = position;
+            match self.feature(name, &mut hint) {
+                Some(Input::Number(number)) => number,
+                _ => f64::NAN,
+            }
+        }));
+    }
+}
+
+/// How data-topic payloads are encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PayloadFormat {
+    /// Protocol Buffers (the wire format of `proto/`).
+    #[default]
+    Protobuf,
+    /// JSON: for a [`FeatureRecord`], `{"dataType": "iris", "features": {"name": 5.1, ...}}`.
+    Json,
+}
+
+/// Why a payload is not a record.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Not a protobuf message of the record type.
+    #[error("not a protobuf record: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// Not JSON of the record type.
+    #[error("not a JSON record: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Decodes, but does not make a record.
+    #[error("not a valid record: {0}")]
+    Invalid(String),
+}
+
+/// Where a record was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    /// The data-topic partition.
+    pub partition: i32,
+    /// The record's offset in that partition.
+    pub offset: i64,
+}
+
+/// A record with the position it was read from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sourced<R> {
+    /// Where it was read from.
+    pub origin: Origin,
+    /// The record itself.
+    pub record: R,
+}
