@@ -1,8 +1,9 @@
-//! `client`: publishes wine records and models to a serving job's topics.
+//! `client`: publishes records and models to a serving job's topics.
 //!
 //! ```text
 //! client publish-data --rate 100 --loop                 # the bundled 1,599 red-wine rows
 //! client publish-model data/onnx/wine_tree_classifier.onnx --name tree --type onnx
+//! client publish-data --record features --csv data/iris/iris.csv --exclude species --data-type iris
 //! ```
 
 use std::path::PathBuf;
@@ -11,10 +12,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use modelserver::cli::{init_logging, KafkaArgs};
-use modelserver::dataset::{self, WineSample};
+use modelserver::dataset;
 use modelserver::kafka::admin::ensure_topics;
 use modelserver::kafka::publish::{model_at_location, model_with_bytes, Publisher};
 use modelserver::model::ModelKind;
+use modelserver::record::{PayloadFormat, Record, RecordKind};
 
 /// Publish data records and models to Kafka.
 #[derive(Parser, Debug)]
@@ -27,8 +29,15 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Stream wine records (WineRecord) to the data topic.
+    /// Stream records to the data topic: wine records (WineRecord), or the rows of any CSV as
+    /// feature records (FeatureRecord).
     PublishData {
+        /// The record type.
+        #[arg(long, value_enum, default_value = "wine")]
+        record: RecordKind,
+        /// How to encode the records.
+        #[arg(long, value_enum, default_value = "protobuf")]
+        format: PayloadFormat,
         /// Records per second (default: as fast as possible).
         #[arg(long)]
         rate: Option<f64>,
@@ -38,10 +47,14 @@ enum Command {
         /// Stop after this many records.
         #[arg(long)]
         count: Option<u64>,
-        /// Read the rows from this CSV (UCI layout with a header, or the original's `;` layout)
-        /// instead of the bundled data.
-        #[arg(long)]
+        /// Read the rows from this CSV instead of the bundled wine data: for wine records, the UCI
+        /// layout with a header or the original's `;` layout; for feature records, any CSV with
+        /// a header (numbers are numeric features, other cells categorical, empty cells missing).
+        #[arg(long, required_if_eq("record", "features"))]
         csv: Option<PathBuf>,
+        /// A column to leave out of feature records (e.g. the label); repeatable.
+        #[arg(long)]
+        exclude: Vec<String>,
         /// The dataType of the records (the model key).
         #[arg(long, default_value = "wine")]
         data_type: String,
@@ -68,6 +81,10 @@ enum Command {
         /// A description (default: the type and name).
         #[arg(long)]
         description: Option<String>,
+        /// The record features that feed the model's inputs, in input order (for feature records
+        /// and models that do not name their own), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        inputs: Vec<String>,
         /// Send the file's path as the model's location instead of its bytes.
         #[arg(long)]
         location: bool,
@@ -84,26 +101,43 @@ fn main() -> Result<()> {
     let publisher = Publisher::new(&kafka)?;
     match args.command {
         Command::PublishData {
+            record,
+            format,
             rate,
             repeat,
             count,
             csv,
+            exclude,
             data_type,
             topic,
             partitions,
         } => {
             ensure_topics(&kafka, &[(&topic, partitions)])?;
-            let samples = match csv {
-                Some(path) => dataset::read_csv(&path)?,
-                None => dataset::bundled(),
+            let stream = Stream {
+                publisher: &publisher,
+                topic: &topic,
+                format,
+                rate,
+                repeat,
+                count,
             };
-            let total = count.or((!repeat).then_some(samples.len() as u64));
-            let records = cycle(&samples, repeat).map(|sample| sample.to_record(&data_type));
-            let records = records.take(count.map_or(usize::MAX, |count| count as usize));
-            let bar = progress_bar(total);
-            let sent =
-                publisher.publish_records(&topic, records, rate, |sent| bar.set_position(sent))?;
-            bar.finish_with_message(format!("{sent} records published to `{topic}`"));
+            match (record, csv) {
+                (RecordKind::Wine, csv) => {
+                    let samples = match csv {
+                        Some(path) => dataset::read_csv(&path)?,
+                        None => dataset::bundled(),
+                    };
+                    let records: Vec<_> = samples
+                        .iter()
+                        .map(|sample| sample.to_record(&data_type))
+                        .collect();
+                    stream.publish(&records)?;
+                }
+                (RecordKind::Features, Some(path)) => {
+                    stream.publish(&dataset::read_feature_records(&path, &data_type, &exclude)?)?;
+                }
+                (RecordKind::Features, None) => unreachable!("clap requires --csv"),
+            }
         }
         Command::PublishModel {
             file,
@@ -111,6 +145,7 @@ fn main() -> Result<()> {
             data_type,
             kind,
             description,
+            inputs,
             location,
             topic,
         } => {
@@ -128,6 +163,7 @@ fn main() -> Result<()> {
             if let Some(description) = description {
                 descriptor.description = description;
             }
+            descriptor.inputs = inputs;
             publisher.publish_model(&topic, &descriptor)?;
             println!("model `{name}` ({kind}) for dataType `{data_type}` published to `{topic}`");
         }
@@ -135,12 +171,38 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The samples once, or over and over.
-fn cycle(samples: &[WineSample], repeat: bool) -> Box<dyn Iterator<Item = &WineSample> + '_> {
-    if repeat {
-        Box::new(samples.iter().cycle())
-    } else {
-        Box::new(samples.iter())
+/// How `publish-data` streams records.
+struct Stream<'a> {
+    publisher: &'a Publisher,
+    topic: &'a str,
+    format: PayloadFormat,
+    rate: Option<f64>,
+    repeat: bool,
+    count: Option<u64>,
+}
+
+impl Stream<'_> {
+    /// Publishes `records` once, over and over, or `count` of them, with a progress bar.
+    fn publish<R: Record>(&self, records: &[R]) -> Result<()> {
+        let total = self
+            .count
+            .or((!self.repeat).then_some(records.len() as u64));
+        let cycled: Box<dyn Iterator<Item = &R>> = if self.repeat {
+            Box::new(records.iter().cycle())
+        } else {
+            Box::new(records.iter())
+        };
+        let limit = self.count.map_or(usize::MAX, |count| count as usize);
+        let bar = progress_bar(total);
+        let sent = self.publisher.publish_encoded(
+            self.topic,
+            cycled.take(limit).cloned(),
+            self.format,
+            self.rate,
+            |sent| bar.set_position(sent),
+        )?;
+        bar.finish_with_message(format!("{sent} records published to `{}`", self.topic));
+        Ok(())
     }
 }
 

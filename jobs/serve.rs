@@ -16,7 +16,7 @@ use modelserver::cli::{init_logging, KafkaArgs};
 use modelserver::cluster::ClusterArgs;
 use modelserver::job::{Job, JobConfig, StateOptions};
 use modelserver::pipeline::{PipelineKind, ServingConfig};
-use modelserver::record::WineRecord;
+use modelserver::record::{FeatureRecord, PayloadFormat, RecordKind, WineRecord};
 
 /// Serve models on a live Kafka stream, swapping them while data flows.
 #[derive(Parser, Debug)]
@@ -26,6 +26,13 @@ struct Args {
     /// to every worker, records spread over all of them.
     #[arg(long, default_value = "keyed")]
     pipeline: PipelineKind,
+    /// The records of the data topic: wine (WineRecord) or features (FeatureRecord, a key and
+    /// named features; models take the features they name).
+    #[arg(long, value_enum, default_value = "wine")]
+    record: RecordKind,
+    /// How data records are encoded.
+    #[arg(long, value_enum, default_value = "protobuf")]
+    data_format: PayloadFormat,
     #[command(flatten)]
     kafka: KafkaArgs,
     #[command(flatten)]
@@ -97,6 +104,7 @@ fn main() -> Result<()> {
     config.results_topic = (!args.no_results_topic).then_some(args.results_topic);
     config.group = args.group;
     config.print = args.print;
+    config.data_format = args.data_format;
     config.batch_size = args.batch_size;
     config.serving = ServingConfig {
         pending_limit: args.pending_limit,
@@ -114,6 +122,10 @@ fn main() -> Result<()> {
     let job = Job::new(config)?;
     let stop = job.stop_flag();
     ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
-    job.run::<WineRecord>(args.cluster.timely_config()?)?;
+    let timely = args.cluster.timely_config()?;
+    match args.record {
+        RecordKind::Wine => job.run::<WineRecord>(timely)?,
+        RecordKind::Features => job.run::<FeatureRecord>(timely)?,
+    };
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! The red wine-quality data set (UCI, Cortez et al. 2009; 1,599 rows), bundled with the crate,
-//! and a reader for the two CSV layouts it circulates in.
+//! a reader for the two CSV layouts it circulates in, and a reader of any CSV with a header as
+//! [`FeatureRecord`]s.
+
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::record::WineRecord;
+use crate::record::{Feature, FeatureRecord, WineRecord};
 
 /// The bundled data: the UCI file with its header, comma-separated.
 const BUNDLED_CSV: &str = include_str!("../data/winequality-red.csv");
@@ -75,9 +78,78 @@ fn parse_row(line: &str, separator: char) -> Result<WineSample> {
     Ok(WineSample { features, quality })
 }
 
+/// Reads a CSV file with a header as feature records of key `data_type`, one per row: a cell
+/// that parses as a number is numeric, an empty one missing, any other categorical. The columns
+/// named in `exclude` (e.g. the label) are left out.
+pub fn read_feature_records(
+    path: &Path,
+    data_type: &str,
+    exclude: &[String],
+) -> Result<Vec<FeatureRecord>> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let header = reader.headers()?.clone();
+    if let Some(unknown) = exclude
+        .iter()
+        .find(|name| !header.iter().any(|h| h == *name))
+    {
+        bail!("{} has no column `{unknown}`", path.display());
+    }
+    reader
+        .records()
+        .map(|row| {
+            let row = row.with_context(|| format!("parsing {}", path.display()))?;
+            let features = header
+                .iter()
+                .zip(row.iter())
+                .filter(|(name, _)| !exclude.iter().any(|excluded| excluded == name))
+                .map(|(name, cell)| feature_of_cell(name, cell));
+            Ok(FeatureRecord::new(data_type, features))
+        })
+        .collect()
+}
+
+fn feature_of_cell(name: &str, cell: &str) -> Feature {
+    let cell = cell.trim();
+    match cell.parse::<f64>() {
+        Ok(number) => Feature::number(name, number),
+        Err(_) if cell.is_empty() => Feature::new(name, None),
+        Err(_) => Feature::category(name, cell),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_csv_reads_as_feature_records() {
+        let path = std::env::temp_dir().join(format!("features-{}.csv", std::process::id()));
+        std::fs::write(&path, "a,colour,label\n1.5,red,x\n,blue,y\n").unwrap();
+        let records = read_feature_records(&path, "k", &["label".into()]).unwrap();
+        let unknown = read_feature_records(&path, "k", &["nope".into()]).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            records,
+            [
+                FeatureRecord::new(
+                    "k",
+                    [
+                        Feature::number("a", 1.5),
+                        Feature::category("colour", "red")
+                    ]
+                ),
+                FeatureRecord::new(
+                    "k",
+                    [Feature::new("a", None), Feature::category("colour", "blue")]
+                ),
+            ]
+        );
+        assert!(
+            unknown.to_string().contains("no column `nope`"),
+            "{unknown}"
+        );
+    }
 
     #[test]
     fn bundled_data_has_every_row() {

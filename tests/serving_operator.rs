@@ -11,20 +11,22 @@ use modelserver::model::onnx::OnnxModel;
 use modelserver::model::{Model, ModelKind, Prediction};
 use modelserver::pipeline::{self, Outcome, PipelineKind, Scored, ServingConfig, Time};
 use modelserver::proto::ModelDescriptor;
-use modelserver::record::{Origin, Sourced, WineRecord};
+use modelserver::record::{
+    Feature, FeatureRecord, Origin, Record, Sourced, WineRecord, WINE_FEATURES,
+};
 use modelserver::state::{hooks, Counters, EventSinks, KeyState, ProcessState, Reporter};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 /// What worker 0 feeds at one time: records first, then models (the operator must still apply
 /// the models before scoring records of the same time).
-struct Step {
+struct Step<R = WineRecord> {
     time: Time,
-    records: Vec<Sourced<WineRecord>>,
+    records: Vec<Sourced<R>>,
     models: Vec<ModelDescriptor>,
 }
 
-fn step(time: Time, records: Vec<Sourced<WineRecord>>, models: Vec<ModelDescriptor>) -> Step {
+fn step<R>(time: Time, records: Vec<Sourced<R>>, models: Vec<ModelDescriptor>) -> Step<R> {
     Step {
         time,
         records,
@@ -68,22 +70,22 @@ fn expected(file: &str, offset: i64) -> Prediction {
 
 /// Runs a pipeline on `workers` threads; worker 0 feeds the steps, each run to completion (or
 /// for at most 200 ms while records wait for a model).
-fn run(
+fn run<R: Record + Sync>(
     kind: PipelineKind,
     workers: usize,
     config: ServingConfig,
-    steps: Vec<Step>,
+    steps: Vec<Step<R>>,
 ) -> (Vec<Scored>, Arc<Counters>) {
     let (results, counters, _) = run_observed(kind, workers, config, steps);
     (results, counters)
 }
 
 /// As [`run`], with the workers' state log feeding a process state, as in `serve`.
-fn run_observed(
+fn run_observed<R: Record + Sync>(
     kind: PipelineKind,
     workers: usize,
     config: ServingConfig,
-    steps: Vec<Step>,
+    steps: Vec<Step<R>>,
 ) -> (Vec<Scored>, Arc<Counters>, Arc<ProcessState>) {
     let steps = Arc::new(steps);
     let results = Arc::new(Mutex::new(Vec::new()));
@@ -551,4 +553,121 @@ fn without_statistics_swaps_are_still_reported() {
     assert_eq!((current.name.as_str(), current.usage), ("red-logistic", 0));
     assert_eq!(red.swaps, 1);
     assert_eq!(states(&process, "white")[0].load_failures, 1);
+}
+
+/// The wine rows `offsets` as feature records of key `data_type`, their features named as the
+/// wine models name them, in the order `order` gives (indices into the UCI order).
+fn feature_records(offsets: std::ops::Range<i64>, order: &[usize]) -> Vec<Sourced<FeatureRecord>> {
+    records("wine", offsets)
+        .into_iter()
+        .map(|sourced| {
+            let values = sourced.record.features();
+            let features = order
+                .iter()
+                .map(|&i| Feature::number(WINE_FEATURES[i], values[i]));
+            Sourced {
+                origin: sourced.origin,
+                record: FeatureRecord::new("wine", features),
+            }
+        })
+        .collect()
+}
+
+fn pmml_model(name: &str, file: &str) -> ModelDescriptor {
+    let path = format!("{}/data/pmml/{file}.pmml", env!("CARGO_MANIFEST_DIR"));
+    model_with_bytes(
+        name,
+        "wine",
+        ModelKind::Pmml,
+        std::fs::read(path).expect("a fixture"),
+    )
+}
+
+/// What a model built for wine records predicts for the wine row at `offset`.
+fn wine_prediction(descriptor: &ModelDescriptor, offset: i64) -> Prediction {
+    let mut model = modelserver::model::build_model(descriptor, Some(WineRecord::SCHEMA)).unwrap();
+    model
+        .score(&records("wine", offset..offset + 1)[0].record.features())
+        .unwrap()
+}
+
+#[test]
+fn feature_records_are_served_by_the_features_models_name() {
+    let uci_order: Vec<usize> = (0..11).collect();
+    let reversed: Vec<usize> = (0..11).rev().collect();
+    let mut data = feature_records(0..10, &uci_order);
+    data.extend(feature_records(10..20, &reversed));
+    let pmml = pmml_model("pmml-tree", "decision_tree_classifier");
+    let mut onnx = model("onnx-tree", "wine", "wine_tree_classifier");
+    onnx.inputs = WINE_FEATURES.iter().map(|name| name.to_string()).collect();
+    let steps = vec![
+        step(1, data[..10].to_vec(), vec![pmml.clone()]),
+        step(2, data[10..].to_vec(), vec![onnx.clone()]),
+    ];
+    let (results, _) = run(PipelineKind::Keyed, 2, ServingConfig::default(), steps);
+    assert_one_result_each(&results, 0..20);
+    for scored in &results {
+        let offset = scored.origin.offset;
+        let descriptor = if offset < 10 { &pmml } else { &onnx };
+        let Outcome::Scored(prediction) = &scored.outcome else {
+            panic!("record {offset}: {:?}", scored.outcome)
+        };
+        assert_eq!(
+            prediction.class,
+            wine_prediction(descriptor, offset).class,
+            "record {offset}"
+        );
+        assert_eq!(model_name(scored), Some(descriptor.name.as_str()));
+    }
+}
+
+#[test]
+fn a_feature_record_without_a_feature_the_model_needs_fails_with_its_name() {
+    let mut data = feature_records(0..3, &(0..11).collect::<Vec<_>>());
+    data[1]
+        .record
+        .features
+        .retain(|feature| feature.name != "alcohol");
+    let steps = vec![step(
+        1,
+        data,
+        vec![pmml_model("pmml-tree", "decision_tree_classifier")],
+    )];
+    let (results, counters) = run(PipelineKind::Keyed, 1, ServingConfig::default(), steps);
+    assert_one_result_each(&results, 0..3);
+    assert!(matches!(results[0].outcome, Outcome::Scored(_)));
+    assert!(matches!(results[2].outcome, Outcome::Scored(_)));
+    let Outcome::Failed(error) = &results[1].outcome else {
+        panic!("{:?}", results[1].outcome)
+    };
+    assert!(error.contains("needs input `alcohol`"), "{error}");
+    assert_eq!(counters.scoring_failures.get(), 1);
+}
+
+#[test]
+fn an_onnx_model_that_names_no_features_does_not_load_for_feature_records() {
+    let data = feature_records(0..2, &(0..11).collect::<Vec<_>>());
+    let steps = vec![step(
+        1,
+        data,
+        vec![model("tree", "wine", "wine_tree_classifier")],
+    )];
+    let config = ServingConfig {
+        pending_timeout: Duration::ZERO,
+        ..ServingConfig::default()
+    };
+    let (results, counters, process) = run_observed(PipelineKind::Keyed, 1, config, steps);
+    assert!(results
+        .iter()
+        .all(|scored| scored.outcome == Outcome::NoModel));
+    assert_eq!(counters.model_load_failures.get(), 1);
+    let failure = process.report(Some("wine")).keys[0]
+        .last_failure
+        .clone()
+        .unwrap();
+    assert!(
+        failure.error.contains("does not name its features"),
+        "{}",
+        failure.error
+    );
 }

@@ -11,7 +11,8 @@ use super::admin::REQUEST_TIMEOUT;
 use super::{send_when_room, KafkaConfig};
 use crate::model::ModelKind;
 use crate::proto::model_descriptor::MessageContent;
-use crate::proto::{ModelDescriptor, WineRecord};
+use crate::proto::ModelDescriptor;
+use crate::record::{PayloadFormat, Record};
 
 /// A producer of records and models.
 pub struct Publisher {
@@ -45,12 +46,25 @@ impl Publisher {
         self.flush()
     }
 
-    /// Publishes records round-robin over the partitions of `topic`, at most `rate` per second
-    /// (as fast as possible when `None`), calling `progress` after each; returns how many.
-    pub fn publish_records(
+    /// Publishes records (protobuf) round-robin over the partitions of `topic`, at most `rate`
+    /// per second (as fast as possible when `None`), calling `progress` after each; returns how
+    /// many.
+    pub fn publish_records<R: Record>(
         &self,
         topic: &str,
-        records: impl IntoIterator<Item = WineRecord>,
+        records: impl IntoIterator<Item = R>,
+        rate: Option<f64>,
+        progress: impl FnMut(u64),
+    ) -> Result<u64> {
+        self.publish_encoded(topic, records, PayloadFormat::Protobuf, rate, progress)
+    }
+
+    /// As [`Publisher::publish_records`], with the records encoded as `format`.
+    pub fn publish_encoded<R: Record>(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = R>,
+        format: PayloadFormat,
         rate: Option<f64>,
         mut progress: impl FnMut(u64),
     ) -> Result<u64> {
@@ -64,10 +78,10 @@ impl Publisher {
                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
             }
             let partition = (sent % partitions as u64) as i32;
-            let payload = record.encode_to_vec();
+            let payload = record.encode(format);
             self.send(
                 BaseRecord::to(topic)
-                    .key(record.data_type.as_str())
+                    .key(record.data_type())
                     .payload(payload.as_slice())
                     .partition(partition),
             )?;

@@ -20,6 +20,13 @@ impl Record for FeatureRecord {
         }
     }
 
+    fn encode(&self, format: PayloadFormat) -> Vec<u8> {
+        match format {
+            PayloadFormat::Protobuf => prost::Message::encode_to_vec(self),
+            PayloadFormat::Json => self.to_json().to_string().into_bytes(),
+        }
+    }
+
     fn data_type(&self) -> &str {
         &self.data_type
     }
@@ -76,6 +83,25 @@ impl FeatureRecord {
         let mut record = FeatureRecord::new(data_type, features);
         record.ts = json.get("ts").and_then(Value::as_i64).unwrap_or(0);
         Ok(record)
+    }
+}
+
+impl FeatureRecord {
+    /// The record as the JSON object [`FeatureRecord::from_json`] reads.
+    pub fn to_json(&self) -> Value {
+        let features: serde_json::Map<String, Value> = self
+            .features
+            .iter()
+            .map(|feature| {
+                let value = match &feature.value {
+                    Some(feature::Value::Number(number)) => Value::from(*number),
+                    Some(feature::Value::Category(category)) => Value::from(category.as_str()),
+                    None => Value::Null,
+                };
+                (feature.name.clone(), value)
+            })
+            .collect();
+        serde_json::json!({ "dataType": self.data_type, "features": features, "ts": self.ts })
     }
 }
 

@@ -22,6 +22,9 @@ pub trait Record: Clone + Send + Serialize + DeserializeOwned + 'static {
     /// Decodes one data-topic payload.
     fn decode(payload: &[u8], format: PayloadFormat) -> Result<Self, RecordError>;
 
+    /// Encodes the record as a data-topic payload ([`Record::decode`] reads it back).
+    fn encode(&self, format: PayloadFormat) -> Vec<u8>;
+
     /// The key that selects the model: the record's `dataType`.
     fn data_type(&self) -> &str;
 
@@ -42,6 +45,15 @@ pub trait Record: Clone + Send + Serialize + DeserializeOwned + 'static {
             }
         }));
     }
+}
+
+/// The record types the binaries serve and publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordKind {
+    /// [`WineRecord`], the original system's.
+    Wine,
+    /// [`FeatureRecord`]: a key and named features.
+    Features,
 }
 
 /// How data-topic payloads are encoded.

@@ -30,6 +30,13 @@ impl Record for WineRecord {
         })
     }
 
+    fn encode(&self, format: PayloadFormat) -> Vec<u8> {
+        match format {
+            PayloadFormat::Protobuf => prost::Message::encode_to_vec(self),
+            PayloadFormat::Json => serde_json::to_vec(self).expect("a wine record serializes"),
+        }
+    }
+
     fn data_type(&self) -> &str {
         &self.data_type
     }
