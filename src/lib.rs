@@ -8,9 +8,12 @@
 //! - [`pipeline`]: the keyed and flat pipelines around the serving operator;
 //! - [`kafka`]: sources, offsets, the results sink and topic administration;
 //! - [`job`], [`cluster`]: a whole serving job over Kafka, on any number of workers and processes;
-//! - [`record`], [`dataset`]: the records served and the bundled wine-quality data;
+//! - [`record`], [`dataset`]: the records served (wine records, generic feature records) and the
+//!   bundled wine-quality data;
+//! - [`app`]: what serving apps need around a job (embedded or real Kafka, predictions read back);
 //! - [`state`]: what a running job can tell about itself.
 
+pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod dataset;

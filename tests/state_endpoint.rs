@@ -271,14 +271,25 @@ fn two_process_state(pipeline: PipelineKind) -> BTreeMap<(String, usize), KeySta
         );
         assert_eq!(state.swaps, queried.swaps);
     }
+    let copies = after
+        .values()
+        .filter(|state| state.data_type == "red")
+        .count() as f64;
     let table = state_command(&hosts, port, &["--data-type", "red"]);
     let rows: Vec<&str> = table.lines().skip(1).collect();
     assert!(table.starts_with("DATA TYPE"), "{table}");
-    assert!(
-        !rows.is_empty()
-            && rows
-                .iter()
-                .all(|row| row.starts_with("red") && row.contains("red-logistic")),
+    assert!(rows.iter().all(|row| row.starts_with("red")), "{table}");
+    let serving = rows
+        .iter()
+        .filter(|row| row.contains(" red-logistic "))
+        .count();
+    let replaced = rows
+        .iter()
+        .filter(|row| row.contains(" red-tree (replaced) "))
+        .count();
+    assert_eq!(
+        (serving as f64, replaced as f64),
+        (copies, copies),
         "{table}"
     );
 
@@ -300,10 +311,6 @@ fn two_process_state(pipeline: PipelineKind) -> BTreeMap<(String, usize), KeySta
         scrape_all(&endpoints, "modelserver_model_load_failures_total", &[]),
         0.0
     );
-    let copies = after
-        .values()
-        .filter(|state| state.data_type == "red")
-        .count() as f64;
     assert_eq!(
         scrape_all(
             &endpoints,

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{KeyState, ProcessReport};
+use super::{KeyState, ModelStats, ProcessReport};
 
 /// The answers of all processes of a job.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -100,7 +100,8 @@ pub fn query_job(endpoints: &[String], timeout: Duration) -> JobReport {
     report
 }
 
-/// The merged answers as a table: one row per key per worker that keeps it.
+/// The merged answers as a table: per key and worker that keeps it, a row for the current model
+/// and one for each model it replaced (the key's counts on the first).
 pub fn render_table(report: &JobReport) -> String {
     let header = [
         "DATA TYPE",
@@ -120,7 +121,7 @@ pub fn render_table(report: &JobReport) -> String {
     let rows: Vec<[String; 13]> = report
         .keys()
         .into_iter()
-        .map(|(process, key)| table_row(process, key))
+        .flat_map(|(process, key)| key_rows(process, key))
         .collect();
     let mut widths = header.map(str::len);
     for row in &rows {
@@ -135,23 +136,41 @@ pub fn render_table(report: &JobReport) -> String {
     table
 }
 
-fn table_row(process: usize, key: &KeyState) -> [String; 13] {
-    let current = key.current.as_ref();
+/// A key's rows: its current model with the key's counts, then the models it replaced.
+fn key_rows(process: usize, key: &KeyState) -> Vec<[String; 13]> {
+    let counts = [key.swaps, key.load_failures, key.no_model].map(|count| count.to_string());
+    let mut rows = vec![model_row(process, key, key.current.as_ref(), counts)];
+    for replaced in &key.history {
+        let blank = ["", "", ""].map(String::from);
+        let mut row = model_row(process, key, Some(replaced), blank);
+        row[3] = format!("{} (replaced)", replaced.name);
+        rows.push(row);
+    }
+    rows
+}
+
+fn model_row(
+    process: usize,
+    key: &KeyState,
+    stats: Option<&ModelStats>,
+    counts: [String; 3],
+) -> [String; 13] {
     let text = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+    let [swaps, failed, no_model] = counts;
     [
         key.data_type.clone(),
         process.to_string(),
         key.worker.to_string(),
-        text(current.map(|stats| stats.name.clone())),
-        text(current.map(|stats| stats.model_type.clone())),
-        text(current.map(|stats| format_time(stats.since))),
-        text(current.map(|stats| stats.usage.to_string())),
-        text(current.map(|stats| format_ns(stats.mean_ns()))),
-        text(current.map(|stats| format_ns(stats.min_ns as f64))),
-        text(current.map(|stats| format_ns(stats.max_ns as f64))),
-        key.swaps.to_string(),
-        key.load_failures.to_string(),
-        key.no_model.to_string(),
+        text(stats.map(|stats| stats.name.clone())),
+        text(stats.map(|stats| stats.model_type.clone())),
+        text(stats.map(|stats| format_time(stats.since))),
+        text(stats.map(|stats| stats.usage.to_string())),
+        text(stats.map(|stats| format_ns(stats.mean_ns()))),
+        text(stats.map(|stats| format_ns(stats.min_ns as f64))),
+        text(stats.map(|stats| format_ns(stats.max_ns as f64))),
+        swaps,
+        failed,
+        no_model,
     ]
 }
 
