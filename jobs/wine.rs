@@ -16,12 +16,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
-use modelserver::app::{follow_results, AppKafka};
+use modelserver::app::{follow_results, AppKafka, AppTopics};
 use modelserver::dataset;
-use modelserver::job::{Job, JobConfig};
+use modelserver::job::Job;
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
 use modelserver::model::ModelKind;
-use modelserver::pipeline::PipelineKind;
 use modelserver::proto::ServingResult;
 use modelserver::record::WineRecord;
 use modelserver::state::query::{query_job, render_table};
@@ -59,21 +58,13 @@ const BOOSTING: &[u8] = include_bytes!("../data/onnx/wine_gbm_classifier.onnx");
 fn main() -> Result<()> {
     modelserver::cli::init_logging();
     let args = Args::parse();
-    let [records, models, predictions] =
-        ["records", "models", "predictions"].map(|topic| format!("{}-{topic}", args.topics));
-    let kafka = AppKafka::connect(
-        args.bootstrap.as_deref(),
-        &[(&records, 4), (&models, 1), (&predictions, 4)],
-    )?;
+    let topics = AppTopics::new(&args.topics);
+    let kafka = AppKafka::connect(args.bootstrap.as_deref(), &topics.partitions())?;
     let place = if kafka.is_embedded() { "embedded " } else { "" };
     println!("{place}Kafka at {}", kafka.config.bootstrap);
 
     // The job: wine records keyed by dataType, predictions to their topic, a state endpoint.
-    let mut config = JobConfig::new(kafka.config.clone(), PipelineKind::Keyed);
-    config.data_topic = records.clone();
-    config.models_topic = models.clone();
-    config.results_topic = Some(predictions.clone());
-    config.group = format!("{}-app", args.topics);
+    let mut config = topics.job_config(&kafka.config);
     config.state.addr = Some(args.state_addr);
     config.serving.stats_interval = Some(STATS_INTERVAL);
     let job = Job::new(config)?;
@@ -92,17 +83,17 @@ fn main() -> Result<()> {
         .collect();
     let (first, second) = wines.split_at(args.records / 2);
     let forest = model_with_bytes("pmml-forest", "wine", ModelKind::Pmml, FOREST.to_vec());
-    publisher.publish_model(&models, &forest)?;
-    publisher.publish_records(&records, first.to_vec(), None, |_| {})?;
+    publisher.publish_model(&topics.models, &forest)?;
+    publisher.publish_records(&topics.records, first.to_vec(), None, |_| {})?;
     let boosting = model_with_bytes("onnx-boosting", "wine", ModelKind::Onnx, BOOSTING.to_vec());
-    publisher.publish_model(&models, &boosting)?;
-    publisher.publish_records(&records, second.to_vec(), None, |_| {})?;
+    publisher.publish_model(&topics.models, &boosting)?;
+    publisher.publish_records(&topics.records, second.to_vec(), None, |_| {})?;
 
     // The predictions, as they arrive.
     let mut printed = 0;
     let seen = follow_results(
         &kafka.config,
-        &predictions,
+        &topics.predictions,
         args.records,
         Duration::from_secs(30),
         |result| {

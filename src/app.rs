@@ -9,10 +9,52 @@ use prost::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
+use crate::job::JobConfig;
 use crate::kafka::admin::ensure_topics;
 use crate::kafka::source::{PartitionSource, StartAt};
 use crate::kafka::KafkaConfig;
+use crate::pipeline::PipelineKind;
 use crate::proto::ServingResult;
+
+/// An app's topics, named after it: `{app}-records`, `{app}-models`, `{app}-predictions`.
+pub struct AppTopics {
+    /// The data records.
+    pub records: String,
+    /// The model descriptors.
+    pub models: String,
+    /// The predictions (serving results).
+    pub predictions: String,
+}
+
+impl AppTopics {
+    /// The topics of app `app`.
+    pub fn new(app: &str) -> Self {
+        AppTopics {
+            records: format!("{app}-records"),
+            models: format!("{app}-models"),
+            predictions: format!("{app}-predictions"),
+        }
+    }
+
+    /// Each topic with the partitions to create it with.
+    pub fn partitions(&self) -> [(&str, i32); 3] {
+        [
+            (&self.records, 4),
+            (&self.models, 1),
+            (&self.predictions, 4),
+        ]
+    }
+
+    /// A keyed job over these topics, committing data offsets as consumer group `{records}-app`.
+    pub fn job_config(&self, kafka: &KafkaConfig) -> JobConfig {
+        let mut config = JobConfig::new(kafka.clone(), PipelineKind::Keyed);
+        config.data_topic = self.records.clone();
+        config.models_topic = self.models.clone();
+        config.results_topic = Some(self.predictions.clone());
+        config.group = format!("{}-app", self.records);
+        config
+    }
+}
 
 /// The Kafka an app runs against; an embedded cluster lives as long as this.
 pub struct AppKafka {

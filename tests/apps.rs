@@ -1,5 +1,7 @@
 //! The serving apps of `jobs/` as a user runs them: on the embedded Kafka (their default) and
-//! against the real broker. Every prediction they print must be the model's own for that row.
+//! against the real broker. Every prediction they print must be the model's own for that row:
+//! for `wine`, the model's as this process scores it; for `iris`, JPMML-Evaluator's and
+//! onnxruntime's reference labels.
 
 mod support;
 
@@ -66,7 +68,14 @@ fn table_usage(stdout: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn check_wine_app(bootstrap: Option<&str>, topics: &str) {
+/// What an app printed, checked for one prediction per record and a state table that counts
+/// what each model scored: the predicted label per data row, with the model that gave it.
+fn run_and_check(
+    binary: &str,
+    bootstrap: Option<&str>,
+    topics: &str,
+    word: &str,
+) -> BTreeMap<usize, (String, String)> {
     let addr = free_addr();
     let records = RECORDS.to_string();
     let args = [
@@ -79,17 +88,35 @@ fn check_wine_app(bootstrap: Option<&str>, topics: &str) {
         "--topics",
         topics,
     ];
-    let stdout = run_app(env!("CARGO_BIN_EXE_wine"), bootstrap, &args);
+    let stdout = run_app(binary, bootstrap, &args);
     assert!(
         stdout.contains(&format!("{RECORDS} predictions for {RECORDS} records")),
         "{stdout}"
     );
-    let printed = printed_predictions(&stdout, "quality");
+    let printed = printed_predictions(&stdout, word);
     assert_eq!(
         printed.len(),
         RECORDS,
         "one prediction per record: {stdout}"
     );
+    let usage = table_usage(&stdout);
+    assert_eq!(usage.len(), 2, "a model and the one it replaced: {stdout}");
+    for (model, count) in usage {
+        let printed_by = printed.values().filter(|(name, _)| *name == model).count();
+        assert_eq!(
+            printed_by as u64, count,
+            "{model}: the state counts what it scored"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("scored {RECORDS}, no model 0")),
+        "{stdout}"
+    );
+    printed
+}
+
+fn check_wine_app(bootstrap: Option<&str>, topics: &str) {
+    let printed = run_and_check(env!("CARGO_BIN_EXE_wine"), bootstrap, topics, "quality");
     let root = env!("CARGO_MANIFEST_DIR");
     let mut models: BTreeMap<&str, Box<dyn Model>> = [
         (
@@ -125,20 +152,34 @@ fn check_wine_app(bootstrap: Option<&str>, topics: &str) {
             "row {row} by {model}"
         );
     }
-    let usage = table_usage(&stdout);
-    assert_eq!(usage.len(), 2, "{stdout}");
-    assert_eq!(usage.values().sum::<u64>(), RECORDS as u64, "{stdout}");
-    for (model, count) in usage {
-        let printed_by = printed.values().filter(|(name, _)| *name == model).count();
+}
+
+/// The reference labels of an iris model (JPMML's or onnxruntime's), by row of `iris.csv`.
+fn iris_reference(file: &str) -> Vec<String> {
+    let path = format!("{}/data/iris/{file}", env!("CARGO_MANIFEST_DIR"));
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader
+        .records()
+        .map(|row| row.unwrap()[1].to_owned())
+        .collect()
+}
+
+fn check_iris_app(bootstrap: Option<&str>, topics: &str) {
+    let printed = run_and_check(env!("CARGO_BIN_EXE_iris"), bootstrap, topics, "species");
+    let tree = iris_reference("iris_tree.expected.csv");
+    let forest = iris_reference("iris_forest.reference.csv");
+    for (row, (model, label)) in &printed {
+        let reference = match model.as_str() {
+            "pmml-tree" => &tree,
+            "onnx-forest" => &forest,
+            other => panic!("model {other}"),
+        };
         assert_eq!(
-            printed_by as u64, count,
-            "{model}: the state counts what it scored"
+            label,
+            &reference[row % reference.len()],
+            "row {row} by {model}"
         );
     }
-    assert!(
-        stdout.contains(&format!("scored {RECORDS}, no model 0")),
-        "{stdout}"
-    );
 }
 
 #[test]
@@ -151,4 +192,91 @@ fn wine_app_against_the_real_broker() {
     let kafka = support::broker();
     let topics = format!("wine-app-{}", std::process::id());
     check_wine_app(Some(&kafka.bootstrap), &topics);
+}
+
+#[test]
+fn iris_app_on_the_embedded_kafka() {
+    check_iris_app(None, "iris");
+}
+
+#[test]
+fn iris_app_against_the_real_broker() {
+    let kafka = support::broker();
+    let topics = format!("iris-app-{}", std::process::id());
+    check_iris_app(Some(&kafka.bootstrap), &topics);
+}
+
+/// A new data set needs no code: `serve --record features` with a PMML file that names its
+/// features, and the rows of any CSV published by `client` as JSON feature records.
+#[test]
+fn a_new_data_set_is_served_with_no_code() {
+    let kafka = support::broker();
+    let topics = support::Topics::create(&kafka, "nocode", 4);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let client = |args: &[&str]| {
+        let status = Command::new(env!("CARGO_BIN_EXE_client"))
+            .args(["--bootstrap", &kafka.bootstrap])
+            .args(args)
+            .status()
+            .expect("client runs");
+        assert!(status.success(), "client {args:?}");
+    };
+    let tree = format!("{root}/data/iris/iris_tree.pmml");
+    client(&[
+        "publish-model",
+        &tree,
+        "--name",
+        "tree",
+        "--type",
+        "pmml",
+        "--data-type",
+        "iris",
+        "--topic",
+        &topics.models,
+    ]);
+    let serve = support::Serve(
+        Command::new(env!("CARGO_BIN_EXE_serve"))
+            .args(["--record", "features", "--data-format", "json", "-w", "2"])
+            .args([
+                "--bootstrap",
+                &kafka.bootstrap,
+                "--group",
+                &format!("{}-g", topics.data),
+            ])
+            .args([
+                "--data-topic",
+                &topics.data,
+                "--models-topic",
+                &topics.models,
+            ])
+            .args(["--results-topic", &topics.results])
+            .spawn()
+            .expect("serve starts"),
+    );
+    let csv = format!("{root}/data/iris/iris.csv");
+    client(&[
+        "publish-data",
+        "--record",
+        "features",
+        "--format",
+        "json",
+        "--csv",
+        &csv,
+        "--exclude",
+        "species",
+        "--data-type",
+        "iris",
+        "--topic",
+        &topics.data,
+    ]);
+    let results = support::read_results(&kafka, &topics.results, 150);
+    serve.terminate();
+    assert!(serve.wait().success(), "serve exits cleanly on SIGTERM");
+    let reference = iris_reference("iris_tree.expected.csv");
+    assert_eq!(results.len(), 150);
+    for result in &results {
+        let row = (result.source_offset * 4 + i64::from(result.source_partition)) as usize;
+        assert_eq!(result.model_name, "tree");
+        assert_eq!(result.label, reference[row], "row {row}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The client side: publishing data records (round-robin over the topic's partitions, at a chosen
 //! rate) and model descriptors.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -17,6 +18,8 @@ use crate::record::{PayloadFormat, Record};
 /// A producer of records and models.
 pub struct Publisher {
     producer: ThreadedProducer<DefaultProducerContext>,
+    /// Records published so far, which also picks the next record's partition.
+    published: AtomicU64,
 }
 
 impl Publisher {
@@ -27,7 +30,10 @@ impl Publisher {
             .set("linger.ms", "5")
             .create()
             .context("creating a Kafka producer")?;
-        Ok(Publisher { producer })
+        Ok(Publisher {
+            producer,
+            published: AtomicU64::new(0),
+        })
     }
 
     /// Publishes a model descriptor, keyed by its `dataType`, and waits until it is delivered.
@@ -46,9 +52,9 @@ impl Publisher {
         self.flush()
     }
 
-    /// Publishes records (protobuf) round-robin over the partitions of `topic`, at most `rate`
-    /// per second (as fast as possible when `None`), calling `progress` after each; returns how
-    /// many.
+    /// Publishes records (protobuf) round-robin over the partitions of `topic` (continuing where
+    /// the publisher's previous records left off), at most `rate` per second (as fast as
+    /// possible when `None`), calling `progress` after each; returns how many.
     pub fn publish_records<R: Record>(
         &self,
         topic: &str,
@@ -77,7 +83,8 @@ impl Publisher {
                 let due = started + interval.mul_f64(sent as f64);
                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
             }
-            let partition = (sent % partitions as u64) as i32;
+            let published = self.published.fetch_add(1, Ordering::Relaxed);
+            let partition = (published % partitions as u64) as i32;
             let payload = record.encode(format);
             self.send(
                 BaseRecord::to(topic)

@@ -151,7 +151,7 @@ fn feature_bits(features: &[f64; 11]) -> [u64; 11] {
 }
 
 /// A `serve` process, stopped (SIGTERM, then killed) when dropped.
-pub struct Serve(Child);
+pub struct Serve(pub Child);
 
 impl Serve {
     /// Starts process `process` of a two-process, two-worker job over `topics`, with further
