@@ -2,6 +2,10 @@
 //! embedded one, and the predictions read back as they arrive. The apps in `jobs/` (`wine`,
 //! `iris`) are built from these and the [`crate::job`] API.
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -9,12 +13,15 @@ use prost::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
-use crate::job::JobConfig;
+use crate::job::{Job, JobConfig};
 use crate::kafka::admin::ensure_topics;
 use crate::kafka::source::{PartitionSource, StartAt};
 use crate::kafka::KafkaConfig;
 use crate::pipeline::PipelineKind;
 use crate::proto::ServingResult;
+use crate::record::Record;
+use crate::state::query::{query_job, render_table};
+use crate::state::Counters;
 
 /// An app's topics, named after it: `{app}-records`, `{app}-models`, `{app}-predictions`.
 pub struct AppTopics {
@@ -53,6 +60,36 @@ impl AppTopics {
         config.results_topic = Some(self.predictions.clone());
         config.group = format!("{}-app", self.records);
         config
+    }
+}
+
+/// The command-line options of the example apps.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AppArgs {
+    /// Kafka bootstrap servers (default: an embedded Kafka).
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    pub bootstrap: Option<String>,
+    /// Records to serve (the app's rows, repeated as needed).
+    #[arg(long, default_value_t = 1000)]
+    pub records: usize,
+    /// Worker threads.
+    #[arg(short = 'w', long, default_value_t = 2)]
+    pub workers: usize,
+    /// Where the job answers state queries.
+    #[arg(long, default_value = "127.0.0.1:9300")]
+    pub state_addr: SocketAddr,
+    /// Prefix of the app's topics (records, models, predictions; default: the app's name).
+    #[arg(long)]
+    pub topics: Option<String>,
+    /// Print every n-th prediction.
+    #[arg(long, default_value_t = 100)]
+    pub every: usize,
+}
+
+impl AppArgs {
+    /// The app's topics: named after `app`, or the `--topics` prefix.
+    pub fn topics(&self, app: &str) -> AppTopics {
+        AppTopics::new(self.topics.as_deref().unwrap_or(app))
     }
 }
 
@@ -117,4 +154,72 @@ pub fn follow_results(
         );
     }
     Ok(seen)
+}
+
+/// A job running on its own thread until stopped.
+pub struct RunningJob {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<Arc<Counters>>>,
+}
+
+impl RunningJob {
+    /// Runs `job` over records of type `R` on `workers` worker threads of this process.
+    pub fn spawn<R: Record>(job: Job, workers: usize) -> Self {
+        let stop = job.stop_flag();
+        let thread = std::thread::spawn(move || job.run::<R>(timely::Config::process(workers)));
+        RunningJob { stop, thread }
+    }
+
+    /// Stops the job and waits for it; returns its counters.
+    pub fn stop(self) -> Result<Arc<Counters>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the job panicked"))?
+    }
+}
+
+/// Prints every `every`-th prediction on `topic` as it arrives (see [`describe`], `what` naming
+/// the predicted thing), until `count` have come or none has for 30 s; then how many came.
+pub fn print_predictions(
+    kafka: &KafkaConfig,
+    topic: &str,
+    count: usize,
+    every: usize,
+    what: &str,
+) -> Result<usize> {
+    let mut printed = 0;
+    let seen = follow_results(kafka, topic, count, Duration::from_secs(30), |result| {
+        if printed % every.max(1) == 0 {
+            println!("{}", describe(&result, what));
+        }
+        printed += 1;
+    })?;
+    println!("{seen} predictions for {count} records\n");
+    Ok(seen)
+}
+
+/// One prediction: where the record was read, the model, the predicted `what` and its
+/// probability.
+pub fn describe(result: &ServingResult, what: &str) -> String {
+    let probability = result
+        .probabilities
+        .iter()
+        .find(|class| class.label == result.label)
+        .map_or(f64::NAN, |class| class.probability);
+    format!(
+        "[{}:{:>4}] {:<14} {what} {} (p = {probability:.2})",
+        result.source_partition, result.source_offset, result.model_name, result.label
+    )
+}
+
+/// Prints what the job answering at `addr` says about its models, once it has had the time to
+/// refresh its statistics (every `stats_interval`).
+pub fn print_state(addr: SocketAddr, stats_interval: Duration) {
+    std::thread::sleep(2 * stats_interval);
+    let state = query_job(&[addr.to_string()], Duration::from_secs(5));
+    for unreachable in &state.unreachable {
+        eprintln!("{}: {}", unreachable.addr, unreachable.error);
+    }
+    print!("{}", render_table(&state));
 }
