@@ -80,14 +80,6 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// Reports to `counters` only.
-    pub fn counting(counters: Arc<Counters>) -> Self {
-        Reporter {
-            counters,
-            events: None,
-        }
-    }
-
     /// Reports to `counters` and to the state log registered on `worker`, if any (register it
     /// before building the dataflow).
     pub fn for_worker(worker: &Worker, counters: Arc<Counters>) -> Self {
