@@ -66,9 +66,11 @@ from sklearn2pmml import sklearn2pmml
 from sklearn2pmml.pipeline import PMMLPipeline
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
+from training_common import ONNX_OPS as TRACT_OPS, build_jpmml, score_with_jpmml
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "data" / "iris"
-JPMML = REPO / "scripts" / "jpmml"
+JPMML = REPO / "scripts" / "jpmml"  # its pom gives the JPMML-Evaluator version
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 TARGET = "species"
@@ -80,18 +82,6 @@ FEATURE_NAMES_KEY = "feature_names"  # the ONNX metadata entry the server reads 
 PMML_NS = "http://www.dmg.org/PMML-4_4"
 MAX_FILE_SIZE = 300_000
 
-# ONNX ops the server loads (tract-onnx 0.23 plus the server's own tree ensembles), as in
-# scripts/train_onnx.py. ZipMap and Scaler are not available.
-TRACT_OPS = {
-    "Abs", "Add", "ArgMax", "ArgMin", "ArrayFeatureExtractor", "Cast", "CastLike",
-    "CategoryMapper", "Clip", "Concat", "Constant", "ConstantOfShape", "Div",
-    "Equal", "Exp", "Expand", "Flatten", "Gather", "Gemm", "Greater", "Identity",
-    "Less", "LinearClassifier", "LinearRegressor", "Log", "LogSoftmax", "MatMul",
-    "Max", "Min", "Mul", "Neg", "Normalizer", "Not", "Reciprocal", "ReduceMax",
-    "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
-    "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "TreeEnsembleClassifier",
-    "TreeEnsembleRegressor", "Unsqueeze", "Where",
-}
 
 PREDICTION_HEADER = ["row", "label"] + [f"p_{s}" for s in SPECIES]
 
@@ -138,22 +128,6 @@ def write_predictions(path: Path, labels, probabilities) -> None:
 
 
 # --- PMML ------------------------------------------------------------------------------------
-
-
-def build_jpmml() -> None:
-    """Compiles the reference scorer and copies its dependencies (JPMML-Evaluator), as train_pmml.py."""
-    subprocess.run(
-        ["mvn", "-q", "-f", str(JPMML / "pom.xml"), "package", "dependency:copy-dependencies"],
-        check=True,
-    )
-
-
-def score_with_jpmml(model: Path, inputs: Path, output: Path) -> None:
-    classpath = f"{JPMML / 'target' / 'classes'}:{JPMML / 'target' / 'dependency'}/*"
-    subprocess.run(
-        ["java", "-cp", classpath, "reference.ReferenceScorer", str(model), str(inputs), str(output)],
-        check=True,
-    )
 
 
 def normalize_pmml(text: str) -> str:

@@ -85,6 +85,8 @@ from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 from xgboost import XGBRegressor
 
+from training_common import ONNX_OPS as TRACT_OPS, WINE_FEATURES as FEATURES
+
 # onnxmltools converts XGBoost and LightGBM models; registering its converters with
 # skl2onnx lets convert_sklearn export them with the same interface as the others.
 update_registered_converter(XGBRegressor, "XGBoostXGBRegressor",
@@ -97,40 +99,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "data", "winequality-red.csv")
 OUT = os.path.join(REPO, "data", "onnx")
 
-FEATURES = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-]
 TARGET = "quality"
 N_REFERENCE_ROWS = 300  # reference predictions cover data rows 0..299
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 INPUT_NAME = "input"
 SEED = 0
 
-# Op types that this server loads: those tract-onnx 0.23.9 registers (taken from
-# its src/ops/**), of which only the subset that skl2onnx can emit for these
-# models matters, with TreeEnsembleRegressor and TreeEnsembleClassifier
-# evaluated by the server's own implementation (src/model/onnx/tree_ensemble/).
-TRACT_OPS = {
-    "Abs", "Add", "ArgMax", "ArgMin", "ArrayFeatureExtractor", "Cast", "CastLike",
-    "CategoryMapper", "Clip", "Concat", "Constant", "ConstantOfShape", "Div",
-    "Equal", "Exp", "Expand", "Flatten", "Gather", "Gemm", "Greater", "Identity",
-    "Less", "LinearClassifier", "LinearRegressor", "Log", "LogSoftmax", "MatMul",
-    "Max", "Min", "Mul", "Neg", "Normalizer", "Not", "Reciprocal", "ReduceMax",
-    "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
-    "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "TreeEnsembleClassifier",
-    "TreeEnsembleRegressor", "Unsqueeze", "Where",
-}
-# Not available in tract-onnx 0.23: ZipMap (unimplemented) and Scaler.
 WINE_CLASSES = [3, 4, 5, 6, 7, 8]
 
 

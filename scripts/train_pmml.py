@@ -52,22 +52,9 @@ from sklearn2pmml.statsmodels import StatsModelsRegressor
 from xgboost import XGBClassifier, XGBRegressor
 
 import handmade_pmml
+from training_common import WINE_FEATURES as FEATURES, build_jpmml, score_with_jpmml
 
 REPO = Path(__file__).resolve().parent.parent
-JPMML = REPO / "scripts" / "jpmml"
-FEATURES = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-]
 TARGET = "quality"
 LEVEL = "alcohol level"
 TEST_ROWS = 400
@@ -137,23 +124,6 @@ def fixtures(train: pd.DataFrame, train_missing: pd.DataFrame):
         ("gradient_boosting_binary", PMMLPipeline([("m", GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=1))]), train, x_cols, "wine_test.csv", GOOD),
         ("xgboost_binary_classifier", PMMLPipeline([("m", XGBClassifier(n_estimators=5, max_depth=3, random_state=1))]), train, x_cols, "wine_test.csv", GOOD),
     ]
-
-
-def build_jpmml() -> None:
-    """Compiles the reference scorer and copies its dependencies (JPMML-Evaluator)."""
-    subprocess.run(
-        ["mvn", "-q", "-f", str(JPMML / "pom.xml"), "package", "dependency:copy-dependencies"],
-        check=True,
-    )
-
-
-def score_with_jpmml(model: Path, inputs: Path, output: Path) -> None:
-    """Runs JPMML-Evaluator on `inputs`, writing its predictions to `output`."""
-    classpath = f"{JPMML / 'target' / 'classes'}:{JPMML / 'target' / 'dependency'}/*"
-    subprocess.run(
-        ["java", "-cp", classpath, "reference.ReferenceScorer", str(model), str(inputs), str(output)],
-        check=True,
-    )
 
 
 def seed_references(seed_dir: Path, out_dir: Path) -> None:
