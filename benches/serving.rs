@@ -1,5 +1,5 @@
 //! Serving throughput without Kafka: how fast each demo model (ONNX, and the frozen TensorFlow
-//! graphs: ours and, when `../shared/seed` is present, the original system's) scores one record
+//! graphs: ours and, when `MODELSERVER_ORIGINAL_DIR` names its files, the original system's) scores one record
 //! in tract, and how many records per second the keyed and flat pipelines push through the
 //! serving operator on 1 and 2 workers, against a passthrough dataflow over the same inputs.
 //!
@@ -15,12 +15,13 @@ use modelserver::kafka::publish::model_with_bytes;
 use modelserver::model::onnx::OnnxModel;
 use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{Model, ModelKind};
-use modelserver::pipeline::{self, PipelineKind, ServingConfig};
+use modelserver::pipeline::{serving_dataflow, PipelineKind, ServingConfig, ServingDataflow};
 use modelserver::record::{Origin, Sourced, WineRecord};
 use modelserver::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
+use timely::worker::Worker;
 
 const MODELS: [&str; 12] = [
     "wine_linear_regression",
@@ -46,19 +47,18 @@ fn onnx_bytes(model: &str) -> Vec<u8> {
     .expect("a fixture")
 }
 
-/// The frozen TensorFlow graphs: ours, and the original system's when `../shared/seed` is here.
+/// The frozen TensorFlow graphs: ours, and the original system's when its files are here.
 fn tensorflow_graphs() -> Vec<(&'static str, Vec<u8>)> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    [
-        ("tensorflow wine_mlp", "data/tensorflow/wine_mlp.pb"),
-        (
-            "tensorflow optimized_WineQuality",
-            "../shared/seed/optimized_WineQuality.pb",
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(name, path)| Some((name, std::fs::read(format!("{root}/{path}")).ok()?)))
-    .collect()
+    let ours = format!("{}/data/tensorflow/wine_mlp.pb", env!("CARGO_MANIFEST_DIR"));
+    let mut graphs = vec![(
+        "tensorflow wine_mlp",
+        std::fs::read(ours).expect("a fixture"),
+    )];
+    if let Some(original) = original_files::dir("the original frozen graph") {
+        let bytes = std::fs::read(original.join("optimized_WineQuality.pb")).expect("the graph");
+        graphs.push(("tensorflow optimized_WineQuality", bytes));
+    }
+    graphs
 }
 
 /// Mean nanoseconds per record of scoring the bundled rows one at a time.
@@ -110,23 +110,16 @@ fn throughput(
     let started = Instant::now();
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
-        let (mut data, mut models) = (InputHandleVec::new(), InputHandleVec::new());
-        let probe = ProbeHandle::new();
         hooks::register(worker, process.clone(), sinks.clone(), false);
         let reporter = Reporter::for_worker(worker, counters.clone());
-        worker.dataflow::<u64, _, _>(|scope| {
-            let data = data.to_stream(scope);
-            let models = models.to_stream(scope);
-            match kind {
-                Some(kind) => {
-                    pipeline::build(kind, data, models, config, reporter).probe_with(&probe);
-                }
-                None => {
-                    data.map(|sourced: Sourced<WineRecord>| sourced.origin.offset)
-                        .probe_with(&probe);
-                }
-            }
-        });
+        let ServingDataflow {
+            mut data,
+            mut models,
+            probe,
+        } = match kind {
+            Some(kind) => serving_dataflow(worker, kind, config, reporter, |_| {}),
+            None => passthrough(worker),
+        };
         if index == 0 {
             models.send(descriptor.clone());
         }
@@ -155,6 +148,23 @@ fn throughput(
     .into_iter()
     .for_each(|result| result.expect("no worker fails"));
     records as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A dataflow with the serving dataflow's inputs that passes each record's offset through.
+fn passthrough(worker: &mut Worker) -> ServingDataflow<WineRecord> {
+    let (mut data, mut models) = (InputHandleVec::new(), InputHandleVec::new());
+    let probe = ProbeHandle::new();
+    worker.dataflow(|scope| {
+        models.to_stream(scope);
+        data.to_stream(scope)
+            .map(|sourced: Sourced<WineRecord>| sourced.origin.offset)
+            .probe_with(&probe);
+    });
+    ServingDataflow {
+        data,
+        models,
+        probe,
+    }
 }
 
 fn main() {

@@ -6,17 +6,21 @@
 //! client publish-data --record features --csv data/iris/iris.csv --exclude species --data-type iris
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use cli::{init_logging, KafkaArgs, RecordKind};
 use indicatif::{ProgressBar, ProgressStyle};
-use modelserver::cli::{init_logging, KafkaArgs};
 use modelserver::dataset;
+use modelserver::job::JobConfig;
 use modelserver::kafka::admin::ensure_topics;
 use modelserver::kafka::publish::{model_at_location, model_with_bytes, Publisher};
 use modelserver::model::ModelKind;
-use modelserver::record::{PayloadFormat, Record, RecordKind};
+use modelserver::record::{PayloadFormat, Record};
 
 /// Publish data records and models to Kafka.
 #[derive(Parser, Debug)]
@@ -35,8 +39,8 @@ enum Command {
         /// The record type.
         #[arg(long, value_enum, default_value = "wine")]
         record: RecordKind,
-        /// How to encode the records.
-        #[arg(long, value_enum, default_value = "protobuf")]
+        /// How to encode the records: protobuf or json.
+        #[arg(long, default_value_t = PayloadFormat::default())]
         format: PayloadFormat,
         /// Records per second (default: as fast as possible).
         #[arg(long)]
@@ -59,7 +63,7 @@ enum Command {
         #[arg(long, default_value = "wine")]
         data_type: String,
         /// The data topic.
-        #[arg(long, default_value = "mdata")]
+        #[arg(long, default_value = JobConfig::DATA_TOPIC)]
         topic: String,
         /// Partitions to create the topic with, if it does not exist.
         #[arg(long, default_value_t = 4)]
@@ -89,7 +93,7 @@ enum Command {
         #[arg(long)]
         location: bool,
         /// The models topic.
-        #[arg(long, default_value = "models")]
+        #[arg(long, default_value = JobConfig::MODELS_TOPIC)]
         topic: String,
     },
 }

@@ -5,23 +5,24 @@
 //! current model keeps serving), and a viewer that prints results from the results topic as they
 //! arrive, and each swap as it happens.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
+use modelserver::app::{follow_results, AppKafka};
 use modelserver::dataset;
 use modelserver::job::{Job, JobConfig};
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
-use modelserver::kafka::source::{PartitionSource, StartAt};
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
 use modelserver::proto::ServingResult;
 use modelserver::record::WineRecord;
-use prost::Message;
-use rdkafka::mocking::MockCluster;
 
 /// A model the demo swaps in when a fraction of the records has been published.
 struct Swap {
@@ -86,13 +87,15 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    modelserver::cli::init_logging();
+    cli::init_logging();
     let args = Args::parse();
-    let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
-    for (topic, partitions) in [("mdata", 4), ("models", 1), ("results", 1)] {
-        cluster.create_topic(topic, partitions, 1)?;
-    }
-    let kafka = KafkaConfig::new(cluster.bootstrap_servers());
+    let topics = [
+        (JobConfig::DATA_TOPIC, 4),
+        (JobConfig::MODELS_TOPIC, 1),
+        (JobConfig::RESULTS_TOPIC, 1),
+    ];
+    let embedded = AppKafka::connect(None, &topics)?;
+    let kafka = embedded.config.clone();
     println!(
         "embedded Kafka at {}; pipeline {}, {} workers",
         kafka.bootstrap, args.pipeline, args.workers
@@ -129,16 +132,18 @@ fn publish(kafka: &KafkaConfig, args: &Args) -> Result<()> {
     for swap in &SWAPS {
         let until = (swap.at * args.records as f64) as usize;
         let batch = records.by_ref().take(until - published);
-        published += publisher.publish_records("mdata", batch, Some(args.rate), |_| {})? as usize;
+        published +=
+            publisher.publish_records(JobConfig::DATA_TOPIC, batch, Some(args.rate), |_| {})?
+                as usize;
         let descriptor = model_with_bytes(swap.name, "wine", swap.kind, swap.bytes.to_vec());
-        publisher.publish_model("models", &descriptor)?;
+        publisher.publish_model(JobConfig::MODELS_TOPIC, &descriptor)?;
         println!(
             ">>> published {} model `{}` after {published} records",
             swap.kind, swap.name
         );
     }
     publisher.publish_records(
-        "mdata",
+        JobConfig::DATA_TOPIC,
         records.take(args.records - published),
         Some(args.rate),
         |_| {},
@@ -176,24 +181,15 @@ impl Tally {
 
 /// Prints results from the results topic until every record has one (or nothing came for 20 s).
 fn view(kafka: &KafkaConfig, args: &Args) -> Result<Tally> {
-    let mut results = PartitionSource::assign(
-        kafka,
-        "demo-viewer",
-        "results",
-        0,
-        1,
-        StartAt::Beginning,
-        None,
-    )?;
     let mut tally = Tally::default();
     let mut models_seen = std::collections::HashSet::new();
-    let mut last_result = Instant::now();
-    while tally.seen < args.records as u64 && last_result.elapsed() < Duration::from_secs(20) {
-        results.poll_batch(1024, Duration::from_millis(100), |_, _, payload| {
-            let Ok(result) = ServingResult::decode(payload) else {
-                return;
-            };
-            last_result = Instant::now();
+    let idle = Duration::from_secs(20);
+    follow_results(
+        kafka,
+        JobConfig::RESULTS_TOPIC,
+        args.records,
+        idle,
+        |result| {
             tally.seen += 1;
             let entry = tally
                 .per_model
@@ -213,8 +209,8 @@ fn view(kafka: &KafkaConfig, args: &Args) -> Result<Tally> {
             if tally.seen % args.every == 0 {
                 println!("{}", describe(&result));
             }
-        });
-    }
+        },
+    )?;
     Ok(tally)
 }
 

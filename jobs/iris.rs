@@ -11,12 +11,16 @@
 //! cargo run --release --bin iris -- --bootstrap 127.0.0.1:9092
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
-use modelserver::app::{print_predictions, print_state, AppArgs, AppKafka, RunningJob};
+use cli::AppArgs;
+use modelserver::app::{print_predictions, print_state, AppKafka, RunningJob};
 use modelserver::dataset::read_feature_records;
 use modelserver::job::Job;
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
@@ -38,7 +42,7 @@ const TREE: &[u8] = include_bytes!("../data/iris/iris_tree.pmml");
 const FOREST: &[u8] = include_bytes!("../data/iris/iris_forest.onnx");
 
 fn main() -> Result<()> {
-    modelserver::cli::init_logging();
+    cli::init_logging();
     let args = Args::parse();
     let app = &args.app;
     let topics = app.topics("iris");

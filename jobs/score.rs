@@ -6,18 +6,21 @@
 //! ```
 //!
 //! The input's header names the fields. A PMML model takes its fields by name (extra columns are
-//! ignored; an empty cell is a missing value; a cell that is not a number is a category). An ONNX
-//! model takes the first columns, as many as its input declares. The output has the input row
-//! number (from 0), the predicted value, for a classifier the label and one probability per class,
-//! and the error for a row the model could not score.
+//! ignored). An ONNX model or a TensorFlow frozen graph takes the first columns, as many as its
+//! input declares. An empty cell is a missing value; a cell that is not a number is a category
+//! (which ONNX and TensorFlow models reject). The output has the input row number (from 0), the
+//! predicted value, for a classifier the label and one probability per class, and the error for
+//! a row the model could not score.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use modelserver::model::onnx::{declared_width, OnnxModel};
-use modelserver::model::pmml::{Input, PmmlModel};
-use modelserver::model::{Model, ModelError, ModelKind, Prediction};
+use modelserver::model::{load_model, onnx, tensorflow, Input, InputNames, Model, ModelError};
+use modelserver::model::{ModelKind, Prediction};
 
 /// Score a CSV file with a model file.
 #[derive(Parser, Debug)]
@@ -25,7 +28,7 @@ struct Args {
     /// The model file.
     #[arg(long)]
     model: PathBuf,
-    /// The model type (default: from the file's extension: .pmml/.xml, .onnx).
+    /// The model type (default: from the file's extension: .pmml/.xml, .onnx, .pb).
     #[arg(long = "type")]
     kind: Option<ModelKind>,
     /// The rows to score: CSV with a header row.
@@ -36,67 +39,37 @@ struct Args {
     output: PathBuf,
 }
 
-/// A loaded model and how it reads a CSV row.
-enum Scorer {
-    Pmml(Box<PmmlModel>),
-    Onnx { model: OnnxModel, width: usize },
+/// Loads the model at `path` for rows with the columns of `header`: a PMML model binds its
+/// fields by name, a model that takes one tensor the first columns, as many as it declares.
+fn load(path: &Path, kind: ModelKind, header: &csv::StringRecord) -> Result<Box<dyn Model>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let columns: Vec<String> = header.iter().map(str::to_owned).collect();
+    let width = match kind {
+        ModelKind::Pmml => columns.len(),
+        ModelKind::Onnx => onnx::declared_width(&bytes)?.unwrap_or(columns.len()),
+        ModelKind::TensorFlow => tensorflow::declared_width(&bytes)?.unwrap_or(columns.len()),
+        ModelKind::TensorFlowSaved => bail!("`score` reads a frozen graph, not a SavedModel"),
+    };
+    if width > columns.len() {
+        bail!(
+            "the model takes {width} features, the input has {} columns",
+            columns.len()
+        );
+    }
+    Ok(load_model(
+        kind,
+        &bytes,
+        InputNames::Named(&columns[..width]),
+    )?)
 }
 
-impl Scorer {
-    fn load(path: &Path, kind: ModelKind, header: &csv::StringRecord) -> Result<Scorer> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        match kind {
-            ModelKind::Pmml => {
-                let fields: Vec<&str> = header.iter().collect();
-                Ok(Scorer::Pmml(Box::new(PmmlModel::load_with_fields(
-                    &bytes, &fields,
-                )?)))
-            }
-            ModelKind::Onnx => {
-                let width = declared_width(&bytes)?.unwrap_or(header.len());
-                if width > header.len() {
-                    bail!(
-                        "the model takes {width} features, the input has {} columns",
-                        header.len()
-                    );
-                }
-                let inputs = header.iter().take(width).map(Into::into).collect();
-                Ok(Scorer::Onnx {
-                    model: OnnxModel::load_with_inputs(&bytes, inputs)?,
-                    width,
-                })
-            }
-            other => bail!("`score` reads pmml and onnx models, not {other}"),
-        }
-    }
-
-    fn score(&mut self, row: &csv::StringRecord) -> Result<Prediction, ModelError> {
-        match self {
-            Scorer::Pmml(model) => {
-                let inputs: Vec<Input<'_>> = row.iter().map(pmml_input).collect();
-                model.score_inputs(&inputs)
-            }
-            Scorer::Onnx { model, width } => {
-                let features: Vec<f64> = row
-                    .iter()
-                    .take(*width)
-                    .map(|cell| cell.trim().parse().unwrap_or(f64::NAN))
-                    .collect();
-                model.score(&features)
-            }
-        }
-    }
-
-    fn class_labels(&self) -> Vec<String> {
-        let labels = match self {
-            Scorer::Pmml(model) => model.class_labels(),
-            Scorer::Onnx { model, .. } => model.class_labels(),
-        };
-        labels.iter().map(|label| label.to_string()).collect()
-    }
+/// Scores one row: its cells in header order, as many as the model takes.
+fn score(model: &mut dyn Model, row: &csv::StringRecord) -> Result<Prediction, ModelError> {
+    let inputs: Vec<Input<'_>> = row.iter().take(model.inputs().len()).map(input).collect();
+    model.score_inputs(&inputs)
 }
 
-fn pmml_input(cell: &str) -> Input<'_> {
+fn input(cell: &str) -> Input<'_> {
     let cell = cell.trim();
     if cell.is_empty() {
         Input::Missing
@@ -109,6 +82,7 @@ fn kind_of(path: &Path) -> Result<ModelKind> {
     match path.extension().and_then(|extension| extension.to_str()) {
         Some("pmml" | "xml") => Ok(ModelKind::Pmml),
         Some("onnx") => Ok(ModelKind::Onnx),
+        Some("pb") => Ok(ModelKind::TensorFlow),
         _ => bail!(
             "cannot tell the model type of {}: pass --type",
             path.display()
@@ -122,9 +96,13 @@ fn main() -> Result<()> {
     let mut reader = csv::Reader::from_path(&args.input)
         .with_context(|| format!("reading {}", args.input.display()))?;
     let header = reader.headers()?.clone();
-    let mut scorer = Scorer::load(&args.model, kind, &header)
+    let mut model = load(&args.model, kind, &header)
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let labels = scorer.class_labels();
+    let labels: Vec<String> = model
+        .class_labels()
+        .iter()
+        .map(|label| label.to_string())
+        .collect();
     let mut writer = csv::Writer::from_path(&args.output)
         .with_context(|| format!("writing {}", args.output.display()))?;
     let mut columns = vec!["row".to_owned(), "value".to_owned()];
@@ -137,7 +115,7 @@ fn main() -> Result<()> {
     let mut rows = 0;
     for (index, row) in reader.records().enumerate() {
         let row = row.with_context(|| format!("reading row {index}"))?;
-        writer.write_record(output_row(index, scorer.score(&row), labels.len()))?;
+        writer.write_record(output_row(index, score(model.as_mut(), &row), labels.len()))?;
         rows += 1;
     }
     writer.flush()?;

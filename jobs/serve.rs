@@ -7,16 +7,18 @@
 //! serve --state-addr 127.0.0.1:9100                                   # answer state queries
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{ArgAction, Parser};
-use modelserver::cli::{init_logging, KafkaArgs};
-use modelserver::cluster::ClusterArgs;
+use cli::{init_logging, ClusterArgs, KafkaArgs, RecordKind};
 use modelserver::job::{Job, JobConfig, StateOptions};
 use modelserver::pipeline::{PipelineKind, ServingConfig};
-use modelserver::record::{FeatureRecord, PayloadFormat, RecordKind, WineRecord};
+use modelserver::record::{FeatureRecord, PayloadFormat, WineRecord};
 
 /// Serve models on a live Kafka stream, swapping them while data flows.
 #[derive(Parser, Debug)]
@@ -30,42 +32,42 @@ struct Args {
     /// named features; models take the features they name).
     #[arg(long, value_enum, default_value = "wine")]
     record: RecordKind,
-    /// How data records are encoded.
-    #[arg(long, value_enum, default_value = "protobuf")]
+    /// How data records are encoded: protobuf or json.
+    #[arg(long, default_value_t = PayloadFormat::default())]
     data_format: PayloadFormat,
     #[command(flatten)]
     kafka: KafkaArgs,
     #[command(flatten)]
     cluster: ClusterArgs,
     /// The topic of data records (WineRecord).
-    #[arg(long, default_value = "mdata")]
+    #[arg(long, default_value = JobConfig::DATA_TOPIC)]
     data_topic: String,
     /// The topic of model descriptors (ModelDescriptor).
-    #[arg(long, default_value = "models")]
+    #[arg(long, default_value = JobConfig::MODELS_TOPIC)]
     models_topic: String,
     /// The topic results go to (ServingResult).
-    #[arg(long, default_value = "results")]
+    #[arg(long, default_value = JobConfig::RESULTS_TOPIC)]
     results_topic: String,
     /// Write no results to Kafka.
     #[arg(long)]
     no_results_topic: bool,
     /// The consumer group under which data offsets are committed.
-    #[arg(long, default_value = "wineRecordsGroup")]
+    #[arg(long, default_value = JobConfig::GROUP)]
     group: String,
     /// Print every result as a JSON line on standard output.
     #[arg(long)]
     print: bool,
     /// The most records a worker reads into one ingestion batch.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = JobConfig::BATCH_SIZE)]
     batch_size: usize,
     /// Records of one key that may wait for its first model, per worker.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = ServingConfig::PENDING_LIMIT)]
     pending_limit: usize,
     /// Milliseconds a record may wait for the first model of its key.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = ServingConfig::PENDING_TIMEOUT.as_millis() as u64)]
     pending_timeout_ms: u64,
     /// Milliseconds between commits of the data offsets the output has passed.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = JobConfig::COMMIT_INTERVAL.as_millis() as u64)]
     commit_interval_ms: u64,
     /// Exit once no input has seen a message for this many seconds.
     #[arg(long)]
@@ -75,7 +77,7 @@ struct Args {
     #[arg(long)]
     state_addr: Option<std::net::SocketAddr>,
     /// Milliseconds between statistics events of the keys whose figures changed.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = ServingConfig::STATS_INTERVAL.as_millis() as u64)]
     stats_interval_ms: u64,
     /// Keep no per-model statistics (loads, swaps and failures are still reported).
     #[arg(long)]

@@ -7,6 +7,9 @@
 //! state -h hosts.txt --port 9100 --data-type wine --json
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

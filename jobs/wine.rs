@@ -10,11 +10,15 @@
 //! cargo run --release --bin wine -- --bootstrap 127.0.0.1:9092
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
-use modelserver::app::{print_predictions, print_state, AppArgs, AppKafka, RunningJob};
+use cli::AppArgs;
+use modelserver::app::{print_predictions, print_state, AppKafka, RunningJob};
 use modelserver::dataset;
 use modelserver::job::Job;
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
@@ -36,7 +40,7 @@ const FOREST: &[u8] = include_bytes!("../data/pmml/random_forest_classifier.pmml
 const BOOSTING: &[u8] = include_bytes!("../data/onnx/wine_gbm_classifier.onnx");
 
 fn main() -> Result<()> {
-    modelserver::cli::init_logging();
+    cli::init_logging();
     let args = Args::parse();
     let app = &args.app;
     let topics = app.topics("wine");

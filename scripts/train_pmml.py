@@ -8,20 +8,24 @@ Writes into data/pmml/ (relative to the repository root):
   - wine_test_missing.csv  the same rows with some cells blanked out (missing values)
   - <name>.expected.csv    JPMML-Evaluator's predictions for each fixture's test file
   - seed/<name>.expected.csv  JPMML-Evaluator's predictions for the original system's seed PMML
-                           files on all 1,599 rows of shared/seed/winequality_red.csv
+                           files on all 1,599 rows of their winequality_red.csv
   - handmade/<name>.pmml, handmade/inputs.csv, handmade/<name>.expected.csv: small hand-made
                            documents (scripts/handmade_pmml.py) for the PMML features the
                            trained models do not use, with JPMML-Evaluator's predictions
 
 The reference evaluator is scripts/jpmml (JPMML-Evaluator from Maven Central), not our own code.
 
-Usage: python3 scripts/train_pmml.py [--data data/winequality-red.csv] [--seed-dir ../shared/seed]
+Usage: python3 scripts/train_pmml.py [--data data/winequality-red.csv] [--seed-dir DIR]
+
+The original system's files are read from --seed-dir, by default $MODELSERVER_ORIGINAL_DIR or
+target/original (scripts/fetch-original.sh downloads them there).
 Requires: scripts/requirements-pmml.txt, Java 17 and Maven.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -141,7 +145,7 @@ def seed_references(seed_dir: Path, out_dir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO / "data" / "winequality-red.csv")
-    parser.add_argument("--seed-dir", type=Path, default=REPO.parent / "shared" / "seed")
+    parser.add_argument("--seed-dir", type=Path, default=Path(os.environ.get("MODELSERVER_ORIGINAL_DIR", REPO / "target" / "original")))
     parser.add_argument("--out", type=Path, default=REPO / "data" / "pmml")
     args = parser.parse_args()
 

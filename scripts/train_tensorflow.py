@@ -6,7 +6,7 @@ Run from the repository root, in a virtual environment with scripts/requirements
 
     python3 -m venv /tmp/tfvenv
     /tmp/tfvenv/bin/pip install -r scripts/requirements-tensorflow.txt
-    /tmp/tfvenv/bin/python scripts/train_tensorflow.py [--seed-dir ../shared/seed]
+    /tmp/tfvenv/bin/python scripts/train_tensorflow.py [--seed-dir DIR]
 
 It writes:
   * data/tensorflow/wine_mlp.pb: the frozen graph (convert_variables_to_constants_v2). Input
@@ -198,7 +198,8 @@ def write_readme(notes: list[str]) -> None:
         "```sh",
         "python3 -m venv /tmp/tfvenv",
         "/tmp/tfvenv/bin/pip install -r scripts/requirements-tensorflow.txt   # Python 3.11",
-        "/tmp/tfvenv/bin/python scripts/train_tensorflow.py --seed-dir ../shared/seed",
+        "scripts/fetch-original.sh   # the original system's files, into target/original/",
+        "/tmp/tfvenv/bin/python scripts/train_tensorflow.py",
         "```",
         "",
         f"Versions used: Python {sys.version.split()[0]}, TensorFlow {tf.__version__}, "
@@ -227,7 +228,10 @@ def write_readme(notes: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed-dir", default=os.path.join(REPO, "..", "shared", "seed"))
+    parser.add_argument(
+        "--seed-dir",
+        default=os.environ.get("MODELSERVER_ORIGINAL_DIR", os.path.join(REPO, "target", "original")),
+    )
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)

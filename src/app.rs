@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use prost::Message;
@@ -15,7 +15,7 @@ use rdkafka::producer::DefaultProducerContext;
 
 use crate::job::{Job, JobConfig};
 use crate::kafka::admin::ensure_topics;
-use crate::kafka::source::{PartitionSource, StartAt};
+use crate::kafka::source::follow_topic;
 use crate::kafka::KafkaConfig;
 use crate::pipeline::PipelineKind;
 use crate::proto::ServingResult;
@@ -63,36 +63,6 @@ impl AppTopics {
     }
 }
 
-/// The command-line options of the example apps.
-#[derive(Clone, Debug, clap::Args)]
-pub struct AppArgs {
-    /// Kafka bootstrap servers (default: an embedded Kafka).
-    #[arg(long, env = "KAFKA_BOOTSTRAP")]
-    pub bootstrap: Option<String>,
-    /// Records to serve (the app's rows, repeated as needed).
-    #[arg(long, default_value_t = 1000)]
-    pub records: usize,
-    /// Worker threads.
-    #[arg(short = 'w', long, default_value_t = 2)]
-    pub workers: usize,
-    /// Where the job answers state queries.
-    #[arg(long, default_value = "127.0.0.1:9300")]
-    pub state_addr: SocketAddr,
-    /// Prefix of the app's topics (records, models, predictions; default: the app's name).
-    #[arg(long)]
-    pub topics: Option<String>,
-    /// Print every n-th prediction.
-    #[arg(long, default_value_t = 100)]
-    pub every: usize,
-}
-
-impl AppArgs {
-    /// The app's topics: named after `app`, or the `--topics` prefix.
-    pub fn topics(&self, app: &str) -> AppTopics {
-        AppTopics::new(self.topics.as_deref().unwrap_or(app))
-    }
-}
-
 /// The Kafka an app runs against; an embedded cluster lives as long as this.
 pub struct AppKafka {
     /// How to reach it.
@@ -137,23 +107,16 @@ pub fn follow_results(
     idle: Duration,
     mut each: impl FnMut(ServingResult),
 ) -> Result<usize> {
-    let group = format!("{topic}-follower");
-    let mut source = PartitionSource::assign(kafka, &group, topic, 0, 1, StartAt::Beginning, None)?;
-    let (mut seen, mut last) = (0, Instant::now());
-    while seen < count && last.elapsed() < idle {
-        source.poll_batch(
-            1024,
-            Duration::from_millis(100),
-            |partition, offset, payload| match ServingResult::decode(payload) {
-                Ok(result) => {
-                    (seen, last) = (seen + 1, Instant::now());
-                    each(result);
-                }
-                Err(error) => tracing::warn!(partition, offset, "not a result: {error}"),
-            },
-        );
-    }
-    Ok(seen)
+    follow_topic(
+        kafka,
+        topic,
+        count,
+        idle,
+        |partition, offset, payload| match ServingResult::decode(payload) {
+            Ok(result) => each(result),
+            Err(error) => tracing::warn!(partition, offset, "not a result: {error}"),
+        },
+    )
 }
 
 /// A job running on its own thread until stopped.

@@ -41,32 +41,37 @@ pub fn read_csv(path: &std::path::Path) -> Result<Vec<WineSample>> {
 }
 
 /// Parses wine rows: 11 features then the quality, separated by `,` (the UCI file, with a header)
-/// or `;` (the original model server's copy, without one). A first line that is not numeric is
+/// or `;` (the original model server's copy, without one). A first row that is not numeric is
 /// taken as a header and skipped.
 pub fn parse_csv(text: &str) -> Result<Vec<WineSample>> {
     let separator = if text.lines().next().is_some_and(|line| line.contains(';')) {
-        ';'
+        b';'
     } else {
-        ','
+        b','
     };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let mut samples = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_row(line, separator) {
+    for (index, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("row {}", index + 1))?;
+        let line = row.position().map_or(index as u64 + 1, csv::Position::line);
+        match parse_row(&row) {
             Ok(sample) => samples.push(sample),
             Err(_) if index == 0 => continue, // the header
-            Err(error) => return Err(error).with_context(|| format!("line {}", index + 1)),
+            Err(error) => return Err(error).with_context(|| format!("line {line}")),
         }
     }
     Ok(samples)
 }
 
-fn parse_row(line: &str, separator: char) -> Result<WineSample> {
-    let values = line
-        .split(separator)
-        .map(|cell| cell.trim().trim_matches('"').parse::<f64>())
+fn parse_row(row: &csv::StringRecord) -> Result<WineSample> {
+    let values = row
+        .iter()
+        .map(str::parse::<f64>)
         .collect::<Result<Vec<f64>, _>>()
         .context("a cell is not a number")?;
     let Ok([features @ .., quality]) = <[f64; 12]>::try_from(values.as_slice()) else {

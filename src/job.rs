@@ -9,21 +9,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
-use crate::cluster::local_workers;
 use crate::kafka::admin::{ensure_topics, topic_partitions};
+use crate::kafka::events::LineTopic;
 use crate::kafka::offsets::OffsetLedger;
 use crate::kafka::sink::ResultSink;
 use crate::kafka::source::{PartitionSource, StartAt};
 use crate::kafka::KafkaConfig;
-use crate::pipeline::{self, clock_ms, PipelineKind, ServingConfig, Time};
+use crate::pipeline::{serving_dataflow, PipelineKind, ServingConfig, ServingDataflow};
 use crate::proto::ModelDescriptor;
-use crate::record::{Origin, PayloadFormat, Record, Sourced};
-use crate::state::http::StateServer;
-use crate::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
+use crate::record::{clock_ms, Origin, PayloadFormat, Record, Sourced, Time};
+use crate::state::endpoint::StateServer;
+use crate::state::{hooks, Counters, EventSinks, Forward, ProcessState, Reporter};
 
 /// Everything a serving job needs to know.
 #[derive(Clone, Debug)]
@@ -73,21 +72,34 @@ pub struct StateOptions {
 }
 
 impl JobConfig {
+    /// The default consumer group: the original system's.
+    pub const GROUP: &'static str = "wineRecordsGroup";
+    /// The default data topic: the original system's.
+    pub const DATA_TOPIC: &'static str = "mdata";
+    /// The default models topic: the original system's.
+    pub const MODELS_TOPIC: &'static str = "models";
+    /// The default results topic.
+    pub const RESULTS_TOPIC: &'static str = "results";
+    /// The default [`JobConfig::batch_size`].
+    pub const BATCH_SIZE: usize = 1024;
+    /// The default [`JobConfig::commit_interval`].
+    pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
     /// A configuration with the original system's topic and group names and default tuning.
     pub fn new(kafka: KafkaConfig, pipeline: PipelineKind) -> Self {
         JobConfig {
             kafka,
-            group: "wineRecordsGroup".into(),
-            data_topic: "mdata".into(),
-            models_topic: "models".into(),
-            results_topic: Some("results".into()),
+            group: Self::GROUP.into(),
+            data_topic: Self::DATA_TOPIC.into(),
+            models_topic: Self::MODELS_TOPIC.into(),
+            results_topic: Some(Self::RESULTS_TOPIC.into()),
             pipeline,
             serving: ServingConfig::default(),
             data_format: PayloadFormat::Protobuf,
             print: false,
-            batch_size: 1024,
+            batch_size: Self::BATCH_SIZE,
             poll_wait: Duration::from_millis(5),
-            commit_interval: Duration::from_secs(1),
+            commit_interval: Self::COMMIT_INTERVAL,
             exit_when_idle: None,
             state: StateOptions::default(),
         }
@@ -99,6 +111,7 @@ pub struct Job {
     config: JobConfig,
     sink: ResultSink,
     events: Arc<EventSinks>,
+    events_topic: Option<Arc<LineTopic>>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
 }
@@ -113,14 +126,18 @@ impl Job {
             ensure_topics(&config.kafka, &[(results_topic, partitions)])?;
         }
         let state = &config.state;
-        if let Some(events_topic) = &state.events_topic {
-            ensure_topics(&config.kafka, &[(events_topic, 1)])?;
-        }
-        let events = EventSinks::open(
-            &config.kafka,
-            state.events_file.as_deref(),
-            state.events_topic.as_deref(),
-        )?;
+        let events_topic = state
+            .events_topic
+            .as_deref()
+            .map(|name| -> Result<Arc<LineTopic>> {
+                ensure_topics(&config.kafka, &[(name, 1)])?;
+                Ok(Arc::new(LineTopic::new(&config.kafka, name)?))
+            })
+            .transpose()?;
+        let forward = events_topic.clone().map(|topic| -> Forward {
+            Box::new(move |key: &str, line: &str| topic.send(key, line))
+        });
+        let events = EventSinks::open(state.events_file.as_deref(), forward)?;
         let sink = ResultSink::new(
             &config.kafka,
             config.results_topic.clone(),
@@ -131,6 +148,7 @@ impl Job {
             config,
             sink,
             events: Arc::new(events),
+            events_topic,
             counters: Arc::default(),
             stop: Arc::default(),
         })
@@ -169,7 +187,7 @@ impl Job {
             .addr
             .map(|addr| StateServer::start(process_addr(addr, process_index)?, process.clone()))
             .transpose()?;
-        let events = self.events.clone();
+        let events_topic = self.events_topic.clone();
         let job = Arc::new(self);
         let guards = timely::execute(timely, move |worker| {
             run_worker::<R>(worker, &job, &process)
@@ -179,9 +197,28 @@ impl Job {
             result.map_err(|error| anyhow!("a worker panicked: {error}"))??;
         }
         drop(server);
-        events.flush(Duration::from_secs(10));
+        if let Some(topic) = events_topic {
+            topic.flush(Duration::from_secs(10));
+        }
         tracing::info!("job finished: {}", counters.summary());
         Ok(counters)
+    }
+}
+
+/// This process's index and the global indices of its workers, under `config`.
+fn local_workers(config: &timely::Config) -> (usize, Vec<usize>) {
+    use timely::CommunicationConfig as Communication;
+    match &config.communication {
+        Communication::Thread => (0, vec![0]),
+        Communication::Process(threads) | Communication::ProcessBinary(threads) => {
+            (0, (0..*threads).collect())
+        }
+        Communication::Cluster {
+            threads, process, ..
+        } => (
+            *process,
+            (process * threads..(process + 1) * threads).collect(),
+        ),
     }
 }
 
@@ -267,25 +304,21 @@ fn run_worker<R: Record>(
 ) -> Result<()> {
     let config = &job.config;
     let (index, peers) = (worker.index(), worker.peers());
-    let mut data = InputHandleVec::new();
-    let mut models = InputHandleVec::new();
-    let probe = ProbeHandle::new();
     let timely_events = config.state.timely_events;
     hooks::register(worker, process.clone(), job.events.clone(), timely_events);
     let reporter = Reporter::for_worker(worker, job.counters.clone());
-    worker.dataflow(|scope| {
-        let data = data.to_stream(scope);
-        let models = models.to_stream(scope);
-        pipeline::build::<R>(config.pipeline, data, models, config.serving, reporter)
-            .inspect({
-                let job = job.clone();
-                move |scored| {
-                    job.sink.write(scored);
-                    job.counters.results_written.inc();
-                }
-            })
-            .probe_with(&probe);
-    });
+    let deliver = {
+        let job = job.clone();
+        move |scored: &_| {
+            job.sink.write(scored);
+            job.counters.results_written.inc();
+        }
+    };
+    let ServingDataflow {
+        data,
+        models,
+        probe,
+    } = serving_dataflow::<R>(worker, config.pipeline, config.serving, reporter, deliver);
     let data_source = PartitionSource::assign(
         &config.kafka,
         &config.group,

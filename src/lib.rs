@@ -7,15 +7,20 @@
 //! - [`model`]: the [`model::Model`] trait and the model kinds that score a record;
 //! - [`pipeline`]: the keyed and flat pipelines around the serving operator;
 //! - [`kafka`]: sources, offsets, the results sink and topic administration;
-//! - [`job`], [`cluster`]: a whole serving job over Kafka, on any number of workers and processes;
+//! - [`job`]: a whole serving job over Kafka, on any number of workers and processes;
 //! - [`record`], [`dataset`]: the records served (wine records, generic feature records) and the
 //!   bundled wine-quality data;
 //! - [`app`]: what serving apps need around a job (embedded or real Kafka, predictions read back);
 //! - [`state`]: what a running job can tell about itself.
+//!
+//! The modules form a one-way stack, each using only those below it: [`proto`] < [`model`] <
+//! [`record`] (and [`dataset`]) < [`kafka`] and [`state`] (which do not use each other) <
+//! [`pipeline`] < [`job`] < [`app`]. The binaries (`jobs/`) sit on top, with the command line.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod app;
-pub mod cli;
-pub mod cluster;
 pub mod dataset;
 pub mod job;
 pub mod kafka;

@@ -9,14 +9,13 @@ use modelserver::dataset;
 use modelserver::kafka::publish::model_with_bytes;
 use modelserver::model::onnx::OnnxModel;
 use modelserver::model::{Model, ModelKind, Prediction};
-use modelserver::pipeline::{self, Outcome, PipelineKind, Scored, ServingConfig, Time};
+use modelserver::pipeline::{serving_dataflow, PipelineKind, ServingConfig, ServingDataflow};
 use modelserver::proto::ModelDescriptor;
 use modelserver::record::{
-    Feature, FeatureRecord, Origin, Record, Sourced, WineRecord, WINE_FEATURES,
+    Feature, FeatureRecord, Origin, Outcome, Record, Scored, Sourced, Time, WineRecord,
+    WINE_FEATURES,
 };
 use modelserver::state::{hooks, Counters, EventSinks, KeyState, ProcessState, Reporter};
-use timely::dataflow::operators::{Inspect, Probe};
-use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 /// What worker 0 feeds at one time: records first, then models (the operator must still apply
 /// the models before scoring records of the same time).
@@ -99,22 +98,15 @@ fn run_observed<R: Record + Sync>(
     let sinks = Arc::new(EventSinks::tracing_only());
     let (sink, shared, observed) = (results.clone(), counters.clone(), process.clone());
     timely::execute(timely::Config::process(workers), move |worker| {
-        let (mut data, mut models) = (InputHandleVec::new(), InputHandleVec::new());
-        let probe = ProbeHandle::new();
         let sink = sink.clone();
         hooks::register(worker, observed.clone(), sinks.clone(), false);
         let reporter = Reporter::for_worker(worker, shared.clone());
-        worker.dataflow(|scope| {
-            pipeline::build(
-                kind,
-                data.to_stream(scope),
-                models.to_stream(scope),
-                config,
-                reporter,
-            )
-            .inspect(move |scored: &Scored| sink.lock().unwrap().push(scored.clone()))
-            .probe_with(&probe);
-        });
+        let deliver = move |scored: &Scored| sink.lock().unwrap().push(scored.clone());
+        let ServingDataflow {
+            mut data,
+            mut models,
+            probe,
+        } = serving_dataflow(worker, kind, config, reporter, deliver);
         if worker.index() != 0 {
             return;
         }

@@ -1,7 +1,7 @@
 //! TensorFlow frozen graphs served by tract, built through the model factory from `TENSORFLOW`
 //! descriptors, against TensorFlow's own outputs (written by `scripts/train_tensorflow.py`):
 //! our Keras MLP on the bundled wine rows, and the original system's graph, unmodified, on the
-//! seed rows (read from `../shared/seed/`). Also the refusals: SavedModels (with the conversion to
+//! original's wine rows (read from `MODELSERVER_ORIGINAL_DIR`). Also the refusals: SavedModels (with the conversion to
 //! use), ambiguous inputs and outputs, unfrozen graphs, and bytes that are not a graph.
 //!
 //! Tolerance: TensorFlow and tract both compute in float32 but sum in different orders, so the
@@ -26,22 +26,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("data/tensorflow")
         .join(name)
-}
-
-/// The original system's files, or `None` (with a note) when they are absent outside CI.
-fn seed_dir(test: &str) -> Option<PathBuf> {
-    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed");
-    if directory.is_dir() {
-        return Some(directory);
-    }
-    // CI always has shared/ beside the clone: there the seed must be checked.
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is absent",
-        directory.display()
-    );
-    eprintln!("skipping {test}: {} is absent", directory.display());
-    None
 }
 
 /// One row of a reference file: the arg-max class and TensorFlow's output vector.
@@ -129,7 +113,7 @@ fn our_keras_mlp_matches_tensorflow_on_every_wine_row() {
 
 #[test]
 fn the_original_frozen_graph_matches_tensorflow_on_every_seed_row() {
-    let Some(seed) = seed_dir("the original frozen graph") else {
+    let Some(seed) = original_files::dir("the original frozen graph") else {
         return;
     };
     let bytes = std::fs::read(seed.join("optimized_WineQuality.pb")).expect("seed graph");
@@ -141,7 +125,7 @@ fn the_original_frozen_graph_matches_tensorflow_on_every_seed_row() {
 
 #[test]
 fn the_original_frozen_graph_loads_from_a_location_too() {
-    let Some(seed) = seed_dir("a frozen graph by location") else {
+    let Some(seed) = original_files::dir("a frozen graph by location") else {
         return;
     };
     let location = seed.join("optimized_WineQuality.pb");
@@ -178,7 +162,7 @@ fn assert_names_the_conversions(message: &str) {
 
 #[test]
 fn a_saved_model_directory_is_refused_with_the_conversion_to_use() {
-    let Some(seed) = seed_dir("SavedModel directory") else {
+    let Some(seed) = original_files::dir("SavedModel directory") else {
         return;
     };
     let directory = seed.join("saved_model");
@@ -192,7 +176,7 @@ fn a_saved_model_directory_is_refused_with_the_conversion_to_use() {
 
 #[test]
 fn saved_model_bytes_published_as_a_frozen_graph_are_refused_with_the_conversion_to_use() {
-    let Some(seed) = seed_dir("saved_model.pb as TENSORFLOW") else {
+    let Some(seed) = original_files::dir("saved_model.pb as TENSORFLOW") else {
         return;
     };
     let path = seed.join("saved_model/saved_model.pb");

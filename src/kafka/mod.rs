@@ -1,8 +1,9 @@
 //! Kafka on both ends of a job: the partitioned sources that feed timely inputs, the offsets
-//! ledger that commits only what the output frontier has passed, the results sink, and topic
-//! administration.
+//! ledger that commits only what the output frontier has passed, the results sink, the topic of
+//! state events, topic administration, and the client side (publishing, following a topic).
 
 pub mod admin;
+pub mod events;
 pub mod offsets;
 pub mod publish;
 pub mod sink;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::pipeline::Time;
+use crate::record::Time;
 
 /// Next offsets to read, per partition, recorded by ingestion time.
 #[derive(Debug, Default)]

@@ -11,9 +11,9 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 
 use super::{send_when_room, KafkaConfig};
-use crate::pipeline::{Outcome, Scored};
 use crate::proto::serving_result::Outcome as WireOutcome;
 use crate::proto::{ClassProbability, ServingResult};
+use crate::record::{Outcome, Scored};
 
 /// Counts the results Kafka failed to deliver.
 #[derive(Default)]

@@ -13,7 +13,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::admin::partition_count;
 use super::KafkaConfig;
-use crate::state::{ConsumerLag, PartitionLag};
+use crate::record::lag::{ConsumerLag, PartitionLag};
 
 /// Where a source starts reading its partitions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +135,33 @@ impl PartitionSource {
             .commit(&offsets, CommitMode::Async)
             .with_context(|| format!("committing offsets of `{}`", self.topic))
     }
+}
+
+/// Reads every partition of `topic` from the beginning, handing each message's partition, offset
+/// and payload to `each`, until `count` messages have come or none has come for `idle`;
+/// returns how many came. For clients that follow a topic: a viewer of results, a test.
+pub fn follow_topic(
+    kafka: &KafkaConfig,
+    topic: &str,
+    count: usize,
+    idle: Duration,
+    mut each: impl FnMut(i32, i64, &[u8]),
+) -> Result<usize> {
+    let group = format!("{topic}-follower");
+    let mut source = PartitionSource::assign(kafka, &group, topic, 0, 1, StartAt::Beginning, None)?;
+    let (mut seen, mut last) = (0, Instant::now());
+    while seen < count && last.elapsed() < idle {
+        let max = (count - seen).min(1024);
+        source.poll_batch(
+            max,
+            Duration::from_millis(100),
+            |partition, offset, payload| {
+                (seen, last) = (seen + 1, Instant::now());
+                each(partition, offset, payload);
+            },
+        );
+    }
+    Ok(seen)
 }
 
 /// The committed offsets of the assignment's partitions (the beginning where none is committed),

@@ -208,7 +208,7 @@ impl FeatureSchema {
 /// Which record features a model takes.
 #[derive(Clone, Copy, Debug)]
 pub enum InputNames<'a> {
-    /// Every record has these features, in this order (e.g. [`crate::record::WineRecord`]).
+    /// Every record has these features, in this order (e.g. the wine records').
     Schema(FeatureSchema),
     /// Records name their features: the model takes the ones these name, in this order, or,
     /// when there are none, the ones it names itself (PMML's MiningSchema, the ONNX metadata
@@ -233,18 +233,29 @@ pub fn build_model(
         None => InputNames::Named(&descriptor.inputs),
     };
     match ModelKind::from_wire(descriptor.modeltype()) {
-        ModelKind::Onnx => Ok(Box::new(onnx::OnnxModel::load_for(
-            &model_bytes(descriptor)?,
-            names,
-        )?)),
-        ModelKind::Pmml => Ok(Box::new(pmml::PmmlModel::load_for(
-            &model_bytes(descriptor)?,
-            names,
-        )?)),
         ModelKind::TensorFlow | ModelKind::TensorFlowSaved => Ok(Box::new(
             tensorflow::TensorFlowModel::from_descriptor(descriptor, names)?,
         )),
+        kind => load_model(kind, &model_bytes(descriptor)?, names),
     }
+}
+
+/// Builds a ready-to-score model of `kind` from its bytes, for the inputs `names` says.
+pub fn load_model(
+    kind: ModelKind,
+    bytes: &[u8],
+    names: InputNames<'_>,
+) -> Result<Box<dyn Model>, ModelError> {
+    Ok(match kind {
+        ModelKind::Onnx => Box::new(onnx::OnnxModel::load_for(bytes, names)?),
+        ModelKind::Pmml => Box::new(pmml::PmmlModel::load_for(bytes, names)?),
+        ModelKind::TensorFlow => Box::new(tensorflow::TensorFlowModel::load_for(bytes, names)?),
+        ModelKind::TensorFlowSaved => {
+            return Err(ModelError::Unsupported(
+                "a SavedModel is a directory: publish it by location".into(),
+            ))
+        }
+    })
 }
 
 /// The model's bytes: inline, or read from the location the descriptor names.

@@ -77,6 +77,12 @@ impl TensorFlowModel {
                 ),
             });
         }
+        Self::load_for(&bytes, names)
+    }
+
+    /// Parses, checks and optimizes a frozen graph for the inputs `names` says (a graph names
+    /// none of its own).
+    pub fn load_for(bytes: &[u8], names: InputNames<'_>) -> Result<Self, ModelError> {
         let inputs = match names {
             InputNames::Schema(schema) => schema.input_names(),
             InputNames::Named([]) => {
@@ -88,7 +94,7 @@ impl TensorFlowModel {
             }
             InputNames::Named(names) => names.iter().map(|name| name.as_str().into()).collect(),
         };
-        Self::load_frozen(&bytes, inputs)
+        Self::load_with_inputs(bytes, inputs)
     }
 
     /// Parses, checks and optimizes a frozen graph whose input takes the features of `schema`.
@@ -231,6 +237,22 @@ fn fix_input_shape(graph: &mut GraphDef, width: usize) -> Result<String, ModelEr
         .attr
         .insert("shape".into(), AttrValue::from(row_shape(width)));
     Ok(name)
+}
+
+/// The number of features the graph's single placeholder declares (its last dimension), if
+/// fixed.
+pub fn declared_width(bytes: &[u8]) -> Result<Option<usize>, ModelError> {
+    let mut graph = GraphDef::decode(bytes).map_err(|error| {
+        invalid_reason(format!("the bytes are not a TensorFlow GraphDef: {error}"))
+    })?;
+    let input = single_placeholder(&mut graph)?;
+    Ok(match attribute(input, "shape") {
+        Some(Value::Shape(shape)) if !shape.unknown_rank => shape
+            .dim
+            .last()
+            .and_then(|dim| usize::try_from(dim.size).ok()),
+        _ => None,
+    })
 }
 
 /// Fails unless a declared input shape accepts one row of `width` features.

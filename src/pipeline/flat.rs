@@ -5,10 +5,10 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::StreamVec;
 
-use super::serving::{serve, Scored, ServingConfig, Time};
+use super::serving::{serve, ServingConfig};
 use super::stable_hash;
 use crate::proto::ModelDescriptor;
-use crate::record::{Origin, Record, Sourced};
+use crate::record::{Origin, Record, Scored, Sourced, Time};
 use crate::state::Reporter;
 
 /// Broadcasts models, spreads records evenly, and serves them on every worker.

@@ -4,10 +4,10 @@
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::StreamVec;
 
-use super::serving::{serve, Scored, ServingConfig, Time};
+use super::serving::{serve, ServingConfig};
 use super::stable_hash;
 use crate::proto::ModelDescriptor;
-use crate::record::{Record, Sourced};
+use crate::record::{Record, Scored, Sourced, Time};
 use crate::state::Reporter;
 
 /// Routes records and models by key to the worker that owns the key, and serves them there.

@@ -1,4 +1,5 @@
-//! How the two streams meet: the keyed and flat pipelines around the one serving operator.
+//! How the two streams meet: the keyed and flat pipelines around the one serving operator, and
+//! the dataflow a worker runs ([`serving_dataflow`]).
 //!
 //! - [`keyed`]: data and models are exchanged by `dataType`, so each key's model lives on exactly
 //!   one worker;
@@ -8,12 +9,14 @@ pub mod flat;
 pub mod keyed;
 pub mod serving;
 
-use timely::dataflow::StreamVec;
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle, StreamVec};
+use timely::worker::Worker;
 
 use crate::proto::ModelDescriptor;
-use crate::record::{Record, Sourced};
+use crate::record::{Record, Scored, Sourced, Time};
 use crate::state::Reporter;
-pub use serving::{clock_ms, ModelTag, Outcome, Scored, ServingConfig, Time};
+pub use serving::ServingConfig;
 
 /// Which pipeline a job runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +61,43 @@ pub fn build<'scope, R: Record>(
     match kind {
         PipelineKind::Keyed => keyed::keyed(data, models, config, reporter),
         PipelineKind::Flat => flat::flat(data, models, config, reporter),
+    }
+}
+
+/// A worker's serving dataflow: the inputs it feeds and the probe of its output.
+pub struct ServingDataflow<R: Record> {
+    /// Data records, stamped with their ingestion time.
+    pub data: InputHandleVec<Time, Sourced<R>>,
+    /// Model descriptors, stamped with their ingestion time.
+    pub models: InputHandleVec<Time, ModelDescriptor>,
+    /// The output frontier: every result of a time before it has been delivered.
+    pub probe: ProbeHandle<Time>,
+}
+
+/// Builds on `worker` the dataflow a serving job runs: the two inputs, the pipeline `kind`, and
+/// `deliver` called with every result. The job, the operator tests and the benchmarks all build
+/// their dataflow with it.
+pub fn serving_dataflow<R: Record>(
+    worker: &mut Worker,
+    kind: PipelineKind,
+    config: ServingConfig,
+    reporter: Reporter,
+    deliver: impl FnMut(&Scored) + 'static,
+) -> ServingDataflow<R> {
+    let mut data = InputHandleVec::new();
+    let mut models = InputHandleVec::new();
+    let probe = ProbeHandle::new();
+    worker.dataflow(|scope| {
+        let data = data.to_stream(scope);
+        let models = models.to_stream(scope);
+        build::<R>(kind, data, models, config, reporter)
+            .inspect(deliver)
+            .probe_with(&probe);
+    });
+    ServingDataflow {
+        data,
+        models,
+        probe,
     }
 }
 

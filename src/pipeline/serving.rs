@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use timely::dataflow::channels::pact::ParallelizationContract;
 use timely::dataflow::operators::generic::{Operator, OutputBuilderSession};
@@ -30,18 +30,8 @@ use timely::progress::frontier::MutableAntichain;
 
 use crate::model::{build_model, Model, ModelError, Prediction};
 use crate::proto::ModelDescriptor;
-use crate::record::{Origin, Record, Sourced};
+use crate::record::{clock_ms, ModelTag, Outcome, Record, Scored, Sourced, Time};
 use crate::state::{KeyState, LoadFailure, ModelStats, Reporter, StateEvent};
-
-/// The ingestion clock: milliseconds since the Unix epoch.
-pub type Time = u64;
-
-/// The ingestion clock's reading now.
-pub fn clock_ms() -> Time {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as Time)
-}
 
 /// How long and how many records may wait for the first model of their key.
 #[derive(Clone, Copy, Debug)]
@@ -56,53 +46,23 @@ pub struct ServingConfig {
     pub stats_interval: Option<Duration>,
 }
 
+impl ServingConfig {
+    /// The default [`ServingConfig::pending_limit`].
+    pub const PENDING_LIMIT: usize = 10_000;
+    /// The default [`ServingConfig::pending_timeout`].
+    pub const PENDING_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default [`ServingConfig::stats_interval`].
+    pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
+}
+
 impl Default for ServingConfig {
     fn default() -> Self {
         ServingConfig {
-            pending_limit: 10_000,
-            pending_timeout: Duration::from_secs(10),
-            stats_interval: Some(Duration::from_secs(1)),
+            pending_limit: Self::PENDING_LIMIT,
+            pending_timeout: Self::PENDING_TIMEOUT,
+            stats_interval: Some(Self::STATS_INTERVAL),
         }
     }
-}
-
-/// The model that scored a record, and since when it serves.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelTag {
-    /// The model's name, from its descriptor.
-    pub name: Arc<str>,
-    /// The ingestion time at which it became current on its worker.
-    pub since: Time,
-    /// Its class labels, in the order of its predictions' probabilities (empty for regression).
-    pub labels: Arc<[Arc<str>]>,
-}
-
-/// What became of a record.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// The model scored it.
-    Scored(Prediction),
-    /// No model for its key arrived in time.
-    NoModel,
-    /// The model rejected it.
-    Failed(String),
-}
-
-/// One record's result.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Scored {
-    /// Where the record was read from.
-    pub origin: Origin,
-    /// The record's key.
-    pub data_type: String,
-    /// The model that scored it; `None` for a no-model result.
-    pub model: Option<ModelTag>,
-    /// The outcome.
-    pub outcome: Outcome,
-    /// Time spent scoring, in nanoseconds.
-    pub duration_ns: u64,
-    /// The worker that scored it.
-    pub worker: usize,
 }
 
 /// Scores `data` with the models of `models`, routed by the given contracts: the keyed and flat

@@ -1,8 +1,15 @@
 //! The records a job scores: the [`Record`] trait the pipelines are generic over, the wine-quality
 //! [`WineRecord`] of the original system, the generic [`FeatureRecord`] (a key and named
 //! features, for any data set), and [`Sourced`], a record with the Kafka position it came from.
+//!
+//! Also the vocabulary every layer above shares: the ingestion [`clock`] that stamps records,
+//! what became of a record once scored ([`Scored`]), and how far a job is behind its topics
+//! ([`lag`]).
 
+pub mod clock;
 mod features;
+pub mod lag;
+mod scored;
 mod wine;
 
 use serde::de::DeserializeOwned;
@@ -10,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{FeatureSchema, Input};
 pub use crate::proto::{Feature, FeatureRecord, WineRecord};
+pub use clock::{clock_ms, Time};
+pub use scored::{ModelTag, Outcome, Scored};
 pub use wine::WINE_FEATURES;
 
 /// A record type that a serving job can decode from the data topic and hand to models.
@@ -47,23 +56,37 @@ pub trait Record: Clone + Send + Serialize + DeserializeOwned + 'static {
     }
 }
 
-/// The record types the binaries serve and publish.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum RecordKind {
-    /// [`WineRecord`], the original system's.
-    Wine,
-    /// [`FeatureRecord`]: a key and named features.
-    Features,
-}
-
 /// How data-topic payloads are encoded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PayloadFormat {
     /// Protocol Buffers (the wire format of `proto/`).
     #[default]
     Protobuf,
     /// JSON: for a [`FeatureRecord`], `{"dataType": "iris", "features": {"name": 5.1, ...}}`.
     Json,
+}
+
+impl std::str::FromStr for PayloadFormat {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "protobuf" => Ok(PayloadFormat::Protobuf),
+            "json" => Ok(PayloadFormat::Json),
+            other => Err(format!(
+                "unknown payload format `{other}` (expected protobuf or json)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for PayloadFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PayloadFormat::Protobuf => "protobuf",
+            PayloadFormat::Json => "json",
+        })
+    }
 }
 
 /// Why a payload is not a record.

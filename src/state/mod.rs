@@ -1,24 +1,22 @@
-//! What a running job can tell about itself.
+//! What a running job can tell about itself, by role:
 //!
-//! The serving operator keeps [`ModelStats`] per served model and logs [`StateEvent`]s to the
-//! worker's timely log registry ([`events`]). [`hooks`] registers what receives them: the
-//! process's [`ProcessState`], which the query endpoint ([`http`]) serves as JSON and as
-//! Prometheus [`metrics`], and the [`EventSinks`] (tracing log, JSON-lines file, Kafka topic).
-//! [`query`] is the `state` command's side: ask every process, merge, print.
+//! - [`report`]: what the serving operator reports while it works: per-model statistics
+//!   ([`ModelStats`], [`KeyState`]), the process's [`Counters`], and the [`StateEvent`]s it logs
+//!   to the worker's timely log registry, where [`report::hooks`] registers their receivers: the
+//!   process view and the [`EventSinks`] (tracing log, JSON-lines file, a forward to Kafka);
+//! - [`ProcessState`]: the view of one process that those events keep up to date;
+//! - [`endpoint`]: the query endpoint that serves that view over HTTP, as JSON and as
+//!   Prometheus metrics;
+//! - [`query`]: the `state` command's side: ask every process, merge, print.
 
-mod counters;
-pub mod events;
-pub mod hooks;
-pub mod http;
-pub mod metrics;
+pub mod endpoint;
 mod process;
 pub mod query;
-mod sinks;
-mod stats;
+pub mod report;
 
-pub use counters::{Counter, Counters};
-pub use events::{Reporter, StateEvent, StateEventBuilder, StateLogger, STATE_LOG};
-pub use metrics::Metrics;
-pub use process::{ConsumerLag, Health, PartitionLag, ProcessReport, ProcessState};
-pub use sinks::EventSinks;
-pub use stats::{Bucket, KeyState, LatencyHistogram, LoadFailure, ModelStats, HISTORY};
+pub use process::{Health, ProcessReport, ProcessState};
+pub use report::{
+    hooks, Bucket, Counter, CounterInfo, Counters, EventSinks, Forward, KeyState, LatencyHistogram,
+    LoadFailure, ModelStats, Reporter, StateEvent, StateEventBuilder, StateLogger, HISTORY,
+    STATE_LOG,
+};

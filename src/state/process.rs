@@ -15,34 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use super::{Counters, KeyState, StateEvent};
-use crate::pipeline::{clock_ms, PipelineKind};
-
-/// Messages a job has yet to read or to commit in one topic partition.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PartitionLag {
-    /// Messages after the job's read position (high watermark − next offset to read).
-    pub unread: i64,
-    /// Messages after the group's committed offset (what Kafka's tools call consumer lag);
-    /// unknown while nothing is committed (the models topic never is: it is read from the start).
-    pub uncommitted: Option<i64>,
-}
-
-/// The lag of every partition this process reads, as librdkafka's statistics last reported it.
-#[derive(Debug, Default)]
-pub struct ConsumerLag(Mutex<BTreeMap<(String, i32), PartitionLag>>);
-
-impl ConsumerLag {
-    /// Records the lag of a partition.
-    pub fn update(&self, topic: &str, partition: i32, lag: PartitionLag) {
-        lock(&self.0).insert((topic.to_owned(), partition), lag);
-    }
-
-    /// Every partition's lag, by topic and partition.
-    pub fn snapshot(&self) -> BTreeMap<(String, i32), PartitionLag> {
-        lock(&self.0).clone()
-    }
-}
+use crate::record::clock_ms;
+use crate::record::lag::ConsumerLag;
 
 /// What a process says about its models: `GET /models` and `GET /models/{dataType}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,7 +66,7 @@ impl Health {
 pub struct ProcessState {
     process: usize,
     workers: Vec<usize>,
-    pipeline: PipelineKind,
+    pipeline: String,
     started_at: u64,
     keys: Mutex<BTreeMap<(String, usize), KeyState>>,
     counters: Arc<Counters>,
@@ -103,17 +77,18 @@ pub struct ProcessState {
 }
 
 impl ProcessState {
-    /// The state of process `process`, whose workers have the given global indices.
+    /// The state of process `process`, whose workers have the given global indices, running
+    /// the named pipeline (`keyed` or `flat`).
     pub fn new(
         process: usize,
         workers: Vec<usize>,
-        pipeline: PipelineKind,
+        pipeline: impl ToString,
         counters: Arc<Counters>,
     ) -> Self {
         ProcessState {
             process,
             workers,
-            pipeline,
+            pipeline: pipeline.to_string(),
             started_at: clock_ms(),
             keys: Mutex::default(),
             counters,
@@ -139,7 +114,7 @@ impl ProcessState {
             .collect();
         ProcessReport {
             process: self.process,
-            pipeline: self.pipeline.to_string(),
+            pipeline: self.pipeline.clone(),
             workers: self.workers.clone(),
             at: clock_ms(),
             keys,

@@ -7,9 +7,9 @@
 //! arg-max of the probabilities, mapped through the class labels declared in the graph.
 //!
 //! The ONNX-ML tree ensembles (`TreeEnsembleRegressor`, `TreeEnsembleClassifier`) are ours
-//! ([`tree_ensemble`]), registered into tract's operator register in place of tract's own.
+//! ([`ml`]), registered into tract's operator register in place of tract's own.
 
-mod tree_ensemble;
+pub mod ml;
 
 use std::sync::Arc;
 
@@ -172,10 +172,10 @@ fn own_feature_names(proto: &ModelProto) -> Result<Vec<Arc<str>>, ModelError> {
         .collect())
 }
 
-/// tract's ONNX framework with our tree-ensemble operators registered.
+/// tract's ONNX framework with our ONNX-ML operators registered.
 pub fn framework() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
-    tree_ensemble::register(&mut onnx.op_register);
+    ml::register_all_ops(&mut onnx.op_register);
     onnx
 }
 

@@ -1,0 +1,222 @@
+//! The compiled program's field table and the per-record scoring environment: one value slot per
+//! field, filled eagerly for inputs and lazily (once per record) for derived fields.
+
+use std::sync::Arc;
+
+use super::error::{Error, Result};
+use super::expr::Expr;
+use super::schema::Preparation;
+use super::value::{number_text, parse_boolean, round_to, DataType, Interner, Val};
+
+/// How the value of a slot is obtained.
+#[derive(Debug)]
+pub enum SlotDef {
+    /// A record's input, written before the model runs.
+    Input,
+    /// A derived field, computed on first use in a record and cast to its data type.
+    Derived {
+        /// The field's expression.
+        expr: Expr,
+        /// The field's declared data type.
+        data_type: DataType,
+    },
+    /// A field of an enclosing model re-prepared by a nested model's own MiningField.
+    Prepared {
+        /// The slot of the enclosing model's value.
+        source: u32,
+        /// The nested model's treatment of the value.
+        preparation: Box<Preparation>,
+    },
+    /// An output field of a segment, written by its model after it ran.
+    Output,
+}
+
+/// Everything compiled from a document that scoring reads but never changes.
+#[derive(Debug, Default)]
+pub struct Program {
+    /// How each slot gets its value.
+    pub defs: Vec<SlotDef>,
+    /// Each slot's field name (for error messages).
+    pub names: Vec<Arc<str>>,
+    /// The strings of the document.
+    pub interner: Interner,
+}
+
+/// Per-record values of every slot, reused from record to record.
+#[derive(Debug, Default)]
+pub struct Slots {
+    values: Vec<Val>,
+    stamps: Vec<u32>,
+    stamp: u32,
+    dynamic: Vec<String>,
+}
+
+impl Slots {
+    /// Room for `count` slots.
+    pub fn new(count: usize) -> Self {
+        Slots {
+            values: vec![Val::Missing; count],
+            stamps: vec![0; count],
+            stamp: 0,
+            dynamic: Vec::new(),
+        }
+    }
+}
+
+/// What scoring code works with: the program and the current record's slots.
+pub struct Env<'a> {
+    /// The compiled program.
+    pub program: &'a Program,
+    slots: &'a mut Slots,
+}
+
+impl<'a> Env<'a> {
+    /// Starts a new record: every slot becomes stale.
+    pub fn new(program: &'a Program, slots: &'a mut Slots) -> Self {
+        slots.stamp = slots.stamp.wrapping_add(1);
+        if slots.stamp == 0 {
+            slots.stamps.iter_mut().for_each(|stamp| *stamp = 0);
+            slots.stamp = 1;
+        }
+        slots.dynamic.clear();
+        Env { program, slots }
+    }
+
+    /// Sets the value of `slot` for this record.
+    #[inline]
+    pub fn set(&mut self, slot: u32, value: Val) {
+        let index = slot as usize;
+        self.slots.values[index] = value;
+        self.slots.stamps[index] = self.slots.stamp;
+    }
+
+    /// The value of `slot` in this record, computing it if needed.
+    #[inline]
+    pub fn value(&mut self, slot: u32) -> Result<Val> {
+        let index = slot as usize;
+        if self.slots.stamps[index] == self.slots.stamp {
+            return Ok(self.slots.values[index]);
+        }
+        self.compute(slot)
+    }
+
+    fn compute(&mut self, slot: u32) -> Result<Val> {
+        let index = slot as usize;
+        let program = self.program;
+        let value = match &program.defs[index] {
+            SlotDef::Input | SlotDef::Output => Val::Missing,
+            SlotDef::Derived { expr, data_type } => match expr.eval(self)? {
+                Val::Num(number) if *data_type == DataType::Double => Val::Num(number),
+                value => self.cast(value, *data_type)?,
+            },
+            SlotDef::Prepared {
+                source,
+                preparation,
+            } => {
+                let value = self.value(*source)?;
+                preparation.prepare_value(value, self)?
+            }
+        };
+        self.set(slot, value);
+        Ok(value)
+    }
+
+    /// The value of `slot` as a number; `None` when missing.
+    #[inline]
+    pub fn number(&mut self, slot: u32) -> Result<Option<f64>> {
+        let index = slot as usize;
+        if self.slots.stamps[index] == self.slots.stamp {
+            if let Val::Num(number) = self.slots.values[index] {
+                return Ok(Some(number));
+            }
+        }
+        let value = self.value(slot)?;
+        self.as_number(value)
+            .map_err(|error| self.field_error(slot, error))
+    }
+
+    /// Reads `value` as a number; `None` when missing.
+    pub fn as_number(&self, value: Val) -> Result<Option<f64>> {
+        match value {
+            Val::Missing => Ok(None),
+            Val::Num(number) => Ok(Some(number)),
+            Val::Bool(flag) => Ok(Some(f64::from(u8::from(flag)))),
+            Val::Str(id) => {
+                let number = match self.program.interner.number(id) {
+                    Some(number) => number,
+                    None => self.text(id).trim().parse().unwrap_or(f64::NAN),
+                };
+                if number.is_nan() {
+                    Err(Error::scoring(format!(
+                        "`{}` is not a number",
+                        self.text(id)
+                    )))
+                } else {
+                    Ok(Some(number))
+                }
+            }
+        }
+    }
+
+    /// Reads `value` as a boolean; `None` when missing.
+    pub fn as_bool(&self, value: Val) -> Result<Option<bool>> {
+        match value {
+            Val::Missing => Ok(None),
+            Val::Bool(flag) => Ok(Some(flag)),
+            Val::Num(number) => Ok(Some(number != 0.0)),
+            Val::Str(id) => parse_boolean(self.text(id))
+                .map(Some)
+                .ok_or_else(|| Error::scoring(format!("`{}` is not a boolean", self.text(id)))),
+        }
+    }
+
+    /// The text of a string id (interned at load time or made during this record).
+    pub fn text(&self, id: u32) -> &str {
+        let interner = &self.program.interner;
+        match interner.text(id) {
+            Some(text) => text,
+            None => &self.slots.dynamic[id as usize - interner.len()],
+        }
+    }
+
+    /// The id of `text`: its load-time id when the document mentions it, else a per-record id.
+    pub fn intern(&mut self, text: &str) -> u32 {
+        if let Some(id) = self.program.interner.lookup(text) {
+            return id;
+        }
+        let base = self.program.interner.len();
+        if let Some(position) = self.slots.dynamic.iter().position(|known| known == text) {
+            return (base + position) as u32;
+        }
+        self.slots.dynamic.push(text.to_owned());
+        (base + self.slots.dynamic.len() - 1) as u32
+    }
+
+    /// Casts `value` to `data_type`, as a derived field's declared type requires.
+    pub fn cast(&mut self, value: Val, data_type: DataType) -> Result<Val> {
+        Ok(match (value, data_type) {
+            (Val::Missing, _) => Val::Missing,
+            (Val::Str(_), DataType::String) | (Val::Bool(_), DataType::Boolean) => value,
+            (_, DataType::Boolean) => self.as_bool(value)?.map_or(Val::Missing, Val::Bool),
+            (Val::Num(number), DataType::String) => Val::Str(self.intern(&number_text(number))),
+            (Val::Bool(flag), DataType::String) => {
+                Val::Str(self.intern(if flag { "true" } else { "false" }))
+            }
+            (_, numeric) => {
+                let number = self.as_number(value)?.unwrap_or(f64::NAN);
+                if numeric == DataType::Integer && number.fract() != 0.0 {
+                    return Err(Error::scoring(format!("{number} is not an integer")));
+                }
+                Val::Num(round_to(numeric, number))
+            }
+        })
+    }
+
+    /// An error about the field in `slot`.
+    pub fn field_error(&self, slot: u32, error: Error) -> Error {
+        Error::scoring(format!(
+            "field `{}`: {error}",
+            self.program.names[slot as usize]
+        ))
+    }
+}

@@ -1,0 +1,327 @@
+//! A PMML evaluator: load a [PMML](https://dmg.org/pmml/v4-4-1/GeneralStructure.html) document
+//! once, then score records with it, with the results of
+//! [JPMML-Evaluator](https://github.com/jpmml/jpmml-evaluator), the reference implementation.
+//!
+//! ```
+//! use pmml_evaluator::{Input, Model};
+//!
+//! let document = r#"
+//! <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+//!   <DataDictionary>
+//!     <DataField name="alcohol" optype="continuous" dataType="double"/>
+//!     <DataField name="quality" optype="categorical" dataType="string">
+//!       <Value value="low"/><Value value="high"/>
+//!     </DataField>
+//!   </DataDictionary>
+//!   <TreeModel functionName="classification">
+//!     <MiningSchema>
+//!       <MiningField name="alcohol"/>
+//!       <MiningField name="quality" usageType="target"/>
+//!     </MiningSchema>
+//!     <Node score="low">
+//!       <True/>
+//!       <Node score="high"><SimplePredicate field="alcohol" operator="greaterThan" value="11.5"/></Node>
+//!       <Node score="low"><True/></Node>
+//!     </Node>
+//!   </TreeModel>
+//! </PMML>"#;
+//!
+//! // Records come as the document's own active fields, in MiningSchema order…
+//! let mut model = Model::from_bytes(document.as_bytes())?;
+//! assert_eq!(model.input_fields(), ["alcohol"]);
+//! let prediction = model.score(&[12.8])?;
+//! assert_eq!(prediction.class.as_deref(), Some("high"));
+//!
+//! // …or in any order of named fields (a CSV header, a record schema), as typed inputs.
+//! let mut model = Model::with_fields(document.as_bytes(), &["colour", "alcohol"])?;
+//! let prediction = model.score_inputs(&[Input::Text("red"), Input::Text("9.4")])?;
+//! assert_eq!(prediction.class.as_deref(), Some("low"));
+//! assert_eq!(model.class_labels().len(), 2);
+//! # Ok::<(), pmml_evaluator::Error>(())
+//! ```
+//!
+//! # What is evaluated
+//!
+//! PMML 4.1–4.4: `TreeModel`, `RegressionModel`, `GeneralRegressionModel`, `NeuralNetwork` and
+//! `MiningModel` (ensembles, model chains), with the DataDictionary, MiningSchema,
+//! transformations, Targets and the OutputFields that chained models need.
+//!
+//! A document is parsed once (with size and depth limits, no DTDs or entities: see
+//! [`MAX_DOCUMENT_BYTES`] and [`MAX_DEPTH`]) and compiled into flat structures: every field
+//! becomes a slot, predicates and constants are typed at load time, strings are interned.
+//! Scoring a record then touches neither the XML nor strings (unless the model itself works on
+//! strings) and allocates nothing except the probability vector that a classifier's
+//! [`Prediction`] carries.
+//!
+//! Class labels ([`Model::class_labels`]) are the target field's categories in the order its
+//! DataField lists them; when the DataField lists none, in the order the model first mentions
+//! them (ScoreDistributions, RegressionTables, NeuralOutputs). A model that gives no prediction
+//! for a record (e.g. a tree whose missing-value strategy is `nullPrediction`) yields a
+//! [`Prediction`] whose value is NaN, with no class and no probabilities.
+//!
+//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported: other
+//! model types (SVM, NaiveBayes, Scorecard, Clustering, RuleSet, ...), `DefineFunction`,
+//! `TableLocator`, `Aggregate`/`Lag`/`TextIndex`, date and time data types, models embedded in
+//! tree nodes, CoxRegression, contrast matrices and per-category PPCells in general regression
+//! models, the segmentations `selectAll`, `multiModelChain` and `weightedMedian`, the functions
+//! `replace`, `matches`, `formatNumber` and the date functions, and segment output features
+//! other than predictedValue, probability, transformedValue and decision when a later segment
+//! uses them.
+//!
+//! # Differences from JPMML-Evaluator
+//!
+//! A function that is not missing-tolerant (`exp`, `equal`, ...) given a missing argument
+//! returns missing, as the PMML specification says, where JPMML throws; `mapMissingTo` and
+//! `defaultValue` take the function's result type; equal probabilities go to the first label in
+//! label order (votes follow JPMML); `aggregateNodes` and `weightedConfidence`, which JPMML
+//! lacks, average the leaves reached through unknown predicates, weighted by record count.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod compile;
+mod error;
+mod eval;
+mod expr;
+mod functions;
+mod general_regression;
+mod mining;
+mod models;
+mod neural;
+mod predicate;
+mod regression;
+mod schema;
+mod target;
+mod tree;
+mod value;
+mod xml;
+
+use std::sync::Arc;
+
+pub use error::{Error, ErrorKind};
+pub use xml::{MAX_DEPTH, MAX_DOCUMENT_BYTES};
+
+use compile::Compiler;
+use eval::{Env, Program, Slots};
+use models::{is_model_element, Function, ModelNode, Outcome};
+use schema::{read_data_dictionary, Preparation};
+use xml::El;
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One value of a record, as handed to [`Model::score_inputs`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input<'a> {
+    /// No value.
+    Missing,
+    /// A number; NaN is a missing value.
+    Number(f64),
+    /// A text: a category, or a number written out (converted as the field's data type says).
+    Text(&'a str),
+}
+
+/// What a model says about one record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The regression value; for a classifier, its class label read as a number (NaN when the
+    /// label is not numeric); NaN when the model gives no prediction.
+    pub value: f64,
+    /// For a classifier, the predicted class label.
+    pub class: Option<Arc<str>>,
+    /// For a classifier, one probability per label of [`Model::class_labels`], in that order
+    /// (empty when the model gives none).
+    pub probabilities: Vec<f64>,
+}
+
+impl Prediction {
+    /// A regression result (NaN: no prediction).
+    pub fn regression(value: f64) -> Self {
+        Prediction {
+            value,
+            class: None,
+            probabilities: Vec::new(),
+        }
+    }
+
+    /// A classification result for `class`, with its numeric reading as the value.
+    pub fn classification(class: Arc<str>, probabilities: Vec<f64>) -> Self {
+        let value = class.parse::<f64>().unwrap_or(f64::NAN);
+        Prediction {
+            value,
+            class: Some(class),
+            probabilities,
+        }
+    }
+}
+
+/// A record input the model reads, with its position among the fields given at load time.
+#[derive(Debug)]
+struct BoundInput {
+    position: Option<usize>,
+    slot: u32,
+    preparation: Preparation,
+}
+
+/// A PMML document compiled for scoring records whose fields come in a fixed order.
+///
+/// Scoring takes `&mut self`: the model keeps its scratch space, so that it scores without
+/// allocating. Give each thread its own copy.
+#[derive(Debug)]
+pub struct Model {
+    program: Program,
+    slots: Slots,
+    root: ModelNode,
+    inputs: Vec<BoundInput>,
+    input_names: Vec<String>,
+    fields: Vec<Arc<str>>,
+    labels: Vec<Arc<str>>,
+}
+
+impl Model {
+    /// Loads a document for records whose values come in the order of its own active
+    /// MiningFields ([`Model::input_fields`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
+        Self::compile(bytes, None)
+    }
+
+    /// Loads a document for records whose values come in the order of `fields` (e.g. a CSV
+    /// header). Every active MiningField of the model must be among `fields`; other fields are
+    /// ignored.
+    pub fn with_fields<S: AsRef<str>>(bytes: &[u8], fields: &[S]) -> Result<Model> {
+        let names: Vec<&str> = fields.iter().map(AsRef::as_ref).collect();
+        Self::compile(bytes, Some(&names))
+    }
+
+    /// Compiles a document for records of `fields` (its own active fields when `None`).
+    fn compile(bytes: &[u8], fields: Option<&[&str]>) -> Result<Model> {
+        let document = xml::parse(bytes)?;
+        let root = El::new(document.root_element());
+        let mut program = Program::default();
+        let dictionary = root
+            .child("DataDictionary")
+            .ok_or_else(|| root.invalid("the DataDictionary is missing"))?;
+        let data_fields = read_data_dictionary(&dictionary, &mut program.interner)?;
+        let mut compiler =
+            Compiler::new(program, data_fields, root.child("TransformationDictionary"))?;
+        let model = root
+            .children()
+            .find(|child| is_model_element(child.name()))
+            .ok_or_else(|| root.invalid("the document has no model"))?;
+        let node = ModelNode::compile(&mut compiler, None, &model, None)?;
+        let own_fields: Vec<&str>;
+        let fields = match fields {
+            Some(fields) => fields,
+            None => {
+                own_fields = compiler
+                    .bindings
+                    .iter()
+                    .filter(|binding| binding.required)
+                    .map(|binding| binding.name.as_str())
+                    .collect();
+                &own_fields
+            }
+        };
+        let fields: Vec<Arc<str>> = fields.iter().map(|&field| field.into()).collect();
+        let mut inputs = Vec::new();
+        let mut input_names = Vec::new();
+        for binding in compiler.bindings {
+            let position = fields.iter().position(|field| **field == binding.name);
+            if position.is_none() && binding.required {
+                return Err(ErrorKind::MissingInput(binding.name).into());
+            }
+            if binding.required {
+                input_names.push(binding.name);
+            }
+            inputs.push(BoundInput {
+                position,
+                slot: binding.slot,
+                preparation: binding.preparation,
+            });
+        }
+        let program = compiler.program;
+        let slots = Slots::new(program.defs.len());
+        let labels = node.labels().to_vec();
+        Ok(Model {
+            program,
+            slots,
+            root: node,
+            inputs,
+            input_names,
+            fields,
+            labels,
+        })
+    }
+
+    /// The names of the active input fields the model reads, in MiningSchema order.
+    pub fn input_fields(&self) -> &[String] {
+        &self.input_names
+    }
+
+    /// The fields records are given in: those named at load time, or the active input fields.
+    pub fn fields(&self) -> &[Arc<str>] {
+        &self.fields
+    }
+
+    /// A classifier's labels, in the order of [`Prediction::probabilities`]; empty for a
+    /// regression model.
+    pub fn class_labels(&self) -> &[Arc<str>] {
+        &self.labels
+    }
+
+    /// Whether the model is a classifier.
+    pub fn is_classifier(&self) -> bool {
+        self.root.function() == Function::Classification
+    }
+
+    /// Scores one record of numbers, in the order of [`Model::fields`] (NaN: missing).
+    pub fn score(&mut self, values: &[f64]) -> Result<Prediction> {
+        self.check_width(values.len())?;
+        self.score_by(|position| Input::Number(values[position]))
+    }
+
+    /// Scores one record of typed values, in the order of [`Model::fields`].
+    pub fn score_inputs(&mut self, values: &[Input<'_>]) -> Result<Prediction> {
+        self.check_width(values.len())?;
+        self.score_by(|position| values[position])
+    }
+
+    /// Scores one record whose value for the field at each position of [`Model::fields`]
+    /// `value_at` gives (for records that are not a slice; positions are below the number of
+    /// fields).
+    pub fn score_by<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
+        let mut env = Env::new(&self.program, &mut self.slots);
+        for input in &self.inputs {
+            let raw = input.position.map_or(Input::Missing, &value_at);
+            let value = input.preparation.prepare(raw, &mut env)?;
+            env.set(input.slot, value);
+        }
+        let outcome = self.root.evaluate(&mut env)?;
+        Ok(self.prediction(outcome))
+    }
+
+    fn check_width(&self, width: usize) -> Result<()> {
+        if width < self.fields.len() {
+            return Err(Error::scoring(format!(
+                "the record has {width} values but the model was loaded for {} fields",
+                self.fields.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn prediction(&self, outcome: Outcome) -> Prediction {
+        match outcome {
+            Outcome::Value(value) => Prediction::regression(value),
+            Outcome::Class(index) => {
+                let probabilities = self
+                    .root
+                    .probabilities()
+                    .map(<[f64]>::to_vec)
+                    .unwrap_or_default();
+                Prediction::classification(self.labels[index].clone(), probabilities)
+            }
+            Outcome::Missing => Prediction::regression(f64::NAN),
+        }
+    }
+}

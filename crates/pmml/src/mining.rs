@@ -1,0 +1,448 @@
+//! MiningModel with Segmentation: segment predicates, nested models, votes, averages, medians,
+//! sums, max, selectFirst and modelChain (whose segments hand output fields to later ones).
+
+use super::compile::{Compiler, ScopeId};
+use super::error::{Error, Result};
+use super::eval::Env;
+use super::models::{is_model_element, Function, ModelNode, Outcome, Raw};
+use super::predicate::{self, Pred};
+use super::target::Categories;
+use super::xml::El;
+
+/// How segment results are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    MajorityVote,
+    WeightedMajorityVote,
+    Average,
+    WeightedAverage,
+    Median,
+    Sum,
+    WeightedSum,
+    Max,
+    SelectFirst,
+    ModelChain,
+}
+
+/// What a segment without a prediction does to the whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MissingTreatment {
+    ReturnMissing,
+    SkipSegment,
+    Continue,
+}
+
+#[derive(Debug)]
+struct Segment {
+    predicate: Pred,
+    weight: f64,
+    model: ModelNode,
+    /// The parent's category index for each of the segment model's categories.
+    category_map: Vec<usize>,
+}
+
+/// A compiled MiningModel.
+#[derive(Debug)]
+pub struct MiningModel {
+    function: Function,
+    method: Method,
+    missing: MissingTreatment,
+    missing_threshold: f64,
+    segments: Vec<Segment>,
+    /// Which segments gave a result in this record (reused between records).
+    selected: Vec<bool>,
+    /// Regression values of the segments, for the median (reused between records).
+    values: Vec<f64>,
+    /// Categories in the order they first received a vote (reused between records).
+    vote_order: Vec<usize>,
+    /// Whether sums and averages are computed in 32-bit floats.
+    float: bool,
+}
+
+impl MiningModel {
+    /// Compiles a MiningModel element.
+    pub fn compile<'a, 'input>(
+        c: &mut Compiler<'a, 'input>,
+        scope: ScopeId,
+        element: &El<'a, 'input>,
+        function: Function,
+        categories: Option<&mut Categories>,
+        target: Option<&str>,
+        float: bool,
+    ) -> Result<MiningModel> {
+        let segmentation = element
+            .child("Segmentation")
+            .ok_or_else(|| element.invalid("a Segmentation is required"))?;
+        let method = read_method(&segmentation, function)?;
+        let missing = match segmentation
+            .attr("missingPredictionTreatment")
+            .unwrap_or("returnMissing")
+        {
+            "returnMissing" => MissingTreatment::ReturnMissing,
+            "skipSegment" => MissingTreatment::SkipSegment,
+            "continue" => MissingTreatment::Continue,
+            other => return Err(segmentation.bad_keyword("missingPredictionTreatment", other)),
+        };
+        if missing == MissingTreatment::SkipSegment && method == Method::ModelChain {
+            return Err(segmentation.invalid("skipSegment cannot be used with modelChain"));
+        }
+        let missing_threshold = segmentation.parsed_or("missingThreshold", 1.0)?;
+        let mut categories = categories;
+        let mut segments = Vec::new();
+        for segment in segmentation.children_named("Segment") {
+            segments.push(compile_segment(
+                c,
+                scope,
+                &segment,
+                target,
+                categories.as_deref_mut(),
+            )?);
+        }
+        if segments.is_empty() {
+            return Err(segmentation.invalid("the Segmentation has no Segment"));
+        }
+        if method != Method::ModelChain
+            && segments
+                .iter()
+                .any(|segment| segment.model.function() != function)
+        {
+            return Err(
+                segmentation.invalid("every segment must have the MiningModel's functionName")
+            );
+        }
+        let count = segments.len();
+        Ok(MiningModel {
+            function,
+            method,
+            missing,
+            missing_threshold,
+            segments,
+            selected: vec![false; count],
+            values: Vec::with_capacity(count),
+            vote_order: Vec::new(),
+            float,
+        })
+    }
+
+    /// Whether the model hands on one segment's result unchanged (so its own Targets do not apply).
+    pub fn passes_through(&self) -> bool {
+        matches!(self.method, Method::SelectFirst | Method::ModelChain)
+    }
+
+    /// Scores the current record; classifier probabilities go to `probabilities`.
+    pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
+        let mut last: Option<(usize, Outcome)> = None;
+        let (mut total_weight, mut missing_weight) = (0.0, 0.0);
+        for index in 0..self.segments.len() {
+            self.selected[index] = false;
+            let segment = &mut self.segments[index];
+            if segment.predicate.eval(env)? != Some(true) {
+                continue;
+            }
+            let outcome = segment.model.evaluate(env)?;
+            total_weight += segment.weight;
+            if outcome == Outcome::Missing {
+                missing_weight += segment.weight;
+                match self.missing {
+                    MissingTreatment::ReturnMissing => return Ok(Raw::Missing),
+                    MissingTreatment::SkipSegment => continue,
+                    MissingTreatment::Continue => {}
+                }
+            }
+            self.selected[index] = true;
+            last = Some((index, outcome));
+            if self.method == Method::SelectFirst {
+                break;
+            }
+        }
+        let Some((last_index, last_outcome)) = last else {
+            return Ok(Raw::Missing);
+        };
+        if self.missing != MissingTreatment::ReturnMissing
+            && missing_weight / total_weight > self.missing_threshold
+        {
+            return Ok(Raw::Missing);
+        }
+        match self.method {
+            Method::SelectFirst | Method::ModelChain => {
+                Ok(self.pass_on(last_index, last_outcome, probabilities))
+            }
+            _ if self.function == Function::Regression => self.aggregate_values(),
+            Method::MajorityVote | Method::WeightedMajorityVote => self.vote(probabilities),
+            _ => self.aggregate_probabilities(probabilities),
+        }
+    }
+
+    /// The result of one segment, in the parent's categories.
+    fn pass_on(&self, index: usize, outcome: Outcome, probabilities: &mut [f64]) -> Raw {
+        let segment = &self.segments[index];
+        match outcome {
+            Outcome::Missing => Raw::Missing,
+            Outcome::Value(value) => Raw::Value(value),
+            Outcome::Class(winner) => {
+                let mapped = segment.category_map[winner];
+                let Some(source) = segment.model.probabilities() else {
+                    return Raw::Class {
+                        winner: mapped,
+                        probabilities: false,
+                    };
+                };
+                probabilities.iter_mut().for_each(|p| *p = 0.0);
+                for (from, probability) in source.iter().enumerate() {
+                    probabilities[segment.category_map[from]] = *probability;
+                }
+                Raw::Class {
+                    winner: mapped,
+                    probabilities: true,
+                }
+            }
+        }
+    }
+
+    fn chosen(&self) -> impl Iterator<Item = &Segment> {
+        self.segments
+            .iter()
+            .zip(&self.selected)
+            .filter(|(_, selected)| **selected)
+            .map(|(segment, _)| segment)
+    }
+
+    /// Sums, averages or the median of the segments' regression values.
+    fn aggregate_values(&mut self) -> Result<Raw> {
+        self.values.clear();
+        let (mut sum, mut weighted, mut weights) = (0.0, 0.0, 0.0);
+        for (segment, selected) in self.segments.iter().zip(&self.selected) {
+            if !*selected {
+                continue;
+            }
+            let Outcome::Value(value) = segment.model.last_outcome() else {
+                return Ok(Raw::Missing);
+            };
+            sum = if self.float {
+                f64::from(sum as f32 + value as f32)
+            } else {
+                sum + value
+            };
+            weighted += segment.weight * value;
+            weights += segment.weight;
+            self.values.push(value);
+        }
+        let count = self.values.len() as f64;
+        Ok(Raw::Value(match self.method {
+            Method::Sum => sum,
+            Method::Average if self.float => f64::from(sum as f32 / count as f32),
+            Method::Average => sum / count,
+            Method::WeightedSum => weighted,
+            Method::WeightedAverage if weights == 0.0 => {
+                return Err(Error::scoring("the segment weights add up to zero"))
+            }
+            Method::WeightedAverage => weighted / weights,
+            _ => median(&mut self.values),
+        }))
+    }
+
+    /// (Weighted) majority vote; probabilities are the vote shares.
+    fn vote(&mut self, probabilities: &mut [f64]) -> Result<Raw> {
+        probabilities.iter_mut().for_each(|p| *p = 0.0);
+        self.vote_order.clear();
+        let mut missing_votes = 0.0;
+        let weighted = self.method == Method::WeightedMajorityVote;
+        for segment in self
+            .segments
+            .iter()
+            .zip(&self.selected)
+            .filter(|(_, s)| **s)
+            .map(|(segment, _)| segment)
+        {
+            let weight = if weighted { segment.weight } else { 1.0 };
+            match segment.model.last_outcome() {
+                Outcome::Class(winner) => {
+                    let category = segment.category_map[winner];
+                    if !self.vote_order.contains(&category) {
+                        self.vote_order.push(category);
+                    }
+                    probabilities[category] += weight;
+                }
+                _ => missing_votes += weight,
+            }
+        }
+        let best = self.vote_order.iter().copied().reduce(|best, next| {
+            if probabilities[next] > probabilities[best] {
+                next
+            } else {
+                best
+            }
+        });
+        let Some(best) = best else {
+            return Ok(Raw::Missing);
+        };
+        if missing_votes > probabilities[best] {
+            return Ok(Raw::Missing);
+        }
+        super::regression::simplemax(probabilities)?;
+        Ok(Raw::Class {
+            winner: best,
+            probabilities: true,
+        })
+    }
+
+    /// Average, weighted average, median or max of the segments' class probabilities.
+    fn aggregate_probabilities(&mut self, probabilities: &mut [f64]) -> Result<Raw> {
+        if self
+            .chosen()
+            .any(|segment| segment.model.probabilities().is_none())
+        {
+            return Ok(Raw::Missing);
+        }
+        match self.method {
+            Method::Average | Method::WeightedAverage => self.average_into(probabilities, None),
+            _ => {
+                let winner = self.extreme_category(probabilities.len())?;
+                self.average_into(probabilities, Some(winner))
+            }
+        }
+        let winner = super::target::winner(probabilities).unwrap_or(0);
+        Ok(Raw::Class {
+            winner,
+            probabilities: true,
+        })
+    }
+
+    /// Averages the probabilities of the chosen segments; with `focus` = (category, value), only
+    /// of the segments whose probability for that category is closest to the value.
+    fn average_into(&self, probabilities: &mut [f64], focus: Option<(usize, f64)>) {
+        probabilities.iter_mut().for_each(|p| *p = 0.0);
+        let weighted = self.method == Method::WeightedAverage;
+        let contributes = |segment: &Segment| match focus {
+            None => true,
+            Some((category, target)) => {
+                let distance = |s: &Segment| (category_probability(s, category) - target).abs();
+                let best = self.chosen().map(distance).fold(f64::INFINITY, f64::min);
+                distance(segment) <= best
+            }
+        };
+        let mut total = 0.0;
+        for segment in self.chosen().filter(|segment| contributes(segment)) {
+            let weight = if weighted { segment.weight } else { 1.0 };
+            total += weight;
+            for (from, probability) in segment
+                .model
+                .probabilities()
+                .unwrap_or(&[])
+                .iter()
+                .enumerate()
+            {
+                probabilities[segment.category_map[from]] += if weighted {
+                    weight * probability
+                } else {
+                    *probability
+                };
+            }
+        }
+        probabilities.iter_mut().for_each(|p| *p /= total);
+    }
+
+    /// For max or median: the category with the highest per-category max (or median)
+    /// probability, with that value.
+    fn extreme_category(&mut self, count: usize) -> Result<(usize, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        let mut values = std::mem::take(&mut self.values);
+        for category in 0..count {
+            values.clear();
+            values.extend(
+                self.chosen()
+                    .map(|segment| category_probability(segment, category)),
+            );
+            let statistic = if self.method == Method::Max {
+                values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            } else {
+                median(&mut values)
+            };
+            if best.is_none_or(|(_, top)| statistic > top) {
+                best = Some((category, statistic));
+            }
+        }
+        self.values = values;
+        best.ok_or_else(|| Error::scoring("no category to choose"))
+    }
+}
+
+/// A segment's probability for one of the parent's categories.
+fn category_probability(segment: &Segment, category: usize) -> f64 {
+    let probabilities = segment.model.probabilities().unwrap_or(&[]);
+    segment
+        .category_map
+        .iter()
+        .position(|mapped| *mapped == category)
+        .map_or(0.0, |from| probabilities[from])
+}
+
+/// The median (the mean of the two middle values for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+fn read_method(segmentation: &El<'_, '_>, function: Function) -> Result<Method> {
+    let method = match segmentation.required("multipleModelMethod")? {
+        "majorityVote" => Method::MajorityVote,
+        "weightedMajorityVote" => Method::WeightedMajorityVote,
+        "average" => Method::Average,
+        "weightedAverage" => Method::WeightedAverage,
+        "median" => Method::Median,
+        "sum" => Method::Sum,
+        "weightedSum" => Method::WeightedSum,
+        "max" => Method::Max,
+        "selectFirst" => Method::SelectFirst,
+        "modelChain" => Method::ModelChain,
+        other => return Err(segmentation.bad_keyword("multipleModelMethod", other)),
+    };
+    let regression_only = matches!(method, Method::Sum | Method::WeightedSum);
+    let classification_only = matches!(
+        method,
+        Method::MajorityVote | Method::WeightedMajorityVote | Method::Max
+    );
+    match function {
+        Function::Classification if regression_only => {
+            Err(segmentation.invalid(format!("{method:?} cannot combine classifications")))
+        }
+        Function::Regression if classification_only => {
+            Err(segmentation.invalid(format!("{method:?} cannot combine regressions")))
+        }
+        _ => Ok(method),
+    }
+}
+
+fn compile_segment<'a, 'input>(
+    c: &mut Compiler<'a, 'input>,
+    scope: ScopeId,
+    element: &El<'a, 'input>,
+    target: Option<&str>,
+    categories: Option<&mut Categories>,
+) -> Result<Segment> {
+    let predicate_element =
+        predicate::find(element).ok_or_else(|| element.invalid("the segment has no predicate"))?;
+    let predicate = predicate::compile(c, scope, &predicate_element)?;
+    let model_element = element
+        .children()
+        .find(|child| is_model_element(child.name()))
+        .ok_or_else(|| element.invalid("the segment has no model"))?;
+    let model = ModelNode::compile(c, Some(scope), &model_element, target)?;
+    let mut category_map = Vec::new();
+    if let Some(categories) = categories {
+        for label in model.labels() {
+            category_map.push(categories.index_for(c, label, element)?);
+        }
+    }
+    Ok(Segment {
+        predicate,
+        weight: element.parsed_or("weight", 1.0)?,
+        model,
+        category_map,
+    })
+}

@@ -1,0 +1,402 @@
+//! TreeModel: nodes in one flat array (children contiguous), predicates pre-typed, score
+//! distributions turned into dense probability rows at load time.
+
+use super::compile::{Compiler, ScopeId};
+use super::error::{Error, Result};
+use super::eval::Env;
+use super::models::{Function, Raw};
+use super::predicate::{self, Pred};
+use super::target::{winner, Categories};
+use super::xml::El;
+
+/// What to do when a node's predicate is UNKNOWN (a value it needs is missing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MissingStrategy {
+    /// Treat the predicate as false.
+    None,
+    /// Return the last node passed.
+    LastPrediction,
+    /// Return no prediction.
+    NullPrediction,
+    /// Go on with the node's default child.
+    DefaultChild,
+    /// Follow every branch that may apply and weight the leaves by their record counts.
+    Aggregate,
+}
+
+/// A tree node.
+#[derive(Debug)]
+struct TreeNode {
+    predicate: Pred,
+    first_child: u32,
+    child_count: u32,
+    /// Regression score, or the index of the predicted category.
+    score: Option<f64>,
+    default_child: Option<u32>,
+    record_count: Option<f64>,
+    /// Offset of the node's probability row in `TreeModel::distributions`.
+    distribution: Option<u32>,
+}
+
+/// A compiled TreeModel.
+#[derive(Debug)]
+pub struct TreeModel {
+    function: Function,
+    nodes: Vec<TreeNode>,
+    distributions: Vec<f64>,
+    category_count: usize,
+    missing: MissingStrategy,
+    return_last_when_no_true_child: bool,
+    /// Nodes waiting to be visited while aggregating (reused between records).
+    pending: Vec<u32>,
+}
+
+/// A node's score distribution before categories are final: (category, weight) pairs.
+type SparseDistribution = Vec<(usize, f64)>;
+
+impl TreeModel {
+    /// Compiles a TreeModel element.
+    pub fn compile(
+        c: &mut Compiler<'_, '_>,
+        scope: ScopeId,
+        element: &El<'_, '_>,
+        function: Function,
+        categories: Option<&mut Categories>,
+        float: bool,
+    ) -> Result<TreeModel> {
+        let missing = read_missing_strategy(element)?;
+        let return_last_when_no_true_child = match element
+            .attr("noTrueChildStrategy")
+            .unwrap_or("returnNullPrediction")
+        {
+            "returnNullPrediction" => false,
+            "returnLastPrediction" => true,
+            other => return Err(element.bad_keyword("noTrueChildStrategy", other)),
+        };
+        match element.attr("splitCharacteristic").unwrap_or("multiSplit") {
+            "binarySplit" | "multiSplit" => {}
+            other => return Err(element.bad_keyword("splitCharacteristic", other)),
+        }
+        let root = element
+            .child("Node")
+            .ok_or_else(|| element.invalid("the tree has no Node"))?;
+        let mut builder = Builder {
+            c,
+            scope,
+            function,
+            categories,
+            float,
+            nodes: Vec::new(),
+            sparse: Vec::new(),
+        };
+        builder.build(root)?;
+        let (nodes, sparse) = (builder.nodes, builder.sparse);
+        if missing == MissingStrategy::Aggregate
+            && nodes.iter().any(|node| node.record_count.is_none())
+        {
+            return Err(element.unsupported(
+                "aggregateNodes/weightedConfidence without a recordCount on every Node",
+            ));
+        }
+        let category_count = builder
+            .categories
+            .as_ref()
+            .map_or(0, |categories| categories.len());
+        let mut tree = TreeModel {
+            function,
+            nodes,
+            distributions: Vec::new(),
+            category_count,
+            missing,
+            return_last_when_no_true_child,
+            pending: Vec::new(),
+        };
+        tree.densify(sparse, element)?;
+        Ok(tree)
+    }
+
+    /// Turns the sparse score distributions into dense probability rows.
+    fn densify(
+        &mut self,
+        sparse: Vec<Option<SparseDistribution>>,
+        element: &El<'_, '_>,
+    ) -> Result<()> {
+        for (node, distribution) in self.nodes.iter_mut().zip(sparse) {
+            let Some(entries) = distribution else {
+                continue;
+            };
+            let offset = self.distributions.len();
+            self.distributions.resize(offset + self.category_count, 0.0);
+            let sum: f64 = entries.iter().map(|(_, weight)| weight).sum();
+            if sum == 0.0 {
+                return Err(element.invalid("a node's ScoreDistribution weights add up to zero"));
+            }
+            for (category, weight) in entries {
+                self.distributions[offset + category] =
+                    if sum == 1.0 { weight } else { weight / sum };
+            }
+            node.distribution = Some(offset as u32);
+        }
+        Ok(())
+    }
+
+    /// Scores the current record; classifier probabilities go to `probabilities`.
+    pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
+        if self.nodes[0].predicate.eval(env)? != Some(true) {
+            return Ok(Raw::Missing);
+        }
+        match self.descend(env, 0)? {
+            Selection::Node(index) => self.result(index as usize, probabilities),
+            Selection::Null => Ok(Raw::Missing),
+            Selection::Aggregate(start) => self.aggregate(env, start, probabilities),
+        }
+    }
+
+    /// Walks down from a node whose predicate is true.
+    fn descend(&self, env: &mut Env<'_>, start: u32) -> Result<Selection> {
+        let mut current = start;
+        'walk: loop {
+            let node = &self.nodes[current as usize];
+            if node.child_count == 0 {
+                return Ok(Selection::Node(current));
+            }
+            for child in node.first_child..node.first_child + node.child_count {
+                match self.nodes[child as usize].predicate.eval(env)? {
+                    Some(true) => {
+                        current = child;
+                        continue 'walk;
+                    }
+                    Some(false) => {}
+                    None => match self.missing {
+                        MissingStrategy::None => {}
+                        MissingStrategy::NullPrediction => return Ok(Selection::Null),
+                        MissingStrategy::LastPrediction => return Ok(Selection::Node(current)),
+                        MissingStrategy::Aggregate => return Ok(Selection::Aggregate(current)),
+                        MissingStrategy::DefaultChild => {
+                            current = node.default_child.ok_or_else(|| {
+                                Error::scoring("a node without defaultChild met a missing value")
+                            })?;
+                            continue 'walk;
+                        }
+                    },
+                }
+            }
+            let has_score = node.score.is_some();
+            return Ok(if self.return_last_when_no_true_child && has_score {
+                Selection::Node(current)
+            } else {
+                Selection::Null
+            });
+        }
+    }
+
+    /// The result of a selected node.
+    fn result(&self, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
+        let node = &self.nodes[index];
+        if self.function == Function::Regression {
+            let score = node
+                .score
+                .ok_or_else(|| Error::scoring("the selected node has no score"))?;
+            return Ok(Raw::Value(score));
+        }
+        let Some(offset) = node.distribution else {
+            let score = node
+                .score
+                .ok_or_else(|| Error::scoring("the selected node has no score"))?;
+            return Ok(Raw::Class {
+                winner: score as usize,
+                probabilities: false,
+            });
+        };
+        let row = &self.distributions[offset as usize..offset as usize + self.category_count];
+        probabilities.iter_mut().for_each(|p| *p = 0.0);
+        probabilities[..self.category_count].copy_from_slice(row);
+        let best = match node.score {
+            Some(score) => score as usize,
+            None => winner(probabilities).unwrap_or(0),
+        };
+        Ok(Raw::Class {
+            winner: best,
+            probabilities: true,
+        })
+    }
+
+    /// Follows every branch under `start` whose predicate is true or UNKNOWN and averages the
+    /// leaves reached, weighted by their record counts.
+    fn aggregate(
+        &mut self,
+        env: &mut Env<'_>,
+        start: u32,
+        probabilities: &mut [f64],
+    ) -> Result<Raw> {
+        self.pending.clear();
+        self.pending.push(start);
+        probabilities.iter_mut().for_each(|p| *p = 0.0);
+        let (mut total, mut weighted_score) = (0.0, 0.0);
+        while let Some(index) = self.pending.pop() {
+            let node = &self.nodes[index as usize];
+            if node.child_count == 0 {
+                let weight = node.record_count.unwrap_or(0.0);
+                total += weight;
+                if self.function == Function::Regression {
+                    weighted_score += weight * node.score.unwrap_or(f64::NAN);
+                } else if let Some(offset) = node.distribution {
+                    let row =
+                        &self.distributions[offset as usize..offset as usize + self.category_count];
+                    probabilities
+                        .iter_mut()
+                        .zip(row)
+                        .for_each(|(p, q)| *p += weight * q);
+                }
+                continue;
+            }
+            for child in node.first_child..node.first_child + node.child_count {
+                if self.nodes[child as usize].predicate.eval(env)? != Some(false) {
+                    self.pending.push(child);
+                }
+            }
+        }
+        if total == 0.0 {
+            return Ok(Raw::Missing);
+        }
+        if self.function == Function::Regression {
+            return Ok(Raw::Value(weighted_score / total));
+        }
+        probabilities.iter_mut().for_each(|p| *p /= total);
+        Ok(Raw::Class {
+            winner: winner(probabilities).unwrap_or(0),
+            probabilities: true,
+        })
+    }
+}
+
+/// Where a walk down the tree ended.
+enum Selection {
+    Node(u32),
+    Null,
+    Aggregate(u32),
+}
+
+fn read_missing_strategy(element: &El<'_, '_>) -> Result<MissingStrategy> {
+    Ok(
+        match element.attr("missingValueStrategy").unwrap_or("none") {
+            "none" => MissingStrategy::None,
+            "lastPrediction" => MissingStrategy::LastPrediction,
+            "nullPrediction" => MissingStrategy::NullPrediction,
+            "defaultChild" => MissingStrategy::DefaultChild,
+            "aggregateNodes" | "weightedConfidence" => MissingStrategy::Aggregate,
+            other => return Err(element.bad_keyword("missingValueStrategy", other)),
+        },
+    )
+}
+
+/// Lays the nodes out breadth-first so that each node's children are contiguous.
+struct Builder<'c, 'a, 'input, 'k> {
+    c: &'c mut Compiler<'a, 'input>,
+    scope: ScopeId,
+    function: Function,
+    categories: Option<&'k mut Categories>,
+    float: bool,
+    nodes: Vec<TreeNode>,
+    sparse: Vec<Option<SparseDistribution>>,
+}
+
+impl Builder<'_, '_, '_, '_> {
+    fn build(&mut self, root: El<'_, '_>) -> Result<()> {
+        let mut elements = vec![root];
+        self.push_node(&root)?;
+        let mut index = 0;
+        while index < elements.len() {
+            let element = elements[index];
+            let first = self.nodes.len();
+            let mut child_ids = Vec::new();
+            for child in element.children_named("Node") {
+                self.push_node(&child)?;
+                child_ids.push(child.attr("id"));
+                elements.push(child);
+            }
+            self.nodes[index].first_child = first as u32;
+            self.nodes[index].child_count = (self.nodes.len() - first) as u32;
+            if let Some(default) = element.attr("defaultChild") {
+                let position = child_ids
+                    .iter()
+                    .position(|id| *id == Some(default))
+                    .ok_or_else(|| {
+                        element.invalid(format!(
+                            "defaultChild `{default}` is not the id of a child Node"
+                        ))
+                    })?;
+                self.nodes[index].default_child = Some((first + position) as u32);
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+
+    fn push_node(&mut self, element: &El<'_, '_>) -> Result<()> {
+        if let Some(embedded) = element
+            .children()
+            .find(|child| matches!(child.name(), "Regression" | "DecisionTree"))
+        {
+            return Err(embedded.unsupported("a model embedded in a tree node"));
+        }
+        let predicate_element =
+            predicate::find(element).ok_or_else(|| element.invalid("the node has no predicate"))?;
+        let predicate = predicate::compile(self.c, self.scope, &predicate_element)?;
+        let score = self.read_score(element)?;
+        let distribution = self.read_distribution(element)?;
+        self.nodes.push(TreeNode {
+            predicate,
+            first_child: 0,
+            child_count: 0,
+            score,
+            default_child: None,
+            record_count: element.parsed("recordCount")?,
+            distribution: None,
+        });
+        self.sparse.push(distribution);
+        Ok(())
+    }
+
+    fn read_score(&mut self, element: &El<'_, '_>) -> Result<Option<f64>> {
+        let Some(text) = element.attr("score") else {
+            return Ok(None);
+        };
+        match (self.function, self.categories.as_deref_mut()) {
+            (Function::Classification, Some(categories)) => {
+                Ok(Some(categories.index_for(self.c, text, element)? as f64))
+            }
+            _ if self.float => Ok(element.parsed::<f32>("score")?.map(f64::from)),
+            _ => element.parsed("score"),
+        }
+    }
+
+    fn read_distribution(&mut self, element: &El<'_, '_>) -> Result<Option<SparseDistribution>> {
+        let (Function::Classification, Some(categories)) =
+            (self.function, self.categories.as_deref_mut())
+        else {
+            return Ok(None);
+        };
+        let mut entries = Vec::new();
+        let mut by_probability = None;
+        for distribution in element.children_named("ScoreDistribution") {
+            let category =
+                categories.index_for(self.c, distribution.required("value")?, &distribution)?;
+            let probability: Option<f64> = distribution.parsed("probability")?;
+            let uses_probability = *by_probability.get_or_insert(probability.is_some());
+            let weight = if uses_probability {
+                let p = probability.ok_or_else(|| {
+                    distribution.invalid("every ScoreDistribution needs a probability")
+                })?;
+                if !(0.0..=1.0).contains(&p) {
+                    return Err(distribution.invalid(format!("probability {p} is outside [0, 1]")));
+                }
+                p
+            } else {
+                distribution.required_number("recordCount")?
+            };
+            entries.push((category, weight));
+        }
+        Ok((!entries.is_empty()).then_some(entries))
+    }
+}

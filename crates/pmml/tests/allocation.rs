@@ -1,0 +1,70 @@
+//! Scoring does not allocate: none for a regression, one (the probability vector) for a
+//! classifier. Counted with a global allocator, in this test binary only.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{fixtures, WINE_FEATURES};
+use pmml_evaluator::Model;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: forwards the caller's layout to the system allocator unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with this layout (see `alloc`).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const RECORD: [f64; 11] = [
+    7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4,
+];
+
+/// Allocations made by scoring `RECORD` once with the fixture `name` (after one warm-up score).
+fn allocations_per_score(name: &str) -> usize {
+    let bytes = std::fs::read(fixtures().join(name)).expect("fixture");
+    let mut model = Model::with_fields(&bytes, &WINE_FEATURES).expect("loads");
+    drop(model.score(&RECORD).expect("warm-up"));
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let prediction = model.score(&RECORD).expect("scores");
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    drop(prediction);
+    after - before
+}
+
+#[test]
+fn scoring_allocates_only_the_probability_vector() {
+    for regression in [
+        "decision_tree_regressor.pmml",
+        "random_forest_regressor.pmml",
+        "gradient_boosting_regressor.pmml",
+        "linear_regression.pmml",
+        "poisson_glm.pmml",
+        "statsmodels_poisson_glm.pmml",
+    ] {
+        assert_eq!(allocations_per_score(regression), 0, "{regression}");
+    }
+    for classifier in [
+        "decision_tree_classifier.pmml",
+        "random_forest_classifier.pmml",
+        "gradient_boosting_classifier.pmml",
+        "logistic_regression.pmml",
+        "mlp_classifier.pmml",
+        "lightgbm_classifier.pmml",
+    ] {
+        assert_eq!(allocations_per_score(classifier), 1, "{classifier}");
+    }
+}

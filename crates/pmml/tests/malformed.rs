@@ -1,0 +1,384 @@
+//! Malformed, hostile or unsupported PMML is rejected at load time with an error that names the
+//! problem, never with a panic; a short property test feeds the parser random and mutated bytes.
+
+mod common;
+
+use common::WINE_FEATURES;
+use pmml_evaluator::{Error, ErrorKind, Input, Model, MAX_DEPTH};
+use proptest::prelude::*;
+
+const FIELDS: [&str; 2] = ["x", "color"];
+
+/// A small valid tree over a double field `x` and a string field `color`; `body` replaces the
+/// model element when given.
+fn document(model: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="color" optype="categorical" dataType="string">
+      <Value value="red"/><Value value="blue"/>
+    </DataField>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  {model}
+</PMML>"#
+    )
+}
+
+fn tree(predicate: &str) -> String {
+    format!(
+        r#"<TreeModel functionName="regression">
+    <MiningSchema>
+      <MiningField name="x"/><MiningField name="color"/><MiningField name="y" usageType="target"/>
+    </MiningSchema>
+    <Node score="1"><True/>
+      <Node score="2">{predicate}</Node>
+      <Node score="3"><True/></Node>
+    </Node>
+  </TreeModel>"#
+    )
+}
+
+fn load(text: &str) -> Result<Model, Error> {
+    Model::with_fields(text.as_bytes(), &FIELDS)
+}
+
+fn error_of(text: &str) -> String {
+    match load(text) {
+        Ok(_) => panic!("the document should be rejected"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn the_valid_base_document_loads() {
+    load(&document(&tree(
+        r#"<SimplePredicate field="x" operator="lessThan" value="0.5"/>"#,
+    )))
+    .expect("valid");
+}
+
+#[test]
+fn truncated_document() {
+    let text = document(&tree(
+        r#"<SimplePredicate field="x" operator="lessThan" value="0.5"/>"#,
+    ));
+    let error = error_of(&text[..text.len() / 2]);
+    assert!(error.contains("malformed XML"), "{error}");
+}
+
+#[test]
+fn wrong_root_element() {
+    let error = error_of(r#"<?xml version="1.0"?><Model version="4.4"><DataDictionary/></Model>"#);
+    assert!(
+        error.contains("root element must be <PMML>, not <Model>"),
+        "{error}"
+    );
+}
+
+#[test]
+fn unknown_model_type() {
+    let error = error_of(&document(
+        r#"<FancyModel functionName="regression"><MiningSchema/></FancyModel>"#,
+    ));
+    assert!(
+        error.contains("<FancyModel> is not a PMML model type"),
+        "{error}"
+    );
+    assert!(error.contains("line"), "{error}");
+}
+
+#[test]
+fn unsupported_model_type_is_named() {
+    let error = error_of(&document(
+        r#"<SupportVectorMachineModel functionName="regression"/>"#,
+    ));
+    assert!(
+        error.contains("unsupported") && error.contains("SupportVectorMachineModel"),
+        "{error}"
+    );
+}
+
+#[test]
+fn dangling_field_reference() {
+    let error = error_of(&document(&tree(
+        r#"<SimplePredicate field="nowhere" operator="lessThan" value="1"/>"#,
+    )));
+    assert!(
+        error.contains("the field `nowhere` is not defined"),
+        "{error}"
+    );
+    assert!(error.contains("<SimplePredicate> at line 15"), "{error}");
+}
+
+#[test]
+fn non_numeric_threshold() {
+    let error = error_of(&document(&tree(
+        r#"<SimplePredicate field="x" operator="lessThan" value="abc"/>"#,
+    )));
+    assert!(
+        error.contains("`abc` is not a valid double value"),
+        "{error}"
+    );
+}
+
+#[test]
+fn unknown_category_is_accepted_as_a_string() {
+    load(&document(&tree(
+        r#"<SimplePredicate field="color" operator="equal" value="green"/>"#,
+    )))
+    .expect("strings");
+}
+
+#[test]
+fn billion_laughs_entities_are_rejected() {
+    let text = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [
+  <!ENTITY lol "lol">
+  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+  <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header description="&lol4;"/></PMML>"#;
+    let error = error_of(text);
+    assert!(error.contains("DTD"), "{error}");
+}
+
+#[test]
+fn external_entities_are_rejected() {
+    let text = r#"<?xml version="1.0"?>
+<!DOCTYPE PMML [ <!ENTITY secret SYSTEM "file:///etc/passwd"> ]>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header description="&secret;"/></PMML>"#;
+    let error = error_of(text);
+    assert!(error.contains("DTD"), "{error}");
+}
+
+#[test]
+fn ten_thousand_deep_nesting() {
+    let depth = 10_000;
+    let mut text = String::from(r#"<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">"#);
+    text.push_str(&"<Extension>".repeat(depth));
+    text.push_str(&"</Extension>".repeat(depth));
+    text.push_str("</PMML>");
+    let error = error_of(&text);
+    assert!(
+        error.contains(&format!("more than the limit of {MAX_DEPTH}")),
+        "{error}"
+    );
+    assert!(error.contains("<Extension> at line 1"), "{error}");
+}
+
+#[test]
+fn oversized_document() {
+    let text = format!("<PMML>{}</PMML>", " ".repeat(65 << 20));
+    let error = error_of(&text);
+    assert!(error.contains("more than the limit of 67108864"), "{error}");
+}
+
+#[test]
+fn not_utf8() {
+    let bytes = b"<PMML>\xff\xfe</PMML>";
+    let error = Model::with_fields(bytes, &FIELDS)
+        .expect_err("not UTF-8")
+        .to_string();
+    assert!(error.contains("not UTF-8"), "{error}");
+}
+
+#[test]
+fn unsupported_namespace() {
+    let error = error_of(r#"<PMML xmlns="http://www.dmg.org/PMML-3_2" version="3.2"/>"#);
+    assert!(
+        error.contains("namespace `http://www.dmg.org/PMML-3_2`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn missing_data_dictionary() {
+    let error =
+        error_of(r#"<PMML xmlns="http://www.dmg.org/PMML-4_3" version="4.3"><TreeModel/></PMML>"#);
+    assert!(error.contains("DataDictionary is missing"), "{error}");
+}
+
+#[test]
+fn missing_input_field_names_the_field() {
+    let text = document(&tree("<True/>"));
+    match Model::with_fields(text.as_bytes(), &["x"]).map_err(|error| error.kind().to_string()) {
+        Err(message) => assert_eq!(message, ErrorKind::MissingInput("color".into()).to_string()),
+        other => panic!("expected MissingInput, got {other:?}"),
+    }
+}
+
+#[test]
+fn table_locator_is_unsupported() {
+    let model = r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="color"/><MiningField name="x"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="code" optype="continuous" dataType="double">
+        <MapValues outputColumn="out"><FieldColumnPair field="color" column="in"/><TableLocator/></MapValues>
+      </DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="code" coefficient="1"/></RegressionTable>
+  </RegressionModel>"#;
+    let error = error_of(&document(model));
+    assert!(
+        error.contains("TableLocator") && error.contains("not supported"),
+        "{error}"
+    );
+}
+
+#[test]
+fn user_defined_functions_are_unsupported() {
+    let text = document(&tree("<True/>")).replace(
+        "  <TreeModel",
+        r#"<TransformationDictionary><DefineFunction name="f" optype="continuous"/></TransformationDictionary><TreeModel"#,
+    );
+    let error = error_of(&text);
+    assert!(
+        error.contains("DefineFunction") && error.contains("not supported"),
+        "{error}"
+    );
+}
+
+#[test]
+fn cyclic_derived_fields() {
+    let model = r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="color"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="a" optype="continuous" dataType="double"><FieldRef field="b"/></DerivedField>
+      <DerivedField name="b" optype="continuous" dataType="double"><FieldRef field="a"/></DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="a" coefficient="1"/></RegressionTable>
+  </RegressionModel>"#;
+    let error = error_of(&document(model));
+    assert!(error.contains("refers to itself"), "{error}");
+}
+
+#[test]
+fn unknown_function() {
+    let model = r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="color"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="a" optype="continuous" dataType="double"><Apply function="frobnicate"><FieldRef field="x"/></Apply></DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="a" coefficient="1"/></RegressionTable>
+  </RegressionModel>"#;
+    let error = error_of(&document(model));
+    assert!(
+        error.contains("the function `frobnicate` is not supported"),
+        "{error}"
+    );
+}
+
+/// The fields of the fixtures' test files: the wine features and a categorical column.
+fn wine_fields() -> Vec<&'static str> {
+    let mut fields = WINE_FEATURES.to_vec();
+    fields.push("alcohol level");
+    fields
+}
+
+/// Loading never panics; a document that loads also scores a record without panicking.
+fn load_without_panic(bytes: &[u8]) {
+    if let Ok(mut model) = Model::with_fields(bytes, &wine_fields()) {
+        let mut record = vec![Input::Number(7.0); 11];
+        record.push(Input::Text("low"));
+        let _ = model.score_inputs(&record);
+        record[3] = Input::Missing;
+        let _ = model.score_inputs(&record);
+    }
+}
+
+fn fixture_bytes() -> Vec<Vec<u8>> {
+    let directory = common::fixtures();
+    [
+        "decision_tree_classifier.pmml",
+        "pipeline_onehot_logistic.pmml",
+        "mlp_classifier.pmml",
+    ]
+    .iter()
+    .map(|name| std::fs::read(directory.join(name)).expect("fixture"))
+    .collect()
+}
+
+/// Cases per property: 64 in the normal test run, more for crates/pmml/fuzz.sh.
+fn fuzz_cases() -> u32 {
+    std::env::var("PMML_FUZZ_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(64)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        load_without_panic(&bytes);
+    }
+
+    #[test]
+    fn mutated_fixtures_never_panic(
+        which in 0usize..3,
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let mut bytes = fixture_bytes().swap_remove(which);
+        for (position, byte) in edits {
+            let index = position.index(bytes.len());
+            bytes[index] = byte;
+        }
+        if truncate {
+            let keep = cut.index(bytes.len());
+            bytes.truncate(keep);
+        }
+        load_without_panic(&bytes);
+    }
+
+    #[test]
+    fn fixtures_with_spliced_elements_never_panic(
+        which in 0usize..3,
+        splices in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..4),
+    ) {
+        // Moves a run of bytes that starts at a tag to another tag: elements end up deleted,
+        // duplicated or misplaced while the document often stays well-formed.
+        let mut bytes = fixture_bytes().swap_remove(which);
+        for (from, length, to) in splices {
+            let tags: Vec<usize> = bytes.iter().enumerate().filter(|(_, byte)| **byte == b'<').map(|(i, _)| i).collect();
+            let start = tags[from.index(tags.len())];
+            let end = tags[length.index(tags.len())].max(start);
+            let piece: Vec<u8> = bytes.drain(start..end).collect();
+            let tags: Vec<usize> = bytes.iter().enumerate().filter(|(_, byte)| **byte == b'<').map(|(i, _)| i).collect();
+            let at = tags[to.index(tags.len())];
+            bytes.splice(at..at, piece);
+        }
+        load_without_panic(&bytes);
+    }
+}
+
+#[test]
+fn deep_evaluation_through_derived_fields_is_rejected() {
+    // 100 derived fields, each adding 1 to the previous through 10 nested Applies: no element is
+    // deeper than 20, but scoring would nest 1,100 evaluations.
+    let nested = |inner: String| {
+        (0..10).fold(inner, |acc, _| {
+            format!(r#"<Apply function="+">{acc}<Constant>1</Constant></Apply>"#)
+        })
+    };
+    let mut fields = String::new();
+    for index in 1..=100 {
+        let expression = nested(format!(r#"<FieldRef field="d{}"/>"#, index - 1));
+        fields.push_str(&format!(r#"<DerivedField name="d{index}" optype="continuous" dataType="double">{expression}</DerivedField>"#));
+    }
+    let model = format!(
+        r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="color"/></MiningSchema>
+    <LocalTransformations><DerivedField name="d0" optype="continuous" dataType="double"><FieldRef field="x"/></DerivedField>{fields}</LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="d100" coefficient="1"/></RegressionTable>
+  </RegressionModel>"#
+    );
+    let error = error_of(&document(&model));
+    assert!(error.contains("nest more than the limit of 256"), "{error}");
+}

@@ -1,0 +1,229 @@
+//! Shared pieces of the real-Kafka tests: the broker's address, fresh topics, reading a topic
+//! back, and onnxruntime's reference predictions.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use modelserver::dataset;
+use modelserver::kafka::admin::ensure_topics;
+use modelserver::kafka::source::follow_topic;
+use modelserver::kafka::KafkaConfig;
+use modelserver::pipeline::PipelineKind;
+use modelserver::proto::{ServingResult, WineRecord};
+use prost::Message;
+
+/// The real broker started by `scripts/kafka.sh start` (the README's test command does it).
+pub fn broker() -> KafkaConfig {
+    let bootstrap = std::env::var("KAFKA_BOOTSTRAP").expect(
+        "these tests need a real Kafka broker: run `scripts/test.sh`, or `scripts/kafka.sh start` and set KAFKA_BOOTSTRAP",
+    );
+    KafkaConfig::new(bootstrap)
+}
+
+/// The topics of one test, with names no other test uses.
+pub struct Topics {
+    pub data: String,
+    pub models: String,
+    pub results: String,
+}
+
+impl Topics {
+    /// Creates fresh topics: data with `partitions` partitions, models and results with one.
+    pub fn create(kafka: &KafkaConfig, test: &str, partitions: i32) -> Topics {
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = |role: &str| format!("{test}-{role}-{}-{stamp}", std::process::id());
+        let topics = Topics {
+            data: name("data"),
+            models: name("models"),
+            results: name("results"),
+        };
+        ensure_topics(
+            kafka,
+            &[
+                (&topics.data, partitions),
+                (&topics.models, 1),
+                (&topics.results, 1),
+            ],
+        )
+        .expect("topics are created");
+        topics
+    }
+}
+
+/// A message read back: partition, offset, payload.
+pub type Polled = (i32, i64, Vec<u8>);
+
+/// Reads `topic` from the beginning until `count` messages have come, or none has for `idle`.
+pub fn read_topic(kafka: &KafkaConfig, topic: &str, count: usize, idle: Duration) -> Vec<Polled> {
+    let mut messages = Vec::new();
+    follow_topic(kafka, topic, count, idle, |partition, offset, payload| {
+        messages.push((partition, offset, payload.to_vec()))
+    })
+    .expect("a reader");
+    messages
+}
+
+/// The results on `topic`, waiting until `count` have come (or none has for 60 s).
+pub fn read_results(kafka: &KafkaConfig, topic: &str, count: usize) -> Vec<ServingResult> {
+    read_results_within(kafka, topic, count, Duration::from_secs(60))
+}
+
+/// The results on `topic`, waiting until `count` have come or none has for `idle`.
+pub fn read_results_within(
+    kafka: &KafkaConfig,
+    topic: &str,
+    count: usize,
+    idle: Duration,
+) -> Vec<ServingResult> {
+    read_topic(kafka, topic, count, idle)
+        .into_iter()
+        .map(|(_, _, payload)| ServingResult::decode(payload.as_slice()).expect("results decode"))
+        .collect()
+}
+
+/// Records of the bundled rows `rows`, keyed `data_type`.
+pub fn wine_records(rows: std::ops::Range<usize>, data_type: &str) -> Vec<WineRecord> {
+    let samples = dataset::bundled();
+    rows.map(|row| samples[row].to_record(data_type)).collect()
+}
+
+/// onnxruntime's predicted label (or value) for each of the first 300 bundled rows, found by the
+/// row's features.
+pub struct Reference {
+    by_features: HashMap<[u64; 11], f64>,
+}
+
+impl Reference {
+    /// The reference predictions of `data/onnx/<model>.reference.csv`.
+    pub fn onnx(model: &str) -> Reference {
+        let path = format!(
+            "{}/data/onnx/{model}.reference.csv",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/..")
+        );
+        let mut reader = csv::Reader::from_path(path).expect("a reference CSV");
+        let value_column = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|name| name == "value")
+            .expect("a value column");
+        let samples = dataset::bundled();
+        let by_features = reader
+            .records()
+            .map(|row| {
+                let row = row.unwrap();
+                let index: usize = row[0].parse().unwrap();
+                (
+                    feature_bits(&samples[index].features),
+                    row[value_column].parse().unwrap(),
+                )
+            })
+            .collect();
+        Reference { by_features }
+    }
+
+    /// The reference prediction for a record.
+    pub fn predict(&self, record: &WineRecord) -> f64 {
+        self.by_features[&feature_bits(&record.features())]
+    }
+}
+
+fn feature_bits(features: &[f64; 11]) -> [u64; 11] {
+    features.map(f64::to_bits)
+}
+
+/// A `serve` process, stopped (SIGTERM, then killed) when dropped.
+pub struct Serve(pub Child);
+
+impl Serve {
+    /// Starts process `process` of a two-process, two-worker job over `topics`, with further
+    /// `serve` options `extra`.
+    pub fn start(
+        kafka: &KafkaConfig,
+        topics: &Topics,
+        pipeline: PipelineKind,
+        process: usize,
+        hostfile: &std::path::Path,
+        extra: &[&str],
+    ) -> Serve {
+        let child = Command::new(env!("CARGO_BIN_EXE_serve"))
+            .args([
+                "--pipeline",
+                &pipeline.to_string(),
+                "--bootstrap",
+                &kafka.bootstrap,
+            ])
+            .args([
+                "--data-topic",
+                &topics.data,
+                "--models-topic",
+                &topics.models,
+                "--results-topic",
+                &topics.results,
+            ])
+            .args(["--group", &format!("{}-group", topics.data)])
+            .args(["-w", "2", "-n", "2", "-p", &process.to_string(), "-h"])
+            .arg(hostfile)
+            .args(extra)
+            .spawn()
+            .expect("serve starts");
+        Serve(child)
+    }
+
+    /// Asks the process to finish (SIGTERM).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process's exit status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("serve did not stop within 30 s of SIGTERM to every process");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A hostfile naming two free local ports.
+pub fn hostfile(dir: &str) -> std::path::PathBuf {
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("{dir}-{}-hosts.txt", std::process::id()));
+    std::fs::write(
+        &path,
+        ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    path
+}

@@ -1,0 +1,185 @@
+//! The Prometheus view of a process (`GET /metrics`), rendered at scrape time from the counters,
+//! the key states and the consumer lag the process already keeps: nothing is added to the hot
+//! path for it.
+//!
+//! Rates are the counters' `rate()`: records in per second is
+//! `rate(modelserver_records_read_total[1m])`, out `rate(modelserver_results_written_total[1m])`.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::record::lag::PartitionLag;
+use crate::state::{KeyState, LatencyHistogram, ProcessState};
+
+/// The metrics of one process, ready to render.
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    /// Metrics over `process`.
+    pub fn new(process: Arc<ProcessState>) -> Self {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(ProcessCollector(process)));
+        Metrics { registry }
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String does not fail");
+        text
+    }
+}
+
+/// The MIME type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug)]
+struct ProcessCollector(Arc<ProcessState>);
+
+type Labels = Vec<(&'static str, String)>;
+
+/// A metric family read off each item of a list: name, help, and the value of one item.
+type Family<T, V> = (&'static str, &'static str, fn(&T) -> V);
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let process = &self.0;
+        for (info, counter) in process.counters().all() {
+            let metric =
+                encoder.encode_descriptor(info.metric, info.help, None, MetricType::Counter)?;
+            ConstCounter::new(counter.get()).encode(metric)?;
+        }
+        let keys = process.report(None).keys;
+        encode_key_counters(&mut encoder, &keys)?;
+        encode_models(&mut encoder, &keys)?;
+        encode_lag(&mut encoder, process)
+    }
+}
+
+fn key_labels(key: &KeyState) -> Labels {
+    vec![
+        ("data_type", key.data_type.clone()),
+        ("worker", key.worker.to_string()),
+    ]
+}
+
+fn encode_key_counters(
+    encoder: &mut DescriptorEncoder,
+    keys: &[KeyState],
+) -> Result<(), std::fmt::Error> {
+    let families: [Family<KeyState, u64>; 3] = [
+        (
+            "modelserver_model_swaps",
+            "Times a new model replaced the current one.",
+            |key| key.swaps,
+        ),
+        (
+            "modelserver_key_load_failures",
+            "Models of the key that failed to load.",
+            |key| key.load_failures,
+        ),
+        (
+            "modelserver_key_no_model",
+            "Records of the key that left without a model.",
+            |key| key.no_model,
+        ),
+    ];
+    for (name, help, value) in families {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for key in keys {
+            let labels = key_labels(key);
+            ConstCounter::new(value(key)).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn encode_models(
+    encoder: &mut DescriptorEncoder,
+    keys: &[KeyState],
+) -> Result<(), std::fmt::Error> {
+    let current = || {
+        keys.iter().filter_map(|key| {
+            let stats = key.current.as_ref()?;
+            let mut labels = key_labels(key);
+            labels.push(("model", stats.name.clone()));
+            Some((labels, stats))
+        })
+    };
+    let mut family = encoder.encode_descriptor(
+        "modelserver_scoring_duration",
+        "Time the current model of a key took to score a record.",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    for (labels, stats) in current() {
+        let sum = stats.total_ns as f64 / 1e9;
+        let buckets = prometheus_buckets(&stats.latency);
+        family
+            .encode_family(&labels)?
+            .encode_histogram::<NoLabelSet>(sum, stats.usage, &buckets, None)?;
+    }
+    let mut family = encoder.encode_descriptor(
+        "modelserver_model_since",
+        "When the current model of a key became current (Unix time).",
+        Some(&Unit::Seconds),
+        MetricType::Gauge,
+    )?;
+    for (labels, stats) in current() {
+        ConstGauge::new(stats.since as f64 / 1e3).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Bucket bounds from 2^7 ns (128 ns) to 2^34 ns (17 s), then +Inf: counts per bucket, not
+/// cumulative (the encoder accumulates).
+fn prometheus_buckets(histogram: &LatencyHistogram) -> Vec<(f64, u64)> {
+    const FIRST: usize = 7;
+    const LAST: usize = 34;
+    let counts = histogram.counts();
+    let mut buckets = vec![(2f64.powi(FIRST as i32) / 1e9, counts[..=FIRST].iter().sum())];
+    buckets.extend((FIRST + 1..=LAST).map(|bits| (2f64.powi(bits as i32) / 1e9, counts[bits])));
+    buckets.push((f64::INFINITY, counts[LAST + 1..].iter().sum()));
+    buckets
+}
+
+fn encode_lag(
+    encoder: &mut DescriptorEncoder,
+    process: &ProcessState,
+) -> Result<(), std::fmt::Error> {
+    let lag = process.lag().snapshot();
+    let families: [Family<PartitionLag, Option<i64>>; 2] = [
+        (
+            "modelserver_consumer_unread",
+            "Messages of a partition the job has not read yet.",
+            |lag| Some(lag.unread),
+        ),
+        (
+            "modelserver_consumer_lag",
+            "Messages of a partition after the group's committed offset.",
+            |lag| lag.uncommitted,
+        ),
+    ];
+    for (name, help, value) in families {
+        let unit = Unit::Other("messages".into());
+        let mut family = encoder.encode_descriptor(name, help, Some(&unit), MetricType::Gauge)?;
+        for ((topic, partition), lag) in &lag {
+            let Some(value) = value(lag) else { continue };
+            let labels: Labels = vec![
+                ("topic", topic.clone()),
+                ("partition", partition.to_string()),
+            ];
+            ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}

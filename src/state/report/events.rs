@@ -1,0 +1,98 @@
+//! The project's own timely log stream: model-state events, logged by the serving operator
+//! through the worker's log registry under [`STATE_LOG`].
+//!
+//! Whoever registers an action for that name receives every event (see [`super::hooks`]): the
+//! process's [`ProcessState`](crate::state::ProcessState), which answers queries, and the chosen event sinks. The
+//! operator only logs; a worker with nothing registered drops the events at no cost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::logging_core::Logger;
+use timely::worker::Worker;
+
+use super::{Counters, KeyState};
+
+/// The name of the model-state log stream in a worker's log registry.
+pub const STATE_LOG: &str = "modelserver/state";
+
+/// How state events are batched by the logger.
+pub type StateEventBuilder = CapacityContainerBuilder<Vec<(Duration, StateEvent)>>;
+
+/// A worker's logger of state events.
+pub type StateLogger = Logger<StateEventBuilder>;
+
+/// A change in the state of one key on one worker, carrying that key's whole state after it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum StateEvent {
+    /// The first model of a key became current.
+    ModelLoaded {
+        /// Wall-clock milliseconds since the Unix epoch.
+        at: u64,
+        /// The key's state after the event.
+        state: KeyState,
+    },
+    /// A new model replaced the current one (its final figures head the history).
+    ModelSwapped {
+        /// Wall-clock milliseconds since the Unix epoch.
+        at: u64,
+        /// The key's state after the event.
+        state: KeyState,
+    },
+    /// A model failed to load; the current one, if any, keeps serving.
+    ModelFailed {
+        /// Wall-clock milliseconds since the Unix epoch.
+        at: u64,
+        /// The key's state after the event.
+        state: KeyState,
+    },
+    /// The key's figures, sent periodically while they change.
+    Stats {
+        /// Wall-clock milliseconds since the Unix epoch.
+        at: u64,
+        /// The key's state.
+        state: KeyState,
+    },
+}
+
+impl StateEvent {
+    /// The key's state after the event.
+    pub fn state(&self) -> &KeyState {
+        match self {
+            StateEvent::ModelLoaded { state, .. }
+            | StateEvent::ModelSwapped { state, .. }
+            | StateEvent::ModelFailed { state, .. }
+            | StateEvent::Stats { state, .. } => state,
+        }
+    }
+}
+
+/// What the serving operator reports to: the process's counters and the worker's state log.
+#[derive(Clone)]
+pub struct Reporter {
+    /// The process's counters.
+    pub counters: Arc<Counters>,
+    /// The worker's state log, when an action is registered for [`STATE_LOG`].
+    pub events: Option<StateLogger>,
+}
+
+impl Reporter {
+    /// Reports to `counters` and to the state log registered on `worker`, if any (register it
+    /// before building the dataflow).
+    pub fn for_worker(worker: &Worker, counters: Arc<Counters>) -> Self {
+        Reporter {
+            counters,
+            events: worker.logger_for::<StateEventBuilder>(STATE_LOG),
+        }
+    }
+
+    /// Logs a state event.
+    pub fn log(&self, event: StateEvent) {
+        if let Some(events) = &self.events {
+            events.log(event);
+        }
+    }
+}
