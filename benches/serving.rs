@@ -15,7 +15,9 @@ use modelserver::kafka::publish::model_with_bytes;
 use modelserver::model::onnx::OnnxModel;
 use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{Model, ModelKind};
-use modelserver::pipeline::{serving_dataflow, PipelineKind, ServingConfig, ServingDataflow};
+use modelserver::pipeline::{
+    serving_dataflow, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
+};
 use modelserver::record::{Origin, Sourced, WineRecord};
 use modelserver::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
 use timely::dataflow::operators::vec::Map;
@@ -101,7 +103,9 @@ fn throughput(
         (0..workers).collect(),
         kind.unwrap_or(PipelineKind::Keyed),
         counters.clone(),
+        Arc::default(),
     ));
+    let loader = Arc::new(Loader::default());
     let sinks = Arc::new(EventSinks::tracing_only());
     let config = ServingConfig {
         stats_interval: stats.then_some(Duration::from_secs(1)),
@@ -111,17 +115,32 @@ fn throughput(
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         hooks::register(worker, process.clone(), sinks.clone(), false);
-        let reporter = Reporter::for_worker(worker, counters.clone());
         let ServingDataflow {
             mut data,
             mut models,
             probe,
         } = match kind {
-            Some(kind) => serving_dataflow(worker, kind, config, reporter, |_| {}),
+            Some(kind) => {
+                let serving = Serving {
+                    kind,
+                    config,
+                    reporter: Reporter::for_worker(worker, counters.clone()),
+                    loader: loader.clone(),
+                    deliver_where_read: false,
+                };
+                serving_dataflow(worker, serving, |_, _| {})
+            }
             None => passthrough(worker),
         };
         if index == 0 {
-            models.send(descriptor.clone());
+            let origin = Origin {
+                partition: 0,
+                offset: 0,
+            };
+            models.send(Sourced {
+                origin,
+                record: descriptor.clone(),
+            });
         }
         let mine: Vec<usize> = (index..records).step_by(peers).collect();
         for (epoch, chunk) in mine.chunks(BATCH).enumerate() {

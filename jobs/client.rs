@@ -4,21 +4,24 @@
 //! client publish-data --rate 100 --loop                 # the bundled 1,599 red-wine rows
 //! client publish-model data/onnx/wine_tree_classifier.onnx --name tree --type onnx
 //! client publish-data --record features --csv data/iris/iris.csv --exclude species --data-type iris
+//! client dead-letters --count 10                        # what the job gave up on, and why
 //! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use cli::{init_logging, KafkaArgs, RecordKind};
 use indicatif::{ProgressBar, ProgressStyle};
 use modelserver::dataset;
-use modelserver::job::JobConfig;
+use modelserver::job::{DeadLetterTopic, JobConfig};
 use modelserver::kafka::admin::ensure_topics;
 use modelserver::kafka::publish::{model_at_location, model_with_bytes, Publisher};
+use modelserver::kafka::sink::{read_dead_letters, ReadDeadLetter};
 use modelserver::model::ModelKind;
 use modelserver::record::{PayloadFormat, Record};
 
@@ -48,8 +51,8 @@ enum Command {
         /// Start over at the end of the data, forever.
         #[arg(long = "loop")]
         repeat: bool,
-        /// Stop after this many records.
-        #[arg(long)]
+        /// Publish this many records, starting over at the end of the data as often as needed.
+        #[arg(long, conflicts_with = "repeat")]
         count: Option<u64>,
         /// Read the rows from this CSV instead of the bundled wine data: for wine records, the UCI
         /// layout with a header or the original's `;` layout; for feature records, any CSV with
@@ -95,6 +98,19 @@ enum Command {
         /// The models topic.
         #[arg(long, default_value = JobConfig::MODELS_TOPIC)]
         topic: String,
+    },
+    /// Print what a job gave up on (its dead-letter topic), one JSON line each: where it came
+    /// from, why, and its bytes (as text when they are UTF-8, else their length).
+    DeadLetters {
+        /// The dead-letter topic (default: the default data topic's).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Stop after this many.
+        #[arg(long, default_value_t = usize::MAX)]
+        count: usize,
+        /// Stop when none has come for this many seconds.
+        #[arg(long, default_value_t = 5.0)]
+        idle: f64,
     },
 }
 
@@ -171,8 +187,34 @@ fn main() -> Result<()> {
             publisher.publish_model(&topic, &descriptor)?;
             println!("model `{name}` ({kind}) for dataType `{data_type}` published to `{topic}`");
         }
+        Command::DeadLetters { topic, count, idle } => {
+            let topic = topic.unwrap_or_else(|| {
+                DeadLetterTopic::Derived
+                    .name(JobConfig::DATA_TOPIC)
+                    .expect("a derived name")
+            });
+            let idle = Duration::from_secs_f64(idle);
+            for letter in read_dead_letters(&kafka, &topic, count, idle)? {
+                println!("{}", dead_letter_line(&letter));
+            }
+        }
     }
     Ok(())
+}
+
+/// A dead letter as a JSON line.
+fn dead_letter_line(letter: &ReadDeadLetter) -> serde_json::Value {
+    let payload = match std::str::from_utf8(&letter.payload) {
+        Ok(text) => serde_json::Value::from(text),
+        Err(_) => serde_json::Value::from(format!("({} bytes)", letter.payload.len())),
+    };
+    serde_json::json!({
+        "partition": letter.partition,
+        "offset": letter.offset,
+        "key": letter.key,
+        "headers": letter.headers,
+        "payload": payload,
+    })
 }
 
 /// How `publish-data` streams records.
@@ -186,17 +228,18 @@ struct Stream<'a> {
 }
 
 impl Stream<'_> {
-    /// Publishes `records` once, over and over, or `count` of them, with a progress bar.
+    /// Publishes `records` once, over and over, or `count` of them (cycling through them as
+    /// needed), with a progress bar.
     fn publish<R: Record>(&self, records: &[R]) -> Result<()> {
         let total = self
             .count
             .or((!self.repeat).then_some(records.len() as u64));
-        let cycled: Box<dyn Iterator<Item = &R>> = if self.repeat {
+        let cycled: Box<dyn Iterator<Item = &R>> = if self.repeat || self.count.is_some() {
             Box::new(records.iter().cycle())
         } else {
             Box::new(records.iter())
         };
-        let limit = self.count.map_or(usize::MAX, |count| count as usize);
+        let limit = total.map_or(usize::MAX, |count| count as usize);
         let bar = progress_bar(total);
         let sent = self.publisher.publish_encoded(
             self.topic,

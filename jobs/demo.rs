@@ -16,7 +16,7 @@ use anyhow::Result;
 use clap::Parser;
 use modelserver::app::{follow_results, AppKafka};
 use modelserver::dataset;
-use modelserver::job::{Job, JobConfig};
+use modelserver::job::{DeadLetterTopic, Job, JobConfig};
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
@@ -89,10 +89,14 @@ struct Args {
 fn main() -> Result<()> {
     cli::init_logging();
     let args = Args::parse();
+    let dead_letters = DeadLetterTopic::Derived
+        .name(JobConfig::DATA_TOPIC)
+        .expect("a derived name");
     let topics = [
         (JobConfig::DATA_TOPIC, 4),
         (JobConfig::MODELS_TOPIC, 1),
         (JobConfig::RESULTS_TOPIC, 1),
+        (dead_letters.as_str(), 4),
     ];
     let embedded = AppKafka::connect(None, &topics)?;
     let kafka = embedded.config.clone();

@@ -20,7 +20,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use cli::AppArgs;
-use modelserver::app::{print_predictions, print_state, AppKafka, RunningJob};
+use modelserver::app::{
+    print_predictions, print_state, wait_for_predictions, AppKafka, RunningJob,
+};
 use modelserver::dataset::read_feature_records;
 use modelserver::job::Job;
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
@@ -52,7 +54,7 @@ fn main() -> Result<()> {
 
     // The job: feature records in JSON; nothing here knows what an iris is.
     let mut config = topics.job_config(&kafka.config);
-    config.data_format = PayloadFormat::Json;
+    config.serving.data_format = PayloadFormat::Json;
     config.state.addr = Some(app.state_addr);
     config.serving.stats_interval = Some(STATS_INTERVAL);
     let running = RunningJob::spawn::<FeatureRecord>(Job::new(config)?, app.workers);
@@ -66,6 +68,7 @@ fn main() -> Result<()> {
     let tree = model_with_bytes("pmml-tree", "iris", ModelKind::Pmml, TREE.to_vec());
     publisher.publish_model(&topics.models, &tree)?;
     publisher.publish_encoded(&topics.records, first.to_vec(), json, None, |_| {})?;
+    wait_for_predictions(&kafka.config, &topics.predictions, first.len())?;
     let forest = model_with_bytes("onnx-forest", "iris", ModelKind::Onnx, FOREST.to_vec());
     publisher.publish_model(&topics.models, &forest)?;
     publisher.publish_encoded(&topics.records, second.to_vec(), json, None, |_| {})?;

@@ -10,13 +10,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{ArgAction, Parser};
 use cli::{init_logging, ClusterArgs, KafkaArgs, RecordKind};
-use modelserver::job::{Job, JobConfig, StateOptions};
+use modelserver::job::{exit_on_panic, DeadLetterTopic, Job, JobConfig, StateOptions};
+use modelserver::model::ModelSource;
 use modelserver::pipeline::{PipelineKind, ServingConfig};
 use modelserver::record::{FeatureRecord, PayloadFormat, WineRecord};
 
@@ -92,6 +95,38 @@ struct Args {
     /// state-event destinations too (the tracing log at debug level when none is given).
     #[arg(long)]
     timely_events: bool,
+    /// Deliver every result exactly once: transactions of results and data offsets, one
+    /// transactional producer per worker (consumers of the results read committed messages).
+    #[arg(long)]
+    exactly_once: bool,
+    /// The topic of what the job gives up on (records and models that do not decode or load,
+    /// results Kafka refuses); default: the data topic's name with `-dead-letters` after it.
+    #[arg(long)]
+    dead_letter_topic: Option<String>,
+    /// Keep no dead letters (what the job gives up on is only logged and counted).
+    #[arg(long, conflicts_with = "dead_letter_topic")]
+    no_dead_letters: bool,
+    /// The directory models may be read from by `location` (none: locations are refused).
+    #[arg(long)]
+    model_root: Option<PathBuf>,
+    /// The most bytes a model may have, inline or in a file.
+    #[arg(long, default_value_t = ModelSource::MAX_BYTES)]
+    max_model_bytes: u64,
+    /// Milliseconds a model may take to build before it is given up.
+    #[arg(long, default_value_t = ServingConfig::BUILD_TIMEOUT.as_millis() as u64)]
+    model_build_timeout_ms: u64,
+    /// Seconds a key with no model may see nothing before its state is forgotten.
+    #[arg(long, default_value_t = ServingConfig::KEY_IDLE_TIMEOUT.as_secs())]
+    key_idle_timeout_s: u64,
+    /// Seconds the Kafka cluster may take to answer at start-up before the job gives up.
+    #[arg(long, default_value_t = JobConfig::STARTUP_TIMEOUT.as_secs())]
+    startup_timeout_s: u64,
+    /// Seconds the process may take to stop after SIGTERM before it exits regardless.
+    #[arg(long, default_value_t = 10)]
+    shutdown_timeout_s: u64,
+    /// The bearer token the state endpoint asks for (needed unless it listens on loopback).
+    #[arg(long, env = "MODELSERVER_STATE_TOKEN", hide_env_values = true)]
+    state_token: Option<String>,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -99,35 +134,70 @@ struct Args {
 
 fn main() -> Result<()> {
     init_logging();
+    exit_on_panic();
     let args = Args::parse();
+    let timely = args.cluster.timely_config()?;
+    let shutdown_timeout = Duration::from_secs(args.shutdown_timeout_s);
+    let record = args.record;
+    let job = Job::new(job_config(args))?;
+    stop_on_signal(job.stop_flag(), shutdown_timeout)?;
+    match record {
+        RecordKind::Wine => job.run::<WineRecord>(timely)?,
+        RecordKind::Features => job.run::<FeatureRecord>(timely)?,
+    };
+    Ok(())
+}
+
+/// The job the options describe.
+fn job_config(args: Args) -> JobConfig {
     let mut config = JobConfig::new(args.kafka.config(), args.pipeline);
     config.data_topic = args.data_topic;
     config.models_topic = args.models_topic;
     config.results_topic = (!args.no_results_topic).then_some(args.results_topic);
+    config.dead_letters = match (args.no_dead_letters, args.dead_letter_topic) {
+        (true, _) => DeadLetterTopic::Off,
+        (false, Some(name)) => DeadLetterTopic::Named(name),
+        (false, None) => DeadLetterTopic::Derived,
+    };
     config.group = args.group;
     config.print = args.print;
-    config.data_format = args.data_format;
+    config.exactly_once = args.exactly_once;
     config.batch_size = args.batch_size;
     config.serving = ServingConfig {
         pending_limit: args.pending_limit,
         pending_timeout: Duration::from_millis(args.pending_timeout_ms),
         stats_interval: (!args.no_stats).then(|| Duration::from_millis(args.stats_interval_ms)),
+        build_timeout: Duration::from_millis(args.model_build_timeout_ms),
+        key_idle_timeout: Duration::from_secs(args.key_idle_timeout_s),
+        data_format: args.data_format,
     };
+    config.models = ModelSource::new(args.model_root, args.max_model_bytes);
     config.state = StateOptions {
         addr: args.state_addr,
+        token: args.state_token,
         events_file: args.state_log,
         events_topic: args.state_topic,
         timely_events: args.timely_events,
     };
     config.commit_interval = Duration::from_millis(args.commit_interval_ms);
+    config.startup_timeout = Duration::from_secs(args.startup_timeout_s);
     config.exit_when_idle = args.exit_when_idle.map(Duration::from_secs_f64);
-    let job = Job::new(config)?;
-    let stop = job.stop_flag();
-    ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
-    let timely = args.cluster.timely_config()?;
-    match args.record {
-        RecordKind::Wine => job.run::<WineRecord>(timely)?,
-        RecordKind::Features => job.run::<FeatureRecord>(timely)?,
-    };
+    config
+}
+
+/// On SIGINT or SIGTERM, stops the job; if it has not exited `timeout` later (or on a second
+/// signal), exits the process regardless: nothing beyond what was delivered is committed.
+fn stop_on_signal(stop: Arc<AtomicBool>, timeout: Duration) -> Result<()> {
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::Relaxed) {
+            eprintln!("error: stopping at once on a second signal");
+            std::process::exit(130);
+        }
+        std::thread::spawn(move || {
+            std::thread::sleep(timeout);
+            eprintln!("error: the job did not stop within {timeout:?} of the signal; exiting");
+            std::process::exit(1);
+        });
+    })?;
     Ok(())
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use cli::AppArgs;
-use modelserver::app::{print_predictions, print_state, AppKafka, RunningJob};
+use modelserver::app::{
+    print_predictions, print_state, wait_for_predictions, AppKafka, RunningJob,
+};
 use modelserver::dataset;
 use modelserver::job::Job;
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
@@ -66,6 +68,7 @@ fn main() -> Result<()> {
     let forest = model_with_bytes("pmml-forest", "wine", ModelKind::Pmml, FOREST.to_vec());
     publisher.publish_model(&topics.models, &forest)?;
     publisher.publish_records(&topics.records, first.to_vec(), None, |_| {})?;
+    wait_for_predictions(&kafka.config, &topics.predictions, first.len())?;
     let boosting = model_with_bytes("onnx-boosting", "wine", ModelKind::Onnx, BOOSTING.to_vec());
     publisher.publish_model(&topics.models, &boosting)?;
     publisher.publish_records(&topics.records, second.to_vec(), None, |_| {})?;

@@ -14,6 +14,8 @@
 #                         answers; prints the bootstrap address as the last line
 #                         of stdout (progress goes to stderr)
 #   stop                  stop the broker and delete its data (jars are kept)
+#   halt                  stop the broker, keeping its data (for outage tests)
+#   resume                start a halted broker again, on its data and its port
 #   status                print the bootstrap address; exit 1 if not running
 #   bootstrap             print the bootstrap address of the running broker
 #   topic NAME PARTITIONS create a topic (replication 1) unless it exists
@@ -21,6 +23,8 @@
 #                         org.apache.kafka.tools.ConsoleProducer --bootstrap-server ...
 #
 # Environment:
+#   KAFKA_RUN            where one broker's config and data live (default KAFKA_HOME/run):
+#                        several brokers may share the jars, each with its own KAFKA_RUN
 #   KAFKA_HOME           where jars and data live (default <repo>/target/kafka):
 #                        libs/ = jars (cached), run/ = config, data, kafka.log,
 #                        kafka.pid, bootstrap (deleted by stop; stop keeps the
@@ -36,7 +40,7 @@ REPO_ROOT=$(dirname "$SCRIPT_DIR")
 KAFKA_HOME=${KAFKA_HOME:-$REPO_ROOT/target/kafka}
 POM=$SCRIPT_DIR/kafka/pom.xml
 LIBS=$KAFKA_HOME/libs
-RUN=$KAFKA_HOME/run
+RUN=${KAFKA_RUN:-$KAFKA_HOME/run}
 PID_FILE=$RUN/kafka.pid
 BOOTSTRAP_FILE=$RUN/bootstrap
 LOG=$RUN/kafka.log
@@ -201,10 +205,18 @@ EOF
 # ---------------------------------------------------------------- start / stop
 
 launch_broker() {
+    format_storage
+    start_process
+}
+
+format_storage() {
     say "formatting storage"
     run_tool kafka.tools.StorageTool format --cluster-id="$(random_cluster_id)" \
         -c "$RUN/server.properties" >"$RUN/format.log" 2>&1 \
         || { cat "$RUN/format.log" >&2; die "storage format failed"; }
+}
+
+start_process() {
     say "starting broker"
     # setsid + all fds redirected: the broker outlives this script and holds
     # none of the caller's pipes (so `$(kafka.sh start)` returns).
@@ -283,6 +295,26 @@ cmd_stop() {
     rm -rf "$RUN"
 }
 
+cmd_halt() {
+    lock
+    kill_broker
+}
+
+cmd_resume() {
+    lock
+    local addr
+    if addr=$(running_bootstrap); then
+        echo "$addr"
+        return
+    fi
+    [[ -f $RUN/server.properties && -f $BOOTSTRAP_FILE ]] || die "no halted broker in $RUN"
+    addr=$(cat "$BOOTSTRAP_FILE")
+    start_process
+    wait_ready "$addr" || { tail -n 40 "$LOG" >&2 || true; kill_broker; exit 1; }
+    say "broker ready again on $addr"
+    echo "$addr"
+}
+
 cmd_status() {
     local addr
     addr=$(running_bootstrap) || { say "not running"; exit 1; }
@@ -315,6 +347,8 @@ main() {
     case $cmd in
         start) cmd_start ;;
         stop) cmd_stop ;;
+        halt) cmd_halt ;;
+        resume) cmd_resume ;;
         status) cmd_status ;;
         bootstrap) cmd_status ;;
         topic) cmd_topic "$@" ;;

@@ -13,7 +13,7 @@ use prost::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
-use crate::job::{Job, JobConfig};
+use crate::job::{DeadLetterTopic, Job, JobConfig};
 use crate::kafka::admin::ensure_topics;
 use crate::kafka::source::follow_topic;
 use crate::kafka::KafkaConfig;
@@ -23,7 +23,8 @@ use crate::record::Record;
 use crate::state::query::{query_job, render_table};
 use crate::state::Counters;
 
-/// An app's topics, named after it: `{app}-records`, `{app}-models`, `{app}-predictions`.
+/// An app's topics, named after it: `{app}-records`, `{app}-models`, `{app}-predictions`, and
+/// the dead letters of its job, `{app}-records-dead-letters`.
 pub struct AppTopics {
     /// The data records.
     pub records: String,
@@ -31,6 +32,8 @@ pub struct AppTopics {
     pub models: String,
     /// The predictions (serving results).
     pub predictions: String,
+    /// What the job gives up on.
+    pub dead_letters: String,
 }
 
 impl AppTopics {
@@ -40,15 +43,17 @@ impl AppTopics {
             records: format!("{app}-records"),
             models: format!("{app}-models"),
             predictions: format!("{app}-predictions"),
+            dead_letters: format!("{app}-records-dead-letters"),
         }
     }
 
     /// Each topic with the partitions to create it with.
-    pub fn partitions(&self) -> [(&str, i32); 3] {
+    pub fn partitions(&self) -> [(&str, i32); 4] {
         [
             (&self.records, 4),
             (&self.models, 1),
             (&self.predictions, 4),
+            (&self.dead_letters, 4),
         ]
     }
 
@@ -59,6 +64,7 @@ impl AppTopics {
         config.models_topic = self.models.clone();
         config.results_topic = Some(self.predictions.clone());
         config.group = format!("{}-app", self.records);
+        config.dead_letters = DeadLetterTopic::Named(self.dead_letters.clone());
         config
     }
 }
@@ -117,6 +123,13 @@ pub fn follow_results(
             Err(error) => tracing::warn!(partition, offset, "not a result: {error}"),
         },
     )
+}
+
+/// Waits until `count` predictions are on `topic` (or none has come for 30 s): an app that swaps
+/// models halfway through its records waits so for the first half to be scored by the first
+/// model. Returns how many came.
+pub fn wait_for_predictions(kafka: &KafkaConfig, topic: &str, count: usize) -> Result<usize> {
+    follow_results(kafka, topic, count, Duration::from_secs(30), |_| {})
 }
 
 /// A job running on its own thread until stopped.

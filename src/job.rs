@@ -1,26 +1,49 @@
 //! The serving job: every worker reads its share of the data and models topics into timely
 //! inputs stamped with the ingestion clock, runs the chosen pipeline, writes results, and commits
-//! data offsets only behind the output frontier (after the results are flushed to Kafka).
+//! data offsets only behind the output frontier, once what they cover has been delivered.
+//!
+//! - **Models before data.** On start each worker reads its partitions of the models topic up to
+//!   where they ended when it started, all at one instant of the ingestion clock, and reads no
+//!   data before; the models input holds its frontier there meanwhile, so that no record of a
+//!   later time is scored before every worker has handed over the models it had to restore.
+//! - **At least once** (the default): results go out as they come; every
+//!   [`JobConfig::commit_interval`] a worker waits for everything sent to be delivered, then
+//!   commits the data offsets of the times the output frontier has passed.
+//! - **Exactly once** ([`JobConfig::exactly_once`]): each result is delivered by the worker that
+//!   read its record; the results of each ingestion time wait for the output frontier to pass it,
+//!   then go out in one transaction with the data offsets of the same times.
+//! - **Dead letters**: records and models that do not decode, records a model rejects or that no
+//!   model came for, models that do not load and results Kafka refuses go to the dead-letter
+//!   topic, and the job moves on.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
-use crate::kafka::admin::{ensure_topics, topic_partitions};
+use crate::kafka::admin::{
+    ensure_compacted_topic, ensure_topics, topic_partitions, wait_for_cluster,
+};
 use crate::kafka::events::LineTopic;
 use crate::kafka::offsets::OffsetLedger;
-use crate::kafka::sink::ResultSink;
-use crate::kafka::source::{PartitionSource, StartAt};
+use crate::kafka::sink::{Delivered, OutputTopics, ResultSink, TransactionalSink};
+use crate::kafka::source::{PartitionSource, SourceOptions, StartAt};
 use crate::kafka::KafkaConfig;
-use crate::pipeline::{serving_dataflow, PipelineKind, ServingConfig, ServingDataflow};
+use crate::model::{panics_contained, ModelSource};
+use crate::pipeline::{
+    serving_dataflow, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
+};
 use crate::proto::ModelDescriptor;
-use crate::record::{clock_ms, Origin, PayloadFormat, Record, Sourced, Time};
+use crate::record::lag::BrokerStatus;
+use crate::record::{clock_ms, DeadLetter, Origin, Record, Scored, Sourced, Stage, Time};
 use crate::state::endpoint::StateServer;
 use crate::state::{hooks, Counters, EventSinks, Forward, ProcessState, Reporter};
 
@@ -37,24 +60,52 @@ pub struct JobConfig {
     pub models_topic: String,
     /// The topic results go to, if any.
     pub results_topic: Option<String>,
+    /// Where the inputs the job gives up on go.
+    pub dead_letters: DeadLetterTopic,
     /// Which pipeline to run.
     pub pipeline: PipelineKind,
-    /// How records wait for a first model.
+    /// How records wait for models, how long models may take to build, how records are encoded.
     pub serving: ServingConfig,
-    /// How data payloads are encoded.
-    pub data_format: PayloadFormat,
+    /// Where models may be read from, and how large they may be.
+    pub models: ModelSource,
+    /// Whether results are delivered exactly once (transactions) rather than at least once.
+    pub exactly_once: bool,
     /// Whether to print every result as a JSON line.
     pub print: bool,
     /// The most records a worker reads into one ingestion batch.
     pub batch_size: usize,
     /// The longest a worker waits for records before it moves its clock on.
     pub poll_wait: Duration,
-    /// How often data offsets are committed.
+    /// How often data offsets are committed (and, exactly once, transactions).
     pub commit_interval: Duration,
+    /// How long the cluster may take to answer when the job starts.
+    pub startup_timeout: Duration,
     /// Stop once no worker input has seen a message for this long (for batch runs and tests).
     pub exit_when_idle: Option<Duration>,
     /// How the job shows its state.
     pub state: StateOptions,
+}
+
+/// Where a job's dead letters go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeadLetterTopic {
+    /// The data topic's name with `-dead-letters` after it.
+    Derived,
+    /// This topic.
+    Named(String),
+    /// Nowhere: what the job gives up on is only logged and counted.
+    Off,
+}
+
+impl DeadLetterTopic {
+    /// The topic's name, for a job reading `data_topic`.
+    pub fn name(&self, data_topic: &str) -> Option<String> {
+        match self {
+            DeadLetterTopic::Derived => Some(format!("{data_topic}-dead-letters")),
+            DeadLetterTopic::Named(name) => Some(name.clone()),
+            DeadLetterTopic::Off => None,
+        }
+    }
 }
 
 /// How a job shows its state: query endpoint and event destinations.
@@ -62,6 +113,8 @@ pub struct JobConfig {
 pub struct StateOptions {
     /// Where process 0 answers queries; process `p` listens on the port plus `p`.
     pub addr: Option<SocketAddr>,
+    /// The bearer token the endpoint asks for (required unless it listens on loopback).
+    pub token: Option<String>,
     /// A JSON-lines file that state events are appended to.
     pub events_file: Option<PathBuf>,
     /// A Kafka topic that state events are sent to (created with one partition if missing).
@@ -84,6 +137,8 @@ impl JobConfig {
     pub const BATCH_SIZE: usize = 1024;
     /// The default [`JobConfig::commit_interval`].
     pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+    /// The default [`JobConfig::startup_timeout`].
+    pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
     /// A configuration with the original system's topic and group names and default tuning.
     pub fn new(kafka: KafkaConfig, pipeline: PipelineKind) -> Self {
@@ -93,15 +148,28 @@ impl JobConfig {
             data_topic: Self::DATA_TOPIC.into(),
             models_topic: Self::MODELS_TOPIC.into(),
             results_topic: Some(Self::RESULTS_TOPIC.into()),
+            dead_letters: DeadLetterTopic::Derived,
             pipeline,
             serving: ServingConfig::default(),
-            data_format: PayloadFormat::Protobuf,
+            models: ModelSource::default(),
+            exactly_once: false,
             print: false,
             batch_size: Self::BATCH_SIZE,
             poll_wait: Duration::from_millis(5),
             commit_interval: Self::COMMIT_INTERVAL,
+            startup_timeout: Self::STARTUP_TIMEOUT,
             exit_when_idle: None,
             state: StateOptions::default(),
+        }
+    }
+
+    /// The topics the job's output needs to know.
+    fn output_topics(&self) -> OutputTopics {
+        OutputTopics {
+            results: self.results_topic.clone(),
+            dead_letters: self.dead_letters.name(&self.data_topic),
+            data: self.data_topic.clone(),
+            models: self.models_topic.clone(),
         }
     }
 }
@@ -109,48 +177,47 @@ impl JobConfig {
 /// A serving job, ready to run on a timely configuration.
 pub struct Job {
     config: JobConfig,
-    sink: ResultSink,
+    /// Results (at least once) and the dead letters of models (both modes).
+    sink: Arc<ResultSink>,
     events: Arc<EventSinks>,
     events_topic: Option<Arc<LineTopic>>,
     counters: Arc<Counters>,
+    broker: Arc<BrokerStatus>,
+    loader: Arc<Loader>,
     stop: Arc<AtomicBool>,
 }
 
 impl Job {
-    /// Prepares a job: creates the results topic if it is missing (with as many partitions as
-    /// the data topic) and the state-event topic if one is asked for, connects the results
-    /// producer and opens the event destinations.
+    /// Prepares a job: waits for the cluster (at most [`JobConfig::startup_timeout`]), creates
+    /// the topics it writes if they are missing (results and dead letters with as many
+    /// partitions as the data topic, the models topic compacted), connects the producers and
+    /// opens the event destinations.
     pub fn new(config: JobConfig) -> Result<Self> {
-        if let Some(results_topic) = &config.results_topic {
-            let partitions = topic_partitions(&config.kafka, &config.data_topic)?;
-            ensure_topics(&config.kafka, &[(results_topic, partitions)])?;
+        if config.exactly_once && config.results_topic.is_none() {
+            bail!("the exactly-once mode needs a results topic");
         }
-        let state = &config.state;
-        let events_topic = state
-            .events_topic
-            .as_deref()
-            .map(|name| -> Result<Arc<LineTopic>> {
-                ensure_topics(&config.kafka, &[(name, 1)])?;
-                Ok(Arc::new(LineTopic::new(&config.kafka, name)?))
-            })
-            .transpose()?;
-        let forward = events_topic.clone().map(|topic| -> Forward {
-            Box::new(move |key: &str, line: &str| topic.send(key, line))
-        });
-        let events = EventSinks::open(state.events_file.as_deref(), forward)?;
-        let sink = ResultSink::new(
-            &config.kafka,
-            config.results_topic.clone(),
-            &config.data_topic,
-            config.print,
-        )?;
+        wait_for_cluster(&config.kafka, config.startup_timeout)?;
+        ensure_compacted_topic(&config.kafka, &config.models_topic, 1)?;
+        let topics = config.output_topics();
+        let partitions = topic_partitions(&config.kafka, &config.data_topic)?;
+        for topic in topics.results.iter().chain(&topics.dead_letters) {
+            ensure_topics(&config.kafka, &[(topic, partitions)])?;
+        }
+        let (events, events_topic) = open_events(&config)?;
+        let broker = Arc::new(BrokerStatus::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let print = config.print && !config.exactly_once;
+        let sink = ResultSink::new(&config.kafka, topics, print, broker.clone(), stop.clone())?;
+        let loader = Loader::new(config.models.clone());
         Ok(Job {
             config,
-            sink,
+            sink: Arc::new(sink),
             events: Arc::new(events),
             events_topic,
             counters: Arc::default(),
-            stop: Arc::default(),
+            broker,
+            loader: Arc::new(loader),
+            stop,
         })
     }
 
@@ -173,6 +240,7 @@ impl Job {
     /// Runs the job on the workers `timely` describes, until stopped or idle, answering state
     /// queries meanwhile if asked to; returns the process's counters.
     pub fn run<R: Record>(self, timely: timely::Config) -> Result<Arc<Counters>> {
+        quiet_contained_panics();
         let counters = self.counters.clone();
         let (process_index, workers) = local_workers(&timely);
         let process = Arc::new(ProcessState::new(
@@ -180,29 +248,107 @@ impl Job {
             workers,
             self.config.pipeline,
             counters.clone(),
+            self.broker.clone(),
         ));
         let server = self
             .config
             .state
             .addr
-            .map(|addr| StateServer::start(process_addr(addr, process_index)?, process.clone()))
+            .map(|addr| {
+                let addr = process_addr(addr, process_index)?;
+                StateServer::start(addr, self.config.state.token.clone(), process.clone())
+            })
             .transpose()?;
         let events_topic = self.events_topic.clone();
+        let sink = self.sink.clone();
         let job = Arc::new(self);
         let guards = timely::execute(timely, move |worker| {
-            run_worker::<R>(worker, &job, &process)
+            let outcome = run_worker::<R>(worker, &job, &process);
+            if outcome.is_err() {
+                process.worker_failed();
+            }
+            outcome
         })
         .map_err(|error| anyhow!(error))?;
         for result in guards.join() {
             result.map_err(|error| anyhow!("a worker panicked: {error}"))??;
         }
         drop(server);
+        if sink.flush(Some(Duration::from_secs(10))) == Delivered::Interrupted {
+            tracing::warn!("some dead letters of models were not delivered");
+        }
         if let Some(topic) = events_topic {
             topic.flush(Duration::from_secs(10));
         }
         tracing::info!("job finished: {}", counters.summary());
         Ok(counters)
     }
+}
+
+/// The state-event destinations of a job: the tracing log, the file, and the topic (which the
+/// job also keeps, to flush it at the end).
+fn open_events(config: &JobConfig) -> Result<(EventSinks, Option<Arc<LineTopic>>)> {
+    let state = &config.state;
+    let events_topic = state
+        .events_topic
+        .as_deref()
+        .map(|name| -> Result<Arc<LineTopic>> {
+            ensure_topics(&config.kafka, &[(name, 1)])?;
+            Ok(Arc::new(LineTopic::new(&config.kafka, name)?))
+        })
+        .transpose()?;
+    let forward = events_topic
+        .clone()
+        .map(|topic| -> Forward { Box::new(move |key: &str, line: &str| topic.send(key, line)) });
+    let events = EventSinks::open(state.events_file.as_deref(), forward)?;
+    Ok((events, events_topic))
+}
+
+/// Makes the process stop at the first panic outside a contained model call: one line on
+/// standard error and exit status 101, instead of a cascade of panics through the workers and
+/// processes of a job (a timely job is fail-stop). A lost connection to another process of the
+/// job is said as such. Panics inside model libraries, which the job contains, are not printed.
+pub fn exit_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        if panics_contained() {
+            return;
+        }
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|message| message.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("a thread");
+        if message.starts_with("timely communication error") {
+            eprintln!(
+                "error: lost the connection to another process of the job ({message}); \
+                 stopping: restart every process of the job to resume"
+            );
+            std::process::exit(2);
+        }
+        let place = info
+            .location()
+            .map(|location| format!(" at {location}"))
+            .unwrap_or_default();
+        eprintln!("error: {thread} panicked{place}: {message}; stopping");
+        std::process::exit(101);
+    }));
+}
+
+/// Quiets panics inside contained model calls (they become model errors), leaving every other
+/// panic to the hook there was.
+pub fn quiet_contained_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !panics_contained() {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// This process's index and the global indices of its workers, under `config`.
@@ -233,41 +379,66 @@ fn process_addr(base: SocketAddr, index: usize) -> Result<SocketAddr> {
     ))
 }
 
+/// Where one worker's results and dead letters go.
+enum WorkerOutput {
+    /// At least once: through the process's sink, as they come.
+    Shared(Arc<ResultSink>),
+    /// Exactly once: staged by time in the worker's transactions, with the results the dataflow
+    /// hands over.
+    Transactional {
+        sink: Box<TransactionalSink>,
+        delivered: Rc<RefCell<Vec<(Time, Scored)>>>,
+    },
+}
+
+impl WorkerOutput {
+    /// Gives up on a data record read at `time`.
+    fn dead_letter(&mut self, time: Time, letter: &DeadLetter) {
+        match self {
+            WorkerOutput::Shared(sink) => sink.dead_letter(letter),
+            WorkerOutput::Transactional { sink, .. } => sink.stage_dead_letter(time, letter),
+        }
+    }
+
+    /// Takes in what the dataflow delivered since the last call.
+    fn collect(&mut self) {
+        if let WorkerOutput::Transactional { sink, delivered } = self {
+            for (time, scored) in delivered.borrow_mut().drain(..) {
+                sink.stage_result(time, &scored);
+            }
+        }
+    }
+}
+
 /// One worker's inputs and sources.
 struct WorkerInputs<R: Record> {
     data: InputHandleVec<Time, Sourced<R>>,
-    models: InputHandleVec<Time, ModelDescriptor>,
+    models: InputHandleVec<Time, Sourced<ModelDescriptor>>,
     data_source: PartitionSource,
     model_source: PartitionSource,
 }
 
 impl<R: Record> WorkerInputs<R> {
-    /// Moves the clock on and reads one batch of each topic; returns the data offsets read and
-    /// whether anything was read.
+    /// Moves the clock on (the models input only once the models read at start are all in) and
+    /// reads one batch of models, then, once they are, one batch of data records; returns the
+    /// time, the data offsets read and whether anything was read.
     fn read_batch(
         &mut self,
         config: &JobConfig,
         counters: &Counters,
-    ) -> (Time, std::collections::BTreeMap<i32, i64>, bool) {
+        output: &mut WorkerOutput,
+        model_dead_letters: &ResultSink,
+    ) -> (Time, BTreeMap<i32, i64>, bool) {
+        let restoring = !self.model_source.caught_up();
         let now = clock_ms().max(*self.data.time());
         self.data.advance_to(now);
-        self.models.advance_to(now);
-        let models = &mut self.models;
-        let models_read =
-            self.model_source
-                .poll_batch(64, Duration::ZERO, |partition, offset, payload| {
-                    match <ModelDescriptor as prost::Message>::decode(payload) {
-                        Ok(descriptor) => models.send(descriptor),
-                        Err(error) => {
-                            counters.malformed_models.inc();
-                            tracing::warn!(
-                                partition,
-                                offset,
-                                "skipping a malformed model message: {error}"
-                            );
-                        }
-                    }
-                });
+        if !restoring {
+            self.models.advance_to(now);
+        }
+        let models_read = self.read_models(config, counters, model_dead_letters);
+        if restoring {
+            return (now, BTreeMap::new(), !models_read.is_empty());
+        }
         let data = &mut self.data;
         let mut records_read = 0;
         let data_read = self.data_source.poll_batch(
@@ -275,17 +446,21 @@ impl<R: Record> WorkerInputs<R> {
             config.poll_wait,
             |partition, offset, payload| {
                 records_read += 1;
-                match R::decode(payload, config.data_format) {
-                    Ok(record) => data.send(Sourced {
-                        origin: Origin { partition, offset },
-                        record,
-                    }),
-                    Err(error) => {
+                let origin = Origin { partition, offset };
+                match decode_record::<R>(payload, config) {
+                    Ok(record) => data.send(Sourced { origin, record }),
+                    Err(reason) => {
                         counters.malformed_records.inc();
-                        tracing::warn!(
-                            partition,
-                            offset,
-                            "skipping a malformed data record: {error}"
+                        tracing::warn!(partition, offset, "a malformed data record: {reason}");
+                        output.dead_letter(
+                            now,
+                            &DeadLetter {
+                                stage: Stage::RecordDecode,
+                                origin: Some(origin),
+                                key: String::new(),
+                                payload: payload.unwrap_or_default().to_vec(),
+                                reason,
+                            },
                         );
                     }
                 }
@@ -295,6 +470,67 @@ impl<R: Record> WorkerInputs<R> {
         let read_any = !models_read.is_empty() || !data_read.is_empty();
         (now, data_read, read_any)
     }
+
+    /// Reads a batch of model descriptors into the models input; those that do not decode go
+    /// to the dead letters.
+    fn read_models(
+        &mut self,
+        config: &JobConfig,
+        counters: &Counters,
+        dead_letters: &ResultSink,
+    ) -> BTreeMap<i32, i64> {
+        let models = &mut self.models;
+        let max_bytes = config.models.max_bytes;
+        self.model_source
+            .poll_batch(256, Duration::ZERO, |partition, offset, payload| {
+                let origin = Origin { partition, offset };
+                let Some(payload) = payload else {
+                    tracing::debug!(partition, offset, "a tombstone on the models topic");
+                    return;
+                };
+                match decode_model(payload, max_bytes) {
+                    Ok(record) => models.send(Sourced { origin, record }),
+                    Err(reason) => {
+                        counters.malformed_models.inc();
+                        tracing::warn!(partition, offset, "a malformed model message: {reason}");
+                        dead_letters.dead_letter(&DeadLetter {
+                            stage: Stage::ModelDecode,
+                            origin: Some(origin),
+                            key: String::new(),
+                            payload: payload.to_vec(),
+                            reason,
+                        });
+                    }
+                }
+            })
+    }
+}
+
+/// A data record from its payload, or why not.
+fn decode_record<R: Record>(payload: Option<&[u8]>, config: &JobConfig) -> Result<R, String> {
+    let payload = payload.ok_or("the message has no payload")?;
+    let record =
+        R::decode(payload, config.serving.data_format).map_err(|error| error.to_string())?;
+    if record.data_type().is_empty() {
+        return Err("the record has no dataType".into());
+    }
+    Ok(record)
+}
+
+/// A model descriptor from its payload, or why not.
+fn decode_model(payload: &[u8], max_bytes: u64) -> Result<ModelDescriptor, String> {
+    if payload.len() as u64 > max_bytes {
+        return Err(format!(
+            "the model message has {} bytes, more than the limit of {max_bytes} (--max-model-bytes)",
+            payload.len()
+        ));
+    }
+    let descriptor = <ModelDescriptor as prost::Message>::decode(payload)
+        .map_err(|error| format!("not a model descriptor: {error}"))?;
+    if descriptor.data_type.is_empty() {
+        return Err("the model descriptor names no dataType".into());
+    }
+    Ok(descriptor)
 }
 
 fn run_worker<R: Record>(
@@ -304,40 +540,78 @@ fn run_worker<R: Record>(
 ) -> Result<()> {
     let config = &job.config;
     let (index, peers) = (worker.index(), worker.peers());
-    let timely_events = config.state.timely_events;
-    hooks::register(worker, process.clone(), job.events.clone(), timely_events);
-    let reporter = Reporter::for_worker(worker, job.counters.clone());
-    let deliver = {
-        let job = job.clone();
-        move |scored: &_| {
-            job.sink.write(scored);
-            job.counters.results_written.inc();
+    hooks::register(
+        worker,
+        process.clone(),
+        job.events.clone(),
+        config.state.timely_events,
+    );
+    let model_dead_letters = job.sink.clone();
+    let reporter = Reporter::for_worker(worker, job.counters.clone()).with_dead_letters(Arc::new(
+        move |letter| model_dead_letters.dead_letter(&letter),
+    ));
+    let serving = Serving {
+        kind: config.pipeline,
+        config: config.serving,
+        reporter,
+        loader: job.loader.clone(),
+        deliver_where_read: config.exactly_once,
+    };
+    let (mut output, dataflow) = match config.exactly_once {
+        false => {
+            let deliver = {
+                let job = job.clone();
+                move |_time, scored: &Scored| {
+                    job.sink.write(scored);
+                    job.counters.results_written.inc();
+                }
+            };
+            let dataflow = serving_dataflow::<R>(worker, serving, deliver);
+            (WorkerOutput::Shared(job.sink.clone()), dataflow)
+        }
+        true => {
+            let id = format!("modelserver-{}-{index}", config.group);
+            let topics = config.output_topics();
+            let sink = TransactionalSink::new(
+                &config.kafka,
+                &id,
+                topics,
+                config.print,
+                job.broker.clone(),
+            )?;
+            let delivered = Rc::new(RefCell::new(Vec::new()));
+            let deliver = {
+                let (delivered, counters) = (delivered.clone(), job.counters.clone());
+                move |time, scored: &Scored| {
+                    delivered.borrow_mut().push((time, scored.clone()));
+                    counters.results_written.inc();
+                }
+            };
+            let dataflow = serving_dataflow::<R>(worker, serving, deliver);
+            let output = WorkerOutput::Transactional {
+                sink: Box::new(sink),
+                delivered,
+            };
+            (output, dataflow)
         }
     };
     let ServingDataflow {
         data,
         models,
         probe,
-    } = serving_dataflow::<R>(worker, config.pipeline, config.serving, reporter, deliver);
-    let data_source = PartitionSource::assign(
-        &config.kafka,
-        &config.group,
-        &config.data_topic,
-        index,
-        peers,
-        StartAt::Committed,
-        Some(process.lag().clone()),
-    )?;
-    let model_source = PartitionSource::assign(
-        &config.kafka,
-        &config.group,
-        &config.models_topic,
-        index,
-        peers,
-        StartAt::Beginning,
-        Some(process.lag().clone()),
-    )?;
-    tracing::info!(worker = index, data_partitions = ?data_source.partitions(), model_partitions = ?model_source.partitions(), pipeline = %config.pipeline, "worker started");
+    } = dataflow;
+    let source = |topic: &str, start, track_end| {
+        let options = SourceOptions {
+            start,
+            track_end,
+            lag: Some(process.lag().clone()),
+            broker: Some(job.broker.clone()),
+        };
+        PartitionSource::assign(&config.kafka, &config.group, topic, (index, peers), options)
+    };
+    let data_source = source(&config.data_topic, StartAt::Committed, false)?;
+    let model_source = source(&config.models_topic, StartAt::Beginning, true)?;
+    tracing::info!(worker = index, data_partitions = ?data_source.partitions(), model_partitions = ?model_source.partitions(), pipeline = %config.pipeline, exactly_once = config.exactly_once, "worker started");
     let mut inputs = WorkerInputs {
         data,
         models,
@@ -345,10 +619,16 @@ fn run_worker<R: Record>(
         model_source,
     };
     process.worker_started();
-    let mut committer = Committer::new(config.commit_interval, process.clone());
+    let mut committer = Committer::new(config.commit_interval);
     let mut last_read = Instant::now();
+    let mut restored = false;
     while !job.should_stop(last_read) {
-        let (time, data_read, read_any) = inputs.read_batch(config, &job.counters);
+        let (time, data_read, read_any) =
+            inputs.read_batch(config, &job.counters, &mut output, &job.sink);
+        if !restored && inputs.model_source.caught_up() {
+            restored = true;
+            tracing::info!(worker = index, "models restored; reading data");
+        }
         committer.ledger.record(time, data_read);
         if read_any {
             last_read = Instant::now();
@@ -356,7 +636,10 @@ fn run_worker<R: Record>(
         } else {
             worker.step_or_park(Some(config.poll_wait));
         }
-        committer.commit_if_due(&probe, &inputs.data_source, &job.sink)?;
+        output.collect();
+        if committer.is_due() {
+            committer.commit(&probe, &inputs.data_source, &mut output, job)?;
+        }
     }
     process.stopping();
     let WorkerInputs {
@@ -366,10 +649,25 @@ fn run_worker<R: Record>(
         ..
     } = inputs;
     drop((data, models));
-    while worker.step_or_park(Some(Duration::from_millis(10))) {}
-    committer.commit_complete(&probe, &data_source, &job.sink)?;
+    while !job.stop_now() && worker.step_or_park(Some(Duration::from_millis(10))) {
+        output.collect();
+    }
+    output.collect();
+    committer.commit(&probe, &data_source, &mut output, job)?;
     tracing::info!(worker = index, "worker finished");
     Ok(())
+}
+
+impl Job {
+    /// Whether the job must stop without waiting for its dataflow to drain: it was asked to
+    /// stop, and the cluster has been unreachable for a while (nothing could be delivered).
+    fn stop_now(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+            && self
+                .broker
+                .unreachable_for()
+                .is_some_and(|outage| outage > Duration::from_secs(2))
+    }
 }
 
 /// Commits data offsets behind the output frontier, once the results are delivered.
@@ -377,57 +675,48 @@ struct Committer {
     ledger: OffsetLedger,
     interval: Duration,
     last: Instant,
-    /// Set once a result failed to be delivered: committing further would skip it.
-    halted: bool,
-    process: Arc<ProcessState>,
 }
 
 impl Committer {
-    fn new(interval: Duration, process: Arc<ProcessState>) -> Self {
+    fn new(interval: Duration) -> Self {
         Committer {
             ledger: OffsetLedger::default(),
             interval,
             last: Instant::now(),
-            halted: false,
-            process,
         }
     }
 
-    fn commit_if_due(
+    fn is_due(&self) -> bool {
+        self.last.elapsed() >= self.interval
+    }
+
+    /// Commits the offsets of the times before the output frontier: at least once, after every
+    /// result sent is delivered; exactly once, in a transaction with their results.
+    fn commit(
         &mut self,
         probe: &ProbeHandle<Time>,
         source: &PartitionSource,
-        sink: &ResultSink,
+        output: &mut WorkerOutput,
+        job: &Job,
     ) -> Result<()> {
-        if self.last.elapsed() < self.interval {
-            return Ok(());
-        }
         self.last = Instant::now();
-        self.commit_complete(probe, source, sink)
-    }
-
-    fn commit_complete(
-        &mut self,
-        probe: &ProbeHandle<Time>,
-        source: &PartitionSource,
-        sink: &ResultSink,
-    ) -> Result<()> {
         let frontier = probe.with_frontier(|frontier| frontier.first().copied());
         let complete = self.ledger.take_complete(frontier);
-        if complete.is_empty() {
-            return Ok(());
-        }
-        let failed = sink
-            .flush(Duration::from_secs(30))
-            .context("delivering results before a commit")?;
-        if failed > 0 {
-            if !self.halted {
-                self.halted = true;
-                self.process.commits_halted();
-                tracing::error!("{failed} results were not delivered: no more offsets are committed, so a restart reads them again");
+        match output {
+            WorkerOutput::Shared(sink) => {
+                if complete.is_empty() || sink.flush(None) == Delivered::Interrupted {
+                    return Ok(());
+                }
+                source.commit(&complete)
             }
-            return Ok(());
+            WorkerOutput::Transactional { sink, .. } => {
+                let group = source
+                    .group_metadata()
+                    .context("the data consumer has no group metadata")?;
+                let data_topic = &job.config.data_topic;
+                sink.commit(frontier, &complete, data_topic, &group, &job.stop)?;
+                Ok(())
+            }
         }
-        source.commit(&complete)
     }
 }

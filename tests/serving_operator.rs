@@ -9,7 +9,9 @@ use modelserver::dataset;
 use modelserver::kafka::publish::model_with_bytes;
 use modelserver::model::onnx::OnnxModel;
 use modelserver::model::{Model, ModelKind, Prediction};
-use modelserver::pipeline::{serving_dataflow, PipelineKind, ServingConfig, ServingDataflow};
+use modelserver::pipeline::{
+    serving_dataflow, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
+};
 use modelserver::proto::ModelDescriptor;
 use modelserver::record::{
     Feature, FeatureRecord, Origin, Outcome, Record, Scored, Sourced, Time, WineRecord,
@@ -94,19 +96,27 @@ fn run_observed<R: Record + Sync>(
         (0..workers).collect(),
         kind,
         counters.clone(),
+        Arc::default(),
     ));
+    let loader = Arc::new(Loader::default());
     let sinks = Arc::new(EventSinks::tracing_only());
     let (sink, shared, observed) = (results.clone(), counters.clone(), process.clone());
     timely::execute(timely::Config::process(workers), move |worker| {
         let sink = sink.clone();
         hooks::register(worker, observed.clone(), sinks.clone(), false);
-        let reporter = Reporter::for_worker(worker, shared.clone());
-        let deliver = move |scored: &Scored| sink.lock().unwrap().push(scored.clone());
+        let serving = Serving {
+            kind,
+            config,
+            reporter: Reporter::for_worker(worker, shared.clone()),
+            loader: loader.clone(),
+            deliver_where_read: false,
+        };
+        let deliver = move |_, scored: &Scored| sink.lock().unwrap().push(scored.clone());
         let ServingDataflow {
             mut data,
             mut models,
             probe,
-        } = serving_dataflow(worker, kind, config, reporter, deliver);
+        } = serving_dataflow(worker, serving, deliver);
         if worker.index() != 0 {
             return;
         }
@@ -117,10 +127,14 @@ fn run_observed<R: Record + Sync>(
                 .iter()
                 .cloned()
                 .for_each(|record| data.send(record));
-            step.models
-                .iter()
-                .cloned()
-                .for_each(|model| models.send(model));
+            for model in &step.models {
+                let origin = Origin {
+                    partition: 0,
+                    offset: step.time as i64,
+                };
+                let record = model.clone();
+                models.send(Sourced { origin, record });
+            }
             data.advance_to(step.time + 1);
             models.advance_to(step.time + 1);
             // Records waiting for a model hold the frontier back on purpose: give up waiting then.
@@ -577,7 +591,9 @@ fn pmml_model(name: &str, file: &str) -> ModelDescriptor {
 
 /// What a model built for wine records predicts for the wine row at `offset`.
 fn wine_prediction(descriptor: &ModelDescriptor, offset: i64) -> Prediction {
-    let mut model = modelserver::model::build_model(descriptor, Some(WineRecord::SCHEMA)).unwrap();
+    let source = modelserver::model::ModelSource::default();
+    let mut model =
+        modelserver::model::build_model(descriptor, Some(WineRecord::SCHEMA), &source).unwrap();
     model
         .score(&records("wine", offset..offset + 1)[0].record.features())
         .unwrap()

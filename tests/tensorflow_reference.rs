@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use modelserver::dataset::{self, WineSample};
 use modelserver::kafka::publish::{model_at_location, model_with_bytes};
 use modelserver::model::tensorflow::TensorFlowModel;
-use modelserver::model::{build_model, Model, ModelError, ModelKind};
+use modelserver::model::{build_model, Model, ModelError, ModelKind, ModelSource};
+use modelserver::proto::model_descriptor::MessageContent;
 use modelserver::proto::ModelDescriptor;
 use modelserver::record::WineRecord;
 use tract_tensorflow::tfpb::tensorflow::{
@@ -51,8 +52,17 @@ fn references(name: &str) -> Vec<Expected> {
         .collect()
 }
 
+/// Builds the model a descriptor carries, or names under its own directory (the job's
+/// `--model-root`).
 fn build(descriptor: &ModelDescriptor) -> Result<Box<dyn Model>, ModelError> {
-    build_model(descriptor, Some(WineRecord::SCHEMA))
+    let root = match &descriptor.message_content {
+        Some(MessageContent::Location(location)) => {
+            Path::new(location).parent().map(Path::to_path_buf)
+        }
+        _ => None,
+    };
+    let source = ModelSource::new(root, ModelSource::MAX_BYTES);
+    build_model(descriptor, Some(WineRecord::SCHEMA), &source)
 }
 
 fn inline(bytes: Vec<u8>) -> ModelDescriptor {

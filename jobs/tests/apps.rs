@@ -141,7 +141,7 @@ fn check_wine_app(bootstrap: Option<&str>, topics: &str) {
         let descriptor = model_with_bytes(name, "wine", kind, bytes);
         (
             name,
-            build_model(&descriptor, Some(WineRecord::SCHEMA)).unwrap(),
+            build_model(&descriptor, Some(WineRecord::SCHEMA), &Default::default()).unwrap(),
         )
     })
     .collect();

@@ -61,13 +61,13 @@ fn swap_scenario(kafka: &KafkaConfig, topics: &Topics) -> (Vec<ServingResult>, P
     let before_swap = read_topic(kafka, &topics.data, BATCH, Duration::from_secs(30));
 
     publisher
-        .publish_raw(&topics.data, "wine", b"\xff\xff\xffnot a record")
+        .publish_raw(&topics.data, "wine", [b"\xff\xff\xffnot a record"])
         .unwrap();
     publisher
         .publish_raw(
             &topics.models,
             "wine",
-            b"\xff\xff\xffnot a model descriptor",
+            [b"\xff\xff\xffnot a model descriptor"],
         )
         .unwrap();
     let broken = model_with_bytes(

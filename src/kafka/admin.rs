@@ -15,6 +15,44 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Creates each `(topic, partitions)` that does not exist yet; existing topics are left as they are.
 pub fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()> {
+    create_missing(kafka, topics, &[])
+}
+
+/// Creates `topic` with `partitions` partitions, compacted (Kafka keeps the newest message of each
+/// key), unless it exists.
+pub fn ensure_compacted_topic(kafka: &KafkaConfig, topic: &str, partitions: i32) -> Result<()> {
+    create_missing(
+        kafka,
+        &[(topic, partitions)],
+        &[("cleanup.policy", "compact")],
+    )
+}
+
+/// Waits until the cluster at `kafka` answers, at most `timeout`.
+pub fn wait_for_cluster(kafka: &KafkaConfig, timeout: Duration) -> Result<()> {
+    let client: BaseConsumer = kafka.client().create().context("creating a Kafka client")?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let wait = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .min(REQUEST_TIMEOUT);
+        match client.fetch_metadata(None, wait) {
+            Ok(_) => return Ok(()),
+            Err(error) if std::time::Instant::now() >= deadline => bail!(
+                "the Kafka cluster at {} did not answer within {timeout:?} ({error}); is it up, \
+                 and is the address right?",
+                kafka.bootstrap
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn create_missing(
+    kafka: &KafkaConfig,
+    topics: &[(&str, i32)],
+    config: &[(&str, &str)],
+) -> Result<()> {
     let missing = missing_topics(kafka, topics)?;
     if missing.is_empty() {
         return Ok(());
@@ -25,7 +63,12 @@ pub fn ensure_topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()> 
         .context("creating a Kafka admin client")?;
     let new_topics: Vec<NewTopic> = missing
         .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| {
+            config.iter().fold(
+                NewTopic::new(name, *partitions, TopicReplication::Fixed(1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     let options = AdminOptions::new()
         .operation_timeout(Some(REQUEST_TIMEOUT))

@@ -46,9 +46,17 @@ impl Publisher {
         self.flush()
     }
 
-    /// Publishes raw bytes to `topic` (for hostile-input tests and tools).
-    pub fn publish_raw(&self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
-        self.send(BaseRecord::to(topic).key(key).payload(payload))?;
+    /// Publishes raw payloads to `topic` under one key (for hostile-input tests and tools) and
+    /// waits until all are delivered.
+    pub fn publish_raw<P: AsRef<[u8]>>(
+        &self,
+        topic: &str,
+        key: &str,
+        payloads: impl IntoIterator<Item = P>,
+    ) -> Result<()> {
+        for payload in payloads {
+            self.send(BaseRecord::to(topic).key(key).payload(payload.as_ref()))?;
+        }
         self.flush()
     }
 

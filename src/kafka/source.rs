@@ -6,14 +6,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::message::Message;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::{Partition, Statistics};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::admin::partition_count;
 use super::KafkaConfig;
-use crate::record::lag::{ConsumerLag, PartitionLag};
+use crate::record::lag::{BrokerStatus, ConsumerLag, PartitionLag};
 
 /// Where a source starts reading its partitions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,11 +28,40 @@ pub enum StartAt {
     Beginning,
 }
 
+/// How a source reads, and whom it reports to.
+#[derive(Clone, Debug)]
+pub struct SourceOptions {
+    /// Where it starts.
+    pub start: StartAt,
+    /// Whether it notes when it has read its partitions up to their ends as of its start
+    /// ([`PartitionSource::caught_up`]).
+    pub track_end: bool,
+    /// Where its partitions' lag is reported every second, if anywhere.
+    pub lag: Option<Arc<ConsumerLag>>,
+    /// Where it reports whether the cluster can be reached, if anywhere.
+    pub broker: Option<Arc<BrokerStatus>>,
+}
+
+impl SourceOptions {
+    /// Starting at `start`, reporting to no one.
+    pub fn starting(start: StartAt) -> Self {
+        SourceOptions {
+            start,
+            track_end: false,
+            lag: None,
+            broker: None,
+        }
+    }
+}
+
 /// The partitions of one topic that belong to one worker.
 pub struct PartitionSource {
-    consumer: BaseConsumer<LagReporter>,
+    consumer: BaseConsumer<SourceContext>,
     topic: String,
     partitions: Vec<i32>,
+    /// For a source that tracks its end: the partitions not read up to their end yet, with the
+    /// offset that end is.
+    unread_ends: BTreeMap<i32, i64>,
 }
 
 /// The partitions of a topic with `partition_count` partitions that worker `index` of `peers` reads.
@@ -40,16 +72,14 @@ pub fn partitions_for_worker(partition_count: i32, index: usize, peers: usize) -
 }
 
 impl PartitionSource {
-    /// Assigns this worker's partitions of `topic` to a new consumer of group `group`; with a
-    /// `lag` view, the consumer reports its partitions' lag there every second.
+    /// Assigns the partitions of `topic` that worker `index` of `peers` reads to a new consumer
+    /// of group `group`.
     pub fn assign(
         kafka: &KafkaConfig,
         group: &str,
         topic: &str,
-        index: usize,
-        peers: usize,
-        start: StartAt,
-        lag: Option<Arc<ConsumerLag>>,
+        (index, peers): (usize, usize),
+        options: SourceOptions,
     ) -> Result<Self> {
         let mut client = kafka.client();
         client
@@ -57,20 +87,31 @@ impl PartitionSource {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "10");
-        if lag.is_some() {
+        if options.lag.is_some() {
             client.set("statistics.interval.ms", "1000");
         }
-        let consumer: BaseConsumer<LagReporter> = client
-            .create_with_context(LagReporter(lag))
+        if options.track_end {
+            client.set("enable.partition.eof", "true");
+        }
+        let context = SourceContext {
+            lag: options.lag,
+            broker: options.broker,
+        };
+        let consumer: BaseConsumer<SourceContext> = client
+            .create_with_context(context)
             .context("creating a Kafka consumer")?;
         let partitions = partitions_for_worker(partition_count(&consumer, topic)?, index, peers);
         let mut assignment = TopicPartitionList::new();
         for partition in &partitions {
             assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
         }
-        if start == StartAt::Committed && !partitions.is_empty() {
+        if options.start == StartAt::Committed && !partitions.is_empty() {
             assignment = committed_or_beginning(&consumer, assignment)?;
         }
+        let unread_ends = match options.track_end {
+            true => unread_ends(&consumer, topic, &partitions)?,
+            false => BTreeMap::new(),
+        };
         consumer
             .assign(&assignment)
             .with_context(|| format!("assigning partitions {partitions:?} of `{topic}`"))?;
@@ -79,6 +120,7 @@ impl PartitionSource {
             consumer,
             topic: topic.to_owned(),
             partitions,
+            unread_ends,
         })
     }
 
@@ -87,13 +129,25 @@ impl PartitionSource {
         &self.partitions
     }
 
+    /// For a source that tracks its end: whether it has read every partition up to where it
+    /// ended when the source started.
+    pub fn caught_up(&self) -> bool {
+        self.unread_ends.is_empty()
+    }
+
+    /// The consumer group metadata, for a transaction that commits this source's offsets.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
     /// Reads up to `max` messages, waiting at most `budget` in all, and hands each payload to
-    /// `each` with its partition and offset. Returns the next offset to read per partition read.
+    /// `each` with its partition and offset (an absent payload, a tombstone, is `None`).
+    /// Returns the next offset to read per partition read.
     pub fn poll_batch(
         &mut self,
         max: usize,
         budget: Duration,
-        mut each: impl FnMut(i32, i64, &[u8]),
+        mut each: impl FnMut(i32, i64, Option<&[u8]>),
     ) -> BTreeMap<i32, i64> {
         let mut next = BTreeMap::new();
         if self.partitions.is_empty() {
@@ -105,13 +159,20 @@ impl PartitionSource {
             let wait = deadline.saturating_duration_since(Instant::now());
             match self.consumer.poll(wait) {
                 Some(Ok(message)) => {
-                    each(
-                        message.partition(),
-                        message.offset(),
-                        message.payload().unwrap_or_default(),
-                    );
-                    next.insert(message.partition(), message.offset() + 1);
+                    let (partition, offset) = (message.partition(), message.offset());
+                    each(partition, offset, message.payload());
+                    next.insert(partition, offset + 1);
+                    if self
+                        .unread_ends
+                        .get(&partition)
+                        .is_some_and(|end| offset + 1 >= *end)
+                    {
+                        self.unread_ends.remove(&partition);
+                    }
                     read += 1;
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    self.unread_ends.remove(&partition);
                 }
                 Some(Err(error)) => {
                     tracing::warn!(topic = %self.topic, "Kafka consumer error: {error}")
@@ -137,6 +198,24 @@ impl PartitionSource {
     }
 }
 
+/// The end offsets of the non-empty partitions among `partitions`, as of now.
+fn unread_ends<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<BTreeMap<i32, i64>> {
+    let mut ends = BTreeMap::new();
+    for partition in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, *partition, super::admin::REQUEST_TIMEOUT)
+            .with_context(|| format!("reading the end of `{topic}` partition {partition}"))?;
+        if high > low {
+            ends.insert(*partition, high);
+        }
+    }
+    Ok(ends)
+}
+
 /// Reads every partition of `topic` from the beginning, handing each message's partition, offset
 /// and payload to `each`, until `count` messages have come or none has come for `idle`;
 /// returns how many came. For clients that follow a topic: a viewer of results, a test.
@@ -147,19 +226,36 @@ pub fn follow_topic(
     idle: Duration,
     mut each: impl FnMut(i32, i64, &[u8]),
 ) -> Result<usize> {
+    follow_messages(kafka, topic, count, idle, |message| {
+        each(
+            message.partition(),
+            message.offset(),
+            message.payload().unwrap_or_default(),
+        )
+    })
+}
+
+/// As [`follow_topic`], handing over whole messages (headers, key, timestamp).
+pub fn follow_messages(
+    kafka: &KafkaConfig,
+    topic: &str,
+    count: usize,
+    idle: Duration,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<usize> {
     let group = format!("{topic}-follower");
-    let mut source = PartitionSource::assign(kafka, &group, topic, 0, 1, StartAt::Beginning, None)?;
+    let options = SourceOptions::starting(StartAt::Beginning);
+    let source = PartitionSource::assign(kafka, &group, topic, (0, 1), options)?;
     let (mut seen, mut last) = (0, Instant::now());
     while seen < count && last.elapsed() < idle {
-        let max = (count - seen).min(1024);
-        source.poll_batch(
-            max,
-            Duration::from_millis(100),
-            |partition, offset, payload| {
+        match source.consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
                 (seen, last) = (seen + 1, Instant::now());
-                each(partition, offset, payload);
-            },
-        );
+                each(&message);
+            }
+            Some(Err(error)) => tracing::warn!(topic, "Kafka consumer error: {error}"),
+            None => {}
+        }
     }
     Ok(seen)
 }
@@ -168,7 +264,7 @@ pub fn follow_topic(
 /// asked of the group coordinator before assigning: a fresh group's coordinator may not be ready
 /// yet, and librdkafka does not retry that for an explicit assignment.
 fn committed_or_beginning(
-    consumer: &BaseConsumer<LagReporter>,
+    consumer: &BaseConsumer<SourceContext>,
     assignment: TopicPartitionList,
 ) -> Result<TopicPartitionList> {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -202,12 +298,16 @@ fn committed_or_beginning(
     Ok(start)
 }
 
-/// A consumer context that turns librdkafka's statistics into the lag of each assigned partition.
-pub struct LagReporter(Option<Arc<ConsumerLag>>);
+/// A consumer context that turns librdkafka's statistics into the lag of each assigned
+/// partition, and its errors into the cluster's reachability.
+pub struct SourceContext {
+    lag: Option<Arc<ConsumerLag>>,
+    broker: Option<Arc<BrokerStatus>>,
+}
 
-impl ClientContext for LagReporter {
+impl ClientContext for SourceContext {
     fn stats(&self, statistics: Statistics) {
-        let Some(lag) = &self.0 else { return };
+        let Some(lag) = &self.lag else { return };
         for (topic, stats) in &statistics.topics {
             for (partition, stats) in &stats.partitions {
                 if let Some(partition_lag) = partition_lag(stats) {
@@ -215,10 +315,33 @@ impl ClientContext for LagReporter {
                 }
             }
         }
+        if let Some(broker) = &self.broker {
+            let up = statistics
+                .brokers
+                .values()
+                .any(|broker| broker.state == "UP");
+            if up {
+                broker.up();
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            // The end of a partition is news the source polls for, not trouble.
+            Some(RDKafkaErrorCode::PartitionEOF) => return,
+            Some(RDKafkaErrorCode::AllBrokersDown) => {
+                if let Some(broker) = &self.broker {
+                    broker.down();
+                }
+            }
+            _ => {}
+        }
+        tracing::warn!("Kafka consumer: {error}: {reason}");
     }
 }
 
-impl ConsumerContext for LagReporter {}
+impl ConsumerContext for SourceContext {}
 
 /// The lag of an assigned partition whose high watermark is known.
 fn partition_lag(stats: &Partition) -> Option<PartitionLag> {

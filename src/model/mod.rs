@@ -5,14 +5,20 @@
 //! then scores rows without re-planning. Building is where every error about the model itself is
 //! raised; scoring only fails for a row the model cannot take.
 
+mod contain;
+mod declared;
 pub mod onnx;
 pub mod pmml;
+mod source;
 pub mod tensorflow;
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::proto::model_descriptor::{MessageContent, ModelType};
+pub use contain::{contained, panics_contained};
+pub use source::{ModelContent, ModelSource};
+
+use crate::proto::model_descriptor::ModelType;
 use crate::proto::ModelDescriptor;
 
 /// The kinds of model the server knows of, as named on the wire.
@@ -77,7 +83,7 @@ impl std::str::FromStr for ModelKind {
 }
 
 /// What a model says about one record.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Prediction {
     /// The regression value; for a classifier, its class label read as a number (NaN when the
     /// label is not numeric).
@@ -130,13 +136,31 @@ pub enum ModelError {
     /// The model could not score this record.
     #[error("scoring failed: {0}")]
     Scoring(String),
-    /// The model's location could not be read.
-    #[error("cannot read model from `{location}`: {source}")]
+    /// The model's location was refused or could not be read.
+    #[error("cannot read a model from `{location}`: {reason}")]
     Location {
-        /// The location named in the descriptor.
+        /// The location named in the descriptor (or a file in the directory it names).
         location: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// Why not.
+        reason: String,
+    },
+    /// The model is larger than the job accepts.
+    #[error("{what}: {size} bytes, more than the limit of {limit} (--max-model-bytes)")]
+    TooLarge {
+        /// What is too large: the model bytes, or a file.
+        what: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The most bytes accepted.
+        limit: u64,
+    },
+    /// Loading the model panicked inside a library (the panic was contained).
+    #[error("the {kind} loader failed on this model: {message}")]
+    Crashed {
+        /// The declared kind.
+        kind: ModelKind,
+        /// The panic's message.
+        message: String,
     },
 }
 
@@ -155,8 +179,9 @@ pub enum Input<'a> {
 ///
 /// `features` are the record's values in the order of [`Model::inputs`]; `NaN` means a missing
 /// value. Scoring takes `&mut self` so that a model can keep scratch buffers and score without
-/// allocating.
-pub trait Model {
+/// allocating. Models are built on a loader thread and handed to the worker that serves them,
+/// hence `Send`.
+pub trait Model: Send {
     /// Scores one record of numbers.
     fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError>;
 
@@ -218,61 +243,67 @@ pub enum InputNames<'a> {
 
 /// Builds a ready-to-score model from a descriptor read off the models topic.
 ///
-/// The model bytes come from the descriptor itself or from the file it names as its location. A
-/// TensorFlow SavedModel (type `TENSORFLOWSAVED`, or its bytes sent as `TENSORFLOW`) is refused
-/// with the conversion to use.
+/// The model bytes come from the descriptor itself or from the file it names as its location,
+/// as `source` allows. A TensorFlow SavedModel (type `TENSORFLOWSAVED`, or its bytes sent as
+/// `TENSORFLOW`) is refused with the conversion to use. A panic inside a model library while
+/// loading is contained and reported as [`ModelError::Crashed`].
 ///
 /// With a `schema`, the model takes the record type's features in schema order; without one,
 /// the features the descriptor's `inputs` name, or else those the model names itself.
 pub fn build_model(
     descriptor: &ModelDescriptor,
     schema: Option<FeatureSchema>,
+    source: &ModelSource,
 ) -> Result<Box<dyn Model>, ModelError> {
     let names = match schema {
         Some(schema) => InputNames::Schema(schema),
         None => InputNames::Named(&descriptor.inputs),
     };
-    match ModelKind::from_wire(descriptor.modeltype()) {
-        ModelKind::TensorFlow | ModelKind::TensorFlowSaved => Ok(Box::new(
-            tensorflow::TensorFlowModel::from_descriptor(descriptor, names)?,
-        )),
-        kind => load_model(kind, &model_bytes(descriptor)?, names),
-    }
+    let kind = ModelKind::from_wire(descriptor.modeltype());
+    let content = source.content(descriptor)?;
+    contained(kind, || match kind {
+        ModelKind::TensorFlow | ModelKind::TensorFlowSaved => {
+            if let ModelContent::Bytes(bytes) = &content {
+                declared::check_tensorflow(bytes)?;
+            }
+            let model =
+                tensorflow::TensorFlowModel::from_content(kind, content, names, descriptor)?;
+            Ok(Box::new(model) as Box<dyn Model>)
+        }
+        kind => match content {
+            ModelContent::Bytes(bytes) => load_model(kind, &bytes, names),
+            ModelContent::Directory(path) => Err(ModelError::Invalid {
+                kind,
+                reason: format!("`{}` is a directory, not a {kind} model", path.display()),
+            }),
+        },
+    })
 }
 
-/// Builds a ready-to-score model of `kind` from its bytes, for the inputs `names` says.
+/// Builds a ready-to-score model of `kind` from its bytes, for the inputs `names` says (panics
+/// inside a model library are contained).
 pub fn load_model(
     kind: ModelKind,
     bytes: &[u8],
     names: InputNames<'_>,
 ) -> Result<Box<dyn Model>, ModelError> {
-    Ok(match kind {
-        ModelKind::Onnx => Box::new(onnx::OnnxModel::load_for(bytes, names)?),
-        ModelKind::Pmml => Box::new(pmml::PmmlModel::load_for(bytes, names)?),
-        ModelKind::TensorFlow => Box::new(tensorflow::TensorFlowModel::load_for(bytes, names)?),
-        ModelKind::TensorFlowSaved => {
-            return Err(ModelError::Unsupported(
-                "a SavedModel is a directory: publish it by location".into(),
-            ))
-        }
-    })
-}
-
-/// The model's bytes: inline, or read from the location the descriptor names.
-fn model_bytes(descriptor: &ModelDescriptor) -> Result<std::borrow::Cow<'_, [u8]>, ModelError> {
-    match &descriptor.message_content {
-        Some(MessageContent::Data(bytes)) => Ok(bytes.as_slice().into()),
-        Some(MessageContent::Location(location)) => std::fs::read(location)
-            .map(Into::into)
-            .map_err(|source| ModelError::Location {
-                location: location.clone(),
-                source,
-            }),
-        None => Err(ModelError::Invalid {
-            kind: ModelKind::from_wire(descriptor.modeltype()),
-            reason: "the descriptor carries neither model bytes nor a location".into(),
-        }),
+    match kind {
+        ModelKind::Onnx => declared::check_onnx(bytes)?,
+        ModelKind::TensorFlow => declared::check_tensorflow(bytes)?,
+        _ => {}
     }
+    contained(kind, || {
+        Ok(match kind {
+            ModelKind::Onnx => Box::new(onnx::OnnxModel::load_for(bytes, names)?) as Box<dyn Model>,
+            ModelKind::Pmml => Box::new(pmml::PmmlModel::load_for(bytes, names)?),
+            ModelKind::TensorFlow => Box::new(tensorflow::TensorFlowModel::load_for(bytes, names)?),
+            ModelKind::TensorFlowSaved => {
+                return Err(ModelError::Unsupported(
+                    "a SavedModel is a directory: publish it by location".into(),
+                ))
+            }
+        })
+    })
 }
 
 /// The index of the largest value, the first of equals; `None` for no values.

@@ -29,7 +29,7 @@ use tract_tensorflow::tfpb::tensorflow::{
 };
 
 use super::{
-    arg_max, model_bytes, FeatureSchema, InputNames, Model, ModelError, ModelKind, Prediction,
+    arg_max, FeatureSchema, InputNames, Model, ModelContent, ModelError, ModelKind, Prediction,
 };
 use crate::proto::model_descriptor::MessageContent;
 use crate::proto::ModelDescriptor;
@@ -54,19 +54,20 @@ pub struct TensorFlowModel {
 }
 
 impl TensorFlowModel {
-    /// Builds the model a `TENSORFLOW` or `TENSORFLOWSAVED` descriptor carries or names, refusing
-    /// SavedModels with the conversion to use.
-    pub fn from_descriptor(
-        descriptor: &ModelDescriptor,
+    /// Builds the model of `kind` (`TENSORFLOW` or `TENSORFLOWSAVED`) from the content
+    /// `descriptor` carries or names, refusing SavedModels with the conversion to use.
+    pub fn from_content(
+        kind: ModelKind,
+        content: ModelContent<'_>,
         names: InputNames<'_>,
+        descriptor: &ModelDescriptor,
     ) -> Result<Self, ModelError> {
-        let kind = ModelKind::from_wire(descriptor.modeltype());
-        if let Some(MessageContent::Location(location)) = &descriptor.message_content {
-            if Path::new(location).is_dir() {
-                return Err(saved_model_directory_error(kind, Path::new(location)));
+        let bytes = match content {
+            ModelContent::Directory(directory) => {
+                return Err(saved_model_directory_error(kind, &directory))
             }
-        }
-        let bytes = model_bytes(descriptor)?;
+            ModelContent::Bytes(bytes) => bytes,
+        };
         reject_saved_model(&bytes, &describe_content(descriptor))?;
         if kind == ModelKind::TensorFlowSaved {
             return Err(ModelError::Invalid {

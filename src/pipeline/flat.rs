@@ -5,6 +5,9 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::StreamVec;
 
+use std::sync::Arc;
+
+use super::loader::Loader;
 use super::serving::{serve, ServingConfig};
 use super::stable_hash;
 use crate::proto::ModelDescriptor;
@@ -14,19 +17,14 @@ use crate::state::Reporter;
 /// Broadcasts models, spreads records evenly, and serves them on every worker.
 pub fn flat<'scope, R: Record>(
     data: StreamVec<'scope, Time, Sourced<R>>,
-    models: StreamVec<'scope, Time, ModelDescriptor>,
+    models: StreamVec<'scope, Time, Sourced<ModelDescriptor>>,
     config: ServingConfig,
     reporter: Reporter,
+    loader: Arc<Loader>,
 ) -> StreamVec<'scope, Time, Scored> {
     let data_pact = Exchange::new(|sourced: &Sourced<R>| position_route(&sourced.origin));
-    serve(
-        data,
-        models.broadcast(),
-        data_pact,
-        Pipeline,
-        config,
-        reporter,
-    )
+    let pacts = (data_pact, Pipeline);
+    serve(data, models.broadcast(), pacts, config, reporter, loader)
 }
 
 /// The routing value of a record's position: consecutive offsets go to different workers.

@@ -4,6 +4,9 @@
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::StreamVec;
 
+use std::sync::Arc;
+
+use super::loader::Loader;
 use super::serving::{serve, ServingConfig};
 use super::stable_hash;
 use crate::proto::ModelDescriptor;
@@ -13,13 +16,23 @@ use crate::state::Reporter;
 /// Routes records and models by key to the worker that owns the key, and serves them there.
 pub fn keyed<'scope, R: Record>(
     data: StreamVec<'scope, Time, Sourced<R>>,
-    models: StreamVec<'scope, Time, ModelDescriptor>,
+    models: StreamVec<'scope, Time, Sourced<ModelDescriptor>>,
     config: ServingConfig,
     reporter: Reporter,
+    loader: Arc<Loader>,
 ) -> StreamVec<'scope, Time, Scored> {
     let data_pact = Exchange::new(|sourced: &Sourced<R>| key_route(sourced.record.data_type()));
-    let model_pact = Exchange::new(|descriptor: &ModelDescriptor| key_route(&descriptor.data_type));
-    serve(data, models, data_pact, model_pact, config, reporter)
+    let model_pact = Exchange::new(|descriptor: &Sourced<ModelDescriptor>| {
+        key_route(&descriptor.record.data_type)
+    });
+    serve(
+        data,
+        models,
+        (data_pact, model_pact),
+        config,
+        reporter,
+        loader,
+    )
 }
 
 /// The routing value of a key: records and models of one key meet on one worker.

@@ -7,15 +7,19 @@
 
 pub mod flat;
 pub mod keyed;
+pub mod loader;
 pub mod serving;
 
-use timely::dataflow::operators::{Inspect, Probe};
+use std::sync::Arc;
+
+use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, StreamVec};
 use timely::worker::Worker;
 
 use crate::proto::ModelDescriptor;
 use crate::record::{Record, Scored, Sourced, Time};
 use crate::state::Reporter;
+pub use loader::Loader;
 pub use serving::ServingConfig;
 
 /// Which pipeline a job runs.
@@ -54,13 +58,14 @@ impl std::fmt::Display for PipelineKind {
 pub fn build<'scope, R: Record>(
     kind: PipelineKind,
     data: StreamVec<'scope, Time, Sourced<R>>,
-    models: StreamVec<'scope, Time, ModelDescriptor>,
+    models: StreamVec<'scope, Time, Sourced<ModelDescriptor>>,
     config: ServingConfig,
     reporter: Reporter,
+    loader: Arc<Loader>,
 ) -> StreamVec<'scope, Time, Scored> {
     match kind {
-        PipelineKind::Keyed => keyed::keyed(data, models, config, reporter),
-        PipelineKind::Flat => flat::flat(data, models, config, reporter),
+        PipelineKind::Keyed => keyed::keyed(data, models, config, reporter, loader),
+        PipelineKind::Flat => flat::flat(data, models, config, reporter, loader),
     }
 }
 
@@ -69,20 +74,35 @@ pub struct ServingDataflow<R: Record> {
     /// Data records, stamped with their ingestion time.
     pub data: InputHandleVec<Time, Sourced<R>>,
     /// Model descriptors, stamped with their ingestion time.
-    pub models: InputHandleVec<Time, ModelDescriptor>,
+    pub models: InputHandleVec<Time, Sourced<ModelDescriptor>>,
     /// The output frontier: every result of a time before it has been delivered.
     pub probe: ProbeHandle<Time>,
 }
 
-/// Builds on `worker` the dataflow a serving job runs: the two inputs, the pipeline `kind`, and
-/// `deliver` called with every result. The job, the operator tests and the benchmarks all build
-/// their dataflow with it.
+/// What a worker's serving dataflow is made of, besides its inputs and its delivery.
+#[derive(Clone)]
+pub struct Serving {
+    /// The pipeline.
+    pub kind: PipelineKind,
+    /// How records wait for models, and how long models may take to build.
+    pub config: ServingConfig,
+    /// Where the operator reports.
+    pub reporter: Reporter,
+    /// What builds the models (one per process).
+    pub loader: Arc<Loader>,
+    /// Whether each result is delivered by the worker that read its record (the worker that
+    /// reads partition `p` of `W` is `p mod W`), so that a worker's transaction holds its own
+    /// partitions' offsets and their results. Otherwise by the worker that scored it.
+    pub deliver_where_read: bool,
+}
+
+/// Builds on `worker` the dataflow a serving job runs: the two inputs, the pipeline, and
+/// `deliver` called with every result and its time. The job, the operator tests and the
+/// benchmarks all build their dataflow with it.
 pub fn serving_dataflow<R: Record>(
     worker: &mut Worker,
-    kind: PipelineKind,
-    config: ServingConfig,
-    reporter: Reporter,
-    deliver: impl FnMut(&Scored) + 'static,
+    serving: Serving,
+    mut deliver: impl FnMut(Time, &Scored) + 'static,
 ) -> ServingDataflow<R> {
     let mut data = InputHandleVec::new();
     let mut models = InputHandleVec::new();
@@ -90,8 +110,25 @@ pub fn serving_dataflow<R: Record>(
     worker.dataflow(|scope| {
         let data = data.to_stream(scope);
         let models = models.to_stream(scope);
-        build::<R>(kind, data, models, config, reporter)
-            .inspect(deliver)
+        let Serving {
+            kind,
+            config,
+            reporter,
+            loader,
+            deliver_where_read,
+        } = serving;
+        let results = build::<R>(kind, data, models, config, reporter, loader);
+        let results = match deliver_where_read {
+            true => results.exchange(|scored: &Scored| scored.origin.partition as u64),
+            false => results,
+        };
+        results
+            .inspect_core(move |event| {
+                if let Ok((stamp, results)) = event {
+                    let time = stamp.iter().min().copied().unwrap_or_default();
+                    results.iter().for_each(|scored| deliver(time, scored));
+                }
+            })
             .probe_with(&probe);
     });
     ServingDataflow {

@@ -1,5 +1,6 @@
-//! How far a job is behind its topics: per partition, the messages it has yet to read and to
-//! commit. Kafka sources update it; the state endpoint reports it.
+//! How a job stands with its Kafka cluster: per partition, the messages it has yet to read and to
+//! commit, and whether the cluster can be reached. Kafka clients update them; the state endpoint
+//! reports them.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -37,5 +38,35 @@ impl ConsumerLag {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Whether the job's Kafka clients can reach the cluster, as their errors and deliveries tell.
+#[derive(Debug, Default)]
+pub struct BrokerStatus(Mutex<Option<std::time::Instant>>);
+
+impl BrokerStatus {
+    /// A client found every broker down (the first report starts the outage).
+    pub fn down(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// A client reached the cluster.
+    pub fn up(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
+    /// For how long the cluster has been unreachable, if it is.
+    pub fn unreachable_for(&self) -> Option<std::time::Duration> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .map(|since| since.elapsed())
     }
 }

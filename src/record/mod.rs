@@ -3,10 +3,11 @@
 //! features, for any data set), and [`Sourced`], a record with the Kafka position it came from.
 //!
 //! Also the vocabulary every layer above shares: the ingestion [`clock`] that stamps records,
-//! what became of a record once scored ([`Scored`]), and how far a job is behind its topics
-//! ([`lag`]).
+//! what became of a record once scored ([`Scored`]), what the job gave up on ([`DeadLetter`]),
+//! and how far a job is behind its topics ([`lag`]).
 
 pub mod clock;
+mod dead_letter;
 mod features;
 pub mod lag;
 mod scored;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{FeatureSchema, Input};
 pub use crate::proto::{Feature, FeatureRecord, WineRecord};
 pub use clock::{clock_ms, Time};
+pub use dead_letter::{DeadLetter, Stage};
 pub use scored::{ModelTag, Outcome, Scored};
 pub use wine::WINE_FEATURES;
 

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Origin, Time};
 use crate::model::Prediction;
 
 /// The model that scored a record, and since when it serves.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelTag {
     /// The model's name, from its descriptor.
     pub name: Arc<str>,
@@ -17,7 +19,7 @@ pub struct ModelTag {
 }
 
 /// What became of a record.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     /// The model scored it.
     Scored(Prediction),
@@ -28,7 +30,7 @@ pub enum Outcome {
 }
 
 /// One record's result.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scored {
     /// Where the record was read from.
     pub origin: Origin,
@@ -42,4 +44,7 @@ pub struct Scored {
     pub duration_ns: u64,
     /// The worker that scored it.
     pub worker: usize,
+    /// For a record that was not scored (no model, or the model rejected it): the record
+    /// re-encoded, for the dead-letter topic.
+    pub unscored: Option<Vec<u8>>,
 }

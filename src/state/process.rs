@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Counters, KeyState, StateEvent};
 use crate::record::clock_ms;
-use crate::record::lag::ConsumerLag;
+use crate::record::lag::{BrokerStatus, ConsumerLag};
+
+/// How long the cluster may be unreachable before the process says so (a passing failure of
+/// one connection is not an outage).
+const BROKER_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What a process says about its models: `GET /models` and `GET /models/{dataType}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,7 +42,8 @@ pub struct ProcessReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
-    /// `serving`, `starting`, `stopping` or `commits-halted`.
+    /// `serving`, `starting`, `stopping`, `broker-unreachable` (for 3 s or more) or
+    /// `worker-failed`.
     pub status: String,
     /// The process index in the job.
     pub process: usize,
@@ -71,19 +76,22 @@ pub struct ProcessState {
     keys: Mutex<BTreeMap<(String, usize), KeyState>>,
     counters: Arc<Counters>,
     lag: Arc<ConsumerLag>,
+    broker: Arc<BrokerStatus>,
     workers_started: AtomicUsize,
     stopping: AtomicBool,
-    commits_halted: AtomicBool,
+    worker_failed: AtomicBool,
 }
 
 impl ProcessState {
     /// The state of process `process`, whose workers have the given global indices, running
-    /// the named pipeline (`keyed` or `flat`).
+    /// the named pipeline (`keyed` or `flat`), whose clients report whether they reach the
+    /// cluster to `broker`.
     pub fn new(
         process: usize,
         workers: Vec<usize>,
         pipeline: impl ToString,
         counters: Arc<Counters>,
+        broker: Arc<BrokerStatus>,
     ) -> Self {
         ProcessState {
             process,
@@ -93,16 +101,21 @@ impl ProcessState {
             keys: Mutex::default(),
             counters,
             lag: Arc::default(),
+            broker,
             workers_started: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
-            commits_halted: AtomicBool::new(false),
+            worker_failed: AtomicBool::new(false),
         }
     }
 
     /// Takes in a state event from one of the process's workers.
     pub fn apply(&self, event: &StateEvent) {
         let state = event.state();
-        lock(&self.keys).insert((state.data_type.clone(), state.worker), state.clone());
+        let key = (state.data_type.clone(), state.worker);
+        match event {
+            StateEvent::KeyEvicted { .. } => lock(&self.keys).remove(&key),
+            _ => lock(&self.keys).insert(key, state.clone()),
+        };
     }
 
     /// The models of every key, or of one key.
@@ -124,8 +137,11 @@ impl ProcessState {
     /// The process's health.
     pub fn health(&self) -> Health {
         let workers_started = self.workers_started.load(Ordering::Relaxed);
-        let status = if self.commits_halted.load(Ordering::Relaxed) {
-            "commits-halted"
+        let outage = self.broker.unreachable_for();
+        let status = if self.worker_failed.load(Ordering::Relaxed) {
+            "worker-failed"
+        } else if outage.is_some_and(|outage| outage >= BROKER_GRACE) {
+            "broker-unreachable"
         } else if self.stopping.load(Ordering::Relaxed) {
             "stopping"
         } else if workers_started < self.workers.len() {
@@ -164,9 +180,9 @@ impl ProcessState {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    /// Notes that a result was not delivered, so no more offsets are committed.
-    pub fn commits_halted(&self) {
-        self.commits_halted.store(true, Ordering::Relaxed);
+    /// Notes that a worker stopped with an error: the process no longer serves.
+    pub fn worker_failed(&self) {
+        self.worker_failed.store(true, Ordering::Relaxed);
     }
 }
 

@@ -56,6 +56,26 @@ impl Topics {
     }
 }
 
+impl Topics {
+    /// The `serve` options that name these topics and the test's consumer group.
+    pub fn serve_args(&self) -> Vec<String> {
+        [
+            ("--data-topic", &self.data),
+            ("--models-topic", &self.models),
+            ("--results-topic", &self.results),
+        ]
+        .into_iter()
+        .flat_map(|(flag, topic)| [flag.to_owned(), topic.clone()])
+        .chain(["--group".to_owned(), format!("{}-group", self.data)])
+        .collect()
+    }
+
+    /// The dead-letter topic a job over these topics derives.
+    pub fn dead_letters(&self) -> String {
+        format!("{}-dead-letters", self.data)
+    }
+}
+
 /// A message read back: partition, offset, payload.
 pub type Polled = (i32, i64, Vec<u8>);
 
@@ -153,27 +173,50 @@ impl Serve {
         extra: &[&str],
     ) -> Serve {
         let child = Command::new(env!("CARGO_BIN_EXE_serve"))
-            .args([
-                "--pipeline",
-                &pipeline.to_string(),
-                "--bootstrap",
-                &kafka.bootstrap,
-            ])
-            .args([
-                "--data-topic",
-                &topics.data,
-                "--models-topic",
-                &topics.models,
-                "--results-topic",
-                &topics.results,
-            ])
-            .args(["--group", &format!("{}-group", topics.data)])
+            .args(["--pipeline", &pipeline.to_string()])
+            .args(["--bootstrap", &kafka.bootstrap])
+            .args(topics.serve_args())
             .args(["-w", "2", "-n", "2", "-p", &process.to_string(), "-h"])
             .arg(hostfile)
             .args(extra)
             .spawn()
             .expect("serve starts");
         Serve(child)
+    }
+
+    /// Starts a one-process job of two workers over `topics`, with further `serve` options
+    /// `extra`.
+    pub fn single(
+        kafka: &KafkaConfig,
+        topics: &Topics,
+        pipeline: PipelineKind,
+        extra: &[&str],
+    ) -> Serve {
+        let child = Command::new(env!("CARGO_BIN_EXE_serve"))
+            .args(["--pipeline", &pipeline.to_string()])
+            .args(["--bootstrap", &kafka.bootstrap])
+            .args(topics.serve_args())
+            .args(["-w", "2"])
+            .args(extra)
+            .spawn()
+            .expect("serve starts");
+        Serve(child)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.0.try_wait().expect("a status").is_none()
+    }
+
+    /// The process's peak resident memory, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
+            .expect("the process's status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
+            .expect("a VmHWM line")
     }
 
     /// Asks the process to finish (SIGTERM).

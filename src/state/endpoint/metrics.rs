@@ -4,6 +4,10 @@
 //!
 //! Rates are the counters' `rate()`: records in per second is
 //! `rate(modelserver_records_read_total[1m])`, out `rate(modelserver_results_written_total[1m])`.
+//!
+//! Series per key are bounded: the [`TOP_KEYS`] keys (and workers) that scored most have their
+//! own; the counters of all others add up under `data_type="(other)"`, so that `/metrics` stays
+//! small however many keys the job sees.
 
 use std::sync::Arc;
 
@@ -59,8 +63,17 @@ impl Collector for ProcessCollector {
             ConstCounter::new(counter.get()).encode(metric)?;
         }
         let keys = process.report(None).keys;
-        encode_key_counters(&mut encoder, &keys)?;
-        encode_models(&mut encoder, &keys)?;
+        let all_keys = ConstGauge::new(keys.len() as i64);
+        let help = "Keys (dataType and worker) the process keeps a state of.";
+        all_keys.encode(encoder.encode_descriptor(
+            "modelserver_keys",
+            help,
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let (top, others) = top_keys(keys);
+        encode_key_counters(&mut encoder, &top, others.as_ref())?;
+        encode_models(&mut encoder, &top)?;
         encode_lag(&mut encoder, process)
     }
 }
@@ -72,9 +85,30 @@ fn key_labels(key: &KeyState) -> Labels {
     ]
 }
 
+/// How many keys have series of their own.
+pub const TOP_KEYS: usize = 50;
+
+/// The [`TOP_KEYS`] keys that scored most, and the others' counts added up (if any).
+fn top_keys(mut keys: Vec<KeyState>) -> (Vec<KeyState>, Option<KeyState>) {
+    if keys.len() <= TOP_KEYS {
+        return (keys, None);
+    }
+    let usage = |key: &KeyState| key.current.as_ref().map_or(0, |stats| stats.usage);
+    keys.sort_by_key(|key| std::cmp::Reverse(usage(key)));
+    let rest = keys.split_off(TOP_KEYS);
+    let mut others = KeyState::new("(other)", 0);
+    for key in rest {
+        others.swaps += key.swaps;
+        others.load_failures += key.load_failures;
+        others.no_model += key.no_model;
+    }
+    (keys, Some(others))
+}
+
 fn encode_key_counters(
     encoder: &mut DescriptorEncoder,
     keys: &[KeyState],
+    others: Option<&KeyState>,
 ) -> Result<(), std::fmt::Error> {
     let families: [Family<KeyState, u64>; 3] = [
         (
@@ -98,6 +132,10 @@ fn encode_key_counters(
         for key in keys {
             let labels = key_labels(key);
             ConstCounter::new(value(key)).encode(family.encode_family(&labels)?)?;
+        }
+        if let Some(others) = others {
+            let labels: Labels = vec![("data_type", others.data_type.clone())];
+            ConstCounter::new(value(others)).encode(family.encode_family(&labels)?)?;
         }
     }
     Ok(())

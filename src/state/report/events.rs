@@ -14,6 +14,7 @@ use timely::logging_core::Logger;
 use timely::worker::Worker;
 
 use super::{Counters, KeyState};
+use crate::record::DeadLetter;
 
 /// The name of the model-state log stream in a worker's log registry.
 pub const STATE_LOG: &str = "modelserver/state";
@@ -56,6 +57,13 @@ pub enum StateEvent {
         /// The key's state.
         state: KeyState,
     },
+    /// The key had no model and saw nothing for a while: its state was dropped.
+    KeyEvicted {
+        /// Wall-clock milliseconds since the Unix epoch.
+        at: u64,
+        /// The key's last state.
+        state: KeyState,
+    },
 }
 
 impl StateEvent {
@@ -65,18 +73,25 @@ impl StateEvent {
             StateEvent::ModelLoaded { state, .. }
             | StateEvent::ModelSwapped { state, .. }
             | StateEvent::ModelFailed { state, .. }
-            | StateEvent::Stats { state, .. } => state,
+            | StateEvent::Stats { state, .. }
+            | StateEvent::KeyEvicted { state, .. } => state,
         }
     }
 }
 
-/// What the serving operator reports to: the process's counters and the worker's state log.
+/// Where the inputs a job gives up on go (the dead-letter topic, in a job).
+pub type DeadLetters = Arc<dyn Fn(DeadLetter) + Send + Sync>;
+
+/// What the serving operator reports to: the process's counters, the worker's state log, and
+/// the dead letters.
 #[derive(Clone)]
 pub struct Reporter {
     /// The process's counters.
     pub counters: Arc<Counters>,
     /// The worker's state log, when an action is registered for [`STATE_LOG`].
     pub events: Option<StateLogger>,
+    /// Where models that do not load go, if anywhere.
+    pub dead_letters: Option<DeadLetters>,
 }
 
 impl Reporter {
@@ -86,6 +101,20 @@ impl Reporter {
         Reporter {
             counters,
             events: worker.logger_for::<StateEventBuilder>(STATE_LOG),
+            dead_letters: None,
+        }
+    }
+
+    /// Sends models that do not load to `dead_letters` too.
+    pub fn with_dead_letters(mut self, dead_letters: DeadLetters) -> Self {
+        self.dead_letters = Some(dead_letters);
+        self
+    }
+
+    /// Gives up on an input.
+    pub fn dead_letter(&self, letter: DeadLetter) {
+        if let Some(dead_letters) = &self.dead_letters {
+            dead_letters(letter);
         }
     }
 

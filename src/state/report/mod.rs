@@ -8,6 +8,6 @@ mod sinks;
 mod stats;
 
 pub use counters::{Counter, CounterInfo, Counters};
-pub use events::{Reporter, StateEvent, StateEventBuilder, StateLogger, STATE_LOG};
+pub use events::{DeadLetters, Reporter, StateEvent, StateEventBuilder, StateLogger, STATE_LOG};
 pub use sinks::{EventSinks, Forward};
 pub use stats::{Bucket, KeyState, LatencyHistogram, LoadFailure, ModelStats, HISTORY};

@@ -124,6 +124,9 @@ fn trace_state(event: &StateEvent) {
             let keeps = current.map(|stats| stats.name.as_str());
             tracing::warn!(worker, %data_type, model = failed, ?keeps, "model failed to load: {error}");
         }
+        StateEvent::KeyEvicted { .. } => {
+            tracing::debug!(worker, %data_type, no_model = state.no_model, "idle key evicted");
+        }
         StateEvent::Stats { .. } => {
             if let Some(stats) = current {
                 tracing::debug!(worker, %data_type, model, usage = stats.usage, mean_ns = stats.mean_ns(), min_ns = stats.min_ns, max_ns = stats.max_ns, "model stats");

@@ -1,0 +1,3 @@
+//! What the library's tests share.
+
+pub mod hostile;
