@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::define::UserFunction;
 use super::error::{Error, Result};
 use super::expr::Expr;
 use super::schema::Preparation;
@@ -31,6 +32,15 @@ pub enum SlotDef {
     Output,
 }
 
+/// A text read as a number: a decimal number, or a boolean (`TRUE`, `false`) as 1 or 0; NaN
+/// when it is neither.
+fn text_number(text: &str) -> f64 {
+    match text.trim().parse() {
+        Ok(number) => number,
+        Err(_) => parse_boolean(text).map_or(f64::NAN, |flag| f64::from(u8::from(flag))),
+    }
+}
+
 /// Everything compiled from a document that scoring reads but never changes.
 #[derive(Debug, Default)]
 pub struct Program {
@@ -40,6 +50,8 @@ pub struct Program {
     pub names: Vec<Arc<str>>,
     /// The strings of the document.
     pub interner: Interner,
+    /// The user-defined functions, compiled.
+    pub functions: Vec<UserFunction>,
 }
 
 /// Per-record values of every slot, reused from record to record.
@@ -143,8 +155,8 @@ impl<'a> Env<'a> {
             Val::Bool(flag) => Ok(Some(f64::from(u8::from(flag)))),
             Val::Str(id) => {
                 let number = match self.program.interner.number(id) {
-                    Some(number) => number,
-                    None => self.text(id).trim().parse().unwrap_or(f64::NAN),
+                    Some(number) if !number.is_nan() => number,
+                    _ => text_number(self.text(id)),
                 };
                 if number.is_nan() {
                     Err(Error::scoring(format!(
@@ -176,6 +188,14 @@ impl<'a> Env<'a> {
         match interner.text(id) {
             Some(text) => text,
             None => &self.slots.dynamic[id as usize - interner.len()],
+        }
+    }
+
+    /// The text of a string id, shared (a load-time string is not copied).
+    pub fn shared_text(&self, id: u32) -> Arc<str> {
+        match self.program.interner.text(id) {
+            Some(text) => text.clone(),
+            None => Arc::from(self.text(id)),
         }
     }
 

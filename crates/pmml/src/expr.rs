@@ -2,6 +2,7 @@
 //! NormDiscrete, Discretize, MapValues and Apply, compiled to a typed tree over slots.
 
 use super::compile::{Compiler, ScopeId};
+use super::define::{self, Call};
 use super::error::Result;
 use super::eval::Env;
 use super::functions::{self, Func};
@@ -38,6 +39,8 @@ pub enum Expr {
     MapValues(Box<MapValues>),
     /// A built-in function.
     Apply(Box<Apply>),
+    /// A user-defined function.
+    Call(Box<Call>),
     /// `+`, `-`, `*` or `/` on doubles without mapMissingTo or defaultValue (a fast path for
     /// the scalers and linear combinations that exporters write).
     Arithmetic(Box<Arithmetic>),
@@ -132,7 +135,8 @@ pub fn compile_container(
     compile(c, scope, &first)
 }
 
-fn is_expression(name: &str) -> bool {
+/// Whether `name` is an expression element.
+pub fn is_expression(name: &str) -> bool {
     matches!(
         name,
         "Constant"
@@ -400,7 +404,7 @@ fn read_inline_table(
         for (column, data_type) in columns.iter().zip(types) {
             let cell = row
                 .all_children()
-                .find(|cell| cell.name() == *column)
+                .find(|cell| cell.has_qualified_name(column))
                 .ok_or_else(|| row.invalid(format!("the row has no `{column}` cell")))?;
             cells.push(c.literal(cell.text(), *data_type, &cell)?);
         }
@@ -410,8 +414,9 @@ fn read_inline_table(
 
 fn compile_apply(c: &mut Compiler<'_, '_>, scope: ScopeId, element: &El<'_, '_>) -> Result<Typed> {
     let name = element.required("function")?;
-    let func = Func::from_name(name)
-        .ok_or_else(|| element.unsupported(format!("the function `{name}`")))?;
+    let Some(func) = Func::from_name(name) else {
+        return define::compile_call(c, scope, element, name);
+    };
     let mut args = Vec::new();
     for child in element
         .children()
@@ -505,6 +510,7 @@ impl Expr {
             Expr::Discretize(discretize) => discretize.eval(env),
             Expr::MapValues(map) => map.eval(env),
             Expr::Apply(apply) => functions::eval_apply(apply, env),
+            Expr::Call(call) => call.eval(env),
             Expr::Arithmetic(arithmetic) => arithmetic.eval(env),
         }
     }

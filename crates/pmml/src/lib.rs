@@ -60,7 +60,7 @@
 //! [`Prediction`] whose value is NaN, with no class and no probabilities.
 //!
 //! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported: other
-//! model types (SVM, NaiveBayes, Scorecard, Clustering, RuleSet, ...), `DefineFunction`,
+//! model types (SVM, NaiveBayes, Scorecard, Clustering, RuleSet, ...),
 //! `TableLocator`, `Aggregate`/`Lag`/`TextIndex`, date and time data types, models embedded in
 //! tree nodes, CoxRegression, contrast matrices and per-category PPCells in general regression
 //! models, the segmentations `selectAll`, `multiModelChain` and `weightedMedian`, the functions
@@ -80,6 +80,7 @@
 #![forbid(unsafe_code)]
 
 mod compile;
+mod define;
 mod error;
 mod eval;
 mod expr;
@@ -88,6 +89,7 @@ mod general_regression;
 mod mining;
 mod models;
 mod neural;
+mod output;
 mod predicate;
 mod regression;
 mod schema;
@@ -121,17 +123,67 @@ pub enum Input<'a> {
     Text(&'a str),
 }
 
+/// The value of an output field or of a target, as a [`Prediction`] reports it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Value {
+    /// No value.
+    Missing,
+    /// A number (of an integer, float or double field).
+    Number(f64),
+    /// A text (a category, an entity id, a reason code).
+    Text(Arc<str>),
+    /// A boolean.
+    Boolean(bool),
+}
+
+impl Value {
+    /// The value as a number: a number, a boolean as 1 or 0, a text that reads as a number.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Value::Number(number) => Some(*number),
+            Value::Boolean(flag) => Some(f64::from(u8::from(*flag))),
+            Value::Text(text) => text.trim().parse().ok(),
+            Value::Missing => None,
+        }
+    }
+
+    /// The value as a text, if it is one.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Whether the value is missing.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Value::Missing)
+    }
+}
+
 /// What a model says about one record.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Prediction {
     /// The regression value; for a classifier, its class label read as a number (NaN when the
-    /// label is not numeric); NaN when the model gives no prediction.
+    /// label is not numeric); NaN when the model gives no prediction. For a model with several
+    /// targets, that of the first ([`Model::target_fields`]).
     pub value: f64,
-    /// For a classifier, the predicted class label.
+    /// For a classifier (or a clustering), the predicted class label (cluster id).
     pub class: Option<Arc<str>>,
     /// For a classifier, one probability per label of [`Model::class_labels`], in that order
     /// (empty when the model gives none).
     pub probabilities: Vec<f64>,
+    /// The values of the model's output fields, in the order of [`Model::output_fields`] (empty
+    /// when the document declares none).
+    pub outputs: Vec<Value>,
+    /// For a model with several targets, the value of each, in the order of
+    /// [`Model::target_fields`]; empty for a model with one target, whose result `value` and
+    /// `class` give.
+    pub targets: Vec<Value>,
+    /// The names of the output fields (shared with the model).
+    output_names: Option<Arc<[Arc<str>]>>,
 }
 
 impl Prediction {
@@ -141,6 +193,9 @@ impl Prediction {
             value,
             class: None,
             probabilities: Vec::new(),
+            outputs: Vec::new(),
+            targets: Vec::new(),
+            output_names: None,
         }
     }
 
@@ -151,7 +206,25 @@ impl Prediction {
             value,
             class: Some(class),
             probabilities,
+            ..Prediction::regression(value)
         }
+    }
+
+    /// The value of the output field `name`, if the model has one of that name.
+    pub fn output(&self, name: &str) -> Option<&Value> {
+        let names = self.output_names.as_deref()?;
+        let index = names.iter().position(|known| **known == *name)?;
+        self.outputs.get(index)
+    }
+
+    /// The output fields' names and values, in the order of [`Model::output_fields`].
+    pub fn named_outputs(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.output_names
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(|name| &**name)
+            .zip(&self.outputs)
     }
 }
 
@@ -176,6 +249,8 @@ pub struct Model {
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
+    targets: Vec<Arc<str>>,
+    output_names: Option<Arc<[Arc<str>]>>,
 }
 
 impl Model {
@@ -209,6 +284,14 @@ impl Model {
             .find(|child| is_model_element(child.name()))
             .ok_or_else(|| root.invalid("the document has no model"))?;
         let node = ModelNode::compile(&mut compiler, None, &model, None)?;
+        let targets = compiler
+            .targets(0)
+            .iter()
+            .map(|name| Arc::from(name.as_str()))
+            .collect();
+        let exposed = node.exposed_outputs()?;
+        let names: Vec<Arc<str>> = exposed.iter().map(|output| output.name.clone()).collect();
+        let output_names = (!names.is_empty()).then(|| Arc::from(names));
         let own_fields: Vec<&str>;
         let fields = match fields {
             Some(fields) => fields,
@@ -250,6 +333,8 @@ impl Model {
             input_names,
             fields,
             labels,
+            targets,
+            output_names,
         })
     }
 
@@ -267,6 +352,19 @@ impl Model {
     /// regression model.
     pub fn class_labels(&self) -> &[Arc<str>] {
         &self.labels
+    }
+
+    /// The target fields of the model, in MiningSchema order (empty for a model without one, such
+    /// as a clustering).
+    pub fn target_fields(&self) -> &[Arc<str>] {
+        &self.targets
+    }
+
+    /// The names of the output fields every [`Prediction::outputs`] reports, in that order: the
+    /// model's own OutputFields and those of the segments whose results it hands on (as
+    /// JPMML-Evaluator reports them).
+    pub fn output_fields(&self) -> &[Arc<str>] {
+        self.output_names.as_deref().unwrap_or(&[])
     }
 
     /// Whether the model is a classifier.
@@ -297,7 +395,14 @@ impl Model {
             env.set(input.slot, value);
         }
         let outcome = self.root.evaluate(&mut env)?;
-        Ok(self.prediction(outcome))
+        let mut prediction = prediction(&self.root, &self.labels, outcome);
+        if let Some(names) = &self.output_names {
+            let mut outputs = Vec::with_capacity(names.len());
+            self.root.report(&mut env, true, &mut outputs)?;
+            prediction.outputs = outputs;
+            prediction.output_names = Some(names.clone());
+        }
+        Ok(prediction)
     }
 
     fn check_width(&self, width: usize) -> Result<()> {
@@ -309,19 +414,19 @@ impl Model {
         }
         Ok(())
     }
+}
 
-    fn prediction(&self, outcome: Outcome) -> Prediction {
-        match outcome {
-            Outcome::Value(value) => Prediction::regression(value),
-            Outcome::Class(index) => {
-                let probabilities = self
-                    .root
-                    .probabilities()
-                    .map(<[f64]>::to_vec)
-                    .unwrap_or_default();
-                Prediction::classification(self.labels[index].clone(), probabilities)
-            }
-            Outcome::Missing => Prediction::regression(f64::NAN),
+/// The prediction for the model's outcome.
+fn prediction(root: &ModelNode, labels: &[Arc<str>], outcome: Outcome) -> Prediction {
+    match outcome {
+        Outcome::Value(value) => Prediction::regression(value),
+        Outcome::Class(index) => {
+            let probabilities = root
+                .probabilities()
+                .map(<[f64]>::to_vec)
+                .unwrap_or_default();
+            Prediction::classification(labels[index].clone(), probabilities)
         }
+        Outcome::Missing => Prediction::regression(f64::NAN),
     }
 }

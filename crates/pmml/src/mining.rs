@@ -37,9 +37,16 @@ struct Segment {
     predicate: Pred,
     weight: f64,
     model: ModelNode,
-    /// The parent's category index for each of the segment model's categories.
+    /// The parent's category index for each of the segment model's categories ([`UNMAPPED`] for
+    /// a category of an intermediate model in a chain that the parent's target does not have).
     category_map: Vec<usize>,
+    /// Whether the segment's model gives the parent's target (a chain's result comes from the
+    /// last segment run only when it does).
+    gives_target: bool,
 }
+
+/// The category index of a segment's category that the parent does not have.
+const UNMAPPED: usize = usize::MAX;
 
 /// A compiled MiningModel.
 #[derive(Debug)]
@@ -57,6 +64,8 @@ pub struct MiningModel {
     vote_order: Vec<usize>,
     /// Whether sums and averages are computed in 32-bit floats.
     float: bool,
+    /// The segment whose result a chain or selectFirst handed on in this record.
+    passed: Option<usize>,
 }
 
 impl MiningModel {
@@ -96,6 +105,7 @@ impl MiningModel {
                 &segment,
                 target,
                 categories.as_deref_mut(),
+                method == Method::ModelChain,
             )?);
         }
         if segments.is_empty() {
@@ -121,7 +131,41 @@ impl MiningModel {
             values: Vec::with_capacity(count),
             vote_order: Vec::new(),
             float,
+            passed: None,
         })
+    }
+
+    /// The models of the segments whose output fields the MiningModel reports as its own (as
+    /// JPMML does): for selectFirst, the segments up to the first that always applies; for a
+    /// chain, those from the last that always applies; for a multi-model chain, all.
+    pub fn exposed_segments(&self) -> impl Iterator<Item = &ModelNode> {
+        self.exposed_range()
+            .map(|index| &self.segments[index].model)
+    }
+
+    /// The exposed segments' models, each with whether its output fields hold this record's
+    /// values: JPMML reports only the outputs of the segment whose results it hands on.
+    pub fn reported_segments(&self) -> impl Iterator<Item = (&ModelNode, bool)> {
+        self.exposed_range()
+            .map(|index| (&self.segments[index].model, self.passed == Some(index)))
+    }
+
+    fn exposed_range(&self) -> std::ops::Range<usize> {
+        let always = |segment: &&Segment| matches!(segment.predicate, Pred::True);
+        let range = match self.method {
+            Method::SelectFirst => {
+                0..self
+                    .segments
+                    .iter()
+                    .position(|s| always(&s))
+                    .map_or(self.segments.len(), |index| index + 1)
+            }
+            Method::ModelChain => {
+                self.segments.iter().rposition(|s| always(&s)).unwrap_or(0)..self.segments.len()
+            }
+            _ => 0..0,
+        };
+        range
     }
 
     /// Whether the model hands on one segment's result unchanged (so its own Targets do not apply).
@@ -133,6 +177,7 @@ impl MiningModel {
     pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
         let mut last: Option<(usize, Outcome)> = None;
         let (mut total_weight, mut missing_weight) = (0.0, 0.0);
+        self.passed = None;
         for index in 0..self.segments.len() {
             self.selected[index] = false;
             let segment = &mut self.segments[index];
@@ -165,6 +210,7 @@ impl MiningModel {
         }
         match self.method {
             Method::SelectFirst | Method::ModelChain => {
+                self.passed = Some(last_index);
                 Ok(self.pass_on(last_index, last_outcome, probabilities))
             }
             _ if self.function == Function::Regression => self.aggregate_values(),
@@ -173,9 +219,14 @@ impl MiningModel {
         }
     }
 
-    /// The result of one segment, in the parent's categories.
+    /// The result of one segment, in the parent's categories. The last segment run in a chain
+    /// gives the chain's result only if it gives the chain's target (as JPMML returns that
+    /// segment's results by field name).
     fn pass_on(&self, index: usize, outcome: Outcome, probabilities: &mut [f64]) -> Raw {
         let segment = &self.segments[index];
+        if self.method == Method::ModelChain && !segment.gives_target {
+            return Raw::Missing;
+        }
         match outcome {
             Outcome::Missing => Raw::Missing,
             Outcome::Value(value) => Raw::Value(value),
@@ -424,6 +475,7 @@ fn compile_segment<'a, 'input>(
     element: &El<'a, 'input>,
     target: Option<&str>,
     categories: Option<&mut Categories>,
+    chained: bool,
 ) -> Result<Segment> {
     let predicate_element =
         predicate::find(element).ok_or_else(|| element.invalid("the segment has no predicate"))?;
@@ -433,13 +485,19 @@ fn compile_segment<'a, 'input>(
         .find(|child| is_model_element(child.name()))
         .ok_or_else(|| element.invalid("the segment has no model"))?;
     let model = ModelNode::compile(c, Some(scope), &model_element, target)?;
+    let gives_target = target.is_none() || model.declared_target() == target;
     let mut category_map = Vec::new();
     if let Some(categories) = categories {
         for label in model.labels() {
-            category_map.push(categories.index_for(c, label, element)?);
+            category_map.push(if chained && !gives_target {
+                categories.find(c, label, element)?.unwrap_or(UNMAPPED)
+            } else {
+                categories.index_for(c, label, element)?
+            });
         }
     }
     Ok(Segment {
+        gives_target,
         predicate,
         weight: element.parsed_or("weight", 1.0)?,
         model,

@@ -4,16 +4,18 @@
 use std::sync::Arc;
 
 use super::compile::{Compiler, ScopeId};
-use super::error::Result;
+use super::error::{ErrorKind, Result};
 use super::eval::Env;
 use super::general_regression::GeneralRegression;
 use super::mining::MiningModel;
 use super::neural::NeuralNetwork;
+use super::output::{compile_outputs, to_value, Details, OutputDef, Outputs, Results};
 use super::regression::RegressionModel;
-use super::target::{compile_outputs, winner, Categories, OutputDef, TargetTransform};
+use super::target::{winner, Categories, TargetTransform};
 use super::tree::TreeModel;
 use super::value::{OpType, Val};
 use super::xml::El;
+use crate::Value;
 
 /// A model's mining function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,11 +67,13 @@ enum Body {
 #[derive(Debug)]
 pub struct ModelNode {
     function: Function,
+    declared_target: Option<String>,
     body: Body,
     categories: Option<Categories>,
     target: Option<TargetTransform>,
     priors: Option<Vec<f64>>,
-    outputs: Vec<OutputDef>,
+    outputs: Outputs,
+    details: Details,
     probabilities: Vec<f64>,
     has_probabilities: bool,
     last: Outcome,
@@ -122,16 +126,22 @@ impl ModelNode {
     ) -> Result<ModelNode> {
         let model_type = model_type(element)?;
         let scope = c.open_scope(parent, element)?;
-        let target_name = c
-            .declared_target(scope)
+        let declared_target = c.declared_target(scope);
+        let target_name = declared_target
+            .clone()
             .or_else(|| inherited_target.map(str::to_owned));
         let function = match element.required("functionName")? {
             "regression" => Function::Regression,
             "classification" => Function::Classification,
             other => return Err(element.unsupported(format!("functionName=\"{other}\""))),
         };
-        let mut categories = (function == Function::Classification)
-            .then(|| Categories::for_target(c, target_name.as_deref()));
+        let mut categories = (function == Function::Classification).then(|| {
+            let categories = Categories::for_target(c, target_name.as_deref());
+            match (&declared_target, parent) {
+                (None, Some(_)) => categories.extensible(),
+                _ => categories,
+            }
+        });
         let target_op_type = target_name
             .as_deref()
             .and_then(|name| c.data_fields.get(name))
@@ -173,19 +183,18 @@ impl ModelNode {
         } else {
             TargetTransform::read(element, target_name.as_deref(), float)?
         };
-        let outputs = match parent {
-            Some(parent) => compile_outputs(c, element, scope, parent, categories.as_mut())?,
-            None => Vec::new(),
-        };
+        let outputs = compile_outputs(c, element, scope, parent, categories.as_mut())?;
         let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
         Ok(ModelNode {
             function,
+            declared_target,
             body,
             categories,
             target,
             priors,
             outputs,
+            details: Details::default(),
             probabilities: vec![0.0; count],
             has_probabilities: false,
             last: Outcome::Missing,
@@ -204,7 +213,7 @@ impl ModelNode {
         };
         let outcome = self.finish(raw);
         self.last = outcome;
-        if !self.outputs.is_empty() {
+        if !self.outputs.fields.is_empty() {
             self.write_outputs(env, outcome)?;
         }
         Ok(outcome)
@@ -262,8 +271,59 @@ impl ModelNode {
             (true, Some(index)) => Some((self.probabilities.as_slice(), index)),
             _ => None,
         };
-        for output in &self.outputs {
-            output.write(env, predicted, probabilities)?;
+        let results = Results {
+            predicted,
+            probabilities,
+            details: &self.details,
+        };
+        for output in &self.outputs.fields {
+            output.write(env, results)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the values of the output fields [`ModelNode::exposed_outputs`] lists: missing for
+    /// the segments whose results were not handed on.
+    pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
+        for output in &self.outputs.fields {
+            let value = if reported {
+                env.value(output.slot)?
+            } else {
+                Val::Missing
+            };
+            values.push(to_value(env, value));
+        }
+        if let Body::Mining(mining) = &self.body {
+            for (segment, passed) in mining.reported_segments() {
+                segment.report(env, reported && passed, values)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The output fields a caller sees: the model's own, then those of the segments whose
+    /// results it hands on (as JPMML lists them), in document order. Fails when one of them
+    /// has a feature that is not supported.
+    pub fn exposed_outputs(&self) -> Result<Vec<&OutputDef>> {
+        let mut exposed = Vec::new();
+        self.expose(&mut exposed)?;
+        Ok(exposed)
+    }
+
+    fn expose<'s>(&'s self, exposed: &mut Vec<&'s OutputDef>) -> Result<()> {
+        if let Some((name, line, reason)) = &self.outputs.unsupported {
+            return Err(ErrorKind::Unsupported {
+                element: "OutputField".to_owned(),
+                line: *line,
+                what: format!("the output field `{name}` ({reason})"),
+            }
+            .into());
+        }
+        exposed.extend(&self.outputs.fields);
+        if let Body::Mining(mining) = &self.body {
+            for segment in mining.exposed_segments() {
+                segment.expose(exposed)?;
+            }
         }
         Ok(())
     }
@@ -284,6 +344,11 @@ impl ModelNode {
         self.categories
             .as_ref()
             .map_or(&[], |categories| categories.labels.as_slice())
+    }
+
+    /// The target field the model's own MiningSchema declares, if any.
+    pub fn declared_target(&self) -> Option<&str> {
+        self.declared_target.as_deref()
     }
 
     /// The model's mining function.

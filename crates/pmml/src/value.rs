@@ -175,12 +175,17 @@ pub fn parse_integer(text: &str) -> Option<f64> {
     parse_number::<f64>(text).filter(|value| value.fract() == 0.0)
 }
 
-/// Reads a boolean: `true`/`false` (any case) or `1`/`0`.
+/// Reads a boolean as JPMML does: `true`/`false` (any case, so R's `TRUE`/`FALSE` too) or a
+/// number equal to 1 or 0 (`1`, `0.0`).
 pub fn parse_boolean(text: &str) -> Option<bool> {
     match text.trim() {
-        t if t.eq_ignore_ascii_case("true") || t == "1" => Some(true),
-        t if t.eq_ignore_ascii_case("false") || t == "0" => Some(false),
-        _ => None,
+        t if t.eq_ignore_ascii_case("true") => Some(true),
+        t if t.eq_ignore_ascii_case("false") => Some(false),
+        t => match parse_number::<f64>(t) {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
     }
 }
 

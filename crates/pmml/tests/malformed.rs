@@ -229,15 +229,47 @@ fn table_locator_is_unsupported() {
     );
 }
 
+/// A tree over `d`, a derived field computed by the user-defined function `f` from `x`.
+fn with_function(function: &str) -> String {
+    let model = r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="color"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="d" optype="continuous" dataType="double"><Apply function="f"><FieldRef field="x"/></Apply></DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="d" coefficient="1"/></RegressionTable>
+  </RegressionModel>"#;
+    document(model).replace(
+        "  <RegressionModel",
+        &format!("<TransformationDictionary>{function}</TransformationDictionary><RegressionModel"),
+    )
+}
+
 #[test]
-fn user_defined_functions_are_unsupported() {
-    let text = document(&tree("<True/>")).replace(
-        "  <TreeModel",
-        r#"<TransformationDictionary><DefineFunction name="f" optype="continuous"/></TransformationDictionary><TreeModel"#,
-    );
-    let error = error_of(&text);
+fn user_defined_function_calling_itself() {
+    let error = error_of(&with_function(
+        r#"<DefineFunction name="f" optype="continuous" dataType="double"><ParameterField name="p"/><Apply function="f"><FieldRef field="p"/></Apply></DefineFunction>"#,
+    ));
+    assert!(error.contains("the function `f` calls itself"), "{error}");
+}
+
+#[test]
+fn user_defined_function_reading_a_field_that_is_not_a_parameter() {
+    let error = error_of(&with_function(
+        r#"<DefineFunction name="f" optype="continuous" dataType="double"><ParameterField name="p"/><FieldRef field="x"/></DefineFunction>"#,
+    ));
     assert!(
-        error.contains("DefineFunction") && error.contains("not supported"),
+        error.contains("the field `x` is not a parameter of the function"),
+        "{error}"
+    );
+}
+
+#[test]
+fn user_defined_function_called_with_the_wrong_arity() {
+    let error = error_of(&with_function(
+        r#"<DefineFunction name="f" optype="continuous" dataType="double"><ParameterField name="p"/><ParameterField name="q"/><FieldRef field="p"/></DefineFunction>"#,
+    ));
+    assert!(
+        error.contains("the function `f` takes 2 arguments, not 1"),
         "{error}"
     );
 }

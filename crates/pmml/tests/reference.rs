@@ -11,14 +11,16 @@ mod common;
 use std::path::Path;
 
 use common::{fixtures, WINE_FEATURES};
-use pmml_evaluator::{Input, Model, Prediction};
+use pmml_evaluator::{Input, Model, Prediction, Value};
 
 const RELATIVE_TOLERANCE: f64 = 1e-9;
 const ABSOLUTE_TOLERANCE: f64 = 1e-12;
 
-/// The expected rows: the target column, then `probability(label)` columns.
+/// The expected rows: the target column, then `probability(label)` columns, then (for documents
+/// scored with `--all`) `target(name)` columns for the other targets and `output(name)` columns.
 struct Expected {
     labels: Vec<String>,
+    others: Vec<Column>,
     rows: Vec<Vec<String>>,
     /// Whether the model computes in 32-bit floats.
     float: bool,
@@ -30,24 +32,59 @@ fn read_expected(path: &Path) -> Expected {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
     let header = lines.next().expect("header");
-    let labels = header
-        .split(',')
-        .skip(1)
-        .map(|column| {
+    let mut labels = Vec::new();
+    let mut others = Vec::new();
+    for column in split_row(header).into_iter().skip(1) {
+        let inner = |prefix: &str| {
             column
-                .trim_start_matches("probability(")
-                .trim_end_matches(')')
-                .to_owned()
-        })
-        .collect();
-    let rows = lines
-        .map(|line| line.split(',').map(str::to_owned).collect())
-        .collect();
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(')'))
+                .map(str::to_owned)
+        };
+        if let Some(label) = inner("probability(") {
+            labels.push(label);
+        } else if let Some(name) = inner("target(") {
+            others.push(Column::Target(name));
+        } else if let Some(name) = inner("output(") {
+            others.push(Column::Output(name));
+        } else {
+            panic!("{}: unknown column {column}", path.display());
+        }
+    }
+    let rows = lines.map(split_row).collect();
     Expected {
         labels,
+        others,
         rows,
         float: false,
     }
+}
+
+/// A column after the probabilities.
+enum Column {
+    /// The value of another target field.
+    Target(String),
+    /// The value of an output field.
+    Output(String),
+}
+
+/// Splits a CSV line whose cells may be double-quoted (names with commas).
+fn split_row(line: &str) -> Vec<String> {
+    let mut cells = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                cells.last_mut().expect("cell").push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => cells.push(String::new()),
+            other => cells.last_mut().expect("cell").push(other),
+        }
+    }
+    cells
 }
 
 fn close(actual: f64, expected: f64) -> bool {
@@ -68,8 +105,53 @@ fn compare(
     expected: &Expected,
     row: &[String],
 ) -> Result<(), String> {
+    compare_target(model, prediction, expected, row)?;
+    let extra = &row[1 + expected.labels.len()..];
+    for (column, cell) in expected.others.iter().zip(extra) {
+        let (name, actual) = match column {
+            Column::Target(name) => {
+                let index = model
+                    .target_fields()
+                    .iter()
+                    .position(|known| **known == **name)
+                    .ok_or_else(|| format!("no target {name}"))?;
+                (name, prediction.targets.get(index))
+            }
+            Column::Output(name) => (name, prediction.output(name)),
+        };
+        let actual = actual.ok_or_else(|| format!("no value for {name}"))?;
+        if !same_value(actual, cell, expected.float) {
+            return Err(format!("{name}: expected `{cell}`, got {actual:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a target's or output field's value is what JPMML printed: numbers within the
+/// tolerance, texts exactly, booleans as `true`/`false`, missing as an empty cell.
+fn same_value(actual: &Value, cell: &str, float: bool) -> bool {
+    let number = |value: f64| match cell.parse::<f64>() {
+        Ok(wanted) => close(value, wanted) || (float && close_as_float(value, wanted)),
+        Err(_) => false,
+    };
+    match actual {
+        Value::Missing => cell.is_empty(),
+        Value::Number(value) => number(*value),
+        Value::Boolean(flag) => cell == flag.to_string(),
+        Value::Text(text) => **text == *cell || text.parse::<f64>().is_ok_and(number),
+        other => panic!("an unknown kind of value: {other:?}"),
+    }
+}
+
+/// Compares the (first) target's value, class and probabilities.
+fn compare_target(
+    model: &Model,
+    prediction: &Prediction,
+    expected: &Expected,
+    row: &[String],
+) -> Result<(), String> {
     let target = &row[0];
-    if expected.labels.is_empty() {
+    if expected.labels.is_empty() && prediction.class.is_none() {
         return match target.as_str() {
             "" if prediction.value.is_nan() => Ok(()),
             "" => Err(format!("expected no prediction, got {}", prediction.value)),
@@ -92,7 +174,11 @@ fn compare(
         };
     }
     let class = prediction.class.as_deref().unwrap_or("<none>");
-    if class != target {
+    let same_number = matches!(
+        (class.parse::<f64>(), target.parse::<f64>()),
+        (Ok(a), Ok(b)) if a == b
+    );
+    if class != target && !same_number {
         return Err(format!(
             "expected class {target}, got {class} ({:?})",
             prediction.probabilities
@@ -315,4 +401,94 @@ fn missing_schema_field_is_reported_at_load() {
         error.to_string().contains("the model needs input"),
         "{error}"
     );
+}
+
+/// Compares a suite fixture with the training framework's own predictions (scikit-learn's, on
+/// the rows without missing cells): classes exactly, numbers within 1e-6 relative (the
+/// framework computes in its own order of operations).
+fn check_framework(name: &str, inputs: &str) {
+    let bytes = std::fs::read(fixtures().join(format!("{name}.pmml"))).expect("fixture");
+    let mut reader = csv::Reader::from_path(fixtures().join(inputs)).expect("inputs");
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let mut model = Model::with_fields(&bytes, &header).expect("loads");
+    let framework = read_expected(&fixtures().join(format!("{name}.framework.csv")));
+    let mut compared = 0;
+    for (index, (record, row)) in reader.records().zip(&framework.rows).enumerate() {
+        if row.iter().all(String::is_empty) {
+            continue;
+        }
+        let record = record.expect("record");
+        let values: Vec<f64> = record
+            .iter()
+            .map(|cell| cell.parse().expect("a complete row"))
+            .collect();
+        let prediction = model.score(&values).expect("scores");
+        let mut actual = vec![prediction
+            .class
+            .as_deref()
+            .map_or(Value::Number(prediction.value), |class| {
+                Value::Text(class.into())
+            })];
+        actual.extend(prediction.targets.iter().skip(1).cloned());
+        for (value, wanted) in actual.iter().zip(row) {
+            let same = match (value, wanted.parse::<f64>()) {
+                (Value::Number(x), Ok(y)) => (x - y).abs() <= 1e-6 * x.abs().max(y.abs()) + 1e-9,
+                (value, _) => value.as_text() == Some(wanted.as_str()),
+            };
+            assert!(
+                same,
+                "{name} row {index}: the framework predicts {wanted}, we {value:?}"
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared >= 200, "{name}: {compared} complete rows");
+}
+
+macro_rules! suite_tests {
+    ($($test:ident on $inputs:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_fixture(concat!("suite/", stringify!($test)), concat!("suite/", $inputs));
+            }
+        )*
+    };
+}
+
+suite_tests! {
+    define_function on "mixed.csv";
+    inline_table_prefix on "mixed.csv";
+    boolean_features on "mixed.csv";
+    chain_last_segment_skipped on "mixed.csv";
+    chain_last_target_undeclared on "mixed.csv";
+    one_vs_rest_logistic on "iris.csv";
+    tree_classifier on "iris.csv";
+}
+
+/// The converter fixtures against scikit-learn's own predictions.
+mod framework {
+    macro_rules! framework_tests {
+        ($($test:ident on $inputs:literal;)*) => {
+            $(
+                #[test]
+                fn $test() {
+                    super::check_framework(
+                        concat!("suite/", stringify!($test)),
+                        concat!("suite/", $inputs),
+                    );
+                }
+            )*
+        };
+    }
+
+    framework_tests! {
+        one_vs_rest_logistic on "iris.csv";
+        tree_classifier on "iris.csv";
+    }
 }

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Hand-written documents of the converter suite (scripts/train_pmml_suite.py): the features that
+converters write in ways hard to provoke on demand, each in the form the converters use it
+(sklearn2pmml's prefixed InlineTable cells, R's TRUE/FALSE booleans, a boolean split at 0.5,
+user-defined functions, model chains whose last segment does not always run), and the rows they
+are scored on (mixed.csv).
+
+Usable alone: python3 scripts/handmade_suite.py data/pmml/suite
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import sys
+from pathlib import Path
+
+HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n<PMML xmlns="http://www.dmg.org/PMML-4_4" xmlns:data="http://jpmml.org/jpmml-model/InlineTable" version="4.4">'
+
+DICTIONARY = """<DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="z" optype="continuous" dataType="double"/>
+    <DataField name="colour" optype="categorical" dataType="string"><Value value="red"/><Value value="green"/><Value value="blue"/></DataField>
+    <DataField name="flag" optype="categorical" dataType="boolean"><Value value="false"/><Value value="true"/></DataField>
+    {target}
+  </DataDictionary>"""
+
+REGRESSION = '<DataField name="y" optype="continuous" dataType="double"/>'
+SCHEMA = """<MiningSchema>
+      <MiningField name="x"/><MiningField name="z"/><MiningField name="colour" invalidValueTreatment="asMissing"/><MiningField name="flag"/>
+      <MiningField name="y" usageType="target"/>
+    </MiningSchema>"""
+
+
+def document(body: str, transformations: str = "", target: str = REGRESSION) -> str:
+    return f"{HEAD}\n  <Header description=\"hand-made suite document\"/>\n  {DICTIONARY.format(target=target)}\n  {transformations}\n  {body}\n</PMML>\n"
+
+
+def define_function() -> str:
+    """DefineFunctions (with typed parameters, a call of another function, mapMissingTo and
+    defaultValue on calls) used by derived fields and an output field."""
+    functions = """<TransformationDictionary>
+    <DefineFunction name="scale" optype="continuous" dataType="double">
+      <ParameterField name="v" dataType="double"/><ParameterField name="lo"/><ParameterField name="hi"/>
+      <Apply function="/"><Apply function="-"><FieldRef field="v"/><FieldRef field="lo"/></Apply><Apply function="-"><FieldRef field="hi"/><FieldRef field="lo"/></Apply></Apply>
+    </DefineFunction>
+    <DefineFunction name="boost" optype="continuous" dataType="double">
+      <ParameterField name="on" dataType="boolean"/><ParameterField name="v" dataType="double"/>
+      <Apply function="if"><FieldRef field="on"/><Apply function="*"><Apply function="scale"><FieldRef field="v"/><Constant dataType="double">-1</Constant><Constant dataType="double">3</Constant></Apply><Constant dataType="double">2</Constant></Apply><FieldRef field="v"/></Apply>
+    </DefineFunction>
+    <DefineFunction name="label" optype="categorical" dataType="string">
+      <ParameterField name="c" dataType="string"/>
+      <Apply function="concat"><Constant dataType="string">c_</Constant><FieldRef field="c"/></Apply>
+    </DefineFunction>
+    <DerivedField name="scaled_x" optype="continuous" dataType="double"><Apply function="scale" mapMissingTo="-7"><FieldRef field="x"/><Constant>0</Constant><Constant>10</Constant></Apply></DerivedField>
+    <DerivedField name="boosted" optype="continuous" dataType="double"><Apply function="boost" mapMissingTo="0.125" defaultValue="0.25"><FieldRef field="flag"/><FieldRef field="z"/></Apply></DerivedField>
+    <DerivedField name="colour_label" optype="categorical" dataType="string"><Apply function="label" mapMissingTo="c_none"><FieldRef field="colour"/></Apply></DerivedField>
+  </TransformationDictionary>"""
+    body = f"""<RegressionModel functionName="regression">
+    {SCHEMA}
+    <Output>
+      <OutputField name="prediction" optype="continuous" dataType="double" feature="predictedValue"/>
+      <OutputField name="rescaled" optype="continuous" dataType="double" feature="transformedValue"><Apply function="scale"><FieldRef field="prediction"/><Constant>-5</Constant><Constant>5</Constant></Apply></OutputField>
+      <OutputField name="which" optype="categorical" dataType="string" feature="transformedValue"><FieldRef field="colour_label"/></OutputField>
+    </Output>
+    <RegressionTable intercept="0.5">
+      <NumericPredictor name="scaled_x" coefficient="1.5"/><NumericPredictor name="boosted" coefficient="-0.75"/>
+      <CategoricalPredictor name="colour_label" value="c_red" coefficient="2"/><CategoricalPredictor name="colour_label" value="c_none" coefficient="-3"/>
+    </RegressionTable>
+  </RegressionModel>"""
+    return document(body, functions)
+
+
+def inline_table_prefix() -> str:
+    """MapValues and an InlineTable with cells in sklearn2pmml's `data:` namespace."""
+    rows = "".join(f"<row><data:input>{c}</data:input><data:output>{v}</data:output></row>" for c, v in [("red", 1.5), ("green", -2), ("blue", 4)])
+    transformations = f"""<TransformationDictionary>
+    <DerivedField name="code" optype="continuous" dataType="double"><MapValues outputColumn="data:output" defaultValue="0" mapMissingTo="-1"><FieldColumnPair field="colour" column="data:input"/><InlineTable>{rows}</InlineTable></MapValues></DerivedField>
+  </TransformationDictionary>"""
+    body = f"""<RegressionModel functionName="regression">
+    {SCHEMA}
+    <RegressionTable intercept="1"><NumericPredictor name="code" coefficient="2"/><NumericPredictor name="x" coefficient="0.5"/></RegressionTable>
+  </RegressionModel>"""
+    return document(body, transformations)
+
+
+def boolean_features() -> str:
+    """A boolean field in numeric contexts: a coefficient, a split at 0.5, a boolean function
+    with mapMissingTo read as a number."""
+    transformations = """<TransformationDictionary>
+    <DerivedField name="big" optype="categorical" dataType="boolean"><Apply function="greaterThan" mapMissingTo="0"><FieldRef field="x"/><Constant>5</Constant></Apply></DerivedField>
+    <DerivedField name="both" optype="continuous" dataType="double"><Apply function="if"><FieldRef field="big"/><Constant dataType="double">1.5</Constant><Constant dataType="double">-0.5</Constant></Apply></DerivedField>
+  </TransformationDictionary>"""
+    tree = """<TreeModel functionName="regression" missingValueStrategy="nullPrediction">
+          <MiningSchema><MiningField name="flag"/><MiningField name="z"/><MiningField name="y" usageType="target"/></MiningSchema>
+          <Node score="0"><True/>
+            <Node score="-1.5"><SimplePredicate field="flag" operator="lessOrEqual" value="0.5"/></Node>
+            <Node score="2.5"><SimplePredicate field="z" operator="greaterThan" value="0"/></Node>
+            <Node score="4"><True/></Node>
+          </Node>
+        </TreeModel>"""
+    regression = """<RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="flag"/><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+          <RegressionTable intercept="0.5"><NumericPredictor name="flag" coefficient="3"/><NumericPredictor name="both" coefficient="-2"/><NumericPredictor name="big" coefficient="0.25"/></RegressionTable>
+        </RegressionModel>"""
+    body = f"""<MiningModel functionName="regression">
+    {SCHEMA}
+    <Segmentation multipleModelMethod="sum">
+      <Segment id="tree"><True/>{tree}</Segment>
+      <Segment id="linear"><True/>{regression}</Segment>
+    </Segmentation>
+  </MiningModel>"""
+    return document(body, transformations)
+
+
+def chain(last_declares_target: bool, first_declares_target: bool) -> str:
+    """A model chain whose last segment runs only for positive x: the chain's result is the last
+    segment run's, if that segment gives the chain's target."""
+    first_target = '<MiningField name="y" usageType="target"/>' if first_declares_target else ""
+    last_target = '<MiningField name="y" usageType="target"/>' if last_declares_target else ""
+    body = f"""<MiningModel functionName="regression">
+    {SCHEMA}
+    <Segmentation multipleModelMethod="modelChain">
+      <Segment id="first"><True/>
+        <RegressionModel functionName="regression">
+          <MiningSchema><MiningField name="z" missingValueReplacement="0.5"/><MiningField name="flag" missingValueReplacement="false"/>{first_target}</MiningSchema>
+          <Output><OutputField name="first" optype="continuous" dataType="double" feature="predictedValue"/></Output>
+          <RegressionTable intercept="1"><NumericPredictor name="z" coefficient="0.5"/><NumericPredictor name="flag" coefficient="2"/></RegressionTable>
+        </RegressionModel>
+      </Segment>
+      <Segment id="last"><SimplePredicate field="x" operator="greaterThan" value="0"/>
+        <TreeModel functionName="regression">
+          <MiningSchema><MiningField name="first"/><MiningField name="colour"/>{last_target}</MiningSchema>
+          <Output><OutputField name="final" optype="continuous" dataType="double" feature="predictedValue"/></Output>
+          <Node score="0"><True/>
+            <Node score="5"><SimplePredicate field="first" operator="lessThan" value="1"/></Node>
+            <Node score="7"><SimpleSetPredicate field="colour" booleanOperator="isIn"><Array type="string">red blue</Array></SimpleSetPredicate></Node>
+            <Node score="9"><True/></Node>
+          </Node>
+        </TreeModel>
+      </Segment>
+    </Segmentation>
+  </MiningModel>"""
+    return document(body)
+
+
+DOCUMENTS = {
+    "define_function": define_function,
+    "inline_table_prefix": inline_table_prefix,
+    "boolean_features": boolean_features,
+    "chain_last_segment_skipped": lambda: chain(True, True),
+    "chain_last_target_undeclared": lambda: chain(False, True),
+}
+
+BOOLEANS = ["TRUE", "FALSE", "true", "false", "1", "0"]
+
+
+def mixed_rows(count: int, seed: int) -> list[dict[str, str]]:
+    """Rows with numbers, categories (some unknown), booleans written several ways, and blanks."""
+    rng = random.Random(seed)
+
+    def maybe(value: str, share: float = 0.06) -> str:
+        return "" if rng.random() < share else value
+
+    return [
+        {
+            "x": maybe(f"{rng.uniform(-4, 12):.3f}"),
+            "z": maybe(f"{rng.gauss(0, 2):.3f}"),
+            "colour": maybe(rng.choice(["red", "green", "blue", "purple"])),
+            "flag": maybe(rng.choice(BOOLEANS)),
+        }
+        for _ in range(count)
+    ]
+
+
+def write(out: Path) -> list[tuple[str, str]]:
+    """Writes every document and mixed.csv; returns (document, input file) pairs."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, build in DOCUMENTS.items():
+        (out / f"{name}.pmml").write_text(build())
+    with open(out / "mixed.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["x", "z", "colour", "flag"])
+        writer.writeheader()
+        writer.writerows(mixed_rows(300, seed=17))
+    return [(name, "mixed.csv") for name in DOCUMENTS]
+
+
+if __name__ == "__main__":
+    for name, _ in write(Path(sys.argv[1] if len(sys.argv) > 1 else "data/pmml/suite")):
+        print(name)
