@@ -88,11 +88,13 @@ mod functions;
 mod general_regression;
 mod mining;
 mod models;
+mod naive_bayes;
 mod neural;
 mod output;
 mod predicate;
 mod regression;
 mod schema;
+mod svm;
 mod target;
 mod tree;
 mod value;
@@ -396,6 +398,9 @@ impl Model {
         }
         let outcome = self.root.evaluate(&mut env)?;
         let mut prediction = prediction(&self.root, &self.labels, outcome);
+        if self.targets.len() > 1 {
+            prediction.targets = self.root.target_values(&env);
+        }
         if let Some(names) = &self.output_names {
             let mut outputs = Vec::with_capacity(names.len());
             self.root.report(&mut env, true, &mut outputs)?;

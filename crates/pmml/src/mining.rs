@@ -8,6 +8,7 @@ use super::models::{is_model_element, Function, ModelNode, Outcome, Raw};
 use super::predicate::{self, Pred};
 use super::target::Categories;
 use super::xml::El;
+use crate::Value;
 
 /// How segment results are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,17 @@ enum Method {
     Max,
     SelectFirst,
     ModelChain,
+    /// Every segment gives one of the model's several targets (`multiModelChain`, and
+    /// `x-multiModelChain` as JPMML's converters write it for PMML 4.3).
+    MultiModelChain,
+}
+
+impl Method {
+    /// Whether segments hand their output fields to later segments and need not share the
+    /// model's function.
+    fn chains(self) -> bool {
+        matches!(self, Method::ModelChain | Method::MultiModelChain)
+    }
 }
 
 /// What a segment without a prediction does to the whole.
@@ -66,6 +78,8 @@ pub struct MiningModel {
     float: bool,
     /// The segment whose result a chain or selectFirst handed on in this record.
     passed: Option<usize>,
+    /// For a multi-model chain, the segment that gives each of the model's targets.
+    target_segments: Vec<Option<usize>>,
 }
 
 impl MiningModel {
@@ -92,7 +106,7 @@ impl MiningModel {
             "continue" => MissingTreatment::Continue,
             other => return Err(segmentation.bad_keyword("missingPredictionTreatment", other)),
         };
-        if missing == MissingTreatment::SkipSegment && method == Method::ModelChain {
+        if missing == MissingTreatment::SkipSegment && method.chains() {
             return Err(segmentation.invalid("skipSegment cannot be used with modelChain"));
         }
         let missing_threshold = segmentation.parsed_or("missingThreshold", 1.0)?;
@@ -105,13 +119,13 @@ impl MiningModel {
                 &segment,
                 target,
                 categories.as_deref_mut(),
-                method == Method::ModelChain,
+                method.chains(),
             )?);
         }
         if segments.is_empty() {
             return Err(segmentation.invalid("the Segmentation has no Segment"));
         }
-        if method != Method::ModelChain
+        if !method.chains()
             && segments
                 .iter()
                 .any(|segment| segment.model.function() != function)
@@ -121,6 +135,15 @@ impl MiningModel {
             );
         }
         let count = segments.len();
+        let target_segments = c
+            .targets(scope)
+            .iter()
+            .map(|name| {
+                segments
+                    .iter()
+                    .position(|segment| segment.model.declared_target() == Some(name.as_str()))
+            })
+            .collect();
         Ok(MiningModel {
             function,
             method,
@@ -132,6 +155,7 @@ impl MiningModel {
             vote_order: Vec::new(),
             float,
             passed: None,
+            target_segments,
         })
     }
 
@@ -146,8 +170,13 @@ impl MiningModel {
     /// The exposed segments' models, each with whether its output fields hold this record's
     /// values: JPMML reports only the outputs of the segment whose results it hands on.
     pub fn reported_segments(&self) -> impl Iterator<Item = (&ModelNode, bool)> {
-        self.exposed_range()
-            .map(|index| (&self.segments[index].model, self.passed == Some(index)))
+        self.exposed_range().map(|index| {
+            let reported = match self.method {
+                Method::MultiModelChain => self.selected[index],
+                _ => self.passed == Some(index),
+            };
+            (&self.segments[index].model, reported)
+        })
     }
 
     fn exposed_range(&self) -> std::ops::Range<usize> {
@@ -170,7 +199,18 @@ impl MiningModel {
 
     /// Whether the model hands on one segment's result unchanged (so its own Targets do not apply).
     pub fn passes_through(&self) -> bool {
-        matches!(self.method, Method::SelectFirst | Method::ModelChain)
+        matches!(self.method, Method::SelectFirst) || self.method.chains()
+    }
+
+    /// The value of each of the model's targets (a multi-model chain's) in this record.
+    pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
+        self.target_segments
+            .iter()
+            .map(|segment| match segment {
+                Some(index) if self.selected[*index] => self.segments[*index].model.value(env),
+                _ => Value::Missing,
+            })
+            .collect()
     }
 
     /// Scores the current record; classifier probabilities go to `probabilities`.
@@ -178,8 +218,8 @@ impl MiningModel {
         let mut last: Option<(usize, Outcome)> = None;
         let (mut total_weight, mut missing_weight) = (0.0, 0.0);
         self.passed = None;
+        self.selected.fill(false);
         for index in 0..self.segments.len() {
-            self.selected[index] = false;
             let segment = &mut self.segments[index];
             if segment.predicate.eval(env)? != Some(true) {
                 continue;
@@ -213,9 +253,21 @@ impl MiningModel {
                 self.passed = Some(last_index);
                 Ok(self.pass_on(last_index, last_outcome, probabilities))
             }
+            Method::MultiModelChain => Ok(self.first_target(probabilities)),
             _ if self.function == Function::Regression => self.aggregate_values(),
             Method::MajorityVote | Method::WeightedMajorityVote => self.vote(probabilities),
             _ => self.aggregate_probabilities(probabilities),
+        }
+    }
+
+    /// A multi-model chain's result for its first target.
+    fn first_target(&self, probabilities: &mut [f64]) -> Raw {
+        match self.target_segments.first() {
+            Some(Some(index)) if self.selected[*index] => {
+                let outcome = self.segments[*index].model.last_outcome();
+                self.pass_on(*index, outcome, probabilities)
+            }
+            _ => Raw::Missing,
         }
     }
 
@@ -451,6 +503,7 @@ fn read_method(segmentation: &El<'_, '_>, function: Function) -> Result<Method> 
         "max" => Method::Max,
         "selectFirst" => Method::SelectFirst,
         "modelChain" => Method::ModelChain,
+        "multiModelChain" | "x-multiModelChain" => Method::MultiModelChain,
         other => return Err(segmentation.bad_keyword("multipleModelMethod", other)),
     };
     let regression_only = matches!(method, Method::Sum | Method::WeightedSum);

@@ -8,9 +8,11 @@ use super::error::{ErrorKind, Result};
 use super::eval::Env;
 use super::general_regression::GeneralRegression;
 use super::mining::MiningModel;
+use super::naive_bayes::NaiveBayes;
 use super::neural::NeuralNetwork;
 use super::output::{compile_outputs, to_value, Details, OutputDef, Outputs, Results};
 use super::regression::RegressionModel;
+use super::svm::SupportVectorMachine;
 use super::target::{winner, Categories, TargetTransform};
 use super::tree::TreeModel;
 use super::value::{OpType, Val};
@@ -61,6 +63,8 @@ enum Body {
     General(GeneralRegression),
     Neural(NeuralNetwork),
     Mining(MiningModel),
+    NaiveBayes(NaiveBayes),
+    Svm(SupportVectorMachine),
 }
 
 /// A compiled model of any type, with its target handling and outputs.
@@ -80,19 +84,17 @@ pub struct ModelNode {
 }
 
 /// The model elements of PMML this engine does not evaluate.
-const UNSUPPORTED_MODELS: [&str; 14] = [
+const UNSUPPORTED_MODELS: [&str; 12] = [
     "AnomalyDetectionModel",
     "AssociationModel",
     "BayesianNetworkModel",
     "BaselineModel",
     "ClusteringModel",
     "GaussianProcessModel",
-    "NaiveBayesModel",
     "NearestNeighborModel",
     "RuleSetModel",
     "Scorecard",
     "SequenceModel",
-    "SupportVectorMachineModel",
     "TextModel",
     "TimeSeriesModel",
 ];
@@ -167,6 +169,15 @@ impl ModelNode {
             ModelType::Neural => {
                 Body::Neural(NeuralNetwork::compile(c, scope, element, function, cats)?)
             }
+            ModelType::NaiveBayes => Body::NaiveBayes(NaiveBayes::compile(
+                c,
+                scope,
+                element,
+                classifier_categories(element, cats)?,
+            )?),
+            ModelType::Svm => Body::Svm(SupportVectorMachine::compile(
+                c, scope, element, function, cats, float,
+            )?),
             ModelType::Mining => Body::Mining(MiningModel::compile(
                 c,
                 scope,
@@ -210,6 +221,8 @@ impl ModelNode {
             Body::General(general) => general.evaluate(env, probabilities)?,
             Body::Neural(network) => network.evaluate(env, probabilities)?,
             Body::Mining(mining) => mining.evaluate(env, probabilities)?,
+            Body::NaiveBayes(bayes) => bayes.evaluate(env, probabilities)?,
+            Body::Svm(svm) => svm.evaluate(env, probabilities)?,
         };
         let outcome = self.finish(raw);
         self.last = outcome;
@@ -301,6 +314,23 @@ impl ModelNode {
         Ok(())
     }
 
+    /// The value of the last evaluation, as a caller sees it (a class as its label).
+    pub fn value(&self, env: &Env<'_>) -> Value {
+        match self.last {
+            Outcome::Missing => Value::Missing,
+            Outcome::Value(value) => to_value(env, Val::Num(value)),
+            Outcome::Class(index) => Value::Text(self.labels()[index].clone()),
+        }
+    }
+
+    /// The value of each target of a model with several (a multi-model chain).
+    pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
+        match &self.body {
+            Body::Mining(mining) => mining.target_values(env),
+            _ => vec![self.value(env)],
+        }
+    }
+
     /// The output fields a caller sees: the model's own, then those of the segments whose
     /// results it hands on (as JPMML lists them), in document order. Fails when one of them
     /// has a feature that is not supported.
@@ -365,6 +395,8 @@ enum ModelType {
     General,
     Neural,
     Mining,
+    NaiveBayes,
+    Svm,
 }
 
 /// The type of the model `element`, or why it cannot be evaluated.
@@ -375,6 +407,8 @@ fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
         "GeneralRegressionModel" => ModelType::General,
         "NeuralNetwork" => ModelType::Neural,
         "MiningModel" => ModelType::Mining,
+        "NaiveBayesModel" => ModelType::NaiveBayes,
+        "SupportVectorMachineModel" => ModelType::Svm,
         name if UNSUPPORTED_MODELS.contains(&name) => {
             return Err(element.unsupported(format!("the model type <{name}>")));
         }
@@ -384,6 +418,15 @@ fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
         return Err(element.invalid("the model is marked isScorable=\"false\""));
     }
     Ok(model_type)
+}
+
+/// The categories of a model type that only classifies.
+fn classifier_categories<'c>(
+    element: &El<'_, '_>,
+    categories: Option<&'c mut Categories>,
+) -> Result<&'c mut Categories> {
+    categories
+        .ok_or_else(|| element.unsupported(format!("<{}> with this functionName", element.name())))
 }
 
 /// Whether the model computes in 32-bit floats (`x-mathContext="float"`, as XGBoost models do).

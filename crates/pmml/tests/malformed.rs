@@ -93,10 +93,10 @@ fn unknown_model_type() {
 #[test]
 fn unsupported_model_type_is_named() {
     let error = error_of(&document(
-        r#"<SupportVectorMachineModel functionName="regression"/>"#,
+        r#"<TimeSeriesModel functionName="timeSeries"/>"#,
     ));
     assert!(
-        error.contains("unsupported") && error.contains("SupportVectorMachineModel"),
+        error.contains("unsupported") && error.contains("TimeSeriesModel"),
         "{error}"
     );
 }
