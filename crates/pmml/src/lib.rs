@@ -79,6 +79,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod clustering;
 mod compile;
 mod define;
 mod error;
@@ -86,6 +87,8 @@ mod eval;
 mod expr;
 mod functions;
 mod general_regression;
+mod knn;
+mod measure;
 mod mining;
 mod models;
 mod naive_bayes;

@@ -481,7 +481,7 @@ fn category_probability(segment: &Segment, category: usize) -> f64 {
 }
 
 /// The median (the mean of the two middle values for an even count).
-fn median(values: &mut [f64]) -> f64 {
+pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     if values.len() % 2 == 1 {

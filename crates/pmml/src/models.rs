@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use super::clustering::Clustering;
 use super::compile::{Compiler, ScopeId};
 use super::error::{ErrorKind, Result};
 use super::eval::Env;
 use super::general_regression::GeneralRegression;
+use super::knn::NearestNeighbors;
 use super::mining::MiningModel;
 use super::naive_bayes::NaiveBayes;
 use super::neural::NeuralNetwork;
@@ -26,6 +28,8 @@ pub enum Function {
     Regression,
     /// Predicts a category.
     Classification,
+    /// Assigns a cluster.
+    Clustering,
 }
 
 /// What a model type computed, before Targets post-processing.
@@ -65,6 +69,8 @@ enum Body {
     Mining(MiningModel),
     NaiveBayes(NaiveBayes),
     Svm(SupportVectorMachine),
+    Clustering(Clustering),
+    Knn(NearestNeighbors),
 }
 
 /// A compiled model of any type, with its target handling and outputs.
@@ -84,14 +90,12 @@ pub struct ModelNode {
 }
 
 /// The model elements of PMML this engine does not evaluate.
-const UNSUPPORTED_MODELS: [&str; 12] = [
+const UNSUPPORTED_MODELS: [&str; 10] = [
     "AnomalyDetectionModel",
     "AssociationModel",
     "BayesianNetworkModel",
     "BaselineModel",
-    "ClusteringModel",
     "GaussianProcessModel",
-    "NearestNeighborModel",
     "RuleSetModel",
     "Scorecard",
     "SequenceModel",
@@ -135,9 +139,10 @@ impl ModelNode {
         let function = match element.required("functionName")? {
             "regression" => Function::Regression,
             "classification" => Function::Classification,
+            "clustering" => Function::Clustering,
             other => return Err(element.unsupported(format!("functionName=\"{other}\""))),
         };
-        let mut categories = (function == Function::Classification).then(|| {
+        let mut categories = (function != Function::Regression).then(|| {
             let categories = Categories::for_target(c, target_name.as_deref());
             match (&declared_target, parent) {
                 (None, Some(_)) => categories.extensible(),
@@ -174,6 +179,20 @@ impl ModelNode {
                 scope,
                 element,
                 classifier_categories(element, cats)?,
+            )?),
+            ModelType::Clustering => Body::Clustering(Clustering::compile(
+                c,
+                scope,
+                element,
+                classifier_categories(element, cats)?,
+            )?),
+            ModelType::Knn => Body::Knn(NearestNeighbors::compile(
+                c,
+                scope,
+                element,
+                function,
+                target_name.as_deref(),
+                cats,
             )?),
             ModelType::Svm => Body::Svm(SupportVectorMachine::compile(
                 c, scope, element, function, cats, float,
@@ -215,6 +234,7 @@ impl ModelNode {
     /// Scores the current record.
     pub fn evaluate(&mut self, env: &mut Env<'_>) -> Result<Outcome> {
         let probabilities = &mut self.probabilities;
+        let details = &mut self.details;
         let raw = match &mut self.body {
             Body::Tree(tree) => tree.evaluate(env, probabilities)?,
             Body::Regression(regression) => regression.evaluate(env, probabilities)?,
@@ -223,6 +243,8 @@ impl ModelNode {
             Body::Mining(mining) => mining.evaluate(env, probabilities)?,
             Body::NaiveBayes(bayes) => bayes.evaluate(env, probabilities)?,
             Body::Svm(svm) => svm.evaluate(env, probabilities)?,
+            Body::Clustering(clustering) => clustering.evaluate(env, details)?,
+            Body::Knn(knn) => knn.evaluate(env, details)?,
         };
         let outcome = self.finish(raw);
         self.last = outcome;
@@ -397,6 +419,8 @@ enum ModelType {
     Mining,
     NaiveBayes,
     Svm,
+    Clustering,
+    Knn,
 }
 
 /// The type of the model `element`, or why it cannot be evaluated.
@@ -409,6 +433,8 @@ fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
         "MiningModel" => ModelType::Mining,
         "NaiveBayesModel" => ModelType::NaiveBayes,
         "SupportVectorMachineModel" => ModelType::Svm,
+        "ClusteringModel" => ModelType::Clustering,
+        "NearestNeighborModel" => ModelType::Knn,
         name if UNSUPPORTED_MODELS.contains(&name) => {
             return Err(element.unsupported(format!("the model type <{name}>")));
         }

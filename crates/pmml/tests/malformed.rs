@@ -92,9 +92,7 @@ fn unknown_model_type() {
 
 #[test]
 fn unsupported_model_type_is_named() {
-    let error = error_of(&document(
-        r#"<TimeSeriesModel functionName="timeSeries"/>"#,
-    ));
+    let error = error_of(&document(r#"<TimeSeriesModel functionName="timeSeries"/>"#));
     assert!(
         error.contains("unsupported") && error.contains("TimeSeriesModel"),
         "{error}"
