@@ -144,12 +144,130 @@ def chain(last_declares_target: bool, first_declares_target: bool) -> str:
     return document(body)
 
 
+CLASSES = '<DataField name="y" optype="categorical" dataType="string"><Value value="a"/><Value value="b"/><Value value="c"/></DataField>'
+
+
+def scorecard(algorithm: str) -> str:
+    """A scorecard with fixed and computed partial scores and reason codes (ranked outputs)."""
+    body = f"""<Scorecard functionName="regression" useReasonCodes="true" reasonCodeAlgorithm="{algorithm}" initialScore="10" baselineScore="2">
+    {SCHEMA.replace('<MiningField name="x"/>', '<MiningField name="x" missingValueReplacement="1"/>').replace('<MiningField name="z"/>', '<MiningField name="z" missingValueReplacement="0"/>')}
+    <Output>
+      <OutputField name="score" optype="continuous" dataType="double" feature="predictedValue"/>
+      <OutputField name="reason 1" optype="categorical" dataType="string" feature="reasonCode"/>
+      <OutputField name="reason 2" optype="categorical" dataType="string" feature="reasonCode" rank="2"/>
+      <OutputField name="reason 3" optype="categorical" dataType="string" feature="reasonCode" rank="3"/>
+    </Output>
+    <Characteristics>
+      <Characteristic name="x bins" reasonCode="RX" baselineScore="4">
+        <Attribute partialScore="-2"><SimplePredicate field="x" operator="lessThan" value="0"/></Attribute>
+        <Attribute partialScore="3" reasonCode="RX_MID"><SimplePredicate field="x" operator="lessOrEqual" value="6"/></Attribute>
+        <Attribute partialScore="8"><True/></Attribute>
+      </Characteristic>
+      <Characteristic name="colour" reasonCode="RC">
+        <Attribute partialScore="5"><SimpleSetPredicate field="colour" booleanOperator="isIn"><Array type="string">red blue</Array></SimpleSetPredicate></Attribute>
+        <Attribute partialScore="1"><SimplePredicate field="colour" operator="equal" value="green"/></Attribute>
+        <Attribute partialScore="0"><SimplePredicate field="colour" operator="isMissing"/></Attribute>
+      </Characteristic>
+      <Characteristic name="z" reasonCode="RZ" baselineScore="0">
+        <Attribute reasonCode="RZ_NEG"><SimplePredicate field="z" operator="lessThan" value="0"/><ComplexPartialScore><Apply function="*"><FieldRef field="z"/><Constant>1.5</Constant></Apply></ComplexPartialScore></Attribute>
+        <Attribute><True/><ComplexPartialScore><Apply function="-"><Constant>1</Constant><FieldRef field="z"/></Apply></ComplexPartialScore></Attribute>
+      </Characteristic>
+      <Characteristic name="flag" reasonCode="RX" baselineScore="1">
+        <Attribute partialScore="2"><SimplePredicate field="flag" operator="equal" value="true"/></Attribute>
+        <Attribute partialScore="-1"><True/></Attribute>
+      </Characteristic>
+    </Characteristics>
+  </Scorecard>"""
+    return document(body)
+
+
+def rule_set(criterion: str) -> str:
+    """Simple and compound rules, combined by `criterion`, with confidence and rule id outputs."""
+    rules = """<SimpleRule id="low x" score="a" recordCount="10" nbCorrect="8" confidence="0.8" weight="0.5"><SimplePredicate field="x" operator="lessThan" value="2"/></SimpleRule>
+      <CompoundRule><SimplePredicate field="colour" operator="equal" value="red"/>
+        <SimpleRule id="red big z" score="b" confidence="0.7" weight="0.9"><SimplePredicate field="z" operator="greaterThan" value="0.5"/></SimpleRule>
+        <SimpleRule id="red" score="c" confidence="0.55" weight="0.6"><True/></SimpleRule>
+      </CompoundRule>
+      <SimpleRule score="b" confidence="0.6" weight="0.4"><CompoundPredicate booleanOperator="and"><SimplePredicate field="flag" operator="equal" value="true"/><SimplePredicate field="x" operator="greaterOrEqual" value="5"/></CompoundPredicate></SimpleRule>
+      <SimpleRule id="blue" score="a" confidence="0.65" weight="0.7"><SimplePredicate field="colour" operator="equal" value="blue"/></SimpleRule>
+      <SimpleRule id="high z" score="c" confidence="0.9" weight="0.3"><SimplePredicate field="z" operator="greaterThan" value="2"/></SimpleRule>"""
+    body = f"""<RuleSetModel functionName="classification">
+    {SCHEMA}
+    <Output>
+      <OutputField name="class" optype="categorical" dataType="string" feature="predictedValue"/>
+      <OutputField name="rule" optype="categorical" dataType="string" feature="entityId"/>
+      <OutputField name="confidence" optype="continuous" dataType="double" feature="confidence"/>
+      <OutputField name="confidence c" optype="continuous" dataType="double" feature="confidence" value="c"/>
+    </Output>
+    <RuleSet defaultScore="b" defaultConfidence="0.25">
+      <RuleSelectionMethod criterion="{criterion}"/>
+      {rules}
+    </RuleSet>
+  </RuleSetModel>"""
+    return document(body, target=CLASSES)
+
+
+def naive_bayes_counts() -> str:
+    """Naive Bayes over a category (pair counts, a zero count) and a number (Gaussian)."""
+    def counts(values: tuple[int, int, int]) -> str:
+        return "".join(f'<TargetValueCount value="{c}" count="{n}"/>' for c, n in zip("abc", values))
+    pairs = {"red": (10, 2, 0), "green": (3, 12, 5), "blue": (1, 4, 9)}
+    body = f"""<NaiveBayesModel functionName="classification" threshold="0.001">
+    {SCHEMA}
+    <Output>
+      <OutputField name="p(a)" optype="continuous" dataType="double" feature="probability" value="a"/>
+      <OutputField name="p" optype="continuous" dataType="double" feature="probability"/>
+    </Output>
+    <BayesInputs>
+      <BayesInput fieldName="colour">{"".join(f'<PairCounts value="{v}"><TargetValueCounts>{counts(n)}</TargetValueCounts></PairCounts>' for v, n in pairs.items())}</BayesInput>
+      <BayesInput fieldName="x"><TargetValueStats>
+        <TargetValueStat value="a"><GaussianDistribution mean="1" variance="4"/></TargetValueStat>
+        <TargetValueStat value="b"><GaussianDistribution mean="5" variance="2.5"/></TargetValueStat>
+        <TargetValueStat value="c"><GaussianDistribution mean="9" variance="6"/></TargetValueStat>
+      </TargetValueStats></BayesInput>
+    </BayesInputs>
+    <BayesOutput fieldName="y"><TargetValueCounts>{counts((14, 18, 14))}</TargetValueCounts></BayesOutput>
+  </NaiveBayesModel>"""
+    return document(body, target=CLASSES)
+
+
+def clustering(measure: str) -> str:
+    """Clusters over numbers (one weighted, one compared by delta), with missing values."""
+    clusters = [("north", "1 2 0"), ("south", "6 -1 1"), ("east", "9 1.5 1")]
+    body = f"""<ClusteringModel functionName="clustering" modelClass="centerBased" numberOfClusters="3">
+    {SCHEMA.replace('<MiningField name="y" usageType="target"/>', '')}
+    <Output>
+      <OutputField name="cluster" optype="categorical" dataType="string" feature="predictedValue"/>
+      <OutputField name="index" optype="categorical" dataType="string" feature="clusterId"/>
+      <OutputField name="second" optype="categorical" dataType="string" feature="entityId" rank="2"/>
+      <OutputField name="second distance" optype="continuous" dataType="double" feature="affinity" rank="2"/>
+      <OutputField name="to east" optype="continuous" dataType="double" feature="clusterAffinity" value="east"/>
+    </Output>
+    <ComparisonMeasure kind="distance">{measure}</ComparisonMeasure>
+    <ClusteringField field="x" compareFunction="absDiff"/>
+    <ClusteringField field="z" fieldWeight="2.5"/>
+    <ClusteringField field="flag" compareFunction="delta" fieldWeight="3"/>
+    {"".join(f'<Cluster id="{i}" name="{i}"><Array n="3" type="real">{c}</Array></Cluster>' for i, c in clusters)}
+  </ClusteringModel>"""
+    return document(body)
+
+
 DOCUMENTS = {
     "define_function": define_function,
     "inline_table_prefix": inline_table_prefix,
     "boolean_features": boolean_features,
     "chain_last_segment_skipped": lambda: chain(True, True),
     "chain_last_target_undeclared": lambda: chain(False, True),
+    "scorecard_points_below": lambda: scorecard("pointsBelow"),
+    "scorecard_points_above": lambda: scorecard("pointsAbove"),
+    "rule_set_first_hit": lambda: rule_set("firstHit"),
+    "rule_set_weighted_sum": lambda: rule_set("weightedSum"),
+    "rule_set_weighted_max": lambda: rule_set("weightedMax"),
+    "naive_bayes_counts": naive_bayes_counts,
+    "clustering_euclidean": lambda: clustering("<euclidean/>"),
+    "clustering_city_block": lambda: clustering("<cityBlock/>"),
+    "clustering_chebychev": lambda: clustering("<chebychev/>"),
+    "clustering_minkowski": lambda: clustering('<minkowski p-parameter="3"/>'),
 }
 
 BOOLEANS = ["TRUE", "FALSE", "true", "false", "1", "0"]

@@ -106,7 +106,6 @@ impl Clustering {
         }
         details.ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
         let winner = best.map_or(0, |(index, _)| index);
-        details.cluster = Some(winner + 1);
         Ok(Raw::Class {
             winner,
             probabilities: false,

@@ -14,6 +14,8 @@ use super::naive_bayes::NaiveBayes;
 use super::neural::NeuralNetwork;
 use super::output::{compile_outputs, to_value, Details, OutputDef, Outputs, Results};
 use super::regression::RegressionModel;
+use super::rule_set::RuleSet;
+use super::scorecard::Scorecard;
 use super::svm::SupportVectorMachine;
 use super::target::{winner, Categories, TargetTransform};
 use super::tree::TreeModel;
@@ -71,6 +73,8 @@ enum Body {
     Svm(SupportVectorMachine),
     Clustering(Clustering),
     Knn(NearestNeighbors),
+    Scorecard(Scorecard),
+    RuleSet(RuleSet),
 }
 
 /// A compiled model of any type, with its target handling and outputs.
@@ -90,14 +94,12 @@ pub struct ModelNode {
 }
 
 /// The model elements of PMML this engine does not evaluate.
-const UNSUPPORTED_MODELS: [&str; 10] = [
+const UNSUPPORTED_MODELS: [&str; 8] = [
     "AnomalyDetectionModel",
     "AssociationModel",
     "BayesianNetworkModel",
     "BaselineModel",
     "GaussianProcessModel",
-    "RuleSetModel",
-    "Scorecard",
     "SequenceModel",
     "TextModel",
     "TimeSeriesModel",
@@ -194,6 +196,18 @@ impl ModelNode {
                 target_name.as_deref(),
                 cats,
             )?),
+            ModelType::Scorecard if function == Function::Regression => {
+                Body::Scorecard(Scorecard::compile(c, scope, element)?)
+            }
+            ModelType::Scorecard => {
+                return Err(element.unsupported("a Scorecard that does not do regression"))
+            }
+            ModelType::RuleSet => Body::RuleSet(RuleSet::compile(
+                c,
+                scope,
+                element,
+                classifier_categories(element, cats)?,
+            )?),
             ModelType::Svm => Body::Svm(SupportVectorMachine::compile(
                 c, scope, element, function, cats, float,
             )?),
@@ -245,6 +259,8 @@ impl ModelNode {
             Body::Svm(svm) => svm.evaluate(env, probabilities)?,
             Body::Clustering(clustering) => clustering.evaluate(env, details)?,
             Body::Knn(knn) => knn.evaluate(env, details)?,
+            Body::Scorecard(scorecard) => scorecard.evaluate(env, details)?,
+            Body::RuleSet(rules) => rules.evaluate(env, details, probabilities.len())?,
         };
         let outcome = self.finish(raw);
         self.last = outcome;
@@ -309,6 +325,7 @@ impl ModelNode {
         let results = Results {
             predicted,
             probabilities,
+            winner,
             details: &self.details,
         };
         for output in &self.outputs.fields {
@@ -421,6 +438,8 @@ enum ModelType {
     Svm,
     Clustering,
     Knn,
+    Scorecard,
+    RuleSet,
 }
 
 /// The type of the model `element`, or why it cannot be evaluated.
@@ -435,6 +454,8 @@ fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
         "SupportVectorMachineModel" => ModelType::Svm,
         "ClusteringModel" => ModelType::Clustering,
         "NearestNeighborModel" => ModelType::Knn,
+        "Scorecard" => ModelType::Scorecard,
+        "RuleSetModel" => ModelType::RuleSet,
         name if UNSUPPORTED_MODELS.contains(&name) => {
             return Err(element.unsupported(format!("the model type <{name}>")));
         }

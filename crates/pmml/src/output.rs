@@ -22,8 +22,8 @@ pub struct Details {
     pub ranked: Vec<(Val, f64)>,
     /// Reason codes, most important first.
     pub reasons: Vec<Val>,
-    /// The 1-based index of the winning cluster.
-    pub cluster: Option<usize>,
+    /// Each category's confidence, for a rule set.
+    pub confidences: Vec<f64>,
 }
 
 /// What an OutputField reports.
@@ -37,12 +37,14 @@ enum OutputKind {
     Transformed(Expr),
     /// The id of the entity (neighbour, cluster) of a rank (1: the best).
     Entity(usize),
-    /// The 1-based index of the winning cluster.
+    /// The winning cluster's id (as JPMML reports `clusterId`).
     Cluster,
     /// The affinity of the entity with an id, or of a rank.
     Affinity(EntityRef),
     /// The reason code of a rank.
     Reason(usize),
+    /// The confidence of a category (of the predicted class when `None`).
+    Confidence(Option<usize>),
 }
 
 /// Which entity an affinity is about.
@@ -164,6 +166,14 @@ fn compile_kind(
             })
         }
         "reasonCode" => OutputKind::Reason(rank()?),
+        "confidence" => OutputKind::Confidence(match (field.attr("value"), categories) {
+            (Some(text), Some(categories)) => Some(
+                categories
+                    .index_for(c, text, field)
+                    .map_err(|error| error.to_string())?,
+            ),
+            _ => None,
+        }),
         other => return Err(format!("the output feature `{other}`")),
     })
 }
@@ -173,8 +183,7 @@ impl OutputKind {
     fn default_type(&self, categories: Option<&Categories>) -> DataType {
         match self {
             OutputKind::Predicted => categories.map_or(DataType::Double, |c| c.data_type),
-            OutputKind::Entity(_) | OutputKind::Reason(_) => DataType::String,
-            OutputKind::Cluster => DataType::Integer,
+            OutputKind::Entity(_) | OutputKind::Reason(_) | OutputKind::Cluster => DataType::String,
             _ => DataType::Double,
         }
     }
@@ -188,6 +197,8 @@ pub struct Results<'r> {
     pub predicted: Val,
     /// The class probabilities and the predicted class's index.
     pub probabilities: Option<(&'r [f64], usize)>,
+    /// The predicted class's index.
+    pub winner: Option<usize>,
     /// Entities, clusters and reason codes.
     pub details: &'r Details,
 }
@@ -208,9 +219,7 @@ impl OutputDef {
                 .ranked
                 .get(rank - 1)
                 .map_or(Val::Missing, |(id, _)| *id),
-            OutputKind::Cluster => details
-                .cluster
-                .map_or(Val::Missing, |index| Val::Num(index as f64)),
+            OutputKind::Cluster => details.ranked.first().map_or(Val::Missing, |(id, _)| *id),
             OutputKind::Affinity(EntityRef::Rank(rank)) => details
                 .ranked
                 .get(rank - 1)
@@ -220,6 +229,10 @@ impl OutputDef {
                 .iter()
                 .find(|(entity, _)| entity == id)
                 .map_or(Val::Missing, |(_, affinity)| Val::Num(*affinity)),
+            OutputKind::Confidence(category) => category
+                .or(results.winner)
+                .and_then(|index| details.confidences.get(index))
+                .map_or(Val::Missing, |confidence| Val::Num(*confidence)),
             OutputKind::Reason(rank) => details
                 .reasons
                 .get(rank - 1)

@@ -302,34 +302,63 @@ fn unknown_function() {
     );
 }
 
-/// The fields of the fixtures' test files: the wine features and a categorical column.
-fn wine_fields() -> Vec<&'static str> {
+/// The fields of the fixtures' test files: the wine features and a categorical column, the
+/// suite's iris features and its mixed columns.
+fn all_fields() -> Vec<&'static str> {
     let mut fields = WINE_FEATURES.to_vec();
-    fields.push("alcohol level");
+    fields.extend([
+        "alcohol level",
+        "sepal length",
+        "sepal width",
+        "petal length",
+        "petal width",
+        "x",
+        "z",
+        "colour",
+        "flag",
+    ]);
     fields
 }
 
-/// Loading never panics; a document that loads also scores a record without panicking.
+/// Loading never panics; a document that loads also scores records without panicking.
 fn load_without_panic(bytes: &[u8]) {
-    if let Ok(mut model) = Model::with_fields(bytes, &wine_fields()) {
+    if let Ok(mut model) = Model::with_fields(bytes, &all_fields()) {
         let mut record = vec![Input::Number(7.0); 11];
-        record.push(Input::Text("low"));
+        record.extend([Input::Text("low"), Input::Number(5.1), Input::Number(3.5)]);
+        record.extend([Input::Number(1.4), Input::Number(0.2), Input::Number(4.0)]);
+        record.extend([Input::Number(-1.0), Input::Text("red"), Input::Text("TRUE")]);
         let _ = model.score_inputs(&record);
         record[3] = Input::Missing;
+        record[13] = Input::Missing;
+        record[16] = Input::Missing;
         let _ = model.score_inputs(&record);
     }
 }
 
+/// The documents mutated: one of each model type and of the features the parser must survive.
+const MUTATED: [&str; 14] = [
+    "decision_tree_classifier.pmml",
+    "pipeline_onehot_logistic.pmml",
+    "mlp_classifier.pmml",
+    "suite/svc_rbf.pmml",
+    "suite/knn_regressor.pmml",
+    "suite/kmeans.pmml",
+    "suite/gaussian_nb.pmml",
+    "suite/scorecard_points_below.pmml",
+    "suite/rule_set_weighted_sum.pmml",
+    "suite/define_function.pmml",
+    "suite/multi_output_regression.pmml",
+    "suite/one_vs_rest_logistic.pmml",
+    "suite/naive_bayes_counts.pmml",
+    "suite/clustering_minkowski.pmml",
+];
+
 fn fixture_bytes() -> Vec<Vec<u8>> {
     let directory = common::fixtures();
-    [
-        "decision_tree_classifier.pmml",
-        "pipeline_onehot_logistic.pmml",
-        "mlp_classifier.pmml",
-    ]
-    .iter()
-    .map(|name| std::fs::read(directory.join(name)).expect("fixture"))
-    .collect()
+    MUTATED
+        .iter()
+        .map(|name| std::fs::read(directory.join(name)).expect("fixture"))
+        .collect()
 }
 
 /// Cases per property: 64 in the normal test run, more for crates/pmml/fuzz.sh.
@@ -350,7 +379,7 @@ proptest! {
 
     #[test]
     fn mutated_fixtures_never_panic(
-        which in 0usize..3,
+        which in 0..MUTATED.len(),
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
         cut in any::<prop::sample::Index>(),
         truncate in any::<bool>(),
@@ -369,7 +398,7 @@ proptest! {
 
     #[test]
     fn fixtures_with_spliced_elements_never_panic(
-        which in 0usize..3,
+        which in 0..MUTATED.len(),
         splices in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..4),
     ) {
         // Moves a run of bytes that starts at a tag to another tag: elements end up deleted,

@@ -472,6 +472,16 @@ suite_tests! {
     boolean_features on "mixed.csv";
     chain_last_segment_skipped on "mixed.csv";
     chain_last_target_undeclared on "mixed.csv";
+    scorecard_points_below on "mixed.csv";
+    scorecard_points_above on "mixed.csv";
+    rule_set_first_hit on "mixed.csv";
+    rule_set_weighted_sum on "mixed.csv";
+    rule_set_weighted_max on "mixed.csv";
+    naive_bayes_counts on "mixed.csv";
+    clustering_euclidean on "mixed.csv";
+    clustering_city_block on "mixed.csv";
+    clustering_chebychev on "mixed.csv";
+    clustering_minkowski on "mixed.csv";
     one_vs_rest_logistic on "iris.csv";
     tree_classifier on "iris.csv";
     multi_output_regression on "iris.csv";
