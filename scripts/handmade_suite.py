@@ -252,6 +252,89 @@ def clustering(measure: str) -> str:
     return document(body)
 
 
+DATES_DICTIONARY = """<DataDictionary>
+    <DataField name="day" optype="continuous" dataType="date"/>
+    <DataField name="stamp" optype="continuous" dataType="dateTime"/>
+    <DataField name="clock" optype="continuous" dataType="time"/>
+    <DataField name="days 1960" optype="continuous" dataType="dateDaysSince[1960]"/>
+    <DataField name="seconds 1970" optype="continuous" dataType="dateTimeSecondsSince[1970]"/>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>"""
+
+
+def dates() -> str:
+    """Date, time and dateTime fields, the counting types, the three date functions, and
+    predicates comparing dates, as sklearn2pmml's date transformers and R's exports use them."""
+    derived = """<LocalTransformations>
+      <DerivedField name="days since 1960" optype="continuous" dataType="integer"><Apply function="dateDaysSinceYear" mapMissingTo="-1"><FieldRef field="day"/><Constant dataType="integer">1960</Constant></Apply></DerivedField>
+      <DerivedField name="stamp days" optype="continuous" dataType="integer"><Apply function="dateDaysSinceYear" mapMissingTo="-1"><FieldRef field="stamp"/><Constant dataType="integer">2000</Constant></Apply></DerivedField>
+      <DerivedField name="seconds since 2000" optype="continuous" dataType="integer"><Apply function="dateSecondsSinceYear" mapMissingTo="-1"><FieldRef field="stamp"/><Constant dataType="integer">2000</Constant></Apply></DerivedField>
+      <DerivedField name="clock seconds" optype="continuous" dataType="integer"><Apply function="dateSecondsSinceMidnight" mapMissingTo="-1"><FieldRef field="clock"/></Apply></DerivedField>
+      <DerivedField name="stamp seconds" optype="continuous" dataType="integer"><Apply function="dateSecondsSinceMidnight" mapMissingTo="-1"><FieldRef field="stamp"/></Apply></DerivedField>
+    </LocalTransformations>"""
+    schema = """<MiningSchema>
+      <MiningField name="day"/><MiningField name="stamp"/><MiningField name="clock"/><MiningField name="days 1960"/><MiningField name="seconds 1970"/>
+      <MiningField name="y" usageType="target"/>
+    </MiningSchema>"""
+    outputs = "".join(
+        f'<OutputField name="{name} out" optype="continuous" dataType="double" feature="transformedValue"><FieldRef field="{name}"/></OutputField>'
+        for name in ["days since 1960", "stamp days", "seconds since 2000", "clock seconds", "stamp seconds"]
+    )
+    regression = f"""<RegressionModel functionName="regression">
+          {schema}
+          <Output>{outputs}</Output>
+          {derived}
+          <RegressionTable intercept="1">
+            <NumericPredictor name="days since 1960" coefficient="0.001"/><NumericPredictor name="stamp days" coefficient="-0.002"/>
+            <NumericPredictor name="seconds since 2000" coefficient="1E-9"/>
+            <NumericPredictor name="clock seconds" coefficient="1E-5"/><NumericPredictor name="stamp seconds" coefficient="-2E-5"/>
+            <NumericPredictor name="days 1960" coefficient="0.0005"/><NumericPredictor name="seconds 1970" coefficient="1E-10"/>
+          </RegressionTable>
+        </RegressionModel>"""
+    tree = f"""<TreeModel functionName="regression">
+          {schema}
+          <Node score="0"><True/>
+            <Node score="3"><SimplePredicate field="day" operator="greaterThan" value="2010-06-01"/></Node>
+            <Node score="-2"><SimplePredicate field="stamp" operator="lessOrEqual" value="1999-12-31T23:59:59"/></Node>
+            <Node score="5"><SimplePredicate field="clock" operator="greaterOrEqual" value="12:00:00"/></Node>
+            <Node score="1"><True/></Node>
+          </Node>
+        </TreeModel>"""
+    body = f"""<MiningModel functionName="regression">
+    {schema}
+    <Segmentation multipleModelMethod="sum">
+      <Segment id="regression"><True/>{regression}</Segment>
+      <Segment id="tree"><True/>{tree}</Segment>
+    </Segmentation>
+  </MiningModel>"""
+    return f"{HEAD}\n  {DATES_DICTIONARY}\n  {body}\n</PMML>\n"
+
+
+def date_rows(count: int, seed: int) -> list[dict[str, str]]:
+    """Dates, moments and times around 2000-2020, some before 1970, with blanks."""
+    rng = random.Random(seed)
+
+    def maybe(value: str) -> str:
+        return "" if rng.random() < 0.05 else value
+
+    def day() -> str:
+        return f"{rng.randint(1955, 2024):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+
+    def clock() -> str:
+        return f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+
+    return [
+        {
+            "day": maybe(day()),
+            "stamp": maybe(f"{day()}T{clock()}"),
+            "clock": maybe(clock()),
+            "days 1960": maybe(day()),
+            "seconds 1970": maybe(f"{day()}T{clock()}"),
+        }
+        for _ in range(count)
+    ]
+
+
 DOCUMENTS = {
     "define_function": define_function,
     "inline_table_prefix": inline_table_prefix,
@@ -292,15 +375,21 @@ def mixed_rows(count: int, seed: int) -> list[dict[str, str]]:
 
 
 def write(out: Path) -> list[tuple[str, str]]:
-    """Writes every document and mixed.csv; returns (document, input file) pairs."""
+    """Writes every document, mixed.csv and dates.csv; returns (document, input file) pairs."""
     out.mkdir(parents=True, exist_ok=True)
     for name, build in DOCUMENTS.items():
         (out / f"{name}.pmml").write_text(build())
+    (out / "dates.pmml").write_text(dates())
     with open(out / "mixed.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["x", "z", "colour", "flag"])
         writer.writeheader()
         writer.writerows(mixed_rows(300, seed=17))
-    return [(name, "mixed.csv") for name in DOCUMENTS]
+    with open(out / "dates.csv", "w", newline="") as handle:
+        rows = date_rows(300, seed=23)
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return [(name, "mixed.csv") for name in DOCUMENTS] + [("dates", "dates.csv")]
 
 
 if __name__ == "__main__":

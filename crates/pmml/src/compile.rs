@@ -532,5 +532,11 @@ pub fn type_name(data_type: DataType) -> &'static str {
         DataType::Float => "float",
         DataType::Double => "double",
         DataType::Boolean => "boolean",
+        DataType::Date => "date",
+        DataType::Time => "time",
+        DataType::DateTime => "dateTime",
+        DataType::DateDaysSince(_) => "dateDaysSince[YEAR]",
+        DataType::TimeSeconds => "timeSeconds",
+        DataType::DateTimeSecondsSince(_) => "dateTimeSecondsSince[YEAR]",
     }
 }

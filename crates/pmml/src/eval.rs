@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use super::compile::type_name;
 use super::define::UserFunction;
 use super::error::{Error, Result};
 use super::expr::Expr;
 use super::schema::Preparation;
-use super::value::{number_text, parse_boolean, round_to, DataType, Interner, Val};
+use super::value::{number_text, parse_boolean, parse_temporal, round_to, DataType, Interner, Val};
 
 /// How the value of a slot is obtained.
 #[derive(Debug)]
@@ -218,6 +219,15 @@ impl<'a> Env<'a> {
             (Val::Missing, _) => Val::Missing,
             (Val::Str(_), DataType::String) | (Val::Bool(_), DataType::Boolean) => value,
             (_, DataType::Boolean) => self.as_bool(value)?.map_or(Val::Missing, Val::Bool),
+            (Val::Str(id), temporal) if temporal.is_temporal() => {
+                let text = self.text(id);
+                parse_temporal(text, temporal)
+                    .map(Val::Num)
+                    .ok_or_else(|| {
+                        Error::scoring(format!("`{text}` is not a {}", type_name(temporal)))
+                    })?
+            }
+            (Val::Num(_), temporal) if temporal.is_temporal() => value,
             (Val::Num(number), DataType::String) => Val::Str(self.intern(&number_text(number))),
             (Val::Bool(flag), DataType::String) => {
                 Val::Str(self.intern(if flag { "true" } else { "false" }))

@@ -426,6 +426,8 @@ fn compile_apply(c: &mut Compiler<'_, '_>, scope: ScopeId, element: &El<'_, '_>)
     }
     func.check_arity(args.len())
         .map_err(|message| element.invalid(message))?;
+    func.check_types(&args)
+        .map_err(|message| element.invalid(message))?;
     let data_type = func.result_type(&args);
     let depth = args.iter().map(|arg| arg.depth).max().unwrap_or(0) + 1;
     let map_missing = optional_value(c, element, "mapMissingTo", data_type)?;

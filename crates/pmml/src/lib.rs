@@ -101,6 +101,7 @@ mod schema;
 mod scorecard;
 mod svm;
 mod target;
+mod temporal;
 mod tree;
 mod value;
 mod xml;

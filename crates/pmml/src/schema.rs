@@ -402,6 +402,8 @@ impl Preparation {
                 _ => None,
             },
             DataType::String => Some(Val::Str(env.intern(&super::value::number_text(number)))),
+            DataType::Date | DataType::Time | DataType::DateTime => None,
+            _ => Some(Val::Num(number)),
         }
     }
 
@@ -416,6 +418,7 @@ impl Preparation {
                 .map(|value| Val::Num(f64::from(value))),
             DataType::Integer => super::value::parse_integer(text).map(Val::Num),
             DataType::Boolean => super::value::parse_boolean(text).map(Val::Bool),
+            temporal => super::value::parse_temporal(text, temporal).map(Val::Num),
         }
     }
 

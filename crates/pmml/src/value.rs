@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::error::Result;
+use super::temporal;
 use super::xml::{parse_number, El};
 
 /// A PMML data type the engine evaluates.
@@ -20,6 +21,18 @@ pub enum DataType {
     Double,
     /// `true` or `false`.
     Boolean,
+    /// A day: days since 1970-01-01.
+    Date,
+    /// A time of day: seconds since midnight.
+    Time,
+    /// A moment: seconds since 1970-01-01T00:00:00.
+    DateTime,
+    /// `dateDaysSince[YEAR]`: days since January 1st of the year.
+    DateDaysSince(i16),
+    /// `timeSeconds`: seconds since midnight.
+    TimeSeconds,
+    /// `dateTimeSecondsSince[YEAR]`: seconds since January 1st of the year.
+    DateTimeSecondsSince(i16),
 }
 
 impl DataType {
@@ -31,8 +44,26 @@ impl DataType {
             "float" => Ok(DataType::Float),
             "double" => Ok(DataType::Double),
             "boolean" => Ok(DataType::Boolean),
-            other => Err(element.unsupported(format!("dataType=\"{other}\""))),
+            "date" => Ok(DataType::Date),
+            "time" => Ok(DataType::Time),
+            "dateTime" => Ok(DataType::DateTime),
+            "timeSeconds" => Ok(DataType::TimeSeconds),
+            other => since_year(other)
+                .ok_or_else(|| element.unsupported(format!("dataType=\"{other}\""))),
         }
+    }
+
+    /// Whether values of this type are dates, times or counts of days or seconds since an origin.
+    pub fn is_temporal(self) -> bool {
+        matches!(
+            self,
+            DataType::Date
+                | DataType::Time
+                | DataType::DateTime
+                | DataType::DateDaysSince(_)
+                | DataType::TimeSeconds
+                | DataType::DateTimeSecondsSince(_)
+        )
     }
 
     /// The `dataType` attribute of `element`, or `default` when absent.
@@ -56,6 +87,36 @@ impl DataType {
             (Float, _) | (_, Float) => Float,
             _ => Double,
         }
+    }
+}
+
+/// `dateDaysSince[YEAR]` or `dateTimeSecondsSince[YEAR]` for the years PMML names.
+fn since_year(keyword: &str) -> Option<DataType> {
+    let (kind, rest) = keyword.split_once('[')?;
+    let year: i16 = match rest.strip_suffix(']')? {
+        year @ ("0" | "1960" | "1970" | "1980") => year.parse().ok()?,
+        _ => return None,
+    };
+    match kind {
+        "dateDaysSince" => Some(DataType::DateDaysSince(year)),
+        "dateTimeSecondsSince" => Some(DataType::DateTimeSecondsSince(year)),
+        _ => None,
+    }
+}
+
+/// Reads a text as a value of a temporal type: a date, time or dateTime as written in ISO 8601
+/// (for the counting types too, as JPMML reads texts; numbers come as numbers).
+pub fn parse_temporal(text: &str, data_type: DataType) -> Option<f64> {
+    let since = |year: i16| temporal::year_start(i64::from(year)) as f64;
+    match data_type {
+        DataType::Date => temporal::parse_date(text),
+        DataType::Time | DataType::TimeSeconds => temporal::parse_time(text),
+        DataType::DateTime => temporal::parse_date_time(text),
+        DataType::DateDaysSince(year) => Some(temporal::parse_date(text)? - since(year)),
+        DataType::DateTimeSecondsSince(year) => {
+            Some(temporal::parse_date_time(text)? - since(year) * temporal::DAY)
+        }
+        _ => None,
     }
 }
 
@@ -164,6 +225,7 @@ pub fn parse_literal(text: &str, data_type: DataType, interner: &mut Interner) -
         DataType::Float => parse_number::<f32>(text).map(|value| Val::Num(f64::from(value))),
         DataType::Integer => parse_integer(text).map(Val::Num),
         DataType::Boolean => parse_boolean(text).map(Val::Bool),
+        temporal => parse_temporal(text, temporal).map(Val::Num),
     }
 }
 

@@ -441,3 +441,19 @@ fn deep_evaluation_through_derived_fields_is_rejected() {
     let error = error_of(&document(&model));
     assert!(error.contains("nest more than the limit of 256"), "{error}");
 }
+
+#[test]
+fn date_function_on_the_wrong_type() {
+    let model = r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="color"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="d" optype="continuous" dataType="integer"><Apply function="dateSecondsSinceMidnight"><FieldRef field="x"/></Apply></DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="d" coefficient="1"/></RegressionTable>
+  </RegressionModel>"#;
+    let error = error_of(&document(model));
+    assert!(
+        error.contains("DateSecondsSinceMidnight cannot take a double"),
+        "{error}"
+    );
+}

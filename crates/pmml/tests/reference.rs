@@ -472,6 +472,7 @@ suite_tests! {
     boolean_features on "mixed.csv";
     chain_last_segment_skipped on "mixed.csv";
     chain_last_target_undeclared on "mixed.csv";
+    dates on "dates.csv";
     scorecard_points_below on "mixed.csv";
     scorecard_points_above on "mixed.csv";
     rule_set_first_hit on "mixed.csv";

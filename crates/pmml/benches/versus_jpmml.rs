@@ -1,0 +1,107 @@
+//! The Rust half of the side-by-side benchmark against JPMML-Evaluator (scripts/bench-pmml.sh):
+//! times this crate on models and their input rows exactly as scripts/jpmml's BenchScorer times
+//! JPMML, and prints the same lines.
+//!
+//! Each row's values are parsed before the timed loop (numbers as numbers, other text as text,
+//! blanks missing), which only calls `Model::score_inputs`, row after row. Each model is warmed
+//! up, then timed in several rounds; the best round's mean is printed.
+//!
+//! Usage: `cargo bench -p pmml-evaluator --bench versus_jpmml -- SECONDS NAME=MODEL.pmml=INPUT.csv...`
+//! Output: one line per model, `NAME NANOSECONDS_PER_RECORD`. Rows the model rejects are left out.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pmml_evaluator::{Input, Model};
+
+const ROUNDS: u32 = 5;
+
+/// An owned input cell.
+enum Cell {
+    Missing,
+    Number(f64),
+    Text(String),
+}
+
+impl Cell {
+    fn parse(text: &str) -> Cell {
+        match text.parse() {
+            _ if text.is_empty() => Cell::Missing,
+            Ok(number) => Cell::Number(number),
+            Err(_) => Cell::Text(text.to_owned()),
+        }
+    }
+
+    fn input(&self) -> Input<'_> {
+        match self {
+            Cell::Missing => Input::Missing,
+            Cell::Number(number) => Input::Number(*number),
+            Cell::Text(text) => Input::Text(text),
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let Some((seconds, models)) = args.split_first() else {
+        eprintln!("usage: versus_jpmml SECONDS NAME=MODEL.pmml=INPUT.csv...");
+        std::process::exit(2);
+    };
+    let seconds: f64 = seconds.parse().expect("SECONDS");
+    for spec in models {
+        let mut parts = spec.splitn(3, '=');
+        let (Some(name), Some(model), Some(inputs)) = (parts.next(), parts.next(), parts.next())
+        else {
+            panic!("{spec}: expected NAME=MODEL.pmml=INPUT.csv");
+        };
+        let nanos = bench(Path::new(model), Path::new(inputs), seconds);
+        println!("{name} {nanos:.1}");
+    }
+}
+
+/// The best mean time per record over `ROUNDS` rounds of about `seconds / ROUNDS` each.
+fn bench(model: &Path, inputs: &Path, seconds: f64) -> f64 {
+    let bytes = std::fs::read(model).expect("model");
+    let mut reader = csv::Reader::from_path(inputs).expect("inputs");
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let mut model = Model::with_fields(&bytes, &header).expect("loads");
+    let cells: Vec<Vec<Cell>> = reader
+        .records()
+        .map(|record| record.expect("record").iter().map(Cell::parse).collect())
+        .collect();
+    let rows: Vec<Vec<Input<'_>>> = cells
+        .iter()
+        .map(|row| row.iter().map(Cell::input).collect::<Vec<_>>())
+        .filter(|row| model.score_inputs(row).is_ok())
+        .collect();
+    let budget = Duration::from_secs_f64(seconds / f64::from(ROUNDS + 1));
+    run(&mut model, &rows, budget);
+    (0..ROUNDS)
+        .map(|_| run(&mut model, &rows, budget))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Scores the rows in turn for about `budget`; the mean nanoseconds per record.
+fn run(model: &mut Model, rows: &[Vec<Input<'_>>], budget: Duration) -> f64 {
+    let start = Instant::now();
+    let mut records = 0u64;
+    loop {
+        for row in rows {
+            black_box(model.score_inputs(black_box(row)).expect("scores"));
+        }
+        records += rows.len() as u64;
+        if start.elapsed() >= budget {
+            break;
+        }
+    }
+    start.elapsed().as_nanos() as f64 / records as f64
+}
