@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-6}"
-data=data/pmml
+data="$PWD/data/pmml"
 suite=$data/suite
 models=(
   "decision tree (regression)=$data/decision_tree_regressor.pmml=$data/wine_test.csv"

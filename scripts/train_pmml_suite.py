@@ -32,8 +32,11 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.svm import SVC, SVR, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
+from lightgbm import LGBMRegressor
 from sklearn2pmml import sklearn2pmml
 from sklearn2pmml.pipeline import PMMLPipeline
+
+from xgboost import XGBClassifier, XGBRegressor
 
 import handmade_suite
 from training_common import build_jpmml, score_with_jpmml
@@ -75,6 +78,9 @@ def fixtures(x: pd.DataFrame, y: pd.Series):
         ("one_vs_rest_logistic", OneVsRestClassifier(LogisticRegression(max_iter=1000)), x, y),
         ("multi_output_regression", MultiOutputRegressor(LinearRegression()), x[IRIS[:2]], two),
         ("tree_classifier", DecisionTreeClassifier(max_depth=4, random_state=1), x, y),
+        ("lightgbm_linear_trees", LGBMRegressor(n_estimators=8, num_leaves=4, linear_tree=True, min_child_samples=5, random_state=1, verbose=-1), x3, petal),
+        ("xgboost_multiclass", XGBClassifier(n_estimators=12, max_depth=3, random_state=1), x, y.map({"setosa": 0, "versicolor": 1, "virginica": 2})),
+        ("xgboost_deep_regressor", XGBRegressor(n_estimators=60, max_depth=5, learning_rate=0.2, random_state=1), x3, petal),
     ]
 
 
@@ -91,6 +97,12 @@ def framework_predictions(estimator, rows: pd.DataFrame, columns: list[str]) -> 
     return frame
 
 
+def drop_timestamp(document: Path) -> None:
+    """Removes the export time from the Header, so that a rerun gives identical files."""
+    lines = document.read_text().splitlines(keepends=True)
+    document.write_text("".join(line for line in lines if "<Timestamp>" not in line))
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     build_jpmml()
@@ -101,6 +113,7 @@ def main() -> None:
         pipeline.fit(inputs, labels)
         document = OUT / f"{name}.pmml"
         sklearn2pmml(pipeline, str(document))
+        drop_timestamp(document)
         score_with_jpmml(document, OUT / "iris.csv", OUT / f"{name}.expected.csv", every_output=True)
         framework = framework_predictions(pipeline, rows, list(inputs.columns))
         framework.to_csv(OUT / f"{name}.framework.csv", index=False)

@@ -4,7 +4,10 @@
 //!
 //! Each row's values are parsed before the timed loop (numbers as numbers, other text as text,
 //! blanks missing), which only calls `Model::score_inputs`, row after row. Each model is warmed
-//! up, then timed in several rounds; the best round's mean is printed.
+//! up for half the time, then timed in several rounds; the best round's mean is printed. Time is
+//! the thread's CPU time (Linux's `/proc/thread-self/schedstat`), as BenchScorer measures the
+//! JVM's, so that other processes on a shared machine do not count (wall time where that file
+//! is missing).
 //!
 //! Usage: `cargo bench -p pmml-evaluator --bench versus_jpmml -- SECONDS NAME=MODEL.pmml=INPUT.csv...`
 //! Output: one line per model, `NAME NANOSECONDS_PER_RECORD`. Rows the model rejects are left out.
@@ -63,7 +66,7 @@ fn main() {
     }
 }
 
-/// The best mean time per record over `ROUNDS` rounds of about `seconds / ROUNDS` each.
+/// The best mean time per record over `ROUNDS` rounds, after a warm-up of half the time.
 fn bench(model: &Path, inputs: &Path, seconds: f64) -> f64 {
     let bytes = std::fs::read(model).expect("model");
     let mut reader = csv::Reader::from_path(inputs).expect("inputs");
@@ -83,25 +86,53 @@ fn bench(model: &Path, inputs: &Path, seconds: f64) -> f64 {
         .map(|row| row.iter().map(Cell::input).collect::<Vec<_>>())
         .filter(|row| model.score_inputs(row).is_ok())
         .collect();
-    let budget = Duration::from_secs_f64(seconds / f64::from(ROUNDS + 1));
-    run(&mut model, &rows, budget);
+    let budget = Duration::from_secs_f64(seconds / f64::from(2 * ROUNDS));
+    run(&mut model, &rows, budget * ROUNDS);
     (0..ROUNDS)
         .map(|_| run(&mut model, &rows, budget))
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Scores the rows in turn for about `budget`; the mean nanoseconds per record.
+/// Scores the rows in turn for about `budget` of CPU time; the mean nanoseconds per record.
 fn run(model: &mut Model, rows: &[Vec<Input<'_>>], budget: Duration) -> f64 {
-    let start = Instant::now();
+    let clock = Clock::new();
     let mut records = 0u64;
     loop {
         for row in rows {
             black_box(model.score_inputs(black_box(row)).expect("scores"));
         }
         records += rows.len() as u64;
-        if start.elapsed() >= budget {
+        if clock.elapsed() >= budget {
             break;
         }
     }
-    start.elapsed().as_nanos() as f64 / records as f64
+    clock.elapsed().as_nanos() as f64 / records as f64
+}
+
+/// The thread's CPU time since its creation (wall time where Linux's schedstat is missing).
+struct Clock {
+    wall: Instant,
+    cpu: Option<u64>,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            wall: Instant::now(),
+            cpu: cpu_nanos(),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        match (self.cpu, cpu_nanos()) {
+            (Some(start), Some(now)) => Duration::from_nanos(now - start),
+            _ => self.wall.elapsed(),
+        }
+    }
+}
+
+/// The nanoseconds this thread ran on a CPU (the first field of its schedstat).
+fn cpu_nanos() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }

@@ -55,11 +55,17 @@ pub struct Program {
     pub functions: Vec<UserFunction>,
 }
 
+/// A slot's value and the record it was set for.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    value: Val,
+    stamp: u32,
+}
+
 /// Per-record values of every slot, reused from record to record.
 #[derive(Debug, Default)]
 pub struct Slots {
-    values: Vec<Val>,
-    stamps: Vec<u32>,
+    entries: Vec<Entry>,
     stamp: u32,
     dynamic: Vec<String>,
 }
@@ -67,9 +73,12 @@ pub struct Slots {
 impl Slots {
     /// Room for `count` slots.
     pub fn new(count: usize) -> Self {
+        let empty = Entry {
+            value: Val::Missing,
+            stamp: 0,
+        };
         Slots {
-            values: vec![Val::Missing; count],
-            stamps: vec![0; count],
+            entries: vec![empty; count],
             stamp: 0,
             dynamic: Vec::new(),
         }
@@ -88,7 +97,7 @@ impl<'a> Env<'a> {
     pub fn new(program: &'a Program, slots: &'a mut Slots) -> Self {
         slots.stamp = slots.stamp.wrapping_add(1);
         if slots.stamp == 0 {
-            slots.stamps.iter_mut().for_each(|stamp| *stamp = 0);
+            slots.entries.iter_mut().for_each(|entry| entry.stamp = 0);
             slots.stamp = 1;
         }
         slots.dynamic.clear();
@@ -98,17 +107,16 @@ impl<'a> Env<'a> {
     /// Sets the value of `slot` for this record.
     #[inline]
     pub fn set(&mut self, slot: u32, value: Val) {
-        let index = slot as usize;
-        self.slots.values[index] = value;
-        self.slots.stamps[index] = self.slots.stamp;
+        let stamp = self.slots.stamp;
+        self.slots.entries[slot as usize] = Entry { value, stamp };
     }
 
     /// The value of `slot` in this record, computing it if needed.
     #[inline]
     pub fn value(&mut self, slot: u32) -> Result<Val> {
-        let index = slot as usize;
-        if self.slots.stamps[index] == self.slots.stamp {
-            return Ok(self.slots.values[index]);
+        let entry = self.slots.entries[slot as usize];
+        if entry.stamp == self.slots.stamp {
+            return Ok(entry.value);
         }
         self.compute(slot)
     }
@@ -137,11 +145,9 @@ impl<'a> Env<'a> {
     /// The value of `slot` as a number; `None` when missing.
     #[inline]
     pub fn number(&mut self, slot: u32) -> Result<Option<f64>> {
-        let index = slot as usize;
-        if self.slots.stamps[index] == self.slots.stamp {
-            if let Val::Num(number) = self.slots.values[index] {
-                return Ok(Some(number));
-            }
+        let entry = self.slots.entries[slot as usize];
+        if let (true, Val::Num(number)) = (entry.stamp == self.slots.stamp, entry.value) {
+            return Ok(Some(number));
         }
         let value = self.value(slot)?;
         self.as_number(value)

@@ -115,6 +115,7 @@ use compile::Compiler;
 use eval::{Env, Program, Slots};
 use models::{is_model_element, Function, ModelNode, Outcome};
 use schema::{read_data_dictionary, Preparation};
+use value::Val;
 use xml::El;
 
 /// Results of this crate.
@@ -244,6 +245,17 @@ struct BoundInput {
     preparation: Preparation,
 }
 
+/// An input whose numbers pass unchanged (the common case), read without its preparation.
+#[derive(Debug)]
+struct PlainInput {
+    position: u32,
+    slot: u32,
+    /// Whether numbers are rounded to `f32`.
+    float: bool,
+    /// The input's index in `Model::inputs`, for values that are not plain numbers.
+    input: u32,
+}
+
 /// A PMML document compiled for scoring records whose fields come in a fixed order.
 ///
 /// Scoring takes `&mut self`: the model keeps its scratch space, so that it scores without
@@ -254,6 +266,9 @@ pub struct Model {
     slots: Slots,
     root: ModelNode,
     inputs: Vec<BoundInput>,
+    /// The inputs prepared by `plain` (the others are prepared in full).
+    plain: Vec<PlainInput>,
+    other: Vec<u32>,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
@@ -330,6 +345,7 @@ impl Model {
                 preparation: binding.preparation,
             });
         }
+        let (plain, other) = split_plain(&inputs);
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());
         let labels = node.labels().to_vec();
@@ -338,6 +354,8 @@ impl Model {
             slots,
             root: node,
             inputs,
+            plain,
+            other,
             input_names,
             fields,
             labels,
@@ -397,7 +415,21 @@ impl Model {
     /// fields).
     pub fn score_by<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
         let mut env = Env::new(&self.program, &mut self.slots);
-        for input in &self.inputs {
+        for plain in &self.plain {
+            match value_at(plain.position as usize) {
+                Input::Number(x) if !x.is_nan() => {
+                    let x = if plain.float { f64::from(x as f32) } else { x };
+                    env.set(plain.slot, Val::Num(x));
+                }
+                raw => {
+                    let input = &self.inputs[plain.input as usize];
+                    let value = input.preparation.prepare(raw, &mut env)?;
+                    env.set(input.slot, value);
+                }
+            }
+        }
+        for index in &self.other {
+            let input = &self.inputs[*index as usize];
             let raw = input.position.map_or(Input::Missing, &value_at);
             let value = input.preparation.prepare(raw, &mut env)?;
             env.set(input.slot, value);
@@ -425,6 +457,23 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// Splits the inputs into those whose numbers pass unchanged and the others (by index).
+fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
+    let (mut plain, mut other) = (Vec::new(), Vec::new());
+    for (index, input) in inputs.iter().enumerate() {
+        match (input.position, input.preparation.plain_number()) {
+            (Some(position), Some(float)) => plain.push(PlainInput {
+                position: position as u32,
+                slot: input.slot,
+                float,
+                input: index as u32,
+            }),
+            _ => other.push(index as u32),
+        }
+    }
+    (plain, other)
 }
 
 /// The prediction for the model's outcome.

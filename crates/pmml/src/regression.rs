@@ -324,6 +324,54 @@ impl RegressionModel {
     }
 }
 
+/// A `Regression` embedded in a tree node (LightGBM's linear trees): one table and a
+/// normalization, giving the node's value.
+#[derive(Debug)]
+pub struct EmbeddedRegression {
+    table: Table,
+    normalization: Normalization,
+}
+
+impl EmbeddedRegression {
+    /// Compiles a `Regression` element of a tree node (a regression, without Targets or Output,
+    /// as JPMML evaluates them).
+    pub fn compile(
+        c: &mut Compiler<'_, '_>,
+        scope: ScopeId,
+        element: &El<'_, '_>,
+    ) -> Result<EmbeddedRegression> {
+        if element.required("functionName")? != "regression" {
+            return Err(element.unsupported("an embedded Regression that does not do regression"));
+        }
+        if let Some(extra) = element
+            .children()
+            .find(|child| matches!(child.name(), "Targets" | "Output" | "LocalTransformations"))
+        {
+            return Err(extra.unsupported(format!("<{}> in an embedded Regression", extra.name())));
+        }
+        let normalization = Normalization::read(element)?;
+        let mut tables = element.children_named("RegressionTable");
+        let (Some(table), None) = (tables.next(), tables.next()) else {
+            return Err(element.invalid("an embedded Regression needs exactly one RegressionTable"));
+        };
+        if normalization == Normalization::Simplemax {
+            return Err(element.invalid("simplemax cannot normalize a regression"));
+        }
+        Ok(EmbeddedRegression {
+            table: compile_table(c, scope, &table, 0)?,
+            normalization,
+        })
+    }
+
+    /// The node's value; `None` when an input is missing (the node's score applies then).
+    pub fn evaluate(&self, env: &mut Env<'_>) -> Result<Option<f64>> {
+        Ok(self
+            .table
+            .evaluate(env, false)?
+            .and_then(|value| self.normalization.inverse_link(value)))
+    }
+}
+
 /// Rejects combinations of table count and normalization that PMML does not define.
 fn check_tables(
     element: &El<'_, '_>,

@@ -355,6 +355,13 @@ impl Preparation {
         })
     }
 
+    /// For a field whose numbers pass unchanged (see `plain_number`): whether they are rounded to
+    /// `f32` (a float field).
+    pub fn plain_number(&self) -> Option<bool> {
+        self.plain_number
+            .then_some(self.data_type == DataType::Float)
+    }
+
     /// Prepares a raw input value.
     #[inline]
     pub fn prepare(&self, raw: Input<'_>, env: &mut Env<'_>) -> Result<Val> {

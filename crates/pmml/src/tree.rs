@@ -6,6 +6,7 @@ use super::error::{Error, Result};
 use super::eval::Env;
 use super::models::{Function, Raw};
 use super::predicate::{self, Pred};
+use super::regression::EmbeddedRegression;
 use super::target::{winner, Categories};
 use super::xml::El;
 
@@ -36,6 +37,8 @@ struct TreeNode {
     record_count: Option<f64>,
     /// Offset of the node's probability row in `TreeModel::distributions`.
     distribution: Option<u32>,
+    /// The index of the node's embedded Regression in `TreeModel::embedded`.
+    embedded: Option<u32>,
 }
 
 /// A compiled TreeModel.
@@ -49,6 +52,8 @@ pub struct TreeModel {
     return_last_when_no_true_child: bool,
     /// Nodes waiting to be visited while aggregating (reused between records).
     pending: Vec<u32>,
+    /// The Regressions embedded in nodes (LightGBM's linear trees).
+    embedded: Vec<EmbeddedRegression>,
 }
 
 /// A node's score distribution before categories are final: (category, weight) pairs.
@@ -88,9 +93,15 @@ impl TreeModel {
             float,
             nodes: Vec::new(),
             sparse: Vec::new(),
+            embedded: Vec::new(),
         };
         builder.build(root)?;
-        let (nodes, sparse) = (builder.nodes, builder.sparse);
+        let (nodes, sparse, embedded) = (builder.nodes, builder.sparse, builder.embedded);
+        if missing == MissingStrategy::Aggregate && !embedded.is_empty() {
+            return Err(element.unsupported(
+                "aggregateNodes/weightedConfidence with Regressions embedded in nodes",
+            ));
+        }
         if missing == MissingStrategy::Aggregate
             && nodes.iter().any(|node| node.record_count.is_none())
         {
@@ -110,6 +121,7 @@ impl TreeModel {
             missing,
             return_last_when_no_true_child,
             pending: Vec::new(),
+            embedded,
         };
         tree.densify(sparse, element)?;
         Ok(tree)
@@ -146,7 +158,7 @@ impl TreeModel {
             return Ok(Raw::Missing);
         }
         match self.descend(env, 0)? {
-            Selection::Node(index) => self.result(index as usize, probabilities),
+            Selection::Node(index) => self.result(env, index as usize, probabilities),
             Selection::Null => Ok(Raw::Missing),
             Selection::Aggregate(start) => self.aggregate(env, start, probabilities),
         }
@@ -191,8 +203,13 @@ impl TreeModel {
     }
 
     /// The result of a selected node.
-    fn result(&self, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
+    fn result(&self, env: &mut Env<'_>, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
         let node = &self.nodes[index];
+        if let Some(embedded) = node.embedded {
+            if let Some(value) = self.embedded[embedded as usize].evaluate(env)? {
+                return Ok(Raw::Value(value));
+            }
+        }
         if self.function == Function::Regression {
             let score = node
                 .score
@@ -299,6 +316,7 @@ struct Builder<'c, 'a, 'input, 'k> {
     float: bool,
     nodes: Vec<TreeNode>,
     sparse: Vec<Option<SparseDistribution>>,
+    embedded: Vec<EmbeddedRegression>,
 }
 
 impl Builder<'_, '_, '_, '_> {
@@ -334,12 +352,20 @@ impl Builder<'_, '_, '_, '_> {
     }
 
     fn push_node(&mut self, element: &El<'_, '_>) -> Result<()> {
-        if let Some(embedded) = element
-            .children()
-            .find(|child| matches!(child.name(), "Regression" | "DecisionTree"))
-        {
-            return Err(embedded.unsupported("a model embedded in a tree node"));
+        if let Some(tree) = element.child("DecisionTree") {
+            return Err(tree.unsupported("a DecisionTree embedded in a tree node"));
         }
+        let embedded = match element.child("Regression") {
+            Some(_) if self.function != Function::Regression => {
+                return Err(element.unsupported("a Regression embedded in a classification tree"))
+            }
+            Some(regression) => {
+                let compiled = EmbeddedRegression::compile(self.c, self.scope, &regression)?;
+                self.embedded.push(compiled);
+                Some((self.embedded.len() - 1) as u32)
+            }
+            None => None,
+        };
         let predicate_element =
             predicate::find(element).ok_or_else(|| element.invalid("the node has no predicate"))?;
         let predicate = predicate::compile(self.c, self.scope, &predicate_element)?;
@@ -353,6 +379,7 @@ impl Builder<'_, '_, '_, '_> {
             default_child: None,
             record_count: element.parsed("recordCount")?,
             distribution: None,
+            embedded,
         });
         self.sparse.push(distribution);
         Ok(())
