@@ -40,33 +40,79 @@
 //! # Ok::<(), pmml_evaluator::Error>(())
 //! ```
 //!
+//! Every OutputField of the document (and of the segments whose results a MiningModel hands
+//! on, as JPMML reports them) comes with each prediction, in the order of
+//! [`Model::output_fields`]; a model with several targets reports each in
+//! [`Prediction::targets`]:
+//!
+//! ```
+//! use pmml_evaluator::{Model, Value};
+//!
+//! let document = r#"
+//! <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+//!   <DataDictionary>
+//!     <DataField name="x" optype="continuous" dataType="double"/>
+//!     <DataField name="y" optype="continuous" dataType="double"/>
+//!   </DataDictionary>
+//!   <Scorecard functionName="regression" baselineScore="1">
+//!     <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+//!     <Output>
+//!       <OutputField name="score" optype="continuous" dataType="double"/>
+//!       <OutputField name="reason" optype="categorical" dataType="string" feature="reasonCode"/>
+//!     </Output>
+//!     <Characteristics>
+//!       <Characteristic name="size" reasonCode="SMALL">
+//!         <Attribute partialScore="0"><SimplePredicate field="x" operator="lessThan" value="5"/></Attribute>
+//!         <Attribute partialScore="2"><True/></Attribute>
+//!       </Characteristic>
+//!     </Characteristics>
+//!   </Scorecard>
+//! </PMML>"#;
+//!
+//! let mut model = Model::from_bytes(document.as_bytes())?;
+//! assert_eq!(model.output_fields(), ["score".into(), "reason".into()]);
+//! let prediction = model.score(&[3.0])?;
+//! assert_eq!(prediction.value, 0.0);
+//! assert_eq!(prediction.output("reason"), Some(&Value::Text("SMALL".into())));
+//! # Ok::<(), pmml_evaluator::Error>(())
+//! ```
+//!
 //! # What is evaluated
 //!
-//! PMML 4.1–4.4: `TreeModel`, `RegressionModel`, `GeneralRegressionModel`, `NeuralNetwork` and
-//! `MiningModel` (ensembles, model chains), with the DataDictionary, MiningSchema,
-//! transformations, Targets and the OutputFields that chained models need.
+//! PMML 4.1–4.4, the model types JPMML-Evaluator evaluates but two: `TreeModel` (with
+//! Regressions embedded in nodes), `RegressionModel`, `GeneralRegressionModel`,
+//! `NeuralNetwork`, `NaiveBayesModel`, `SupportVectorMachineModel`, `NearestNeighborModel`,
+//! `ClusteringModel` (center-based), `Scorecard`, `RuleSetModel` and `MiningModel` (votes,
+//! averages, medians, weighted medians, sums, max, `selectFirst`, `modelChain`,
+//! `multiModelChain` and `x-multiModelChain`), with the DataDictionary, MiningSchema,
+//! transformations (user-defined functions included), Targets and OutputFields (predicted
+//! values, probabilities, confidences, transformed values and decisions, entity and cluster ids,
+//! affinities, reason codes), on strings, numbers, booleans, dates, times and moments.
 //!
 //! A document is parsed once (with size and depth limits, no DTDs or entities: see
 //! [`MAX_DOCUMENT_BYTES`] and [`MAX_DEPTH`]) and compiled into flat structures: every field
 //! becomes a slot, predicates and constants are typed at load time, strings are interned.
 //! Scoring a record then touches neither the XML nor strings (unless the model itself works on
-//! strings) and allocates nothing except the probability vector that a classifier's
-//! [`Prediction`] carries.
+//! strings) and allocates nothing but the vectors a [`Prediction`] hands over: a classifier's
+//! probabilities, the values of the output fields, the values of several targets.
 //!
 //! Class labels ([`Model::class_labels`]) are the target field's categories in the order its
 //! DataField lists them; when the DataField lists none, in the order the model first mentions
-//! them (ScoreDistributions, RegressionTables, NeuralOutputs). A model that gives no prediction
-//! for a record (e.g. a tree whose missing-value strategy is `nullPrediction`) yields a
-//! [`Prediction`] whose value is NaN, with no class and no probabilities.
+//! them (ScoreDistributions, RegressionTables, NeuralOutputs; cluster ids for a clustering). A
+//! model that gives no prediction for a record (e.g. a tree whose missing-value strategy is
+//! `nullPrediction`) yields a [`Prediction`] whose value is NaN, with no class and no
+//! probabilities. Dates count days since 1970-01-01, moments seconds since its midnight, times
+//! seconds since midnight: output fields of those types report these numbers.
 //!
-//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported: other
-//! model types (SVM, NaiveBayes, Scorecard, Clustering, RuleSet, ...),
-//! `TableLocator`, `Aggregate`/`Lag`/`TextIndex`, date and time data types, models embedded in
-//! tree nodes, CoxRegression, contrast matrices and per-category PPCells in general regression
-//! models, the segmentations `selectAll`, `multiModelChain` and `weightedMedian`, the functions
-//! `replace`, `matches`, `formatNumber` and the date functions, and segment output features
-//! other than predictedValue, probability, transformedValue and decision when a later segment
-//! uses them.
+//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported:
+//! `AssociationModel` and `TimeSeriesModel` (which JPMML evaluates too) and the model types it
+//! does not evaluate (`BayesianNetworkModel`, `GaussianProcessModel`, ...), distribution-based
+//! clusterings and similarity measures, Poisson distributions in Naive Bayes, `TableLocator`,
+//! `Aggregate`/`Lag`/`TextIndex`, DecisionTrees embedded in tree nodes, CoxRegression, contrast
+//! matrices and per-category PPCells in general regression models, the segmentation `selectAll`,
+//! the functions `replace`, `matches`, `formatNumber` and `formatDatetime`, and the output
+//! features `residual`, `standardError`, `ruleValue`, `antecedent`, `consequent`, `rule`,
+//! `ruleId`, `support`, `lift`, `leverage`, the confidence intervals, `warning` and `report`.
 //!
 //! # Differences from JPMML-Evaluator
 //!
@@ -74,7 +120,9 @@
 //! returns missing, as the PMML specification says, where JPMML throws; `mapMissingTo` and
 //! `defaultValue` take the function's result type; equal probabilities go to the first label in
 //! label order (votes follow JPMML); `aggregateNodes` and `weightedConfidence`, which JPMML
-//! lacks, average the leaves reached through unknown predicates, weighted by record count.
+//! lacks, average the leaves reached through unknown predicates, weighted by record count;
+//! user-defined functions called with the wrong number of arguments and date functions given
+//! arguments of the wrong type are refused at load, where JPMML fails each record.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

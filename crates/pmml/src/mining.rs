@@ -18,6 +18,7 @@ enum Method {
     Average,
     WeightedAverage,
     Median,
+    WeightedMedian,
     Sum,
     WeightedSum,
     Max,
@@ -72,6 +73,8 @@ pub struct MiningModel {
     selected: Vec<bool>,
     /// Regression values of the segments, for the median (reused between records).
     values: Vec<f64>,
+    /// Regression values and weights of the segments, for the weighted median (reused).
+    weighted: Vec<(f64, f64)>,
     /// Categories in the order they first received a vote (reused between records).
     vote_order: Vec<usize>,
     /// Whether sums and averages are computed in 32-bit floats.
@@ -152,6 +155,7 @@ impl MiningModel {
             segments,
             selected: vec![false; count],
             values: Vec::with_capacity(count),
+            weighted: Vec::with_capacity(count),
             vote_order: Vec::new(),
             float,
             passed: None,
@@ -313,6 +317,7 @@ impl MiningModel {
     /// Sums, averages or the median of the segments' regression values.
     fn aggregate_values(&mut self) -> Result<Raw> {
         self.values.clear();
+        self.weighted.clear();
         let (mut sum, mut weighted, mut weights) = (0.0, 0.0, 0.0);
         for (segment, selected) in self.segments.iter().zip(&self.selected) {
             if !*selected {
@@ -329,6 +334,7 @@ impl MiningModel {
             weighted += segment.weight * value;
             weights += segment.weight;
             self.values.push(value);
+            self.weighted.push((value, segment.weight));
         }
         let count = self.values.len() as f64;
         Ok(Raw::Value(match self.method {
@@ -340,6 +346,7 @@ impl MiningModel {
                 return Err(Error::scoring("the segment weights add up to zero"))
             }
             Method::WeightedAverage => weighted / weights,
+            Method::WeightedMedian => weighted_median(&mut self.weighted, weights),
             _ => median(&mut self.values),
         }))
     }
@@ -491,6 +498,21 @@ pub fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// The weighted median as JPMML computes it: the first value, in increasing order, at which the
+/// running weight reaches half the total.
+fn weighted_median(entries: &mut [(f64, f64)], total: f64) -> f64 {
+    entries.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let threshold = 0.5 * total;
+    let mut running = 0.0;
+    for (value, weight) in entries.iter() {
+        running += weight;
+        if running >= threshold {
+            return *value;
+        }
+    }
+    f64::NAN
+}
+
 fn read_method(segmentation: &El<'_, '_>, function: Function) -> Result<Method> {
     let method = match segmentation.required("multipleModelMethod")? {
         "majorityVote" => Method::MajorityVote,
@@ -498,6 +520,7 @@ fn read_method(segmentation: &El<'_, '_>, function: Function) -> Result<Method> 
         "average" => Method::Average,
         "weightedAverage" => Method::WeightedAverage,
         "median" => Method::Median,
+        "weightedMedian" => Method::WeightedMedian,
         "sum" => Method::Sum,
         "weightedSum" => Method::WeightedSum,
         "max" => Method::Max,
@@ -506,7 +529,10 @@ fn read_method(segmentation: &El<'_, '_>, function: Function) -> Result<Method> 
         "multiModelChain" | "x-multiModelChain" => Method::MultiModelChain,
         other => return Err(segmentation.bad_keyword("multipleModelMethod", other)),
     };
-    let regression_only = matches!(method, Method::Sum | Method::WeightedSum);
+    let regression_only = matches!(
+        method,
+        Method::Sum | Method::WeightedSum | Method::WeightedMedian
+    );
     let classification_only = matches!(
         method,
         Method::MajorityVote | Method::WeightedMajorityVote | Method::Max

@@ -373,6 +373,7 @@ handmade_tests! {
     mining_select_first,
     mining_weighted_average_targets,
     mining_median_regression,
+    mining_weighted_median,
     mining_weighted_sum,
     mining_model_chain,
 }
