@@ -18,11 +18,11 @@ pub struct Clustering {
     measure: Measure,
     fields: Vec<Compared>,
     /// The clusters' centers, one after the other.
-    centers: Vec<Val>,
+    centers: Vec<f64>,
     /// Each cluster's id (its `id`, or its 1-based position) as a string value.
     ids: Vec<Val>,
-    /// The record's values of the fields (reused between records).
-    values: Vec<Val>,
+    /// The record's values of the fields, NaN when missing (reused between records).
+    values: Vec<f64>,
 }
 
 impl Clustering {
@@ -61,7 +61,10 @@ impl Clustering {
                     fields.len()
                 )));
             }
-            centers.extend(center);
+            centers.extend(center.iter().map(|value| match value {
+                Val::Num(number) => *number,
+                _ => f64::NAN,
+            }));
             let id = match cluster.attr("id") {
                 Some(id) => id.to_owned(),
                 None => (position + 1).to_string(),
@@ -74,7 +77,7 @@ impl Clustering {
         if ids.is_empty() {
             return Err(element.invalid("the model has no Cluster"));
         }
-        let values = vec![Val::Missing; fields.len()];
+        let values = vec![f64::NAN; fields.len()];
         Ok(Clustering {
             measure,
             fields,
@@ -87,9 +90,9 @@ impl Clustering {
     /// Scores the current record: the nearest cluster, every cluster's distance in `details`.
     pub fn evaluate(&mut self, env: &mut Env<'_>, details: &mut Details) -> Result<Raw> {
         for (value, field) in self.values.iter_mut().zip(&self.fields) {
-            *value = env.value(field.slot)?;
+            *value = env.number(field.slot)?.unwrap_or(f64::NAN);
         }
-        let adjustment = Measure::adjustment(&self.values)
+        let adjustment = Measure::adjustment_numbers(&self.values)
             .ok_or_else(|| Error::scoring("every clustering field is missing"))?;
         details.ranked.clear();
         let width = self.fields.len();
@@ -98,7 +101,7 @@ impl Clustering {
             let center = &self.centers[index * width..(index + 1) * width];
             let distance =
                 self.measure
-                    .distance(env, &self.fields, &self.values, center, adjustment)?;
+                    .distance_numbers(&self.fields, &self.values, center, adjustment);
             details.ranked.push((*id, distance));
             if best.is_none_or(|(_, nearest)| distance < nearest) {
                 best = Some((index, distance));

@@ -44,6 +44,16 @@ pub enum Expr {
     /// `+`, `-`, `*` or `/` on doubles without mapMissingTo or defaultValue (a fast path for
     /// the scalers and linear combinations that exporters write).
     Arithmetic(Box<Arithmetic>),
+    /// `(x op a) op b` or `x op a` on a number field and constants (the scalers exporters
+    /// write): the same operations, without evaluating sub-expressions.
+    Scale(Box<Scale>),
+}
+
+/// A compiled `(x op a) op b` (`steps` has one or two (operator, constant) pairs).
+#[derive(Debug)]
+pub struct Scale {
+    slot: u32,
+    steps: Vec<(Func, f64)>,
 }
 
 /// A compiled double-precision `+`, `-`, `*` or `/`.
@@ -450,7 +460,7 @@ fn compile_apply(c: &mut Compiler<'_, '_>, scope: ScopeId, element: &El<'_, '_>)
         let mut operands = args.into_iter().map(|typed| typed.expr);
         if let (Some(left), Some(right)) = (operands.next(), operands.next()) {
             return Ok(Typed {
-                expr: Expr::Arithmetic(Box::new(Arithmetic { func, left, right })),
+                expr: scale_or_arithmetic(Arithmetic { func, left, right }),
                 data_type,
                 depth,
             });
@@ -514,7 +524,51 @@ impl Expr {
             Expr::Apply(apply) => functions::eval_apply(apply, env),
             Expr::Call(call) => call.eval(env),
             Expr::Arithmetic(arithmetic) => arithmetic.eval(env),
+            Expr::Scale(scale) => scale.eval(env),
         }
+    }
+}
+
+/// An arithmetic on a number field and constants as a [`Scale`], or as it is.
+fn scale_or_arithmetic(arithmetic: Arithmetic) -> Expr {
+    let Expr::Const(Val::Num(b)) = arithmetic.right else {
+        return Expr::Arithmetic(Box::new(arithmetic));
+    };
+    let func = arithmetic.func;
+    match arithmetic.left {
+        Expr::Field {
+            slot,
+            map_missing: None,
+        } => Expr::Scale(Box::new(Scale {
+            slot,
+            steps: vec![(func, b)],
+        })),
+        Expr::Scale(mut scale) if scale.steps.len() == 1 => {
+            scale.steps.push((func, b));
+            Expr::Scale(scale)
+        }
+        left => Expr::Arithmetic(Box::new(Arithmetic {
+            func,
+            left,
+            right: Expr::Const(Val::Num(b)),
+        })),
+    }
+}
+
+impl Scale {
+    fn eval(&self, env: &mut Env<'_>) -> Result<Val> {
+        let Some(mut x) = env.number(self.slot)? else {
+            return Ok(Val::Missing);
+        };
+        for (func, y) in &self.steps {
+            x = match func {
+                Func::Add => x + y,
+                Func::Subtract => x - y,
+                Func::Multiply => x * y,
+                _ => x / y,
+            };
+        }
+        Ok(Val::Num(x))
     }
 }
 
@@ -522,8 +576,12 @@ impl Arithmetic {
     fn eval(&self, env: &mut Env<'_>) -> Result<Val> {
         let left = self.left.eval(env)?;
         let right = self.right.eval(env)?;
-        let (Some(x), Some(y)) = (env.as_number(left)?, env.as_number(right)?) else {
-            return Ok(Val::Missing);
+        let (x, y) = match (left, right) {
+            (Val::Num(x), Val::Num(y)) => (x, y),
+            _ => match (env.as_number(left)?, env.as_number(right)?) {
+                (Some(x), Some(y)) => (x, y),
+                _ => return Ok(Val::Missing),
+            },
         };
         Ok(Val::Num(match self.func {
             Func::Add => x + y,

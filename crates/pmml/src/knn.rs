@@ -28,6 +28,8 @@ pub struct NearestNeighbors {
     inputs: Vec<Compared>,
     /// The instances' input values, one instance after the other.
     instances: Vec<Val>,
+    /// The same as numbers, when every input is numeric (the fast path).
+    numbers: Option<Vec<f64>>,
     /// Each instance's target: a category index (as a number) or a value.
     targets: Vec<f64>,
     /// Each instance's id.
@@ -38,8 +40,10 @@ pub struct NearestNeighbors {
     threshold: f64,
     /// How often each category is the target of an instance (for breaking ties).
     category_counts: Vec<f64>,
-    /// The record's input values and every instance's (distance, index) (reused).
+    /// The record's input values (as numbers too, NaN: missing) and every instance's
+    /// (distance, index) (reused).
     values: Vec<Val>,
+    record: Vec<f64>,
     distances: Vec<(f64, usize)>,
     scratch: Vec<f64>,
 }
@@ -70,6 +74,7 @@ impl NearestNeighbors {
             measure,
             inputs,
             instances: Vec::new(),
+            numbers: None,
             targets: Vec::new(),
             ids: Vec::new(),
             neighbors,
@@ -78,6 +83,7 @@ impl NearestNeighbors {
             threshold: element.parsed_or("threshold", 0.001)?,
             category_counts: Vec::new(),
             values: vec![Val::Missing; names.len()],
+            record: vec![f64::NAN; names.len()],
             distances: Vec::new(),
             scratch: Vec::new(),
         };
@@ -132,6 +138,13 @@ impl NearestNeighbors {
         if self.ids.is_empty() {
             return Err(element.invalid("the model has no training instances"));
         }
+        if self.inputs.iter().all(|input| input.data_type.is_numeric()) {
+            let numbers = self.instances.iter().map(|value| match value {
+                Val::Num(number) => *number,
+                _ => f64::NAN,
+            });
+            self.numbers = Some(numbers.collect());
+        }
         Ok(())
     }
 
@@ -150,13 +163,37 @@ impl NearestNeighbors {
 
     /// Sorts the instances by distance (ties: the earlier first), the k nearest at the front.
     fn rank(&mut self, env: &mut Env<'_>) -> Result<()> {
+        self.measure_distances(env)?;
+        let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        let k = self.neighbors;
+        if k < self.distances.len() {
+            self.distances.select_nth_unstable_by(k - 1, order);
+        }
+        self.distances[..k].sort_unstable_by(order);
+        Ok(())
+    }
+
+    /// Every instance's distance to the record.
+    fn measure_distances(&mut self, env: &mut Env<'_>) -> Result<()> {
+        let width = self.inputs.len();
+        self.distances.clear();
+        if let Some(numbers) = &self.numbers {
+            for (value, input) in self.record.iter_mut().zip(&self.inputs) {
+                *value = env.number(input.slot)?.unwrap_or(f64::NAN);
+            }
+            let adjustment = Measure::adjustment_numbers(&self.record).ok_or_else(all_missing)?;
+            for (index, instance) in numbers.chunks_exact(width).enumerate() {
+                let distance =
+                    self.measure
+                        .distance_numbers(&self.inputs, &self.record, instance, adjustment);
+                self.distances.push((distance, index));
+            }
+            return Ok(());
+        }
         for (value, input) in self.values.iter_mut().zip(&self.inputs) {
             *value = env.value(input.slot)?;
         }
-        let adjustment = Measure::adjustment(&self.values)
-            .ok_or_else(|| Error::scoring("every input of the neighbour search is missing"))?;
-        let width = self.inputs.len();
-        self.distances.clear();
+        let adjustment = Measure::adjustment(&self.values).ok_or_else(all_missing)?;
         for index in 0..self.ids.len() {
             let instance = &self.instances[index * width..(index + 1) * width];
             let distance =
@@ -164,12 +201,6 @@ impl NearestNeighbors {
                     .distance(env, &self.inputs, &self.values, instance, adjustment)?;
             self.distances.push((distance, index));
         }
-        let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-        let k = self.neighbors;
-        if k < self.distances.len() {
-            self.distances.select_nth_unstable_by(k - 1, order);
-        }
-        self.distances[..k].sort_unstable_by(order);
         Ok(())
     }
 
@@ -231,6 +262,10 @@ impl NearestNeighbors {
             }
         }
     }
+}
+
+fn all_missing() -> Error {
+    Error::scoring("every input of the neighbour search is missing")
 }
 
 fn read_continuous(element: &El<'_, '_>) -> Result<Continuous> {

@@ -317,6 +317,9 @@ pub struct Model {
     /// The inputs prepared by `plain` (the others are prepared in full).
     plain: Vec<PlainInput>,
     other: Vec<u32>,
+    /// Whether records of present numbers are scored straight from the record (a tree whose
+    /// predicates compare plain inputs: no slots, no preparation).
+    direct: bool,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
@@ -394,6 +397,8 @@ impl Model {
             });
         }
         let (plain, other) = split_plain(&inputs);
+        let mut node = node;
+        let direct = other.is_empty() && node.prepare_direct(&direct_inputs(&plain));
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());
         let labels = node.labels().to_vec();
@@ -404,6 +409,7 @@ impl Model {
             inputs,
             plain,
             other,
+            direct,
             input_names,
             fields,
             labels,
@@ -462,6 +468,14 @@ impl Model {
     /// `value_at` gives (for records that are not a slice; positions are below the number of
     /// fields).
     pub fn score_by<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
+        if self.direct && self.all_numbers(&value_at) {
+            let number = |position| match value_at(position) {
+                Input::Number(x) => x,
+                _ => f64::NAN,
+            };
+            let outcome = self.root.evaluate_direct(number)?;
+            return Ok(prediction(&self.root, &self.labels, outcome));
+        }
         let mut env = Env::new(&self.program, &mut self.slots);
         for plain in &self.plain {
             match value_at(plain.position as usize) {
@@ -496,6 +510,13 @@ impl Model {
         Ok(prediction)
     }
 
+    /// Whether every input is a present number (so a direct model may score the record).
+    fn all_numbers<'r>(&self, value_at: &impl Fn(usize) -> Input<'r>) -> bool {
+        self.plain.iter().all(
+            |input| matches!(value_at(input.position as usize), Input::Number(x) if !x.is_nan()),
+        )
+    }
+
     fn check_width(&self, width: usize) -> Result<()> {
         if width < self.fields.len() {
             return Err(Error::scoring(format!(
@@ -505,6 +526,14 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// The (slot, record position, float field) of each plain input, for direct scoring.
+fn direct_inputs(plain: &[PlainInput]) -> Vec<(u32, u32, bool)> {
+    plain
+        .iter()
+        .map(|input| (input.slot, input.position, input.float))
+        .collect()
 }
 
 /// Splits the inputs into those whose numbers pass unchanged and the others (by index).

@@ -156,6 +156,57 @@ impl Measure {
     }
 }
 
+impl Measure {
+    /// [`Measure::adjustment`] for numbers (NaN: missing).
+    pub fn adjustment_numbers(values: &[f64]) -> Option<f64> {
+        let present = values.iter().filter(|value| !value.is_nan()).count();
+        (present > 0).then(|| values.len() as f64 / present as f64)
+    }
+
+    /// The distance between numbers `values` (NaN: missing, skipped) and `reference`, as
+    /// [`Measure::distance`] computes it for numeric fields.
+    pub fn distance_numbers(
+        &self,
+        fields: &[Compared],
+        values: &[f64],
+        reference: &[f64],
+        adjustment: f64,
+    ) -> f64 {
+        let inner = match self.kind {
+            Kind::Power { inner, .. } => inner,
+            Kind::Chebychev => 1.0,
+        };
+        let mut total = 0.0;
+        let mut largest = f64::NEG_INFINITY;
+        for ((field, x), y) in fields.iter().zip(values).zip(reference) {
+            if x.is_nan() {
+                continue;
+            }
+            let mut term = match field.compare {
+                Compare::AbsDiff => (x - y).abs(),
+                Compare::Delta => f64::from(u8::from(x != y)),
+                Compare::Equal => f64::from(u8::from(x == y)),
+            };
+            term = match inner {
+                1.0 => term,
+                2.0 => term * term,
+                power => term.powf(power),
+            };
+            if let Some(weight) = field.weight {
+                term *= weight;
+            }
+            total += term;
+            largest = largest.max(term);
+        }
+        match self.kind {
+            Kind::Power { outer: 1.0, .. } => total * adjustment,
+            Kind::Power { outer: 2.0, .. } => (total * adjustment).sqrt(),
+            Kind::Power { outer, .. } => (total * adjustment).powf(1.0 / outer),
+            Kind::Chebychev => largest * adjustment,
+        }
+    }
+}
+
 fn read_compare(element: &El<'_, '_>, attribute: &str, default: Compare) -> Result<Compare> {
     match element.attr(attribute) {
         None => Ok(default),

@@ -270,6 +270,27 @@ impl ModelNode {
         Ok(outcome)
     }
 
+    /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`]):
+    /// possible for a tree without output fields. Returns whether it is.
+    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        match &mut self.body {
+            Body::Tree(tree) if self.outputs.fields.is_empty() => tree.prepare_direct(inputs),
+            _ => false,
+        }
+    }
+
+    /// Scores a record whose inputs are all present numbers, after
+    /// [`ModelNode::prepare_direct`].
+    pub fn evaluate_direct(&mut self, number: impl Fn(usize) -> f64) -> Result<Outcome> {
+        let Body::Tree(tree) = &self.body else {
+            return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into());
+        };
+        let raw = tree.evaluate_direct(number, &mut self.probabilities)?;
+        let outcome = self.finish(raw);
+        self.last = outcome;
+        Ok(outcome)
+    }
+
     /// Applies Targets: rescaling of values, defaults and prior probabilities.
     fn finish(&mut self, raw: Raw) -> Outcome {
         self.has_probabilities = false;

@@ -40,8 +40,9 @@ impl CmpOp {
         }
     }
 
+    /// Whether `x op y` holds.
     #[inline]
-    fn holds_for_numbers(self, x: f64, y: f64) -> bool {
+    pub fn holds_for_numbers(self, x: f64, y: f64) -> bool {
         match self {
             CmpOp::Equal => x == y,
             CmpOp::NotEqual => x != y,

@@ -100,6 +100,8 @@ fn divide_by_sum(values: &mut [f64], sum: f64) -> Result<()> {
 #[derive(Debug)]
 struct NumericTerm {
     slot: u32,
+    /// The index of the slot in the model's gathered numbers.
+    feature: usize,
     exponent: i32,
     coefficient: f64,
 }
@@ -139,6 +141,10 @@ pub struct RegressionModel {
     float: bool,
     /// Table values in table order (reused between records).
     values: Vec<f64>,
+    /// The slots the tables' numeric terms read, each once, and their values in this record
+    /// (reused): read once for all tables.
+    features: Vec<u32>,
+    numbers: Vec<f64>,
 }
 
 /// Rounds an intermediate result to `f32` when computing in floats. Each `+ - * /` of two `f32`
@@ -180,6 +186,7 @@ impl RegressionModel {
             };
             tables.push(compile_table(c, scope, &table, category)?);
         }
+        let features = gather_features(&mut tables);
         let ordinal = target_op_type == OpType::Ordinal;
         check_tables(element, function, &tables, normalization, ordinal)?;
         let binary_as_logit =
@@ -193,13 +200,21 @@ impl RegressionModel {
             binary_as_logit,
             float,
             values,
+            numbers: vec![0.0; features.len()],
+            features,
         })
     }
 
     /// Scores the current record; classifier probabilities go to `probabilities`.
     pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
+        for (number, slot) in self.numbers.iter_mut().zip(&self.features) {
+            match env.number(*slot)? {
+                Some(x) => *number = x,
+                None => return Ok(Raw::Missing),
+            }
+        }
         for (value, table) in self.values.iter_mut().zip(&self.tables) {
-            match table.evaluate(env, self.float)? {
+            match table.evaluate(env, self.float, Some(&self.numbers))? {
                 Some(result) => *value = result,
                 None => return Ok(Raw::Missing),
             }
@@ -367,9 +382,25 @@ impl EmbeddedRegression {
     pub fn evaluate(&self, env: &mut Env<'_>) -> Result<Option<f64>> {
         Ok(self
             .table
-            .evaluate(env, false)?
+            .evaluate(env, false, None)?
             .and_then(|value| self.normalization.inverse_link(value)))
     }
+}
+
+/// The distinct slots of the tables' numeric terms, in first-use order; sets each term's index
+/// among them.
+fn gather_features(tables: &mut [Table]) -> Vec<u32> {
+    let mut features: Vec<u32> = Vec::new();
+    for term in tables.iter_mut().flat_map(|table| table.numeric.iter_mut()) {
+        term.feature = match features.iter().position(|slot| *slot == term.slot) {
+            Some(index) => index,
+            None => {
+                features.push(term.slot);
+                features.len() - 1
+            }
+        };
+    }
+    features
 }
 
 /// Rejects combinations of table count and normalization that PMML does not define.
@@ -447,6 +478,7 @@ fn compile_table(
         match child.name() {
             "NumericPredictor" => table.numeric.push(NumericTerm {
                 slot: c.resolve(scope, child.required("name")?, &child)?.slot,
+                feature: 0,
                 exponent: child.parsed_or("exponent", 1)?,
                 coefficient: child.required_number("coefficient")?,
             }),
@@ -504,12 +536,22 @@ fn float_logistic(x: f64) -> f64 {
 
 impl Table {
     /// The table's linear predictor; `None` when a numeric input is missing. With `float`, the
-    /// sum is computed in `f32`, term by term.
-    fn evaluate(&self, env: &mut Env<'_>, float: bool) -> Result<Option<f64>> {
+    /// sum is computed in `f32`, term by term. The numeric terms read `numbers` (the model's
+    /// gathered values, all present) when given, else their slots.
+    fn evaluate(
+        &self,
+        env: &mut Env<'_>,
+        float: bool,
+        numbers: Option<&[f64]>,
+    ) -> Result<Option<f64>> {
         let mut sum = 0.0;
         for term in &self.numeric {
-            let Some(x) = env.number(term.slot)? else {
-                return Ok(None);
+            let x = match numbers {
+                Some(numbers) => numbers[term.feature],
+                None => match env.number(term.slot)? {
+                    Some(x) => x,
+                    None => return Ok(None),
+                },
             };
             let (coefficient, x) = (round(float, term.coefficient), round(float, x));
             let term = if term.exponent == 1 {
