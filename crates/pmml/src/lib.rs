@@ -474,7 +474,12 @@ impl Model {
                 _ => f64::NAN,
             };
             let outcome = self.root.evaluate_direct(number)?;
-            return Ok(prediction(&self.root, &self.labels, outcome));
+            let mut prediction = prediction(&self.root, &self.labels, outcome);
+            if let Some(names) = &self.output_names {
+                prediction.outputs = self.root.direct_outputs();
+                prediction.output_names = Some(names.clone());
+            }
+            return Ok(prediction);
         }
         let mut env = Env::new(&self.program, &mut self.slots);
         for plain in &self.plain {

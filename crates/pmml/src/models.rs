@@ -273,10 +273,39 @@ impl ModelNode {
     /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`]):
     /// possible for a tree without output fields. Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        let categories = self.categories.as_ref();
+        let direct_outputs = self.outputs.unsupported.is_none()
+            && self
+                .outputs
+                .fields
+                .iter()
+                .all(|output| output.is_direct(categories));
         match &mut self.body {
-            Body::Tree(tree) if self.outputs.fields.is_empty() => tree.prepare_direct(inputs),
+            Body::Tree(tree) if direct_outputs => tree.prepare_direct(inputs),
             _ => false,
         }
+    }
+
+    /// The output fields' values after [`ModelNode::evaluate_direct`].
+    pub fn direct_outputs(&self) -> Vec<Value> {
+        let predicted = match (self.last, &self.categories) {
+            (Outcome::Class(index), Some(categories)) => match categories.values[index] {
+                Val::Num(number) => Value::Number(number),
+                Val::Bool(flag) => Value::Boolean(flag),
+                _ => Value::Text(categories.labels[index].clone()),
+            },
+            (Outcome::Value(value), _) => Value::Number(value),
+            _ => Value::Missing,
+        };
+        let probabilities = match (self.has_probabilities, self.last) {
+            (true, Outcome::Class(winner)) => Some((self.probabilities.as_slice(), winner)),
+            _ => None,
+        };
+        self.outputs
+            .fields
+            .iter()
+            .map(|output| output.direct_value(&predicted, probabilities))
+            .collect()
     }
 
     /// Scores a record whose inputs are all present numbers, after

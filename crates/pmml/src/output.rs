@@ -248,6 +248,36 @@ impl OutputDef {
     }
 }
 
+impl OutputDef {
+    /// Whether the field's value follows from the prediction alone (a predicted value or a
+    /// probability, not converted to another type), so that a record scored straight from its
+    /// inputs can report it without slots.
+    pub fn is_direct(&self, categories: Option<&Categories>) -> bool {
+        let predicted_type = categories.map_or(DataType::Double, |c| c.data_type);
+        match (&self.kind, self.data_type) {
+            (OutputKind::Predicted, None) => true,
+            (OutputKind::Predicted, Some(data_type)) => data_type == predicted_type,
+            (OutputKind::Probability(_), None | Some(DataType::Double)) => true,
+            _ => false,
+        }
+    }
+
+    /// The field's value from the prediction, for a field [`OutputDef::is_direct`] accepts:
+    /// `predicted` as the caller sees it, the probabilities with the winner's index.
+    pub fn direct_value(&self, predicted: &Value, probabilities: Option<(&[f64], usize)>) -> Value {
+        match (&self.kind, probabilities) {
+            (OutputKind::Predicted, _) => predicted.clone(),
+            (OutputKind::Probability(Some(index)), Some((probabilities, _))) => {
+                Value::Number(probabilities[*index])
+            }
+            (OutputKind::Probability(None), Some((probabilities, winner))) => {
+                Value::Number(probabilities[winner])
+            }
+            _ => Value::Missing,
+        }
+    }
+}
+
 /// The value a caller sees for `value`.
 pub fn to_value(env: &Env<'_>, value: Val) -> Value {
     match value {
