@@ -2,6 +2,7 @@
 //! compare categorical values as integers.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::error::Result;
@@ -179,10 +180,34 @@ pub fn round_to(data_type: DataType, value: f64) -> f64 {
     }
 }
 
+/// FNV-1a: a fast hash for the short strings of categorical inputs, looked up on every record
+/// (the interner's keys are the document's own strings, not an attacker's choice of keys).
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
 /// The strings a model mentions, each with a stable id and its numeric reading.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ids: HashMap<Arc<str>, u32>,
+    ids: HashMap<Arc<str>, u32, BuildHasherDefault<Fnv>>,
     texts: Vec<Arc<str>>,
     numbers: Vec<f64>,
 }
