@@ -318,7 +318,8 @@ pub struct Model {
     plain: Vec<PlainInput>,
     other: Vec<u32>,
     /// Whether records of present numbers are scored straight from the record (a tree whose
-    /// predicates compare plain inputs: no slots, no preparation).
+    /// predicates compare plain inputs, a regression over plain inputs: no slots, no
+    /// preparation).
     direct: bool,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,

@@ -270,8 +270,9 @@ impl ModelNode {
         Ok(outcome)
     }
 
-    /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`]):
-    /// possible for a tree without output fields. Returns whether it is.
+    /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`] and
+    /// [`RegressionModel::prepare_direct`]): possible for a tree or a regression whose output
+    /// fields follow from the prediction alone. Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
         let categories = self.categories.as_ref();
         let direct_outputs = self.outputs.unsupported.is_none()
@@ -282,6 +283,7 @@ impl ModelNode {
                 .all(|output| output.is_direct(categories));
         match &mut self.body {
             Body::Tree(tree) if direct_outputs => tree.prepare_direct(inputs),
+            Body::Regression(regression) if direct_outputs => regression.prepare_direct(inputs),
             _ => false,
         }
     }
@@ -311,10 +313,13 @@ impl ModelNode {
     /// Scores a record whose inputs are all present numbers, after
     /// [`ModelNode::prepare_direct`].
     pub fn evaluate_direct(&mut self, number: impl Fn(usize) -> f64) -> Result<Outcome> {
-        let Body::Tree(tree) = &self.body else {
-            return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into());
+        let raw = match &mut self.body {
+            Body::Tree(tree) => tree.evaluate_direct(number, &mut self.probabilities)?,
+            Body::Regression(regression) => {
+                regression.evaluate_direct(number, &mut self.probabilities)?
+            }
+            _ => return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
         };
-        let raw = tree.evaluate_direct(number, &mut self.probabilities)?;
         let outcome = self.finish(raw);
         self.last = outcome;
         Ok(outcome)

@@ -145,6 +145,9 @@ pub struct RegressionModel {
     /// (reused): read once for all tables.
     features: Vec<u32>,
     numbers: Vec<f64>,
+    /// For scoring straight from records of numbers: each feature's record position and whether
+    /// it is a float field (empty: not prepared).
+    positions: Vec<(u32, bool)>,
 }
 
 /// Rounds an intermediate result to `f32` when computing in floats. Each `+ - * /` of two `f32`
@@ -202,7 +205,52 @@ impl RegressionModel {
             values,
             numbers: vec![0.0; features.len()],
             features,
+            positions: Vec::new(),
         })
+    }
+
+    /// Prepares scoring straight from records whose inputs are numbers: possible when the tables
+    /// have numeric terms only, over `inputs` (slot, record position, float field). Returns
+    /// whether it is.
+    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        let numeric_only = self
+            .tables
+            .iter()
+            .all(|table| table.categorical.is_empty() && table.interactions.is_empty());
+        let positions: Option<Vec<(u32, bool)>> = self
+            .features
+            .iter()
+            .map(|slot| {
+                inputs
+                    .iter()
+                    .find(|(known, _, _)| known == slot)
+                    .map(|(_, position, float)| (*position, *float))
+            })
+            .collect();
+        match positions {
+            Some(positions) if numeric_only && !positions.is_empty() => {
+                self.positions = positions;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Scores a record whose inputs are all present numbers (`number` reads the one at a record
+    /// position), after [`RegressionModel::prepare_direct`].
+    pub fn evaluate_direct(
+        &mut self,
+        number: impl Fn(usize) -> f64,
+        probabilities: &mut [f64],
+    ) -> Result<Raw> {
+        for (value, (position, float)) in self.numbers.iter_mut().zip(&self.positions) {
+            let x = number(*position as usize);
+            *value = if *float { f64::from(x as f32) } else { x };
+        }
+        for (value, table) in self.values.iter_mut().zip(&self.tables) {
+            *value = table.numeric_sum(self.float, &self.numbers);
+        }
+        self.conclude(probabilities)
     }
 
     /// Scores the current record; classifier probabilities go to `probabilities`.
@@ -219,6 +267,11 @@ impl RegressionModel {
                 None => return Ok(Raw::Missing),
             }
         }
+        self.conclude(probabilities)
+    }
+
+    /// The result from the tables' values: a regression value, or normalized probabilities.
+    fn conclude(&mut self, probabilities: &mut [f64]) -> Result<Raw> {
         if self.function == Function::Regression {
             let value = match (self.float, self.normalization) {
                 (true, Normalization::Logit | Normalization::Softmax) => {
@@ -387,6 +440,20 @@ impl EmbeddedRegression {
     }
 }
 
+/// A numeric term's value for `x` (in `f32` with `float`).
+#[inline]
+fn term_value(term: &NumericTerm, float: bool, x: f64) -> f64 {
+    let (coefficient, x) = (round(float, term.coefficient), round(float, x));
+    if term.exponent == 1 {
+        round(float, coefficient * x)
+    } else {
+        round(
+            float,
+            coefficient * round(float, x.powf(f64::from(term.exponent))),
+        )
+    }
+}
+
 /// The distinct slots of the tables' numeric terms, in first-use order; sets each term's index
 /// among them.
 fn gather_features(tables: &mut [Table]) -> Vec<u32> {
@@ -535,6 +602,19 @@ fn float_logistic(x: f64) -> f64 {
 }
 
 impl Table {
+    /// The linear predictor of a table of numeric terms only, over the model's gathered
+    /// numbers (as [`Table::evaluate`] computes it).
+    fn numeric_sum(&self, float: bool, numbers: &[f64]) -> f64 {
+        let mut sum = 0.0;
+        for term in &self.numeric {
+            sum = round(float, sum + term_value(term, float, numbers[term.feature]));
+        }
+        if self.intercept != 0.0 {
+            sum = round(float, sum + round(float, self.intercept));
+        }
+        sum
+    }
+
     /// The table's linear predictor; `None` when a numeric input is missing. With `float`, the
     /// sum is computed in `f32`, term by term. The numeric terms read `numbers` (the model's
     /// gathered values, all present) when given, else their slots.
@@ -553,16 +633,7 @@ impl Table {
                     None => return Ok(None),
                 },
             };
-            let (coefficient, x) = (round(float, term.coefficient), round(float, x));
-            let term = if term.exponent == 1 {
-                round(float, coefficient * x)
-            } else {
-                round(
-                    float,
-                    coefficient * round(float, x.powf(f64::from(term.exponent))),
-                )
-            };
-            sum = round(float, sum + term);
+            sum = round(float, sum + term_value(term, float, x));
         }
         for group in &self.categorical {
             let value = env.value(group.slot)?;

@@ -203,14 +203,15 @@ fn bad_missing_value_replacement_names_the_mining_field() {
     );
 }
 
-/// Trees over number inputs are scored straight from records of numbers; records with a text or
-/// a missing value take the general path. Both give the same predictions and output fields.
+/// Trees and regressions over number inputs are scored straight from records of numbers;
+/// records with a text or a missing value take the general path. Both give the same predictions and output fields.
 #[test]
 fn records_of_numbers_score_as_records_of_texts() {
     let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/pmml");
     for (name, inputs) in [
         ("decision_tree_regressor.pmml", "wine_test.csv"),
         ("decision_tree_classifier.pmml", "wine_test.csv"),
+        ("linear_regression.pmml", "wine_test.csv"),
         ("suite/tree_classifier.pmml", "suite/iris.csv"),
     ] {
         let bytes = std::fs::read(directory.join(name)).expect("fixture");
