@@ -367,36 +367,18 @@ impl Model {
         let exposed = node.exposed_outputs()?;
         let names: Vec<Arc<str>> = exposed.iter().map(|output| output.name.clone()).collect();
         let output_names = (!names.is_empty()).then(|| Arc::from(names));
-        let own_fields: Vec<&str>;
-        let fields = match fields {
-            Some(fields) => fields,
-            None => {
-                own_fields = compiler
-                    .bindings
-                    .iter()
-                    .filter(|binding| binding.required)
-                    .map(|binding| binding.name.as_str())
-                    .collect();
-                &own_fields
-            }
-        };
-        let fields: Vec<Arc<str>> = fields.iter().map(|&field| field.into()).collect();
-        let mut inputs = Vec::new();
-        let mut input_names = Vec::new();
-        for binding in compiler.bindings {
-            let position = fields.iter().position(|field| **field == binding.name);
-            if position.is_none() && binding.required {
-                return Err(ErrorKind::MissingInput(binding.name).into());
-            }
-            if binding.required {
-                input_names.push(binding.name);
-            }
-            inputs.push(BoundInput {
-                position,
-                slot: binding.slot,
-                preparation: binding.preparation,
-            });
-        }
+        let own_fields: Vec<&str> = compiler
+            .bindings
+            .iter()
+            .filter(|binding| binding.required)
+            .map(|binding| binding.name.as_str())
+            .collect();
+        let fields: Vec<Arc<str>> = fields
+            .unwrap_or(&own_fields)
+            .iter()
+            .map(|&field| field.into())
+            .collect();
+        let (inputs, input_names) = bind_inputs(compiler.bindings, &fields)?;
         let (plain, other) = split_plain(&inputs);
         let mut node = node;
         let direct = other.is_empty() && node.prepare_direct(&direct_inputs(&plain));
@@ -470,38 +452,10 @@ impl Model {
     /// fields).
     pub fn score_by<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
         if self.direct && self.all_numbers(&value_at) {
-            let number = |position| match value_at(position) {
-                Input::Number(x) => x,
-                _ => f64::NAN,
-            };
-            let outcome = self.root.evaluate_direct(number)?;
-            let mut prediction = prediction(&self.root, &self.labels, outcome);
-            if let Some(names) = &self.output_names {
-                prediction.outputs = self.root.direct_outputs();
-                prediction.output_names = Some(names.clone());
-            }
-            return Ok(prediction);
+            return self.score_direct(value_at);
         }
         let mut env = Env::new(&self.program, &mut self.slots);
-        for plain in &self.plain {
-            match value_at(plain.position as usize) {
-                Input::Number(x) if !x.is_nan() => {
-                    let x = if plain.float { f64::from(x as f32) } else { x };
-                    env.set(plain.slot, Val::Num(x));
-                }
-                raw => {
-                    let input = &self.inputs[plain.input as usize];
-                    let value = input.preparation.prepare(raw, &mut env)?;
-                    env.set(input.slot, value);
-                }
-            }
-        }
-        for index in &self.other {
-            let input = &self.inputs[*index as usize];
-            let raw = input.position.map_or(Input::Missing, &value_at);
-            let value = input.preparation.prepare(raw, &mut env)?;
-            env.set(input.slot, value);
-        }
+        prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
         let outcome = self.root.evaluate(&mut env)?;
         let mut prediction = prediction(&self.root, &self.labels, outcome);
         if self.targets.len() > 1 {
@@ -511,6 +465,21 @@ impl Model {
             let mut outputs = Vec::with_capacity(names.len());
             self.root.report(&mut env, true, &mut outputs)?;
             prediction.outputs = outputs;
+            prediction.output_names = Some(names.clone());
+        }
+        Ok(prediction)
+    }
+
+    /// Scores a record of present numbers straight from the record (a direct model).
+    fn score_direct<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
+        let number = |position| match value_at(position) {
+            Input::Number(x) => x,
+            _ => f64::NAN,
+        };
+        let outcome = self.root.evaluate_direct(number)?;
+        let mut prediction = prediction(&self.root, &self.labels, outcome);
+        if let Some(names) = &self.output_names {
+            prediction.outputs = self.root.direct_outputs();
             prediction.output_names = Some(names.clone());
         }
         Ok(prediction)
@@ -532,6 +501,62 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// Binds the top-level model's inputs to their positions among `fields`; fails when a required
+/// one is not there. Returns the inputs and the names of the required ones.
+fn bind_inputs(
+    bindings: Vec<compile::Binding>,
+    fields: &[Arc<str>],
+) -> Result<(Vec<BoundInput>, Vec<String>)> {
+    let mut inputs = Vec::new();
+    let mut input_names = Vec::new();
+    for binding in bindings {
+        let position = fields.iter().position(|field| **field == binding.name);
+        if position.is_none() && binding.required {
+            return Err(ErrorKind::MissingInput(binding.name).into());
+        }
+        if binding.required {
+            input_names.push(binding.name);
+        }
+        inputs.push(BoundInput {
+            position,
+            slot: binding.slot,
+            preparation: binding.preparation,
+        });
+    }
+    Ok((inputs, input_names))
+}
+
+/// Prepares a record's inputs into their slots: plain numbers in a compact loop, the rest (and
+/// plain inputs given something else than a number) through their preparation.
+fn prepare_inputs<'r>(
+    inputs: &[BoundInput],
+    plain: &[PlainInput],
+    other: &[u32],
+    value_at: &impl Fn(usize) -> Input<'r>,
+    env: &mut Env<'_>,
+) -> Result<()> {
+    for plain in plain {
+        match value_at(plain.position as usize) {
+            Input::Number(x) if !x.is_nan() => {
+                let x = if plain.float { f64::from(x as f32) } else { x };
+                env.set(plain.slot, Val::Num(x));
+            }
+            raw => {
+                let input = &inputs[plain.input as usize];
+                let value = input.preparation.prepare(raw, env)?;
+                env.set(input.slot, value);
+            }
+        }
+    }
+    for index in other {
+        let input = &inputs[*index as usize];
+        let raw = input.position.map_or(Input::Missing, value_at);
+        let value = input.preparation.prepare(raw, env)?;
+        env.set(input.slot, value);
+    }
+    Ok(())
 }
 
 /// The (slot, record position, float field) of each plain input, for direct scoring.
