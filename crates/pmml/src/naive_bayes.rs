@@ -75,7 +75,9 @@ impl NaiveBayes {
 
     /// Scores the current record; the class probabilities go to `probabilities`.
     pub fn evaluate(&self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
-        probabilities.copy_from_slice(&self.priors);
+        // Categories added after the model (by output fields) get no probability.
+        probabilities.fill(f64::NEG_INFINITY);
+        probabilities[..self.priors.len()].copy_from_slice(&self.priors);
         for input in &self.inputs {
             let value = env.value(input.slot)?;
             if value.is_missing() {

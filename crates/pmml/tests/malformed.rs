@@ -457,3 +457,30 @@ fn date_function_on_the_wrong_type() {
         "{error}"
     );
 }
+
+#[test]
+fn output_field_of_a_category_the_model_does_not_have() {
+    // The target lists no values, so the output field adds a category the model never predicts.
+    let text = r#"<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="categorical" dataType="string"/>
+  </DataDictionary>
+  <NaiveBayesModel functionName="classification" threshold="0.001">
+    <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <Output><OutputField name="p(z)" optype="continuous" dataType="double" feature="probability" value="z"/></Output>
+    <BayesInputs><BayesInput fieldName="x"><TargetValueStats>
+      <TargetValueStat value="a"><GaussianDistribution mean="0" variance="1"/></TargetValueStat>
+      <TargetValueStat value="b"><GaussianDistribution mean="2" variance="1"/></TargetValueStat>
+    </TargetValueStats></BayesInput></BayesInputs>
+    <BayesOutput fieldName="y"><TargetValueCounts><TargetValueCount value="a" count="3"/><TargetValueCount value="b" count="5"/></TargetValueCounts></BayesOutput>
+  </NaiveBayesModel>
+</PMML>"#;
+    let mut model = Model::from_bytes(text.as_bytes()).expect("loads");
+    let prediction = model.score(&[1.9]).expect("scores");
+    assert_eq!(prediction.class.as_deref(), Some("b"));
+    assert_eq!(
+        prediction.output("p(z)"),
+        Some(&pmml_evaluator::Value::Number(0.0))
+    );
+}
