@@ -252,6 +252,50 @@ def clustering(measure: str) -> str:
     return document(body)
 
 
+def association() -> str:
+    """Association rules over items of the record's fields (categories, a boolean, a derived
+    flag), reported through ruleValue outputs with every algorithm, rank basis and order."""
+    outputs = [
+        ("top consequent", 'ruleFeature="consequent"'),
+        ("second rule", 'ruleFeature="rule" rank="2"'),
+        ("top id", 'ruleFeature="ruleId"'),
+        ("top confidence", 'ruleFeature="confidence"'),
+        ("recommended", 'ruleFeature="consequent" algorithm="recommendation"'),
+        ("recommended antecedent", 'ruleFeature="antecedent" algorithm="recommendation" rank="2"'),
+        ("association lift", 'ruleFeature="lift" algorithm="ruleAssociation" rankBasis="lift"'),
+        ("least support", 'ruleFeature="support" algorithm="recommendation" rankBasis="support" rankOrder="ascending"'),
+        ("leverage", 'ruleFeature="leverage" algorithm="recommendation" rankBasis="leverage"'),
+    ]
+    fields = "".join(
+        f'<OutputField name="{name}" optype="categorical" dataType="string" feature="ruleValue" {extra}/>'
+        if "consequent" in extra or "rule\"" in extra or "ruleId" in extra or "antecedent" in extra
+        else f'<OutputField name="{name}" optype="continuous" dataType="double" feature="ruleValue" {extra}/>'
+        for name, extra in outputs
+    )
+    items = [("1", 'value="colour=red"'), ("2", 'value="colour=blue"'), ("3", 'value="flag"'),
+             ("4", 'value="big"'), ("5", 'value="green" field="colour" category="green"')]
+    itemsets = {"a": ["1"], "b": ["3"], "c": ["1", "3"], "d": ["4"], "e": ["2"], "f": ["5", "4"], "g": ["5"]}
+    rules = [
+        ('id="r1" antecedent="a" consequent="b" support="0.3" confidence="0.6" lift="1.2" leverage="0.05"'),
+        ('id="r2" antecedent="b" consequent="d" support="0.2" confidence="0.5" lift="1.5" leverage="0.04"'),
+        ('antecedent="c" consequent="d" support="0.15" confidence="0.7" lift="1.1" leverage="0.01"'),
+        ('id="r4" antecedent="e" consequent="f" support="0.12" confidence="0.4" lift="2.0" leverage="0.06"'),
+        ('id="r5" antecedent="d" consequent="a" support="0.25" confidence="0.6" lift="1.3" leverage="0.03"'),
+        ('id="r6" antecedent="g" consequent="b" support="0.18" confidence="0.45" lift="0.9" leverage="0.02"'),
+    ]
+    body = f"""<AssociationModel functionName="associationRules" numberOfTransactions="100" minimumSupport="0.1" minimumConfidence="0.3" numberOfItems="5" numberOfItemsets="7" numberOfRules="6">
+    <MiningSchema><MiningField name="x"/><MiningField name="colour" invalidValueTreatment="asMissing"/><MiningField name="flag"/></MiningSchema>
+    <Output>{fields}</Output>
+    <LocalTransformations>
+      <DerivedField name="big" optype="categorical" dataType="boolean"><Apply function="greaterThan" mapMissingTo="0"><FieldRef field="x"/><Constant>5</Constant></Apply></DerivedField>
+    </LocalTransformations>
+    {"".join(f'<Item id="{i}" {attrs}/>' for i, attrs in items)}
+    {"".join(f'<Itemset id="{i}">' + "".join(f'<ItemRef itemRef="{r}"/>' for r in refs) + "</Itemset>" for i, refs in itemsets.items())}
+    {"".join(f"<AssociationRule {r}/>" for r in rules)}
+  </AssociationModel>"""
+    return document(body)
+
+
 DATES_DICTIONARY = """<DataDictionary>
     <DataField name="day" optype="continuous" dataType="date"/>
     <DataField name="stamp" optype="continuous" dataType="dateTime"/>
@@ -351,6 +395,7 @@ DOCUMENTS = {
     "clustering_city_block": lambda: clustering("<cityBlock/>"),
     "clustering_chebychev": lambda: clustering("<chebychev/>"),
     "clustering_minkowski": lambda: clustering('<minkowski p-parameter="3"/>'),
+    "association_rules": association,
 }
 
 BOOLEANS = ["TRUE", "FALSE", "true", "false", "1", "0"]

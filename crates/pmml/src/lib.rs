@@ -79,15 +79,17 @@
 //!
 //! # What is evaluated
 //!
-//! PMML 4.1–4.4, the model types JPMML-Evaluator evaluates but two: `TreeModel` (with
-//! Regressions embedded in nodes), `RegressionModel`, `GeneralRegressionModel`,
+//! PMML 4.1–4.4, the model types JPMML-Evaluator evaluates but `TimeSeriesModel`: `TreeModel`
+//! (with Regressions embedded in nodes), `RegressionModel`, `GeneralRegressionModel`,
 //! `NeuralNetwork`, `NaiveBayesModel`, `SupportVectorMachineModel`, `NearestNeighborModel`,
-//! `ClusteringModel` (center-based), `Scorecard`, `RuleSetModel` and `MiningModel` (votes,
+//! `ClusteringModel` (center-based), `Scorecard`, `RuleSetModel`, `AssociationModel` (items
+//! from the record's fields) and `MiningModel` (votes,
 //! averages, medians, weighted medians, sums, max, `selectFirst`, `modelChain`,
 //! `multiModelChain` and `x-multiModelChain`), with the DataDictionary, MiningSchema,
 //! transformations (user-defined functions included), Targets and OutputFields (predicted
 //! values, probabilities, confidences, transformed values and decisions, entity and cluster ids,
-//! affinities, reason codes), on strings, numbers, booleans, dates, times and moments.
+//! affinities, reason codes, association rules' values), on strings, numbers, booleans, dates,
+//! times and moments.
 //!
 //! A document is parsed once (with size and depth limits, no DTDs or entities: see
 //! [`MAX_DOCUMENT_BYTES`] and [`MAX_DEPTH`]) and compiled into flat structures: every field
@@ -105,14 +107,14 @@
 //! seconds since midnight: output fields of those types report these numbers.
 //!
 //! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported:
-//! `AssociationModel` and `TimeSeriesModel` (which JPMML evaluates too) and the model types it
-//! does not evaluate (`BayesianNetworkModel`, `GaussianProcessModel`, ...), distribution-based
+//! `TimeSeriesModel` (which JPMML evaluates too) and the model types it does not evaluate
+//! (`BayesianNetworkModel`, `GaussianProcessModel`, ...), transactional association models
+//! (group fields) and lists of rules (`isMultiValued="1"`), distribution-based
 //! clusterings and similarity measures, Poisson distributions in Naive Bayes, `TableLocator`,
 //! `Aggregate`/`Lag`/`TextIndex`, DecisionTrees embedded in tree nodes, CoxRegression, contrast
 //! matrices and per-category PPCells in general regression models, the segmentation `selectAll`,
 //! the functions `replace`, `matches`, `formatNumber` and `formatDatetime`, and the output
-//! features `residual`, `standardError`, `ruleValue`, `antecedent`, `consequent`, `rule`,
-//! `ruleId`, `support`, `lift`, `leverage`, the confidence intervals, `warning` and `report`.
+//! features `residual`, `standardError`, the confidence intervals, `warning` and `report`.
 //!
 //! # Differences from JPMML-Evaluator
 //!
@@ -127,6 +129,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod association;
 mod clustering;
 mod compile;
 mod define;
@@ -192,6 +195,8 @@ pub enum Value {
     Text(Arc<str>),
     /// A boolean.
     Boolean(bool),
+    /// Several values (the items of an association rule's antecedent or consequent).
+    List(Vec<Value>),
 }
 
 impl Value {
@@ -201,7 +206,7 @@ impl Value {
             Value::Number(number) => Some(*number),
             Value::Boolean(flag) => Some(f64::from(u8::from(*flag))),
             Value::Text(text) => text.trim().parse().ok(),
-            Value::Missing => None,
+            Value::Missing | Value::List(_) => None,
         }
     }
 

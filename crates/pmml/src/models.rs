@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::association::Association;
 use super::clustering::Clustering;
 use super::compile::{Compiler, ScopeId};
 use super::error::{ErrorKind, Result};
@@ -32,6 +33,8 @@ pub enum Function {
     Classification,
     /// Assigns a cluster.
     Clustering,
+    /// Finds association rules (and predicts nothing).
+    AssociationRules,
 }
 
 /// What a model type computed, before Targets post-processing.
@@ -75,6 +78,7 @@ enum Body {
     Knn(NearestNeighbors),
     Scorecard(Scorecard),
     RuleSet(RuleSet),
+    Association(Association),
 }
 
 /// A compiled model of any type, with its target handling and outputs.
@@ -94,9 +98,8 @@ pub struct ModelNode {
 }
 
 /// The model elements of PMML this engine does not evaluate.
-const UNSUPPORTED_MODELS: [&str; 8] = [
+const UNSUPPORTED_MODELS: [&str; 7] = [
     "AnomalyDetectionModel",
-    "AssociationModel",
     "BayesianNetworkModel",
     "BaselineModel",
     "GaussianProcessModel",
@@ -142,9 +145,11 @@ impl ModelNode {
             "regression" => Function::Regression,
             "classification" => Function::Classification,
             "clustering" => Function::Clustering,
+            "associationRules" => Function::AssociationRules,
             other => return Err(element.unsupported(format!("functionName=\"{other}\""))),
         };
-        let mut categories = (function != Function::Regression).then(|| {
+        let classifies = matches!(function, Function::Classification | Function::Clustering);
+        let mut categories = classifies.then(|| {
             let categories = Categories::for_target(c, target_name.as_deref());
             match (&declared_target, parent) {
                 (None, Some(_)) => categories.extensible(),
@@ -208,6 +213,14 @@ impl ModelNode {
                 element,
                 classifier_categories(element, cats)?,
             )?),
+            ModelType::Association if function == Function::AssociationRules => {
+                Body::Association(Association::compile(c, scope, element)?)
+            }
+            ModelType::Association => {
+                return Err(
+                    element.invalid("an AssociationModel has functionName=\"associationRules\"")
+                )
+            }
             ModelType::Svm => Body::Svm(SupportVectorMachine::compile(
                 c, scope, element, function, cats, float,
             )?),
@@ -227,7 +240,18 @@ impl ModelNode {
         } else {
             TargetTransform::read(element, target_name.as_deref(), float)?
         };
-        let outputs = compile_outputs(c, element, scope, parent, categories.as_mut())?;
+        let rules = match &body {
+            Body::Association(association) => Some(association.table()),
+            _ => None,
+        };
+        let outputs = compile_outputs(
+            c,
+            element,
+            scope,
+            parent,
+            categories.as_mut(),
+            rules.is_some(),
+        )?;
         let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
         Ok(ModelNode {
@@ -238,7 +262,10 @@ impl ModelNode {
             target,
             priors,
             outputs,
-            details: Details::default(),
+            details: Details {
+                rules,
+                ..Details::default()
+            },
             probabilities: vec![0.0; count],
             has_probabilities: false,
             last: Outcome::Missing,
@@ -261,6 +288,7 @@ impl ModelNode {
             Body::Knn(knn) => knn.evaluate(env, details)?,
             Body::Scorecard(scorecard) => scorecard.evaluate(env, details)?,
             Body::RuleSet(rules) => rules.evaluate(env, details, probabilities.len())?,
+            Body::Association(association) => association.evaluate(env, details)?,
         };
         let outcome = self.finish(raw);
         self.last = outcome;
@@ -393,6 +421,10 @@ impl ModelNode {
     /// the segments whose results were not handed on.
     pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
         for output in &self.outputs.fields {
+            if let (true, Some(list)) = (reported, output.list_value(&self.details)?) {
+                values.push(list);
+                continue;
+            }
             let value = if reported {
                 env.value(output.slot)?
             } else {
@@ -495,6 +527,7 @@ enum ModelType {
     Knn,
     Scorecard,
     RuleSet,
+    Association,
 }
 
 /// The type of the model `element`, or why it cannot be evaluated.
@@ -511,6 +544,7 @@ fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
         "NearestNeighborModel" => ModelType::Knn,
         "Scorecard" => ModelType::Scorecard,
         "RuleSetModel" => ModelType::RuleSet,
+        "AssociationModel" => ModelType::Association,
         name if UNSUPPORTED_MODELS.contains(&name) => {
             return Err(element.unsupported(format!("the model type <{name}>")));
         }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::association::{Algorithm, Measure, RuleQuery, RuleTable};
 use super::compile::{Compiler, FieldInfo, ScopeId};
 use super::error::Result;
 use super::eval::{Env, SlotDef};
@@ -24,6 +25,11 @@ pub struct Details {
     pub reasons: Vec<Val>,
     /// Each category's confidence, for a rule set.
     pub confidences: Vec<f64>,
+    /// For an association model: its rules, each rule's (antecedent holds, consequent holds) in
+    /// this record, and room to rank them.
+    pub rules: Option<Arc<RuleTable>>,
+    /// See `rules`.
+    pub rule_flags: Vec<(bool, bool)>,
 }
 
 /// What an OutputField reports.
@@ -45,6 +51,8 @@ enum OutputKind {
     Reason(usize),
     /// The confidence of a category (of the predicted class when `None`).
     Confidence(Option<usize>),
+    /// Something of an association rule.
+    Rule(RuleQuery),
 }
 
 /// Which entity an affinity is about.
@@ -77,13 +85,15 @@ pub struct Outputs {
 }
 
 /// Compiles the OutputFields of `model`. Each supported field becomes visible in the model's own
-/// scope (for later output fields) and in `parent` (for later segments).
+/// scope (for later output fields) and in `parent` (for later segments). For an association
+/// model (`rules`), the rule features apply.
 pub fn compile_outputs(
     c: &mut Compiler<'_, '_>,
     model: &El<'_, '_>,
     scope: ScopeId,
     parent: Option<ScopeId>,
     categories: Option<&mut Categories>,
+    rules: bool,
 ) -> Result<Outputs> {
     let mut outputs = Outputs::default();
     let Some(output) = model.child("Output") else {
@@ -92,7 +102,11 @@ pub fn compile_outputs(
     let mut categories = categories;
     for field in output.children_named("OutputField") {
         let name = field.required("name")?;
-        let kind = match compile_kind(c, scope, &field, categories.as_deref_mut()) {
+        let compiled = match rules {
+            true => rule_query(&field).map(OutputKind::Rule),
+            false => compile_kind(c, scope, &field, categories.as_deref_mut()),
+        };
+        let kind = match compiled {
             Ok(kind) => kind,
             Err(reason) => {
                 c.unsupported_output(name, reason.clone());
@@ -178,12 +192,53 @@ fn compile_kind(
     })
 }
 
+/// The rule an association model's output field reports.
+fn rule_query(field: &El<'_, '_>) -> Result<RuleQuery, String> {
+    let keyword = |name: &str, default: &'static str| field.attr(name).unwrap_or(default);
+    let measure = |name: &str, default: &'static str| {
+        let text = keyword(name, default);
+        Measure::from_keyword(text).ok_or_else(|| format!("{name}=\"{text}\""))
+    };
+    let feature = match keyword("feature", "predictedValue") {
+        "ruleValue" => measure("ruleFeature", "consequent")?,
+        "entityId" => Measure::RuleId,
+        other => Measure::from_keyword(other)
+            .ok_or_else(|| format!("the output feature `{other}` of an association model"))?,
+    };
+    let algorithm = match keyword("algorithm", "exclusiveRecommendation") {
+        "recommendation" => Algorithm::Recommendation,
+        "exclusiveRecommendation" => Algorithm::ExclusiveRecommendation,
+        "ruleAssociation" => Algorithm::RuleAssociation,
+        other => return Err(format!("algorithm=\"{other}\"")),
+    };
+    if keyword("isMultiValued", "0") != "0" {
+        return Err("isMultiValued=\"1\" (lists of rules)".to_owned());
+    }
+    let descending = match keyword("rankOrder", "descending") {
+        "descending" => true,
+        "ascending" => false,
+        other => return Err(format!("rankOrder=\"{other}\"")),
+    };
+    let rank = match field.parsed::<usize>("rank") {
+        Ok(Some(0)) | Err(_) => return Err("a rank that is not a positive integer".to_owned()),
+        Ok(rank) => rank.unwrap_or(1),
+    };
+    Ok(RuleQuery {
+        feature,
+        algorithm,
+        rank,
+        basis: measure("rankBasis", "confidence")?,
+        descending,
+    })
+}
+
 impl OutputKind {
     /// The data type of the values of a field that does not declare one.
     fn default_type(&self, categories: Option<&Categories>) -> DataType {
         match self {
             OutputKind::Predicted => categories.map_or(DataType::Double, |c| c.data_type),
             OutputKind::Entity(_) | OutputKind::Reason(_) | OutputKind::Cluster => DataType::String,
+            OutputKind::Rule(query) if !query.feature.is_number() => DataType::String,
             _ => DataType::Double,
         }
     }
@@ -204,10 +259,16 @@ pub struct Results<'r> {
 }
 
 impl OutputDef {
-    /// Computes and stores the field's value for the current record.
+    /// Computes and stores the field's value for the current record (a list of items, which a
+    /// slot cannot hold, is stored as missing: [`OutputDef::list_value`] reports it).
     pub fn write(&self, env: &mut Env<'_>, results: Results<'_>) -> Result<()> {
         let details = results.details;
         let value = match &self.kind {
+            OutputKind::Rule(query) => match self.rule_value(details, query)? {
+                Value::Number(number) => Val::Num(number),
+                Value::Text(text) => Val::Str(env.intern(&text)),
+                _ => Val::Missing,
+            },
             OutputKind::Predicted => results.predicted,
             OutputKind::Probability(category) => match (results.probabilities, category) {
                 (Some((probabilities, _)), Some(index)) => Val::Num(probabilities[*index]),
@@ -275,6 +336,34 @@ impl OutputDef {
             }
             _ => Value::Missing,
         }
+    }
+}
+
+impl OutputDef {
+    /// The value of a rule output whose value is a list of items (antecedent, consequent), which
+    /// the caller gets instead of the slot's.
+    pub fn list_value(&self, details: &Details) -> Result<Option<Value>> {
+        match &self.kind {
+            OutputKind::Rule(query)
+                if matches!(query.feature, Measure::Antecedent | Measure::Consequent) =>
+            {
+                self.rule_value(details, query).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn rule_value(&self, details: &Details, query: &RuleQuery) -> Result<Value> {
+        let Some(table) = &details.rules else {
+            return Ok(Value::Missing);
+        };
+        let mut order = Vec::new();
+        Ok(
+            match table.select(query, &details.rule_flags, &mut order)? {
+                Some(rule) => table.report(rule, query.feature),
+                None => Value::Missing,
+            },
+        )
     }
 }
 

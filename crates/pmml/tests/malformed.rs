@@ -316,6 +316,9 @@ fn all_fields() -> Vec<&'static str> {
         "z",
         "colour",
         "flag",
+        "day",
+        "stamp",
+        "clock",
     ]);
     fields
 }
@@ -327,6 +330,11 @@ fn load_without_panic(bytes: &[u8]) {
         record.extend([Input::Text("low"), Input::Number(5.1), Input::Number(3.5)]);
         record.extend([Input::Number(1.4), Input::Number(0.2), Input::Number(4.0)]);
         record.extend([Input::Number(-1.0), Input::Text("red"), Input::Text("TRUE")]);
+        record.extend([
+            Input::Text("2003-04-01"),
+            Input::Text("2003-04-01T05:23:30"),
+        ]);
+        record.push(Input::Text("05:23:30"));
         let _ = model.score_inputs(&record);
         record[3] = Input::Missing;
         record[13] = Input::Missing;
@@ -336,7 +344,7 @@ fn load_without_panic(bytes: &[u8]) {
 }
 
 /// The documents mutated: one of each model type and of the features the parser must survive.
-const MUTATED: [&str; 14] = [
+const MUTATED: [&str; 16] = [
     "decision_tree_classifier.pmml",
     "pipeline_onehot_logistic.pmml",
     "mlp_classifier.pmml",
@@ -351,6 +359,8 @@ const MUTATED: [&str; 14] = [
     "suite/one_vs_rest_logistic.pmml",
     "suite/naive_bayes_counts.pmml",
     "suite/clustering_minkowski.pmml",
+    "suite/association_rules.pmml",
+    "suite/dates.pmml",
 ];
 
 fn fixture_bytes() -> Vec<Vec<u8>> {

@@ -129,7 +129,8 @@ fn compare(
 }
 
 /// Whether a target's or output field's value is what JPMML printed: numbers within the
-/// tolerance, texts exactly, booleans as `true`/`false`, missing as an empty cell.
+/// tolerance, texts exactly, booleans as `true`/`false`, lists of texts joined by `|`, missing
+/// as an empty cell.
 fn same_value(actual: &Value, cell: &str, float: bool) -> bool {
     let number = |value: f64| match cell.parse::<f64>() {
         Ok(wanted) => close(value, wanted) || (float && close_as_float(value, wanted)),
@@ -140,6 +141,10 @@ fn same_value(actual: &Value, cell: &str, float: bool) -> bool {
         Value::Number(value) => number(*value),
         Value::Boolean(flag) => cell == flag.to_string(),
         Value::Text(text) => **text == *cell || text.parse::<f64>().is_ok_and(number),
+        Value::List(items) => {
+            let texts: Vec<&str> = items.iter().filter_map(Value::as_text).collect();
+            texts.len() == items.len() && texts.join("|") == cell
+        }
         other => panic!("an unknown kind of value: {other:?}"),
     }
 }
@@ -498,6 +503,7 @@ suite_tests! {
     clustering_city_block on "mixed.csv";
     clustering_chebychev on "mixed.csv";
     clustering_minkowski on "mixed.csv";
+    association_rules on "mixed.csv";
     one_vs_rest_logistic on "iris.csv";
     tree_classifier on "iris.csv";
     multi_output_regression on "iris.csv";

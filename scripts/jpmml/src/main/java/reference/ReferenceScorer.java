@@ -24,7 +24,7 @@ import org.jpmml.evaluator.TargetField;
  *
  * Input: a CSV file with a header row; cells that are empty or "NA" are missing values.
  * Output: a comma-separated file whose header is the (first) target field's name ("target" for a
- * model without one, e.g. a clustering) followed, for a classifier, by "probability(CATEGORY)"
+ * model without one, e.g. a clustering; its cells are empty for an association model) followed, for a classifier, by "probability(CATEGORY)"
  * for each category of the target field in the order the evaluator reports them. With --all,
  * "target(NAME)" columns follow for the other target fields and "output(NAME)" columns for every
  * output field (a list, as selectAll gives, is written with its items joined by "|"). Numbers
@@ -56,12 +56,12 @@ public class ReferenceScorer {
         String[] header = splitRow(lines.get(0), separator);
 
         List<TargetField> targets = evaluator.getTargetFields();
-        TargetField target = targets.get(0);
-        List<Object> categories = target.getCategories();
+        TargetField target = targets.isEmpty() ? null : targets.get(0);
+        List<Object> categories = target == null ? null : target.getCategories();
         List<String> extraTargets = new ArrayList<>();
         List<String> outputs = new ArrayList<>();
         if (all) {
-            for (TargetField other : targets.subList(1, targets.size())) {
+            for (TargetField other : targets.subList(Math.min(1, targets.size()), targets.size())) {
                 extraTargets.add(other.getName());
             }
             for (OutputField output : evaluator.getOutputFields()) {
@@ -71,7 +71,8 @@ public class ReferenceScorer {
         int width = (categories == null ? 0 : categories.size()) + extraTargets.size() + outputs.size();
 
         try (PrintWriter out = new PrintWriter(new File(args[2]), StandardCharsets.UTF_8)) {
-            StringBuilder head = new StringBuilder(quote(target.getName() == null ? "target" : target.getName()));
+            String targetName = target == null ? null : target.getName();
+            StringBuilder head = new StringBuilder(quote(targetName == null ? "target" : targetName));
             if (categories != null) {
                 for (Object category : categories) {
                     head.append(',').append(quote("probability(" + category + ")"));
@@ -106,7 +107,7 @@ public class ReferenceScorer {
                     out.println("!error" + ",".repeat(width));
                     continue;
                 }
-                Object result = results.get(target.getName());
+                Object result = target == null ? null : results.get(targetName);
                 StringBuilder line = new StringBuilder(format(EvaluatorUtil.decode(result)));
                 if (categories != null) {
                     for (Object category : categories) {
