@@ -4,7 +4,9 @@
 # row with its arguments prepared outside the timed loop, warmed up, best of 5 rounds; prints
 # ns/record for each and the ratio (ours / JPMML's) as a Markdown table.
 #
-#   scripts/bench-pmml.sh [SECONDS_PER_MODEL]      (default 6; about 2 x SECONDS per model)
+#   scripts/bench-pmml.sh [SECONDS_PER_MODEL]      (default 6: each side gets SECONDS of CPU per
+#                                                  model, twice that in wall time or more on a
+#                                                  busy machine)
 #
 # Needs Java 17 and Maven (scripts/jpmml fetches JPMML-Evaluator from Maven Central).
 set -euo pipefail
@@ -34,6 +36,9 @@ models=(
   "multi-target chain=$suite/multi_output_regression.pmml=$suite/iris.csv"
   "scorecard + reason codes=$suite/scorecard_points_below.pmml=$suite/mixed.csv"
   "rule set=$suite/rule_set_weighted_sum.pmml=$suite/mixed.csv"
+  "association rules=$suite/association_rules.pmml=$suite/mixed.csv"
+  "dates and times=$suite/dates.pmml=$suite/dates.csv"
+  "LightGBM linear trees=$suite/lightgbm_linear_trees.pmml=$suite/iris.csv"
   "DefineFunction=$suite/define_function.pmml=$suite/mixed.csv"
 )
 mvn -q -f scripts/jpmml/pom.xml package dependency:copy-dependencies
