@@ -84,7 +84,7 @@
 //! `NeuralNetwork`, `NaiveBayesModel`, `SupportVectorMachineModel`, `NearestNeighborModel`,
 //! `ClusteringModel` (center-based), `Scorecard`, `RuleSetModel`, `AssociationModel` (items
 //! from the record's fields) and `MiningModel` (votes,
-//! averages, medians, weighted medians, sums, max, `selectFirst`, `modelChain`,
+//! averages, medians, weighted medians, sums, max, `selectFirst`, `selectAll`, `modelChain`,
 //! `multiModelChain` and `x-multiModelChain`), with the DataDictionary, MiningSchema,
 //! transformations (user-defined functions included), Targets and OutputFields (predicted
 //! values, probabilities, confidences, transformed values and decisions, entity and cluster ids,
@@ -109,12 +109,13 @@
 //! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported:
 //! `TimeSeriesModel` (which JPMML evaluates too) and the model types it does not evaluate
 //! (`BayesianNetworkModel`, `GaussianProcessModel`, ...), transactional association models
-//! (group fields) and lists of rules (`isMultiValued="1"`), distribution-based
-//! clusterings and similarity measures, Poisson distributions in Naive Bayes, `TableLocator`,
+//! (group fields) and lists of rules (`isMultiValued="1"`), distribution-based clusterings and
+//! similarity measures, Poisson distributions in Naive Bayes, `TableLocator`,
 //! `Aggregate`/`Lag`/`TextIndex`, DecisionTrees embedded in tree nodes, CoxRegression, contrast
-//! matrices and per-category PPCells in general regression models, the segmentation `selectAll`,
-//! the functions `replace`, `matches`, `formatNumber` and `formatDatetime`, and the output
-//! features `residual`, `standardError`, the confidence intervals, `warning` and `report`.
+//! matrices and per-category PPCells in general regression models, `skipSegment` with
+//! `selectAll`, the functions `replace`, `matches`, `formatNumber` and `formatDatetime`, and the
+//! output features `residual`, `standardError`, the confidence intervals, `warning` and
+//! `report`.
 //!
 //! # Differences from JPMML-Evaluator
 //!
@@ -241,8 +242,9 @@ pub struct Prediction {
     /// when the document declares none).
     pub outputs: Vec<Value>,
     /// For a model with several targets, the value of each, in the order of
-    /// [`Model::target_fields`]; empty for a model with one target, whose result `value` and
-    /// `class` give.
+    /// [`Model::target_fields`]; for a `selectAll` segmentation, for each target the list of the
+    /// values of the segments that applied (a [`Value::List`]); empty for other models with one
+    /// target, whose result `value` and `class` give.
     pub targets: Vec<Value>,
     /// The names of the output fields (shared with the model).
     output_names: Option<Arc<[Arc<str>]>>,
@@ -463,7 +465,7 @@ impl Model {
         prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
         let outcome = self.root.evaluate(&mut env)?;
         let mut prediction = prediction(&self.root, &self.labels, outcome);
-        if self.targets.len() > 1 {
+        if self.targets.len() > 1 || self.root.lists_targets() {
             prediction.targets = self.root.target_values(&env);
         }
         if let Some(names) = &self.output_names {

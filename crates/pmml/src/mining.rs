@@ -23,6 +23,8 @@ enum Method {
     WeightedSum,
     Max,
     SelectFirst,
+    /// Every segment that applies gives a value: the result is the list of them.
+    SelectAll,
     ModelChain,
     /// Every segment gives one of the model's several targets (`multiModelChain`, and
     /// `x-multiModelChain` as JPMML's converters write it for PMML 4.3).
@@ -83,6 +85,8 @@ pub struct MiningModel {
     passed: Option<usize>,
     /// For a multi-model chain, the segment that gives each of the model's targets.
     target_segments: Vec<Option<usize>>,
+    /// For `selectAll`: whether this record's segments all gave their values.
+    listed: bool,
 }
 
 impl MiningModel {
@@ -109,6 +113,9 @@ impl MiningModel {
             "continue" => MissingTreatment::Continue,
             other => return Err(segmentation.bad_keyword("missingPredictionTreatment", other)),
         };
+        if missing == MissingTreatment::SkipSegment && method == Method::SelectAll {
+            return Err(segmentation.unsupported("skipSegment with selectAll"));
+        }
         if missing == MissingTreatment::SkipSegment && method.chains() {
             return Err(segmentation.invalid("skipSegment cannot be used with modelChain"));
         }
@@ -122,7 +129,7 @@ impl MiningModel {
                 &segment,
                 target,
                 categories.as_deref_mut(),
-                method.chains(),
+                method.chains() || method == Method::SelectAll,
             )?);
         }
         if segments.is_empty() {
@@ -160,6 +167,7 @@ impl MiningModel {
             float,
             passed: None,
             target_segments,
+            listed: false,
         })
     }
 
@@ -203,11 +211,25 @@ impl MiningModel {
 
     /// Whether the model hands on one segment's result unchanged (so its own Targets do not apply).
     pub fn passes_through(&self) -> bool {
-        matches!(self.method, Method::SelectFirst) || self.method.chains()
+        matches!(self.method, Method::SelectFirst | Method::SelectAll) || self.method.chains()
     }
 
-    /// The value of each of the model's targets (a multi-model chain's) in this record.
+    /// Whether the model lists its segments' values (`selectAll`).
+    pub fn lists(&self) -> bool {
+        self.method == Method::SelectAll
+    }
+
+    /// The value of each of the model's targets in this record: a multi-model chain's, or for
+    /// `selectAll` the list of the values of the segments that applied (missing when a segment
+    /// gave none and the model returns missing then).
     pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
+        if self.method == Method::SelectAll {
+            let listed = self.listed.then(|| {
+                let values = self.chosen().map(|segment| segment.model.value(env));
+                Value::List(values.collect())
+            });
+            return vec![listed.unwrap_or(Value::Missing); self.target_segments.len().max(1)];
+        }
         self.target_segments
             .iter()
             .map(|segment| match segment {
@@ -222,6 +244,7 @@ impl MiningModel {
         let mut last: Option<(usize, Outcome)> = None;
         let (mut total_weight, mut missing_weight) = (0.0, 0.0);
         self.passed = None;
+        self.listed = false;
         self.selected.fill(false);
         for index in 0..self.segments.len() {
             let segment = &mut self.segments[index];
@@ -258,6 +281,10 @@ impl MiningModel {
                 Ok(self.pass_on(last_index, last_outcome, probabilities))
             }
             Method::MultiModelChain => Ok(self.first_target(probabilities)),
+            Method::SelectAll => {
+                self.listed = true;
+                Ok(Raw::Missing)
+            }
             _ if self.function == Function::Regression => self.aggregate_values(),
             Method::MajorityVote | Method::WeightedMajorityVote => self.vote(probabilities),
             _ => self.aggregate_probabilities(probabilities),
@@ -525,6 +552,7 @@ fn read_method(segmentation: &El<'_, '_>, function: Function) -> Result<Method> 
         "weightedSum" => Method::WeightedSum,
         "max" => Method::Max,
         "selectFirst" => Method::SelectFirst,
+        "selectAll" => Method::SelectAll,
         "modelChain" => Method::ModelChain,
         "multiModelChain" | "x-multiModelChain" => Method::MultiModelChain,
         other => return Err(segmentation.bad_keyword("multipleModelMethod", other)),

@@ -449,7 +449,13 @@ impl ModelNode {
         }
     }
 
-    /// The value of each target of a model with several (a multi-model chain).
+    /// Whether the model's targets are lists of its segments' values (`selectAll`).
+    pub fn lists_targets(&self) -> bool {
+        matches!(&self.body, Body::Mining(mining) if mining.lists())
+    }
+
+    /// The value of each target of a model with several (a multi-model chain), or the lists of a
+    /// `selectAll` segmentation.
     pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
         match &self.body {
             Body::Mining(mining) => mining.target_values(env),

@@ -129,8 +129,8 @@ fn compare(
 }
 
 /// Whether a target's or output field's value is what JPMML printed: numbers within the
-/// tolerance, texts exactly, booleans as `true`/`false`, lists of texts joined by `|`, missing
-/// as an empty cell.
+/// tolerance, texts exactly, booleans as `true`/`false`, lists item by item (joined by `|`),
+/// missing as an empty cell.
 fn same_value(actual: &Value, cell: &str, float: bool) -> bool {
     let number = |value: f64| match cell.parse::<f64>() {
         Ok(wanted) => close(value, wanted) || (float && close_as_float(value, wanted)),
@@ -141,9 +141,14 @@ fn same_value(actual: &Value, cell: &str, float: bool) -> bool {
         Value::Number(value) => number(*value),
         Value::Boolean(flag) => cell == flag.to_string(),
         Value::Text(text) => **text == *cell || text.parse::<f64>().is_ok_and(number),
+        Value::List(items) if items.is_empty() => cell.is_empty(),
         Value::List(items) => {
-            let texts: Vec<&str> = items.iter().filter_map(Value::as_text).collect();
-            texts.len() == items.len() && texts.join("|") == cell
+            let pieces: Vec<&str> = cell.split('|').collect();
+            pieces.len() == items.len()
+                && items
+                    .iter()
+                    .zip(pieces)
+                    .all(|(item, piece)| same_value(item, piece, float))
         }
         other => panic!("an unknown kind of value: {other:?}"),
     }
@@ -157,6 +162,12 @@ fn compare_target(
     row: &[String],
 ) -> Result<(), String> {
     let target = &row[0];
+    if let Some(list @ Value::List(_)) = prediction.targets.first() {
+        return match same_value(list, target, expected.float) {
+            true => Ok(()),
+            false => Err(format!("expected the list {target}, got {list:?}")),
+        };
+    }
     if expected.labels.is_empty() && prediction.class.is_none() {
         return match target.as_str() {
             "" if prediction.value.is_nan() => Ok(()),
@@ -379,6 +390,8 @@ handmade_tests! {
     mining_weighted_average_targets,
     mining_median_regression,
     mining_weighted_median,
+    mining_select_all_regression,
+    mining_select_all_classifier,
     mining_weighted_sum,
     mining_model_chain,
 }
