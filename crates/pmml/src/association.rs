@@ -34,13 +34,15 @@ pub struct Rule {
     leverage: Option<f64>,
     affinity: Option<f64>,
     id: Arc<str>,
+    /// `{antecedent}->{consequent}`, and the two itemsets' item values, made at load time.
+    text: Arc<str>,
+    antecedent_items: Vec<Arc<str>>,
+    consequent_items: Vec<Arc<str>>,
 }
 
 /// The items, itemsets and rules, shared with the output fields.
 #[derive(Debug)]
 pub struct RuleTable {
-    /// Each item's `value`, as rule outputs name it.
-    item_values: Vec<Arc<str>>,
     /// Each itemset's items.
     itemsets: Vec<Vec<usize>>,
     rules: Vec<Rule>,
@@ -65,7 +67,7 @@ impl Association {
     ) -> Result<Association> {
         let mut items = Vec::new();
         let mut item_ids = Vec::new();
-        let mut item_values = Vec::new();
+        let mut item_values: Vec<Arc<str>> = Vec::new();
         for item in element.children_named("Item") {
             items.push(compile_item(c, scope, &item)?);
             item_ids.push(item.required("id")?);
@@ -88,17 +90,30 @@ impl Association {
         }
         let mut rules = Vec::new();
         for (index, rule) in element.children_named("AssociationRule").enumerate() {
-            rules.push(compile_rule(&rule, index, &itemset_ids)?);
+            let mut compiled = compile_rule(&rule, index, &itemset_ids)?;
+            let values = |itemset: usize| -> Vec<Arc<str>> {
+                itemsets[itemset]
+                    .iter()
+                    .map(|item: &usize| item_values[*item].clone())
+                    .collect()
+            };
+            compiled.antecedent_items = values(compiled.antecedent);
+            compiled.consequent_items = values(compiled.consequent);
+            compiled.text = Arc::from(format!(
+                "{{{}}}->{{{}}}",
+                compiled.antecedent_items.join(","),
+                compiled.consequent_items.join(",")
+            ));
+            // Interned now, so that output fields store them without a per-record copy.
+            c.program.interner.intern(&compiled.text);
+            c.program.interner.intern(&compiled.id);
+            rules.push(compiled);
         }
         let held = vec![false; items.len()];
         let itemset_flags = vec![false; itemsets.len()];
         Ok(Association {
             items,
-            table: Arc::new(RuleTable {
-                item_values,
-                itemsets,
-                rules,
-            }),
+            table: Arc::new(RuleTable { itemsets, rules }),
             held,
             itemsets: itemset_flags,
         })
@@ -195,6 +210,9 @@ fn compile_rule(rule: &El<'_, '_>, index: usize, itemsets: &[&str]) -> Result<Ru
             Some(id) => id.to_owned(),
             None => (index + 1).to_string(),
         }),
+        text: Arc::from(""),
+        antecedent_items: Vec::new(),
+        consequent_items: Vec::new(),
     })
 }
 
@@ -338,30 +356,12 @@ impl RuleTable {
     /// What `feature` reports of `rule`: a number, a text, or a list of item values.
     pub fn report(&self, rule: &Rule, feature: Measure) -> crate::Value {
         use crate::Value;
-        let items = |itemset: usize| -> Vec<Arc<str>> {
-            self.itemsets[itemset]
-                .iter()
-                .map(|item| self.item_values[*item].clone())
-                .collect()
-        };
+        let list =
+            |items: &[Arc<str>]| Value::List(items.iter().cloned().map(Value::Text).collect());
         match feature {
-            Measure::Antecedent => Value::List(
-                items(rule.antecedent)
-                    .into_iter()
-                    .map(Value::Text)
-                    .collect(),
-            ),
-            Measure::Consequent => Value::List(
-                items(rule.consequent)
-                    .into_iter()
-                    .map(Value::Text)
-                    .collect(),
-            ),
-            Measure::Rule => Value::Text(Arc::from(format!(
-                "{{{}}}->{{{}}}",
-                items(rule.antecedent).join(","),
-                items(rule.consequent).join(",")
-            ))),
+            Measure::Antecedent => list(&rule.antecedent_items),
+            Measure::Consequent => list(&rule.consequent_items),
+            Measure::Rule => Value::Text(rule.text.clone()),
             Measure::RuleId => Value::Text(rule.id.clone()),
             measure => match self.number(rule, measure) {
                 number if number.is_nan() => Value::Missing,
