@@ -50,9 +50,12 @@ fn main() {
         .skip(1)
         .filter(|arg| !arg.starts_with("--"))
         .collect();
+    // Without models (as `cargo bench` and `cargo test --all-targets` run it), nothing to do.
     let Some((seconds, models)) = args.split_first() else {
-        eprintln!("usage: versus_jpmml SECONDS NAME=MODEL.pmml=INPUT.csv...");
-        std::process::exit(2);
+        eprintln!(
+            "versus_jpmml: run by scripts/bench-pmml.sh (SECONDS NAME=MODEL.pmml=INPUT.csv...)"
+        );
+        return;
     };
     let seconds: f64 = seconds.parse().expect("SECONDS");
     for spec in models {
