@@ -317,6 +317,9 @@ DOCUMENTS = {
     "mining_select_first": lambda: mining("selectFirst", "classification", predicates=True),
     "mining_weighted_average_targets": lambda: mining("weightedAverage", "regression"),
     "mining_median_regression": lambda: mining("median", "regression", predicates=True),
+    "mining_weighted_median": lambda: mining("weightedMedian", "regression", predicates=True),
+    "mining_select_all_regression": lambda: mining("selectAll", "regression", predicates=True).replace('missingPredictionTreatment="skipSegment"', 'missingPredictionTreatment="continue"'),
+    "mining_select_all_classifier": lambda: mining("selectAll", "classification", predicates=True).replace('missingPredictionTreatment="skipSegment"', 'missingPredictionTreatment="returnMissing"'),
     "mining_weighted_sum": lambda: mining("weightedSum", "regression"),
     "mining_model_chain": model_chain,
 }

@@ -49,10 +49,12 @@ def build_jpmml() -> None:
     )
 
 
-def score_with_jpmml(model: Path, inputs: Path, output: Path) -> None:
-    """Runs JPMML-Evaluator on `inputs`, writing its predictions to `output`."""
+def score_with_jpmml(model: Path, inputs: Path, output: Path, every_output: bool = False) -> None:
+    """Runs JPMML-Evaluator on `inputs`, writing its predictions to `output` (with every target
+    and output field when `every_output`)."""
     classpath = f"{JPMML / 'target' / 'classes'}:{JPMML / 'target' / 'dependency'}/*"
+    flags = ["--all"] if every_output else []
     subprocess.run(
-        ["java", "-cp", classpath, "reference.ReferenceScorer", str(model), str(inputs), str(output)],
+        ["java", "-cp", classpath, "reference.ReferenceScorer", *flags, str(model), str(inputs), str(output)],
         check=True,
     )

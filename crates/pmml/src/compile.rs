@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::define;
 use super::error::Result;
 use super::eval::{Program, SlotDef};
 use super::expr;
+use super::functions::Func;
 use super::schema::{read_mining_schema, DataFieldDef, MiningFieldDef, Preparation, Usage};
 use super::value::{parse_literal, DataType, OpType, Val};
 use super::xml::{El, MAX_DEPTH};
@@ -54,6 +56,8 @@ struct Scope<'a, 'input> {
     resolved: HashMap<String, FieldInfo>,
     segment_outputs: HashMap<String, FieldInfo>,
     pass_through: bool,
+    /// Whether this is a user-defined function's body, which sees only its parameters.
+    function: bool,
 }
 
 /// Turns a document's fields into slots and keeps what the program needs.
@@ -65,6 +69,9 @@ pub struct Compiler<'a, 'input> {
     /// The inputs of the top-level model.
     pub bindings: Vec<Binding>,
     global_derived: HashMap<String, El<'a, 'input>>,
+    /// The DefineFunctions by name, and the program index of those compiled so far.
+    defined: HashMap<String, El<'a, 'input>>,
+    compiled_functions: HashMap<String, usize>,
     scopes: Vec<Scope<'a, 'input>>,
     in_progress: Vec<(ScopeId, String)>,
     unsupported_outputs: HashMap<String, String>,
@@ -80,17 +87,26 @@ impl<'a, 'input> Compiler<'a, 'input> {
         dictionary: Option<El<'a, 'input>>,
     ) -> Result<Self> {
         let mut global_derived = HashMap::new();
+        let mut defined = HashMap::new();
         if let Some(dictionary) = dictionary {
-            if let Some(function) = dictionary.child("DefineFunction") {
-                return Err(function.unsupported("a user-defined function (DefineFunction)"));
-            }
             collect_derived(&dictionary, &mut global_derived)?;
+            for function in dictionary.children_named("DefineFunction") {
+                let name = function.required("name")?;
+                if Func::from_name(name).is_some() {
+                    return Err(function.invalid(format!("`{name}` is a built-in function")));
+                }
+                if defined.insert(name.to_owned(), function).is_some() {
+                    return Err(function.invalid(format!("the function `{name}` is defined twice")));
+                }
+            }
         }
         Ok(Compiler {
             program,
             data_fields,
             bindings: Vec::new(),
             global_derived,
+            defined,
+            compiled_functions: HashMap::new(),
             scopes: Vec::new(),
             in_progress: Vec::new(),
             unsupported_outputs: HashMap::new(),
@@ -134,6 +150,7 @@ impl<'a, 'input> Compiler<'a, 'input> {
             resolved: HashMap::new(),
             segment_outputs: HashMap::new(),
             pass_through,
+            function: false,
         });
         let scope = self.scopes.len() - 1;
         if parent.is_none() {
@@ -144,6 +161,75 @@ impl<'a, 'input> Compiler<'a, 'input> {
             }
         }
         Ok(scope)
+    }
+
+    /// Opens the scope of a user-defined function's body (its parameters are added one by one).
+    pub fn open_function_scope(&mut self) -> ScopeId {
+        self.scopes.push(Scope {
+            parent: None,
+            mining: HashMap::new(),
+            targets: Vec::new(),
+            local: HashMap::new(),
+            resolved: HashMap::new(),
+            segment_outputs: HashMap::new(),
+            pass_through: false,
+            function: true,
+        });
+        self.scopes.len() - 1
+    }
+
+    /// Declares a parameter of the function whose body is `scope`.
+    pub fn add_parameter(
+        &mut self,
+        scope: ScopeId,
+        name: &str,
+        slot: u32,
+        data_type: DataType,
+        at: &El<'_, '_>,
+    ) -> Result<()> {
+        let info = FieldInfo {
+            slot,
+            data_type,
+            op_type: OpType::of(at, data_type)?,
+            depth: 0,
+        };
+        if self.scopes[scope]
+            .resolved
+            .insert(name.to_owned(), info)
+            .is_some()
+        {
+            return Err(at.invalid(format!("the parameter `{name}` is declared twice")));
+        }
+        Ok(())
+    }
+
+    /// The program index of the user-defined function `name`, compiled on its first call.
+    pub fn user_function(&mut self, name: &str, at: &El<'_, '_>) -> Result<usize> {
+        if let Some(index) = self.compiled_functions.get(name) {
+            return Ok(*index);
+        }
+        let element = *self
+            .defined
+            .get(name)
+            .ok_or_else(|| at.unsupported(format!("the function `{name}`")))?;
+        let key = (usize::MAX, name.to_owned());
+        if self.in_progress.contains(&key) {
+            return Err(element.invalid(format!("the function `{name}` calls itself")));
+        }
+        self.enter(&element)?;
+        self.in_progress.push(key);
+        let compiled = define::compile_function(self, &element);
+        self.in_progress.pop();
+        self.leave();
+        self.program.functions.push(compiled?);
+        let index = self.program.functions.len() - 1;
+        self.compiled_functions.insert(name.to_owned(), index);
+        Ok(index)
+    }
+
+    /// The target fields model `scope` declares in its MiningSchema, in document order.
+    pub fn targets(&self, scope: ScopeId) -> &[String] {
+        &self.scopes[scope].targets
     }
 
     /// The name of the target field `model` declares in its MiningSchema, if any.
@@ -217,6 +303,11 @@ impl<'a, 'input> Compiler<'a, 'input> {
         name: &str,
         at: &El<'_, '_>,
     ) -> Result<FieldInfo> {
+        if self.scopes[scope].function {
+            return Err(at.invalid(format!(
+                "the field `{name}` is not a parameter of the function"
+            )));
+        }
         let mining = self.scopes[scope].mining.get(name).cloned();
         if let Some((mining, element)) = mining.filter(|(field, _)| field.usage != Usage::Target) {
             return self.resolve_mining_field(scope, name, &mining, &element);
@@ -441,5 +532,11 @@ pub fn type_name(data_type: DataType) -> &'static str {
         DataType::Float => "float",
         DataType::Double => "double",
         DataType::Boolean => "boolean",
+        DataType::Date => "date",
+        DataType::Time => "time",
+        DataType::DateTime => "dateTime",
+        DataType::DateDaysSince(_) => "dateDaysSince[YEAR]",
+        DataType::TimeSeconds => "timeSeconds",
+        DataType::DateTimeSecondsSince(_) => "dateTimeSecondsSince[YEAR]",
     }
 }

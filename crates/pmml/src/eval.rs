@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use super::compile::type_name;
+use super::define::UserFunction;
 use super::error::{Error, Result};
 use super::expr::Expr;
 use super::schema::Preparation;
-use super::value::{number_text, parse_boolean, round_to, DataType, Interner, Val};
+use super::value::{number_text, parse_boolean, parse_temporal, round_to, DataType, Interner, Val};
 
 /// How the value of a slot is obtained.
 #[derive(Debug)]
@@ -31,6 +33,15 @@ pub enum SlotDef {
     Output,
 }
 
+/// A text read as a number: a decimal number, or a boolean (`TRUE`, `false`) as 1 or 0; NaN
+/// when it is neither.
+fn text_number(text: &str) -> f64 {
+    match text.trim().parse() {
+        Ok(number) => number,
+        Err(_) => parse_boolean(text).map_or(f64::NAN, |flag| f64::from(u8::from(flag))),
+    }
+}
+
 /// Everything compiled from a document that scoring reads but never changes.
 #[derive(Debug, Default)]
 pub struct Program {
@@ -40,13 +51,21 @@ pub struct Program {
     pub names: Vec<Arc<str>>,
     /// The strings of the document.
     pub interner: Interner,
+    /// The user-defined functions, compiled.
+    pub functions: Vec<UserFunction>,
+}
+
+/// A slot's value and the record it was set for.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    value: Val,
+    stamp: u32,
 }
 
 /// Per-record values of every slot, reused from record to record.
 #[derive(Debug, Default)]
 pub struct Slots {
-    values: Vec<Val>,
-    stamps: Vec<u32>,
+    entries: Vec<Entry>,
     stamp: u32,
     dynamic: Vec<String>,
 }
@@ -54,9 +73,12 @@ pub struct Slots {
 impl Slots {
     /// Room for `count` slots.
     pub fn new(count: usize) -> Self {
+        let empty = Entry {
+            value: Val::Missing,
+            stamp: 0,
+        };
         Slots {
-            values: vec![Val::Missing; count],
-            stamps: vec![0; count],
+            entries: vec![empty; count],
             stamp: 0,
             dynamic: Vec::new(),
         }
@@ -75,7 +97,7 @@ impl<'a> Env<'a> {
     pub fn new(program: &'a Program, slots: &'a mut Slots) -> Self {
         slots.stamp = slots.stamp.wrapping_add(1);
         if slots.stamp == 0 {
-            slots.stamps.iter_mut().for_each(|stamp| *stamp = 0);
+            slots.entries.iter_mut().for_each(|entry| entry.stamp = 0);
             slots.stamp = 1;
         }
         slots.dynamic.clear();
@@ -85,17 +107,16 @@ impl<'a> Env<'a> {
     /// Sets the value of `slot` for this record.
     #[inline]
     pub fn set(&mut self, slot: u32, value: Val) {
-        let index = slot as usize;
-        self.slots.values[index] = value;
-        self.slots.stamps[index] = self.slots.stamp;
+        let stamp = self.slots.stamp;
+        self.slots.entries[slot as usize] = Entry { value, stamp };
     }
 
     /// The value of `slot` in this record, computing it if needed.
     #[inline]
     pub fn value(&mut self, slot: u32) -> Result<Val> {
-        let index = slot as usize;
-        if self.slots.stamps[index] == self.slots.stamp {
-            return Ok(self.slots.values[index]);
+        let entry = self.slots.entries[slot as usize];
+        if entry.stamp == self.slots.stamp {
+            return Ok(entry.value);
         }
         self.compute(slot)
     }
@@ -124,11 +145,9 @@ impl<'a> Env<'a> {
     /// The value of `slot` as a number; `None` when missing.
     #[inline]
     pub fn number(&mut self, slot: u32) -> Result<Option<f64>> {
-        let index = slot as usize;
-        if self.slots.stamps[index] == self.slots.stamp {
-            if let Val::Num(number) = self.slots.values[index] {
-                return Ok(Some(number));
-            }
+        let entry = self.slots.entries[slot as usize];
+        if let (true, Val::Num(number)) = (entry.stamp == self.slots.stamp, entry.value) {
+            return Ok(Some(number));
         }
         let value = self.value(slot)?;
         self.as_number(value)
@@ -143,8 +162,8 @@ impl<'a> Env<'a> {
             Val::Bool(flag) => Ok(Some(f64::from(u8::from(flag)))),
             Val::Str(id) => {
                 let number = match self.program.interner.number(id) {
-                    Some(number) => number,
-                    None => self.text(id).trim().parse().unwrap_or(f64::NAN),
+                    Some(number) if !number.is_nan() => number,
+                    _ => text_number(self.text(id)),
                 };
                 if number.is_nan() {
                     Err(Error::scoring(format!(
@@ -179,6 +198,14 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// The text of a string id, shared (a load-time string is not copied).
+    pub fn shared_text(&self, id: u32) -> Arc<str> {
+        match self.program.interner.text(id) {
+            Some(text) => text.clone(),
+            None => Arc::from(self.text(id)),
+        }
+    }
+
     /// The id of `text`: its load-time id when the document mentions it, else a per-record id.
     pub fn intern(&mut self, text: &str) -> u32 {
         if let Some(id) = self.program.interner.lookup(text) {
@@ -198,6 +225,15 @@ impl<'a> Env<'a> {
             (Val::Missing, _) => Val::Missing,
             (Val::Str(_), DataType::String) | (Val::Bool(_), DataType::Boolean) => value,
             (_, DataType::Boolean) => self.as_bool(value)?.map_or(Val::Missing, Val::Bool),
+            (Val::Str(id), temporal) if temporal.is_temporal() => {
+                let text = self.text(id);
+                parse_temporal(text, temporal)
+                    .map(Val::Num)
+                    .ok_or_else(|| {
+                        Error::scoring(format!("`{text}` is not a {}", type_name(temporal)))
+                    })?
+            }
+            (Val::Num(_), temporal) if temporal.is_temporal() => value,
             (Val::Num(number), DataType::String) => Val::Str(self.intern(&number_text(number))),
             (Val::Bool(flag), DataType::String) => {
                 Val::Str(self.intern(if flag { "true" } else { "false" }))

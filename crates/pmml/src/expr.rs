@@ -2,6 +2,7 @@
 //! NormDiscrete, Discretize, MapValues and Apply, compiled to a typed tree over slots.
 
 use super::compile::{Compiler, ScopeId};
+use super::define::{self, Call};
 use super::error::Result;
 use super::eval::Env;
 use super::functions::{self, Func};
@@ -38,9 +39,21 @@ pub enum Expr {
     MapValues(Box<MapValues>),
     /// A built-in function.
     Apply(Box<Apply>),
+    /// A user-defined function.
+    Call(Box<Call>),
     /// `+`, `-`, `*` or `/` on doubles without mapMissingTo or defaultValue (a fast path for
     /// the scalers and linear combinations that exporters write).
     Arithmetic(Box<Arithmetic>),
+    /// `(x op a) op b` or `x op a` on a number field and constants (the scalers exporters
+    /// write): the same operations, without evaluating sub-expressions.
+    Scale(Box<Scale>),
+}
+
+/// A compiled `(x op a) op b` (`steps` has one or two (operator, constant) pairs).
+#[derive(Debug)]
+pub struct Scale {
+    slot: u32,
+    steps: Vec<(Func, f64)>,
 }
 
 /// A compiled double-precision `+`, `-`, `*` or `/`.
@@ -132,7 +145,8 @@ pub fn compile_container(
     compile(c, scope, &first)
 }
 
-fn is_expression(name: &str) -> bool {
+/// Whether `name` is an expression element.
+pub fn is_expression(name: &str) -> bool {
     matches!(
         name,
         "Constant"
@@ -400,7 +414,7 @@ fn read_inline_table(
         for (column, data_type) in columns.iter().zip(types) {
             let cell = row
                 .all_children()
-                .find(|cell| cell.name() == *column)
+                .find(|cell| cell.has_qualified_name(column))
                 .ok_or_else(|| row.invalid(format!("the row has no `{column}` cell")))?;
             cells.push(c.literal(cell.text(), *data_type, &cell)?);
         }
@@ -410,8 +424,9 @@ fn read_inline_table(
 
 fn compile_apply(c: &mut Compiler<'_, '_>, scope: ScopeId, element: &El<'_, '_>) -> Result<Typed> {
     let name = element.required("function")?;
-    let func = Func::from_name(name)
-        .ok_or_else(|| element.unsupported(format!("the function `{name}`")))?;
+    let Some(func) = Func::from_name(name) else {
+        return define::compile_call(c, scope, element, name);
+    };
     let mut args = Vec::new();
     for child in element
         .children()
@@ -420,6 +435,8 @@ fn compile_apply(c: &mut Compiler<'_, '_>, scope: ScopeId, element: &El<'_, '_>)
         args.push(compile(c, scope, &child)?);
     }
     func.check_arity(args.len())
+        .map_err(|message| element.invalid(message))?;
+    func.check_types(&args)
         .map_err(|message| element.invalid(message))?;
     let data_type = func.result_type(&args);
     let depth = args.iter().map(|arg| arg.depth).max().unwrap_or(0) + 1;
@@ -443,7 +460,7 @@ fn compile_apply(c: &mut Compiler<'_, '_>, scope: ScopeId, element: &El<'_, '_>)
         let mut operands = args.into_iter().map(|typed| typed.expr);
         if let (Some(left), Some(right)) = (operands.next(), operands.next()) {
             return Ok(Typed {
-                expr: Expr::Arithmetic(Box::new(Arithmetic { func, left, right })),
+                expr: scale_or_arithmetic(Arithmetic { func, left, right }),
                 data_type,
                 depth,
             });
@@ -505,8 +522,53 @@ impl Expr {
             Expr::Discretize(discretize) => discretize.eval(env),
             Expr::MapValues(map) => map.eval(env),
             Expr::Apply(apply) => functions::eval_apply(apply, env),
+            Expr::Call(call) => call.eval(env),
             Expr::Arithmetic(arithmetic) => arithmetic.eval(env),
+            Expr::Scale(scale) => scale.eval(env),
         }
+    }
+}
+
+/// An arithmetic on a number field and constants as a [`Scale`], or as it is.
+fn scale_or_arithmetic(arithmetic: Arithmetic) -> Expr {
+    let Expr::Const(Val::Num(b)) = arithmetic.right else {
+        return Expr::Arithmetic(Box::new(arithmetic));
+    };
+    let func = arithmetic.func;
+    match arithmetic.left {
+        Expr::Field {
+            slot,
+            map_missing: None,
+        } => Expr::Scale(Box::new(Scale {
+            slot,
+            steps: vec![(func, b)],
+        })),
+        Expr::Scale(mut scale) if scale.steps.len() == 1 => {
+            scale.steps.push((func, b));
+            Expr::Scale(scale)
+        }
+        left => Expr::Arithmetic(Box::new(Arithmetic {
+            func,
+            left,
+            right: Expr::Const(Val::Num(b)),
+        })),
+    }
+}
+
+impl Scale {
+    fn eval(&self, env: &mut Env<'_>) -> Result<Val> {
+        let Some(mut x) = env.number(self.slot)? else {
+            return Ok(Val::Missing);
+        };
+        for (func, y) in &self.steps {
+            x = match func {
+                Func::Add => x + y,
+                Func::Subtract => x - y,
+                Func::Multiply => x * y,
+                _ => x / y,
+            };
+        }
+        Ok(Val::Num(x))
     }
 }
 
@@ -514,8 +576,12 @@ impl Arithmetic {
     fn eval(&self, env: &mut Env<'_>) -> Result<Val> {
         let left = self.left.eval(env)?;
         let right = self.right.eval(env)?;
-        let (Some(x), Some(y)) = (env.as_number(left)?, env.as_number(right)?) else {
-            return Ok(Val::Missing);
+        let (x, y) = match (left, right) {
+            (Val::Num(x), Val::Num(y)) => (x, y),
+            _ => match (env.as_number(left)?, env.as_number(right)?) {
+                (Some(x), Some(y)) => (x, y),
+                _ => return Ok(Val::Missing),
+            },
         };
         Ok(Val::Num(match self.func {
             Func::Add => x + y,

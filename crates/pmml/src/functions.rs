@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use super::error::{Error, Result};
 use super::eval::Env;
 use super::expr::{Apply, Typed};
+use super::temporal::{year_start, DAY};
 use super::value::{round_to, DataType, Val};
 
 /// A built-in function.
@@ -91,6 +92,13 @@ pub enum Func {
     Substring,
     /// `concat`
     Concat,
+    /// `dateDaysSinceYear`: the days from January 1st of a year to a date (or a moment's date).
+    DateDaysSinceYear,
+    /// `dateSecondsSinceYear`: the seconds from January 1st of a year to a moment (or a date's
+    /// midnight).
+    DateSecondsSinceYear,
+    /// `dateSecondsSinceMidnight`: the seconds from midnight to a time (or a moment's time).
+    DateSecondsSinceMidnight,
 }
 
 /// One-argument functions computed on doubles.
@@ -226,6 +234,9 @@ impl Func {
             "stringLength" => StringLength,
             "substring" => Substring,
             "concat" => Concat,
+            "dateDaysSinceYear" => DateDaysSinceYear,
+            "dateSecondsSinceYear" => DateSecondsSinceYear,
+            "dateSecondsSinceMidnight" => DateSecondsSinceMidnight,
             _ => return None,
         })
     }
@@ -235,9 +246,22 @@ impl Func {
         use Func::*;
         let (min, max) = match self {
             Add | Subtract | Multiply | Divide | Modulo | Pow | Threshold | Hypot | Atan2
-            | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual => (2, 2),
-            Math(_) | Abs | Rint | Floor | Ceil | Round | IsMissing | IsNotMissing | Not
-            | Uppercase | Lowercase | TrimBlanks | StringLength => (1, 1),
+            | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual
+            | DateDaysSinceYear | DateSecondsSinceYear => (2, 2),
+            Math(_)
+            | Abs
+            | Rint
+            | Floor
+            | Ceil
+            | Round
+            | IsMissing
+            | IsNotMissing
+            | Not
+            | Uppercase
+            | Lowercase
+            | TrimBlanks
+            | StringLength
+            | DateSecondsSinceMidnight => (1, 1),
             Substring => (3, 3),
             If => (2, 3),
             And | Or | IsIn | IsNotIn | Concat => (2, usize::MAX),
@@ -249,6 +273,26 @@ impl Func {
             ));
         }
         Ok(())
+    }
+
+    /// Checks the static types of the arguments where the function needs particular ones (the
+    /// date functions, as JPMML converts between dates, times and moments).
+    pub fn check_types(self, args: &[Typed]) -> Result<(), String> {
+        let from = args[0].data_type;
+        let accepted = match self {
+            Func::DateDaysSinceYear => matches!(from, DataType::Date | DataType::DateTime),
+            Func::DateSecondsSinceYear => from == DataType::DateTime,
+            Func::DateSecondsSinceMidnight => matches!(from, DataType::Time | DataType::DateTime),
+            _ => true,
+        };
+        if accepted {
+            Ok(())
+        } else {
+            Err(format!(
+                "the function {self:?} cannot take a {}",
+                super::compile::type_name(from)
+            ))
+        }
     }
 
     /// The static type of the result for these arguments.
@@ -269,7 +313,13 @@ impl Func {
             },
             Abs | Rint => args[0].data_type,
             If => args[1].data_type,
-            Floor | Ceil | Round | StringLength => DataType::Integer,
+            Floor
+            | Ceil
+            | Round
+            | StringLength
+            | DateDaysSinceYear
+            | DateSecondsSinceYear
+            | DateSecondsSinceMidnight => DataType::Integer,
             Math(_) | Hypot | Atan2 => DataType::Double,
             IsMissing | IsNotMissing | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan
             | GreaterOrEqual | And | Or | Not | IsIn | IsNotIn => DataType::Boolean,
@@ -471,6 +521,9 @@ fn eval_fixed(apply: &Apply, values: &[Val], env: &mut Env<'_>) -> Result<Outcom
         Uppercase | Lowercase | TrimBlanks | Substring | StringLength => {
             return eval_string(func, values, env)
         }
+        DateDaysSinceYear | DateSecondsSinceYear | DateSecondsSinceMidnight => {
+            return eval_date(apply, values, env)
+        }
         _ => return eval_numeric(apply, values, env),
     };
     Ok(Outcome::Value(value))
@@ -538,6 +591,26 @@ fn eval_string(func: Func, values: &[Val], env: &mut Env<'_>) -> Result<Outcome>
         }
     };
     Ok(Outcome::Value(Val::Str(env.intern(&result))))
+}
+
+/// The date functions, on the static type of their first argument (checked at load time).
+fn eval_date(apply: &Apply, values: &[Val], env: &mut Env<'_>) -> Result<Outcome> {
+    let from = apply.args[0].data_type;
+    let x = env.as_number(values[0])?.unwrap_or(f64::NAN);
+    let days = match from {
+        DataType::Date => x,
+        _ => (x / DAY).floor(),
+    };
+    let year = || -> Result<f64> {
+        let year = env.as_number(values[1])?.unwrap_or(f64::NAN);
+        Ok(year_start(year as i64) as f64)
+    };
+    let result = match apply.func {
+        Func::DateDaysSinceYear => days - year()?,
+        Func::DateSecondsSinceYear => x - year()? * DAY,
+        _ => x.rem_euclid(DAY),
+    };
+    Ok(Outcome::Value(Val::Num(result.floor())))
 }
 
 /// The text of a value, as string functions see it.

@@ -40,33 +40,82 @@
 //! # Ok::<(), pmml_evaluator::Error>(())
 //! ```
 //!
+//! Every OutputField of the document (and of the segments whose results a MiningModel hands
+//! on, as JPMML reports them) comes with each prediction, in the order of
+//! [`Model::output_fields`]; a model with several targets reports each in
+//! [`Prediction::targets`]:
+//!
+//! ```
+//! use pmml_evaluator::{Model, Value};
+//!
+//! let document = r#"
+//! <PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+//!   <DataDictionary>
+//!     <DataField name="x" optype="continuous" dataType="double"/>
+//!     <DataField name="y" optype="continuous" dataType="double"/>
+//!   </DataDictionary>
+//!   <Scorecard functionName="regression" baselineScore="1">
+//!     <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+//!     <Output>
+//!       <OutputField name="score" optype="continuous" dataType="double"/>
+//!       <OutputField name="reason" optype="categorical" dataType="string" feature="reasonCode"/>
+//!     </Output>
+//!     <Characteristics>
+//!       <Characteristic name="size" reasonCode="SMALL">
+//!         <Attribute partialScore="0"><SimplePredicate field="x" operator="lessThan" value="5"/></Attribute>
+//!         <Attribute partialScore="2"><True/></Attribute>
+//!       </Characteristic>
+//!     </Characteristics>
+//!   </Scorecard>
+//! </PMML>"#;
+//!
+//! let mut model = Model::from_bytes(document.as_bytes())?;
+//! assert_eq!(model.output_fields(), ["score".into(), "reason".into()]);
+//! let prediction = model.score(&[3.0])?;
+//! assert_eq!(prediction.value, 0.0);
+//! assert_eq!(prediction.output("reason"), Some(&Value::Text("SMALL".into())));
+//! # Ok::<(), pmml_evaluator::Error>(())
+//! ```
+//!
 //! # What is evaluated
 //!
-//! PMML 4.1–4.4: `TreeModel`, `RegressionModel`, `GeneralRegressionModel`, `NeuralNetwork` and
-//! `MiningModel` (ensembles, model chains), with the DataDictionary, MiningSchema,
-//! transformations, Targets and the OutputFields that chained models need.
+//! PMML 4.1–4.4, the model types JPMML-Evaluator evaluates but `TimeSeriesModel`: `TreeModel`
+//! (with Regressions embedded in nodes), `RegressionModel`, `GeneralRegressionModel`,
+//! `NeuralNetwork`, `NaiveBayesModel`, `SupportVectorMachineModel`, `NearestNeighborModel`,
+//! `ClusteringModel` (center-based), `Scorecard`, `RuleSetModel`, `AssociationModel` (items
+//! from the record's fields) and `MiningModel` (votes,
+//! averages, medians, weighted medians, sums, max, `selectFirst`, `selectAll`, `modelChain`,
+//! `multiModelChain` and `x-multiModelChain`), with the DataDictionary, MiningSchema,
+//! transformations (user-defined functions included), Targets and OutputFields (predicted
+//! values, probabilities, confidences, transformed values and decisions, entity and cluster ids,
+//! affinities, reason codes, association rules' values), on strings, numbers, booleans, dates,
+//! times and moments.
 //!
 //! A document is parsed once (with size and depth limits, no DTDs or entities: see
 //! [`MAX_DOCUMENT_BYTES`] and [`MAX_DEPTH`]) and compiled into flat structures: every field
 //! becomes a slot, predicates and constants are typed at load time, strings are interned.
 //! Scoring a record then touches neither the XML nor strings (unless the model itself works on
-//! strings) and allocates nothing except the probability vector that a classifier's
-//! [`Prediction`] carries.
+//! strings) and allocates nothing but the vectors a [`Prediction`] hands over: a classifier's
+//! probabilities, the values of the output fields, the values of several targets.
 //!
 //! Class labels ([`Model::class_labels`]) are the target field's categories in the order its
 //! DataField lists them; when the DataField lists none, in the order the model first mentions
-//! them (ScoreDistributions, RegressionTables, NeuralOutputs). A model that gives no prediction
-//! for a record (e.g. a tree whose missing-value strategy is `nullPrediction`) yields a
-//! [`Prediction`] whose value is NaN, with no class and no probabilities.
+//! them (ScoreDistributions, RegressionTables, NeuralOutputs; cluster ids for a clustering). A
+//! model that gives no prediction for a record (e.g. a tree whose missing-value strategy is
+//! `nullPrediction`) yields a [`Prediction`] whose value is NaN, with no class and no
+//! probabilities. Dates count days since 1970-01-01, moments seconds since its midnight, times
+//! seconds since midnight: output fields of those types report these numbers.
 //!
-//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported: other
-//! model types (SVM, NaiveBayes, Scorecard, Clustering, RuleSet, ...), `DefineFunction`,
-//! `TableLocator`, `Aggregate`/`Lag`/`TextIndex`, date and time data types, models embedded in
-//! tree nodes, CoxRegression, contrast matrices and per-category PPCells in general regression
-//! models, the segmentations `selectAll`, `multiModelChain` and `weightedMedian`, the functions
-//! `replace`, `matches`, `formatNumber` and the date functions, and segment output features
-//! other than predictedValue, probability, transformedValue and decision when a later segment
-//! uses them.
+//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported:
+//! `TimeSeriesModel` (which JPMML evaluates too) and the model types it does not evaluate
+//! (`BayesianNetworkModel`, `GaussianProcessModel`, ...), transactional association models
+//! (group fields) and lists of rules (`isMultiValued="1"`), distribution-based clusterings and
+//! similarity measures, Poisson distributions in Naive Bayes, `TableLocator`,
+//! `Aggregate`/`Lag`/`TextIndex`, DecisionTrees embedded in tree nodes, CoxRegression, contrast
+//! matrices and per-category PPCells in general regression models, `skipSegment` with
+//! `selectAll`, the functions `replace`, `matches`, `formatNumber` and `formatDatetime`, and the
+//! output features `residual`, `standardError`, the confidence intervals, `warning` and
+//! `report`.
 //!
 //! # Differences from JPMML-Evaluator
 //!
@@ -74,24 +123,37 @@
 //! returns missing, as the PMML specification says, where JPMML throws; `mapMissingTo` and
 //! `defaultValue` take the function's result type; equal probabilities go to the first label in
 //! label order (votes follow JPMML); `aggregateNodes` and `weightedConfidence`, which JPMML
-//! lacks, average the leaves reached through unknown predicates, weighted by record count.
+//! lacks, average the leaves reached through unknown predicates, weighted by record count;
+//! user-defined functions called with the wrong number of arguments and date functions given
+//! arguments of the wrong type are refused at load, where JPMML fails each record.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod association;
+mod clustering;
 mod compile;
+mod define;
 mod error;
 mod eval;
 mod expr;
 mod functions;
 mod general_regression;
+mod knn;
+mod measure;
 mod mining;
 mod models;
+mod naive_bayes;
 mod neural;
+mod output;
 mod predicate;
 mod regression;
+mod rule_set;
 mod schema;
+mod scorecard;
+mod svm;
 mod target;
+mod temporal;
 mod tree;
 mod value;
 mod xml;
@@ -105,6 +167,7 @@ use compile::Compiler;
 use eval::{Env, Program, Slots};
 use models::{is_model_element, Function, ModelNode, Outcome};
 use schema::{read_data_dictionary, Preparation};
+use value::Val;
 use xml::El;
 
 /// Results of this crate.
@@ -121,17 +184,70 @@ pub enum Input<'a> {
     Text(&'a str),
 }
 
+/// The value of an output field or of a target, as a [`Prediction`] reports it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Value {
+    /// No value.
+    Missing,
+    /// A number (of an integer, float or double field).
+    Number(f64),
+    /// A text (a category, an entity id, a reason code).
+    Text(Arc<str>),
+    /// A boolean.
+    Boolean(bool),
+    /// Several values (the items of an association rule's antecedent or consequent).
+    List(Vec<Value>),
+}
+
+impl Value {
+    /// The value as a number: a number, a boolean as 1 or 0, a text that reads as a number.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Value::Number(number) => Some(*number),
+            Value::Boolean(flag) => Some(f64::from(u8::from(*flag))),
+            Value::Text(text) => text.trim().parse().ok(),
+            Value::Missing | Value::List(_) => None,
+        }
+    }
+
+    /// The value as a text, if it is one.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Whether the value is missing.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Value::Missing)
+    }
+}
+
 /// What a model says about one record.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Prediction {
     /// The regression value; for a classifier, its class label read as a number (NaN when the
-    /// label is not numeric); NaN when the model gives no prediction.
+    /// label is not numeric); NaN when the model gives no prediction. For a model with several
+    /// targets, that of the first ([`Model::target_fields`]).
     pub value: f64,
-    /// For a classifier, the predicted class label.
+    /// For a classifier (or a clustering), the predicted class label (cluster id).
     pub class: Option<Arc<str>>,
     /// For a classifier, one probability per label of [`Model::class_labels`], in that order
     /// (empty when the model gives none).
     pub probabilities: Vec<f64>,
+    /// The values of the model's output fields, in the order of [`Model::output_fields`] (empty
+    /// when the document declares none).
+    pub outputs: Vec<Value>,
+    /// For a model with several targets, the value of each, in the order of
+    /// [`Model::target_fields`]; for a `selectAll` segmentation, for each target the list of the
+    /// values of the segments that applied (a [`Value::List`]); empty for other models with one
+    /// target, whose result `value` and `class` give.
+    pub targets: Vec<Value>,
+    /// The names of the output fields (shared with the model).
+    output_names: Option<Arc<[Arc<str>]>>,
 }
 
 impl Prediction {
@@ -141,6 +257,9 @@ impl Prediction {
             value,
             class: None,
             probabilities: Vec::new(),
+            outputs: Vec::new(),
+            targets: Vec::new(),
+            output_names: None,
         }
     }
 
@@ -151,7 +270,25 @@ impl Prediction {
             value,
             class: Some(class),
             probabilities,
+            ..Prediction::regression(value)
         }
+    }
+
+    /// The value of the output field `name`, if the model has one of that name.
+    pub fn output(&self, name: &str) -> Option<&Value> {
+        let names = self.output_names.as_deref()?;
+        let index = names.iter().position(|known| **known == *name)?;
+        self.outputs.get(index)
+    }
+
+    /// The output fields' names and values, in the order of [`Model::output_fields`].
+    pub fn named_outputs(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.output_names
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(|name| &**name)
+            .zip(&self.outputs)
     }
 }
 
@@ -161,6 +298,17 @@ struct BoundInput {
     position: Option<usize>,
     slot: u32,
     preparation: Preparation,
+}
+
+/// An input whose numbers pass unchanged (the common case), read without its preparation.
+#[derive(Debug)]
+struct PlainInput {
+    position: u32,
+    slot: u32,
+    /// Whether numbers are rounded to `f32`.
+    float: bool,
+    /// The input's index in `Model::inputs`, for values that are not plain numbers.
+    input: u32,
 }
 
 /// A PMML document compiled for scoring records whose fields come in a fixed order.
@@ -173,9 +321,18 @@ pub struct Model {
     slots: Slots,
     root: ModelNode,
     inputs: Vec<BoundInput>,
+    /// The inputs prepared by `plain` (the others are prepared in full).
+    plain: Vec<PlainInput>,
+    other: Vec<u32>,
+    /// Whether records of present numbers are scored straight from the record (a tree whose
+    /// predicates compare plain inputs, a regression over plain inputs: no slots, no
+    /// preparation).
+    direct: bool,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
+    targets: Vec<Arc<str>>,
+    output_names: Option<Arc<[Arc<str>]>>,
 }
 
 impl Model {
@@ -209,36 +366,29 @@ impl Model {
             .find(|child| is_model_element(child.name()))
             .ok_or_else(|| root.invalid("the document has no model"))?;
         let node = ModelNode::compile(&mut compiler, None, &model, None)?;
-        let own_fields: Vec<&str>;
-        let fields = match fields {
-            Some(fields) => fields,
-            None => {
-                own_fields = compiler
-                    .bindings
-                    .iter()
-                    .filter(|binding| binding.required)
-                    .map(|binding| binding.name.as_str())
-                    .collect();
-                &own_fields
-            }
-        };
-        let fields: Vec<Arc<str>> = fields.iter().map(|&field| field.into()).collect();
-        let mut inputs = Vec::new();
-        let mut input_names = Vec::new();
-        for binding in compiler.bindings {
-            let position = fields.iter().position(|field| **field == binding.name);
-            if position.is_none() && binding.required {
-                return Err(ErrorKind::MissingInput(binding.name).into());
-            }
-            if binding.required {
-                input_names.push(binding.name);
-            }
-            inputs.push(BoundInput {
-                position,
-                slot: binding.slot,
-                preparation: binding.preparation,
-            });
-        }
+        let targets = compiler
+            .targets(0)
+            .iter()
+            .map(|name| Arc::from(name.as_str()))
+            .collect();
+        let exposed = node.exposed_outputs()?;
+        let names: Vec<Arc<str>> = exposed.iter().map(|output| output.name.clone()).collect();
+        let output_names = (!names.is_empty()).then(|| Arc::from(names));
+        let own_fields: Vec<&str> = compiler
+            .bindings
+            .iter()
+            .filter(|binding| binding.required)
+            .map(|binding| binding.name.as_str())
+            .collect();
+        let fields: Vec<Arc<str>> = fields
+            .unwrap_or(&own_fields)
+            .iter()
+            .map(|&field| field.into())
+            .collect();
+        let (inputs, input_names) = bind_inputs(compiler.bindings, &fields)?;
+        let (plain, other) = split_plain(&inputs);
+        let mut node = node;
+        let direct = other.is_empty() && node.prepare_direct(&direct_inputs(&plain));
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());
         let labels = node.labels().to_vec();
@@ -247,9 +397,14 @@ impl Model {
             slots,
             root: node,
             inputs,
+            plain,
+            other,
+            direct,
             input_names,
             fields,
             labels,
+            targets,
+            output_names,
         })
     }
 
@@ -267,6 +422,19 @@ impl Model {
     /// regression model.
     pub fn class_labels(&self) -> &[Arc<str>] {
         &self.labels
+    }
+
+    /// The target fields of the model, in MiningSchema order (empty for a model without one, such
+    /// as a clustering).
+    pub fn target_fields(&self) -> &[Arc<str>] {
+        &self.targets
+    }
+
+    /// The names of the output fields every [`Prediction::outputs`] reports, in that order: the
+    /// model's own OutputFields and those of the segments whose results it hands on (as
+    /// JPMML-Evaluator reports them).
+    pub fn output_fields(&self) -> &[Arc<str>] {
+        self.output_names.as_deref().unwrap_or(&[])
     }
 
     /// Whether the model is a classifier.
@@ -290,14 +458,45 @@ impl Model {
     /// `value_at` gives (for records that are not a slice; positions are below the number of
     /// fields).
     pub fn score_by<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
-        let mut env = Env::new(&self.program, &mut self.slots);
-        for input in &self.inputs {
-            let raw = input.position.map_or(Input::Missing, &value_at);
-            let value = input.preparation.prepare(raw, &mut env)?;
-            env.set(input.slot, value);
+        if self.direct && self.all_numbers(&value_at) {
+            return self.score_direct(value_at);
         }
+        let mut env = Env::new(&self.program, &mut self.slots);
+        prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
         let outcome = self.root.evaluate(&mut env)?;
-        Ok(self.prediction(outcome))
+        let mut prediction = prediction(&self.root, &self.labels, outcome);
+        if self.targets.len() > 1 || self.root.lists_targets() {
+            prediction.targets = self.root.target_values(&env);
+        }
+        if let Some(names) = &self.output_names {
+            let mut outputs = Vec::with_capacity(names.len());
+            self.root.report(&mut env, true, &mut outputs)?;
+            prediction.outputs = outputs;
+            prediction.output_names = Some(names.clone());
+        }
+        Ok(prediction)
+    }
+
+    /// Scores a record of present numbers straight from the record (a direct model).
+    fn score_direct<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
+        let number = |position| match value_at(position) {
+            Input::Number(x) => x,
+            _ => f64::NAN,
+        };
+        let outcome = self.root.evaluate_direct(number)?;
+        let mut prediction = prediction(&self.root, &self.labels, outcome);
+        if let Some(names) = &self.output_names {
+            prediction.outputs = self.root.direct_outputs();
+            prediction.output_names = Some(names.clone());
+        }
+        Ok(prediction)
+    }
+
+    /// Whether every input is a present number (so a direct model may score the record).
+    fn all_numbers<'r>(&self, value_at: &impl Fn(usize) -> Input<'r>) -> bool {
+        self.plain.iter().all(
+            |input| matches!(value_at(input.position as usize), Input::Number(x) if !x.is_nan()),
+        )
     }
 
     fn check_width(&self, width: usize) -> Result<()> {
@@ -309,19 +508,100 @@ impl Model {
         }
         Ok(())
     }
+}
 
-    fn prediction(&self, outcome: Outcome) -> Prediction {
-        match outcome {
-            Outcome::Value(value) => Prediction::regression(value),
-            Outcome::Class(index) => {
-                let probabilities = self
-                    .root
-                    .probabilities()
-                    .map(<[f64]>::to_vec)
-                    .unwrap_or_default();
-                Prediction::classification(self.labels[index].clone(), probabilities)
-            }
-            Outcome::Missing => Prediction::regression(f64::NAN),
+/// Binds the top-level model's inputs to their positions among `fields`; fails when a required
+/// one is not there. Returns the inputs and the names of the required ones.
+fn bind_inputs(
+    bindings: Vec<compile::Binding>,
+    fields: &[Arc<str>],
+) -> Result<(Vec<BoundInput>, Vec<String>)> {
+    let mut inputs = Vec::new();
+    let mut input_names = Vec::new();
+    for binding in bindings {
+        let position = fields.iter().position(|field| **field == binding.name);
+        if position.is_none() && binding.required {
+            return Err(ErrorKind::MissingInput(binding.name).into());
         }
+        if binding.required {
+            input_names.push(binding.name);
+        }
+        inputs.push(BoundInput {
+            position,
+            slot: binding.slot,
+            preparation: binding.preparation,
+        });
+    }
+    Ok((inputs, input_names))
+}
+
+/// Prepares a record's inputs into their slots: plain numbers in a compact loop, the rest (and
+/// plain inputs given something else than a number) through their preparation.
+fn prepare_inputs<'r>(
+    inputs: &[BoundInput],
+    plain: &[PlainInput],
+    other: &[u32],
+    value_at: &impl Fn(usize) -> Input<'r>,
+    env: &mut Env<'_>,
+) -> Result<()> {
+    for plain in plain {
+        match value_at(plain.position as usize) {
+            Input::Number(x) if !x.is_nan() => {
+                let x = if plain.float { f64::from(x as f32) } else { x };
+                env.set(plain.slot, Val::Num(x));
+            }
+            raw => {
+                let input = &inputs[plain.input as usize];
+                let value = input.preparation.prepare(raw, env)?;
+                env.set(input.slot, value);
+            }
+        }
+    }
+    for index in other {
+        let input = &inputs[*index as usize];
+        let raw = input.position.map_or(Input::Missing, value_at);
+        let value = input.preparation.prepare(raw, env)?;
+        env.set(input.slot, value);
+    }
+    Ok(())
+}
+
+/// The (slot, record position, float field) of each plain input, for direct scoring.
+fn direct_inputs(plain: &[PlainInput]) -> Vec<(u32, u32, bool)> {
+    plain
+        .iter()
+        .map(|input| (input.slot, input.position, input.float))
+        .collect()
+}
+
+/// Splits the inputs into those whose numbers pass unchanged and the others (by index).
+fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
+    let (mut plain, mut other) = (Vec::new(), Vec::new());
+    for (index, input) in inputs.iter().enumerate() {
+        match (input.position, input.preparation.plain_number()) {
+            (Some(position), Some(float)) => plain.push(PlainInput {
+                position: position as u32,
+                slot: input.slot,
+                float,
+                input: index as u32,
+            }),
+            _ => other.push(index as u32),
+        }
+    }
+    (plain, other)
+}
+
+/// The prediction for the model's outcome.
+fn prediction(root: &ModelNode, labels: &[Arc<str>], outcome: Outcome) -> Prediction {
+    match outcome {
+        Outcome::Value(value) => Prediction::regression(value),
+        Outcome::Class(index) => {
+            let probabilities = root
+                .probabilities()
+                .map(<[f64]>::to_vec)
+                .unwrap_or_default();
+            Prediction::classification(labels[index].clone(), probabilities)
+        }
+        Outcome::Missing => Prediction::regression(f64::NAN),
     }
 }

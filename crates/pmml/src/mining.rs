@@ -8,6 +8,7 @@ use super::models::{is_model_element, Function, ModelNode, Outcome, Raw};
 use super::predicate::{self, Pred};
 use super::target::Categories;
 use super::xml::El;
+use crate::Value;
 
 /// How segment results are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,11 +18,25 @@ enum Method {
     Average,
     WeightedAverage,
     Median,
+    WeightedMedian,
     Sum,
     WeightedSum,
     Max,
     SelectFirst,
+    /// Every segment that applies gives a value: the result is the list of them.
+    SelectAll,
     ModelChain,
+    /// Every segment gives one of the model's several targets (`multiModelChain`, and
+    /// `x-multiModelChain` as JPMML's converters write it for PMML 4.3).
+    MultiModelChain,
+}
+
+impl Method {
+    /// Whether segments hand their output fields to later segments and need not share the
+    /// model's function.
+    fn chains(self) -> bool {
+        matches!(self, Method::ModelChain | Method::MultiModelChain)
+    }
 }
 
 /// What a segment without a prediction does to the whole.
@@ -37,9 +52,16 @@ struct Segment {
     predicate: Pred,
     weight: f64,
     model: ModelNode,
-    /// The parent's category index for each of the segment model's categories.
+    /// The parent's category index for each of the segment model's categories ([`UNMAPPED`] for
+    /// a category of an intermediate model in a chain that the parent's target does not have).
     category_map: Vec<usize>,
+    /// Whether the segment's model gives the parent's target (a chain's result comes from the
+    /// last segment run only when it does).
+    gives_target: bool,
 }
+
+/// The category index of a segment's category that the parent does not have.
+const UNMAPPED: usize = usize::MAX;
 
 /// A compiled MiningModel.
 #[derive(Debug)]
@@ -53,10 +75,18 @@ pub struct MiningModel {
     selected: Vec<bool>,
     /// Regression values of the segments, for the median (reused between records).
     values: Vec<f64>,
+    /// Regression values and weights of the segments, for the weighted median (reused).
+    weighted: Vec<(f64, f64)>,
     /// Categories in the order they first received a vote (reused between records).
     vote_order: Vec<usize>,
     /// Whether sums and averages are computed in 32-bit floats.
     float: bool,
+    /// The segment whose result a chain or selectFirst handed on in this record.
+    passed: Option<usize>,
+    /// For a multi-model chain, the segment that gives each of the model's targets.
+    target_segments: Vec<Option<usize>>,
+    /// For `selectAll`: whether this record's segments all gave their values.
+    listed: bool,
 }
 
 impl MiningModel {
@@ -83,7 +113,10 @@ impl MiningModel {
             "continue" => MissingTreatment::Continue,
             other => return Err(segmentation.bad_keyword("missingPredictionTreatment", other)),
         };
-        if missing == MissingTreatment::SkipSegment && method == Method::ModelChain {
+        if missing == MissingTreatment::SkipSegment && method == Method::SelectAll {
+            return Err(segmentation.unsupported("skipSegment with selectAll"));
+        }
+        if missing == MissingTreatment::SkipSegment && method.chains() {
             return Err(segmentation.invalid("skipSegment cannot be used with modelChain"));
         }
         let missing_threshold = segmentation.parsed_or("missingThreshold", 1.0)?;
@@ -96,12 +129,13 @@ impl MiningModel {
                 &segment,
                 target,
                 categories.as_deref_mut(),
+                method.chains() || method == Method::SelectAll,
             )?);
         }
         if segments.is_empty() {
             return Err(segmentation.invalid("the Segmentation has no Segment"));
         }
-        if method != Method::ModelChain
+        if !method.chains()
             && segments
                 .iter()
                 .any(|segment| segment.model.function() != function)
@@ -111,6 +145,15 @@ impl MiningModel {
             );
         }
         let count = segments.len();
+        let target_segments = c
+            .targets(scope)
+            .iter()
+            .map(|name| {
+                segments
+                    .iter()
+                    .position(|segment| segment.model.declared_target() == Some(name.as_str()))
+            })
+            .collect();
         Ok(MiningModel {
             function,
             method,
@@ -119,22 +162,91 @@ impl MiningModel {
             segments,
             selected: vec![false; count],
             values: Vec::with_capacity(count),
+            weighted: Vec::with_capacity(count),
             vote_order: Vec::new(),
             float,
+            passed: None,
+            target_segments,
+            listed: false,
         })
+    }
+
+    /// The models of the segments whose output fields the MiningModel reports as its own (as
+    /// JPMML does): for selectFirst, the segments up to the first that always applies; for a
+    /// chain, those from the last that always applies; for a multi-model chain, all.
+    pub fn exposed_segments(&self) -> impl Iterator<Item = &ModelNode> {
+        self.exposed_range()
+            .map(|index| &self.segments[index].model)
+    }
+
+    /// The exposed segments' models, each with whether its output fields hold this record's
+    /// values: JPMML reports only the outputs of the segment whose results it hands on.
+    pub fn reported_segments(&self) -> impl Iterator<Item = (&ModelNode, bool)> {
+        self.exposed_range().map(|index| {
+            let reported = match self.method {
+                Method::MultiModelChain => self.selected[index],
+                _ => self.passed == Some(index),
+            };
+            (&self.segments[index].model, reported)
+        })
+    }
+
+    fn exposed_range(&self) -> std::ops::Range<usize> {
+        let always = |segment: &&Segment| matches!(segment.predicate, Pred::True);
+        let range = match self.method {
+            Method::SelectFirst => {
+                0..self
+                    .segments
+                    .iter()
+                    .position(|s| always(&s))
+                    .map_or(self.segments.len(), |index| index + 1)
+            }
+            Method::ModelChain => {
+                self.segments.iter().rposition(|s| always(&s)).unwrap_or(0)..self.segments.len()
+            }
+            _ => 0..0,
+        };
+        range
     }
 
     /// Whether the model hands on one segment's result unchanged (so its own Targets do not apply).
     pub fn passes_through(&self) -> bool {
-        matches!(self.method, Method::SelectFirst | Method::ModelChain)
+        matches!(self.method, Method::SelectFirst | Method::SelectAll) || self.method.chains()
+    }
+
+    /// Whether the model lists its segments' values (`selectAll`).
+    pub fn lists(&self) -> bool {
+        self.method == Method::SelectAll
+    }
+
+    /// The value of each of the model's targets in this record: a multi-model chain's, or for
+    /// `selectAll` the list of the values of the segments that applied (missing when a segment
+    /// gave none and the model returns missing then).
+    pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
+        if self.method == Method::SelectAll {
+            let listed = self.listed.then(|| {
+                let values = self.chosen().map(|segment| segment.model.value(env));
+                Value::List(values.collect())
+            });
+            return vec![listed.unwrap_or(Value::Missing); self.target_segments.len().max(1)];
+        }
+        self.target_segments
+            .iter()
+            .map(|segment| match segment {
+                Some(index) if self.selected[*index] => self.segments[*index].model.value(env),
+                _ => Value::Missing,
+            })
+            .collect()
     }
 
     /// Scores the current record; classifier probabilities go to `probabilities`.
     pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
         let mut last: Option<(usize, Outcome)> = None;
         let (mut total_weight, mut missing_weight) = (0.0, 0.0);
+        self.passed = None;
+        self.listed = false;
+        self.selected.fill(false);
         for index in 0..self.segments.len() {
-            self.selected[index] = false;
             let segment = &mut self.segments[index];
             if segment.predicate.eval(env)? != Some(true) {
                 continue;
@@ -165,7 +277,13 @@ impl MiningModel {
         }
         match self.method {
             Method::SelectFirst | Method::ModelChain => {
+                self.passed = Some(last_index);
                 Ok(self.pass_on(last_index, last_outcome, probabilities))
+            }
+            Method::MultiModelChain => Ok(self.first_target(probabilities)),
+            Method::SelectAll => {
+                self.listed = true;
+                Ok(Raw::Missing)
             }
             _ if self.function == Function::Regression => self.aggregate_values(),
             Method::MajorityVote | Method::WeightedMajorityVote => self.vote(probabilities),
@@ -173,9 +291,25 @@ impl MiningModel {
         }
     }
 
-    /// The result of one segment, in the parent's categories.
+    /// A multi-model chain's result for its first target.
+    fn first_target(&self, probabilities: &mut [f64]) -> Raw {
+        match self.target_segments.first() {
+            Some(Some(index)) if self.selected[*index] => {
+                let outcome = self.segments[*index].model.last_outcome();
+                self.pass_on(*index, outcome, probabilities)
+            }
+            _ => Raw::Missing,
+        }
+    }
+
+    /// The result of one segment, in the parent's categories. The last segment run in a chain
+    /// gives the chain's result only if it gives the chain's target (as JPMML returns that
+    /// segment's results by field name).
     fn pass_on(&self, index: usize, outcome: Outcome, probabilities: &mut [f64]) -> Raw {
         let segment = &self.segments[index];
+        if self.method == Method::ModelChain && !segment.gives_target {
+            return Raw::Missing;
+        }
         match outcome {
             Outcome::Missing => Raw::Missing,
             Outcome::Value(value) => Raw::Value(value),
@@ -210,6 +344,7 @@ impl MiningModel {
     /// Sums, averages or the median of the segments' regression values.
     fn aggregate_values(&mut self) -> Result<Raw> {
         self.values.clear();
+        self.weighted.clear();
         let (mut sum, mut weighted, mut weights) = (0.0, 0.0, 0.0);
         for (segment, selected) in self.segments.iter().zip(&self.selected) {
             if !*selected {
@@ -226,6 +361,7 @@ impl MiningModel {
             weighted += segment.weight * value;
             weights += segment.weight;
             self.values.push(value);
+            self.weighted.push((value, segment.weight));
         }
         let count = self.values.len() as f64;
         Ok(Raw::Value(match self.method {
@@ -237,6 +373,7 @@ impl MiningModel {
                 return Err(Error::scoring("the segment weights add up to zero"))
             }
             Method::WeightedAverage => weighted / weights,
+            Method::WeightedMedian => weighted_median(&mut self.weighted, weights),
             _ => median(&mut self.values),
         }))
     }
@@ -378,7 +515,7 @@ fn category_probability(segment: &Segment, category: usize) -> f64 {
 }
 
 /// The median (the mean of the two middle values for an even count).
-fn median(values: &mut [f64]) -> f64 {
+pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     if values.len() % 2 == 1 {
@@ -388,6 +525,21 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// The weighted median as JPMML computes it: the first value, in increasing order, at which the
+/// running weight reaches half the total.
+fn weighted_median(entries: &mut [(f64, f64)], total: f64) -> f64 {
+    entries.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let threshold = 0.5 * total;
+    let mut running = 0.0;
+    for (value, weight) in entries.iter() {
+        running += weight;
+        if running >= threshold {
+            return *value;
+        }
+    }
+    f64::NAN
+}
+
 fn read_method(segmentation: &El<'_, '_>, function: Function) -> Result<Method> {
     let method = match segmentation.required("multipleModelMethod")? {
         "majorityVote" => Method::MajorityVote,
@@ -395,14 +547,20 @@ fn read_method(segmentation: &El<'_, '_>, function: Function) -> Result<Method> 
         "average" => Method::Average,
         "weightedAverage" => Method::WeightedAverage,
         "median" => Method::Median,
+        "weightedMedian" => Method::WeightedMedian,
         "sum" => Method::Sum,
         "weightedSum" => Method::WeightedSum,
         "max" => Method::Max,
         "selectFirst" => Method::SelectFirst,
+        "selectAll" => Method::SelectAll,
         "modelChain" => Method::ModelChain,
+        "multiModelChain" | "x-multiModelChain" => Method::MultiModelChain,
         other => return Err(segmentation.bad_keyword("multipleModelMethod", other)),
     };
-    let regression_only = matches!(method, Method::Sum | Method::WeightedSum);
+    let regression_only = matches!(
+        method,
+        Method::Sum | Method::WeightedSum | Method::WeightedMedian
+    );
     let classification_only = matches!(
         method,
         Method::MajorityVote | Method::WeightedMajorityVote | Method::Max
@@ -424,6 +582,7 @@ fn compile_segment<'a, 'input>(
     element: &El<'a, 'input>,
     target: Option<&str>,
     categories: Option<&mut Categories>,
+    chained: bool,
 ) -> Result<Segment> {
     let predicate_element =
         predicate::find(element).ok_or_else(|| element.invalid("the segment has no predicate"))?;
@@ -433,13 +592,19 @@ fn compile_segment<'a, 'input>(
         .find(|child| is_model_element(child.name()))
         .ok_or_else(|| element.invalid("the segment has no model"))?;
     let model = ModelNode::compile(c, Some(scope), &model_element, target)?;
+    let gives_target = target.is_none() || model.declared_target() == target;
     let mut category_map = Vec::new();
     if let Some(categories) = categories {
         for label in model.labels() {
-            category_map.push(categories.index_for(c, label, element)?);
+            category_map.push(if chained && !gives_target {
+                categories.find(c, label, element)?.unwrap_or(UNMAPPED)
+            } else {
+                categories.index_for(c, label, element)?
+            });
         }
     }
     Ok(Segment {
+        gives_target,
         predicate,
         weight: element.parsed_or("weight", 1.0)?,
         model,

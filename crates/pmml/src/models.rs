@@ -3,17 +3,26 @@
 
 use std::sync::Arc;
 
+use super::association::Association;
+use super::clustering::Clustering;
 use super::compile::{Compiler, ScopeId};
-use super::error::Result;
+use super::error::{ErrorKind, Result};
 use super::eval::Env;
 use super::general_regression::GeneralRegression;
+use super::knn::NearestNeighbors;
 use super::mining::MiningModel;
+use super::naive_bayes::NaiveBayes;
 use super::neural::NeuralNetwork;
+use super::output::{compile_outputs, to_value, Details, OutputDef, Outputs, Results};
 use super::regression::RegressionModel;
-use super::target::{compile_outputs, winner, Categories, OutputDef, TargetTransform};
+use super::rule_set::RuleSet;
+use super::scorecard::Scorecard;
+use super::svm::SupportVectorMachine;
+use super::target::{winner, Categories, TargetTransform};
 use super::tree::TreeModel;
 use super::value::{OpType, Val};
 use super::xml::El;
+use crate::Value;
 
 /// A model's mining function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +31,10 @@ pub enum Function {
     Regression,
     /// Predicts a category.
     Classification,
+    /// Assigns a cluster.
+    Clustering,
+    /// Finds association rules (and predicts nothing).
+    AssociationRules,
 }
 
 /// What a model type computed, before Targets post-processing.
@@ -59,36 +72,38 @@ enum Body {
     General(GeneralRegression),
     Neural(NeuralNetwork),
     Mining(MiningModel),
+    NaiveBayes(NaiveBayes),
+    Svm(SupportVectorMachine),
+    Clustering(Clustering),
+    Knn(NearestNeighbors),
+    Scorecard(Scorecard),
+    RuleSet(RuleSet),
+    Association(Association),
 }
 
 /// A compiled model of any type, with its target handling and outputs.
 #[derive(Debug)]
 pub struct ModelNode {
     function: Function,
+    declared_target: Option<String>,
     body: Body,
     categories: Option<Categories>,
     target: Option<TargetTransform>,
     priors: Option<Vec<f64>>,
-    outputs: Vec<OutputDef>,
+    outputs: Outputs,
+    details: Details,
     probabilities: Vec<f64>,
     has_probabilities: bool,
     last: Outcome,
 }
 
 /// The model elements of PMML this engine does not evaluate.
-const UNSUPPORTED_MODELS: [&str; 14] = [
+const UNSUPPORTED_MODELS: [&str; 7] = [
     "AnomalyDetectionModel",
-    "AssociationModel",
     "BayesianNetworkModel",
     "BaselineModel",
-    "ClusteringModel",
     "GaussianProcessModel",
-    "NaiveBayesModel",
-    "NearestNeighborModel",
-    "RuleSetModel",
-    "Scorecard",
     "SequenceModel",
-    "SupportVectorMachineModel",
     "TextModel",
     "TimeSeriesModel",
 ];
@@ -122,16 +137,25 @@ impl ModelNode {
     ) -> Result<ModelNode> {
         let model_type = model_type(element)?;
         let scope = c.open_scope(parent, element)?;
-        let target_name = c
-            .declared_target(scope)
+        let declared_target = c.declared_target(scope);
+        let target_name = declared_target
+            .clone()
             .or_else(|| inherited_target.map(str::to_owned));
         let function = match element.required("functionName")? {
             "regression" => Function::Regression,
             "classification" => Function::Classification,
+            "clustering" => Function::Clustering,
+            "associationRules" => Function::AssociationRules,
             other => return Err(element.unsupported(format!("functionName=\"{other}\""))),
         };
-        let mut categories = (function == Function::Classification)
-            .then(|| Categories::for_target(c, target_name.as_deref()));
+        let classifies = matches!(function, Function::Classification | Function::Clustering);
+        let mut categories = classifies.then(|| {
+            let categories = Categories::for_target(c, target_name.as_deref());
+            match (&declared_target, parent) {
+                (None, Some(_)) => categories.extensible(),
+                _ => categories,
+            }
+        });
         let target_op_type = target_name
             .as_deref()
             .and_then(|name| c.data_fields.get(name))
@@ -157,6 +181,49 @@ impl ModelNode {
             ModelType::Neural => {
                 Body::Neural(NeuralNetwork::compile(c, scope, element, function, cats)?)
             }
+            ModelType::NaiveBayes => Body::NaiveBayes(NaiveBayes::compile(
+                c,
+                scope,
+                element,
+                classifier_categories(element, cats)?,
+            )?),
+            ModelType::Clustering => Body::Clustering(Clustering::compile(
+                c,
+                scope,
+                element,
+                classifier_categories(element, cats)?,
+            )?),
+            ModelType::Knn => Body::Knn(NearestNeighbors::compile(
+                c,
+                scope,
+                element,
+                function,
+                target_name.as_deref(),
+                cats,
+            )?),
+            ModelType::Scorecard if function == Function::Regression => {
+                Body::Scorecard(Scorecard::compile(c, scope, element)?)
+            }
+            ModelType::Scorecard => {
+                return Err(element.unsupported("a Scorecard that does not do regression"))
+            }
+            ModelType::RuleSet => Body::RuleSet(RuleSet::compile(
+                c,
+                scope,
+                element,
+                classifier_categories(element, cats)?,
+            )?),
+            ModelType::Association if function == Function::AssociationRules => {
+                Body::Association(Association::compile(c, scope, element)?)
+            }
+            ModelType::Association => {
+                return Err(
+                    element.invalid("an AssociationModel has functionName=\"associationRules\"")
+                )
+            }
+            ModelType::Svm => Body::Svm(SupportVectorMachine::compile(
+                c, scope, element, function, cats, float,
+            )?),
             ModelType::Mining => Body::Mining(MiningModel::compile(
                 c,
                 scope,
@@ -173,19 +240,32 @@ impl ModelNode {
         } else {
             TargetTransform::read(element, target_name.as_deref(), float)?
         };
-        let outputs = match parent {
-            Some(parent) => compile_outputs(c, element, scope, parent, categories.as_mut())?,
-            None => Vec::new(),
+        let rules = match &body {
+            Body::Association(association) => Some(association.table()),
+            _ => None,
         };
+        let outputs = compile_outputs(
+            c,
+            element,
+            scope,
+            parent,
+            categories.as_mut(),
+            rules.is_some(),
+        )?;
         let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
         Ok(ModelNode {
             function,
+            declared_target,
             body,
             categories,
             target,
             priors,
             outputs,
+            details: Details {
+                rules,
+                ..Details::default()
+            },
             probabilities: vec![0.0; count],
             has_probabilities: false,
             last: Outcome::Missing,
@@ -195,18 +275,81 @@ impl ModelNode {
     /// Scores the current record.
     pub fn evaluate(&mut self, env: &mut Env<'_>) -> Result<Outcome> {
         let probabilities = &mut self.probabilities;
+        let details = &mut self.details;
         let raw = match &mut self.body {
             Body::Tree(tree) => tree.evaluate(env, probabilities)?,
             Body::Regression(regression) => regression.evaluate(env, probabilities)?,
             Body::General(general) => general.evaluate(env, probabilities)?,
             Body::Neural(network) => network.evaluate(env, probabilities)?,
             Body::Mining(mining) => mining.evaluate(env, probabilities)?,
+            Body::NaiveBayes(bayes) => bayes.evaluate(env, probabilities)?,
+            Body::Svm(svm) => svm.evaluate(env, probabilities)?,
+            Body::Clustering(clustering) => clustering.evaluate(env, details)?,
+            Body::Knn(knn) => knn.evaluate(env, details)?,
+            Body::Scorecard(scorecard) => scorecard.evaluate(env, details)?,
+            Body::RuleSet(rules) => rules.evaluate(env, details, probabilities.len())?,
+            Body::Association(association) => association.evaluate(env, details)?,
         };
         let outcome = self.finish(raw);
         self.last = outcome;
-        if !self.outputs.is_empty() {
+        if !self.outputs.fields.is_empty() {
             self.write_outputs(env, outcome)?;
         }
+        Ok(outcome)
+    }
+
+    /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`] and
+    /// [`RegressionModel::prepare_direct`]): possible for a tree or a regression whose output
+    /// fields follow from the prediction alone. Returns whether it is.
+    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        let categories = self.categories.as_ref();
+        let direct_outputs = self.outputs.unsupported.is_none()
+            && self
+                .outputs
+                .fields
+                .iter()
+                .all(|output| output.is_direct(categories));
+        match &mut self.body {
+            Body::Tree(tree) if direct_outputs => tree.prepare_direct(inputs),
+            Body::Regression(regression) if direct_outputs => regression.prepare_direct(inputs),
+            _ => false,
+        }
+    }
+
+    /// The output fields' values after [`ModelNode::evaluate_direct`].
+    pub fn direct_outputs(&self) -> Vec<Value> {
+        let predicted = match (self.last, &self.categories) {
+            (Outcome::Class(index), Some(categories)) => match categories.values[index] {
+                Val::Num(number) => Value::Number(number),
+                Val::Bool(flag) => Value::Boolean(flag),
+                _ => Value::Text(categories.labels[index].clone()),
+            },
+            (Outcome::Value(value), _) => Value::Number(value),
+            _ => Value::Missing,
+        };
+        let probabilities = match (self.has_probabilities, self.last) {
+            (true, Outcome::Class(winner)) => Some((self.probabilities.as_slice(), winner)),
+            _ => None,
+        };
+        self.outputs
+            .fields
+            .iter()
+            .map(|output| output.direct_value(&predicted, probabilities))
+            .collect()
+    }
+
+    /// Scores a record whose inputs are all present numbers, after
+    /// [`ModelNode::prepare_direct`].
+    pub fn evaluate_direct(&mut self, number: impl Fn(usize) -> f64) -> Result<Outcome> {
+        let raw = match &mut self.body {
+            Body::Tree(tree) => tree.evaluate_direct(number, &mut self.probabilities)?,
+            Body::Regression(regression) => {
+                regression.evaluate_direct(number, &mut self.probabilities)?
+            }
+            _ => return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
+        };
+        let outcome = self.finish(raw);
+        self.last = outcome;
         Ok(outcome)
     }
 
@@ -262,8 +405,87 @@ impl ModelNode {
             (true, Some(index)) => Some((self.probabilities.as_slice(), index)),
             _ => None,
         };
-        for output in &self.outputs {
-            output.write(env, predicted, probabilities)?;
+        let results = Results {
+            predicted,
+            probabilities,
+            winner,
+            details: &self.details,
+        };
+        for output in &self.outputs.fields {
+            output.write(env, results)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the values of the output fields [`ModelNode::exposed_outputs`] lists: missing for
+    /// the segments whose results were not handed on.
+    pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
+        for output in &self.outputs.fields {
+            if let (true, Some(list)) = (reported, output.list_value(&self.details)?) {
+                values.push(list);
+                continue;
+            }
+            let value = if reported {
+                env.value(output.slot)?
+            } else {
+                Val::Missing
+            };
+            values.push(to_value(env, value));
+        }
+        if let Body::Mining(mining) = &self.body {
+            for (segment, passed) in mining.reported_segments() {
+                segment.report(env, reported && passed, values)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of the last evaluation, as a caller sees it (a class as its label).
+    pub fn value(&self, env: &Env<'_>) -> Value {
+        match self.last {
+            Outcome::Missing => Value::Missing,
+            Outcome::Value(value) => to_value(env, Val::Num(value)),
+            Outcome::Class(index) => Value::Text(self.labels()[index].clone()),
+        }
+    }
+
+    /// Whether the model's targets are lists of its segments' values (`selectAll`).
+    pub fn lists_targets(&self) -> bool {
+        matches!(&self.body, Body::Mining(mining) if mining.lists())
+    }
+
+    /// The value of each target of a model with several (a multi-model chain), or the lists of a
+    /// `selectAll` segmentation.
+    pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
+        match &self.body {
+            Body::Mining(mining) => mining.target_values(env),
+            _ => vec![self.value(env)],
+        }
+    }
+
+    /// The output fields a caller sees: the model's own, then those of the segments whose
+    /// results it hands on (as JPMML lists them), in document order. Fails when one of them
+    /// has a feature that is not supported.
+    pub fn exposed_outputs(&self) -> Result<Vec<&OutputDef>> {
+        let mut exposed = Vec::new();
+        self.expose(&mut exposed)?;
+        Ok(exposed)
+    }
+
+    fn expose<'s>(&'s self, exposed: &mut Vec<&'s OutputDef>) -> Result<()> {
+        if let Some((name, line, reason)) = &self.outputs.unsupported {
+            return Err(ErrorKind::Unsupported {
+                element: "OutputField".to_owned(),
+                line: *line,
+                what: format!("the output field `{name}` ({reason})"),
+            }
+            .into());
+        }
+        exposed.extend(&self.outputs.fields);
+        if let Body::Mining(mining) = &self.body {
+            for segment in mining.exposed_segments() {
+                segment.expose(exposed)?;
+            }
         }
         Ok(())
     }
@@ -286,6 +508,11 @@ impl ModelNode {
             .map_or(&[], |categories| categories.labels.as_slice())
     }
 
+    /// The target field the model's own MiningSchema declares, if any.
+    pub fn declared_target(&self) -> Option<&str> {
+        self.declared_target.as_deref()
+    }
+
     /// The model's mining function.
     pub fn function(&self) -> Function {
         self.function
@@ -300,6 +527,13 @@ enum ModelType {
     General,
     Neural,
     Mining,
+    NaiveBayes,
+    Svm,
+    Clustering,
+    Knn,
+    Scorecard,
+    RuleSet,
+    Association,
 }
 
 /// The type of the model `element`, or why it cannot be evaluated.
@@ -310,6 +544,13 @@ fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
         "GeneralRegressionModel" => ModelType::General,
         "NeuralNetwork" => ModelType::Neural,
         "MiningModel" => ModelType::Mining,
+        "NaiveBayesModel" => ModelType::NaiveBayes,
+        "SupportVectorMachineModel" => ModelType::Svm,
+        "ClusteringModel" => ModelType::Clustering,
+        "NearestNeighborModel" => ModelType::Knn,
+        "Scorecard" => ModelType::Scorecard,
+        "RuleSetModel" => ModelType::RuleSet,
+        "AssociationModel" => ModelType::Association,
         name if UNSUPPORTED_MODELS.contains(&name) => {
             return Err(element.unsupported(format!("the model type <{name}>")));
         }
@@ -319,6 +560,15 @@ fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
         return Err(element.invalid("the model is marked isScorable=\"false\""));
     }
     Ok(model_type)
+}
+
+/// The categories of a model type that only classifies.
+fn classifier_categories<'c>(
+    element: &El<'_, '_>,
+    categories: Option<&'c mut Categories>,
+) -> Result<&'c mut Categories> {
+    categories
+        .ok_or_else(|| element.unsupported(format!("<{}> with this functionName", element.name())))
 }
 
 /// Whether the model computes in 32-bit floats (`x-mathContext="float"`, as XGBoost models do).

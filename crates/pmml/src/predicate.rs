@@ -7,7 +7,8 @@ use super::compile::{Compiler, ScopeId};
 use super::error::Result;
 use super::eval::Env;
 use super::functions::compare;
-use super::value::{DataType, Val};
+use super::value::{parse_boolean, DataType, Val};
+use super::xml::parse_number;
 use super::xml::El;
 
 /// A comparison operator of a SimplePredicate.
@@ -39,8 +40,9 @@ impl CmpOp {
         }
     }
 
+    /// Whether `x op y` holds.
     #[inline]
-    fn holds_for_numbers(self, x: f64, y: f64) -> bool {
+    pub fn holds_for_numbers(self, x: f64, y: f64) -> bool {
         match self {
             CmpOp::Equal => x == y,
             CmpOp::NotEqual => x != y,
@@ -160,7 +162,18 @@ fn compile_simple(c: &mut Compiler<'_, '_>, scope: ScopeId, element: &El<'_, '_>
         "greaterOrEqual" => CmpOp::GreaterOrEqual,
         other => return Err(element.bad_keyword("operator", other)),
     };
-    let value = c.literal(element.required("value")?, info.data_type, element)?;
+    let text = element.required("value")?;
+    let value = match (info.data_type, parse_number::<f64>(text)) {
+        // A boolean compared with a number (`flag <= 0.5`, as tree learners split): as 1 or 0.
+        (DataType::Boolean, Some(number)) if parse_boolean(text).is_none() => {
+            return Ok(Pred::Number {
+                slot: info.slot,
+                op,
+                value: number,
+            })
+        }
+        _ => c.literal(text, info.data_type, element)?,
+    };
     Ok(match value {
         Val::Num(number) if info.data_type.is_numeric() => Pred::Number {
             slot: info.slot,

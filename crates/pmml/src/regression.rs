@@ -100,6 +100,8 @@ fn divide_by_sum(values: &mut [f64], sum: f64) -> Result<()> {
 #[derive(Debug)]
 struct NumericTerm {
     slot: u32,
+    /// The index of the slot in the model's gathered numbers.
+    feature: usize,
     exponent: i32,
     coefficient: f64,
 }
@@ -139,6 +141,13 @@ pub struct RegressionModel {
     float: bool,
     /// Table values in table order (reused between records).
     values: Vec<f64>,
+    /// The slots the tables' numeric terms read, each once, and their values in this record
+    /// (reused): read once for all tables.
+    features: Vec<u32>,
+    numbers: Vec<f64>,
+    /// For scoring straight from records of numbers: each feature's record position and whether
+    /// it is a float field (empty: not prepared).
+    positions: Vec<(u32, bool)>,
 }
 
 /// Rounds an intermediate result to `f32` when computing in floats. Each `+ - * /` of two `f32`
@@ -180,6 +189,7 @@ impl RegressionModel {
             };
             tables.push(compile_table(c, scope, &table, category)?);
         }
+        let features = gather_features(&mut tables);
         let ordinal = target_op_type == OpType::Ordinal;
         check_tables(element, function, &tables, normalization, ordinal)?;
         let binary_as_logit =
@@ -193,17 +203,75 @@ impl RegressionModel {
             binary_as_logit,
             float,
             values,
+            numbers: vec![0.0; features.len()],
+            features,
+            positions: Vec::new(),
         })
+    }
+
+    /// Prepares scoring straight from records whose inputs are numbers: possible when the tables
+    /// have numeric terms only, over `inputs` (slot, record position, float field). Returns
+    /// whether it is.
+    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        let numeric_only = self
+            .tables
+            .iter()
+            .all(|table| table.categorical.is_empty() && table.interactions.is_empty());
+        let positions: Option<Vec<(u32, bool)>> = self
+            .features
+            .iter()
+            .map(|slot| {
+                inputs
+                    .iter()
+                    .find(|(known, _, _)| known == slot)
+                    .map(|(_, position, float)| (*position, *float))
+            })
+            .collect();
+        match positions {
+            Some(positions) if numeric_only && !positions.is_empty() => {
+                self.positions = positions;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Scores a record whose inputs are all present numbers (`number` reads the one at a record
+    /// position), after [`RegressionModel::prepare_direct`].
+    pub fn evaluate_direct(
+        &mut self,
+        number: impl Fn(usize) -> f64,
+        probabilities: &mut [f64],
+    ) -> Result<Raw> {
+        for (value, (position, float)) in self.numbers.iter_mut().zip(&self.positions) {
+            let x = number(*position as usize);
+            *value = if *float { f64::from(x as f32) } else { x };
+        }
+        for (value, table) in self.values.iter_mut().zip(&self.tables) {
+            *value = table.numeric_sum(self.float, &self.numbers);
+        }
+        self.conclude(probabilities)
     }
 
     /// Scores the current record; classifier probabilities go to `probabilities`.
     pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
+        for (number, slot) in self.numbers.iter_mut().zip(&self.features) {
+            match env.number(*slot)? {
+                Some(x) => *number = x,
+                None => return Ok(Raw::Missing),
+            }
+        }
         for (value, table) in self.values.iter_mut().zip(&self.tables) {
-            match table.evaluate(env, self.float)? {
+            match table.evaluate(env, self.float, Some(&self.numbers))? {
                 Some(result) => *value = result,
                 None => return Ok(Raw::Missing),
             }
         }
+        self.conclude(probabilities)
+    }
+
+    /// The result from the tables' values: a regression value, or normalized probabilities.
+    fn conclude(&mut self, probabilities: &mut [f64]) -> Result<Raw> {
         if self.function == Function::Regression {
             let value = match (self.float, self.normalization) {
                 (true, Normalization::Logit | Normalization::Softmax) => {
@@ -324,6 +392,84 @@ impl RegressionModel {
     }
 }
 
+/// A `Regression` embedded in a tree node (LightGBM's linear trees): one table and a
+/// normalization, giving the node's value.
+#[derive(Debug)]
+pub struct EmbeddedRegression {
+    table: Table,
+    normalization: Normalization,
+}
+
+impl EmbeddedRegression {
+    /// Compiles a `Regression` element of a tree node (a regression, without Targets or Output,
+    /// as JPMML evaluates them).
+    pub fn compile(
+        c: &mut Compiler<'_, '_>,
+        scope: ScopeId,
+        element: &El<'_, '_>,
+    ) -> Result<EmbeddedRegression> {
+        if element.required("functionName")? != "regression" {
+            return Err(element.unsupported("an embedded Regression that does not do regression"));
+        }
+        if let Some(extra) = element
+            .children()
+            .find(|child| matches!(child.name(), "Targets" | "Output" | "LocalTransformations"))
+        {
+            return Err(extra.unsupported(format!("<{}> in an embedded Regression", extra.name())));
+        }
+        let normalization = Normalization::read(element)?;
+        let mut tables = element.children_named("RegressionTable");
+        let (Some(table), None) = (tables.next(), tables.next()) else {
+            return Err(element.invalid("an embedded Regression needs exactly one RegressionTable"));
+        };
+        if normalization == Normalization::Simplemax {
+            return Err(element.invalid("simplemax cannot normalize a regression"));
+        }
+        Ok(EmbeddedRegression {
+            table: compile_table(c, scope, &table, 0)?,
+            normalization,
+        })
+    }
+
+    /// The node's value; `None` when an input is missing (the node's score applies then).
+    pub fn evaluate(&self, env: &mut Env<'_>) -> Result<Option<f64>> {
+        Ok(self
+            .table
+            .evaluate(env, false, None)?
+            .and_then(|value| self.normalization.inverse_link(value)))
+    }
+}
+
+/// A numeric term's value for `x` (in `f32` with `float`).
+#[inline]
+fn term_value(term: &NumericTerm, float: bool, x: f64) -> f64 {
+    let (coefficient, x) = (round(float, term.coefficient), round(float, x));
+    if term.exponent == 1 {
+        round(float, coefficient * x)
+    } else {
+        round(
+            float,
+            coefficient * round(float, x.powf(f64::from(term.exponent))),
+        )
+    }
+}
+
+/// The distinct slots of the tables' numeric terms, in first-use order; sets each term's index
+/// among them.
+fn gather_features(tables: &mut [Table]) -> Vec<u32> {
+    let mut features: Vec<u32> = Vec::new();
+    for term in tables.iter_mut().flat_map(|table| table.numeric.iter_mut()) {
+        term.feature = match features.iter().position(|slot| *slot == term.slot) {
+            Some(index) => index,
+            None => {
+                features.push(term.slot);
+                features.len() - 1
+            }
+        };
+    }
+    features
+}
+
 /// Rejects combinations of table count and normalization that PMML does not define.
 fn check_tables(
     element: &El<'_, '_>,
@@ -399,6 +545,7 @@ fn compile_table(
         match child.name() {
             "NumericPredictor" => table.numeric.push(NumericTerm {
                 slot: c.resolve(scope, child.required("name")?, &child)?.slot,
+                feature: 0,
                 exponent: child.parsed_or("exponent", 1)?,
                 coefficient: child.required_number("coefficient")?,
             }),
@@ -455,24 +602,38 @@ fn float_logistic(x: f64) -> f64 {
 }
 
 impl Table {
-    /// The table's linear predictor; `None` when a numeric input is missing. With `float`, the
-    /// sum is computed in `f32`, term by term.
-    fn evaluate(&self, env: &mut Env<'_>, float: bool) -> Result<Option<f64>> {
+    /// The linear predictor of a table of numeric terms only, over the model's gathered
+    /// numbers (as [`Table::evaluate`] computes it).
+    fn numeric_sum(&self, float: bool, numbers: &[f64]) -> f64 {
         let mut sum = 0.0;
         for term in &self.numeric {
-            let Some(x) = env.number(term.slot)? else {
-                return Ok(None);
+            sum = round(float, sum + term_value(term, float, numbers[term.feature]));
+        }
+        if self.intercept != 0.0 {
+            sum = round(float, sum + round(float, self.intercept));
+        }
+        sum
+    }
+
+    /// The table's linear predictor; `None` when a numeric input is missing. With `float`, the
+    /// sum is computed in `f32`, term by term. The numeric terms read `numbers` (the model's
+    /// gathered values, all present) when given, else their slots.
+    fn evaluate(
+        &self,
+        env: &mut Env<'_>,
+        float: bool,
+        numbers: Option<&[f64]>,
+    ) -> Result<Option<f64>> {
+        let mut sum = 0.0;
+        for term in &self.numeric {
+            let x = match numbers {
+                Some(numbers) => numbers[term.feature],
+                None => match env.number(term.slot)? {
+                    Some(x) => x,
+                    None => return Ok(None),
+                },
             };
-            let (coefficient, x) = (round(float, term.coefficient), round(float, x));
-            let term = if term.exponent == 1 {
-                round(float, coefficient * x)
-            } else {
-                round(
-                    float,
-                    coefficient * round(float, x.powf(f64::from(term.exponent))),
-                )
-            };
-            sum = round(float, sum + term);
+            sum = round(float, sum + term_value(term, float, x));
         }
         for group in &self.categorical {
             let value = env.value(group.slot)?;

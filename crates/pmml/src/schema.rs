@@ -355,6 +355,13 @@ impl Preparation {
         })
     }
 
+    /// For a field whose numbers pass unchanged (see `plain_number`): whether they are rounded to
+    /// `f32` (a float field).
+    pub fn plain_number(&self) -> Option<bool> {
+        self.plain_number
+            .then_some(self.data_type == DataType::Float)
+    }
+
     /// Prepares a raw input value.
     #[inline]
     pub fn prepare(&self, raw: Input<'_>, env: &mut Env<'_>) -> Result<Val> {
@@ -402,6 +409,8 @@ impl Preparation {
                 _ => None,
             },
             DataType::String => Some(Val::Str(env.intern(&super::value::number_text(number)))),
+            DataType::Date | DataType::Time | DataType::DateTime => None,
+            _ => Some(Val::Num(number)),
         }
     }
 
@@ -416,6 +425,7 @@ impl Preparation {
                 .map(|value| Val::Num(f64::from(value))),
             DataType::Integer => super::value::parse_integer(text).map(Val::Num),
             DataType::Boolean => super::value::parse_boolean(text).map(Val::Bool),
+            temporal => super::value::parse_temporal(text, temporal).map(Val::Num),
         }
     }
 

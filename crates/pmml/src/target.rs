@@ -1,15 +1,12 @@
-//! A model's target: its categories (for classifiers), the Targets post-processing (rescaling,
-//! casting, clamping, default values and prior probabilities) and the OutputFields that nested
-//! models hand to later segments.
+//! A model's target: its categories (for classifiers) and the Targets post-processing
+//! (rescaling, casting, clamping, default values and prior probabilities).
 
 use std::sync::Arc;
 
-use super::compile::{Compiler, FieldInfo, ScopeId};
+use super::compile::Compiler;
 use super::error::Result;
-use super::eval::{Env, SlotDef};
-use super::expr::{self, Expr};
 use super::functions::java_round;
-use super::value::{DataType, OpType, Val};
+use super::value::{DataType, Val};
 use super::xml::El;
 
 /// The categories of a classifier's target, in a fixed order.
@@ -53,6 +50,24 @@ impl Categories {
                 closed: false,
             },
         }
+    }
+
+    /// The same list, open to more categories (for a segment's model that does not declare the
+    /// target it inherits: its categories may be others, e.g. one-vs-rest labels).
+    pub fn extensible(mut self) -> Categories {
+        self.closed = false;
+        self
+    }
+
+    /// The index of the category written `text`, if it is one.
+    pub fn find(
+        &self,
+        c: &mut Compiler<'_, '_>,
+        text: &str,
+        at: &El<'_, '_>,
+    ) -> Result<Option<usize>> {
+        let value = c.literal(text, self.data_type, at)?;
+        Ok(self.index_of(value))
     }
 
     /// The index of the category written `text`, adding it to an open list.
@@ -184,110 +199,5 @@ impl TargetTransform {
             Some(Cast::Ceiling) => rescaled.ceil(),
             Some(Cast::Floor) => rescaled.floor(),
         }
-    }
-}
-
-/// What an OutputField reports.
-#[derive(Debug)]
-pub enum OutputKind {
-    /// The predicted value (regression value or class).
-    Predicted,
-    /// The probability of a category (of the predicted class when `None`).
-    Probability(Option<usize>),
-    /// An expression over the model's fields and earlier output fields.
-    Transformed(Expr),
-}
-
-/// An OutputField of a nested model, written to its slot after the model ran.
-#[derive(Debug)]
-pub struct OutputDef {
-    /// The slot the value goes to.
-    pub slot: u32,
-    /// What it reports.
-    pub kind: OutputKind,
-    /// The declared data type.
-    pub data_type: DataType,
-}
-
-/// Compiles the OutputFields of a nested model whose results later segments may use. Each
-/// supported field becomes visible in the model's own scope (for later output fields) and in
-/// `parent` (for later segments); unsupported ones fail only if something refers to them.
-pub fn compile_outputs(
-    c: &mut Compiler<'_, '_>,
-    model: &El<'_, '_>,
-    scope: ScopeId,
-    parent: ScopeId,
-    categories: Option<&mut Categories>,
-) -> Result<Vec<OutputDef>> {
-    let Some(output) = model.child("Output") else {
-        return Ok(Vec::new());
-    };
-    let mut categories = categories;
-    let mut outputs = Vec::new();
-    for field in output.children_named("OutputField") {
-        let name = field.required("name")?;
-        let kind = match field.attr("feature").unwrap_or("predictedValue") {
-            "predictedValue" => OutputKind::Predicted,
-            "probability" => {
-                OutputKind::Probability(match (field.attr("value"), categories.as_deref_mut()) {
-                    (Some(text), Some(categories)) => Some(categories.index_for(c, text, &field)?),
-                    _ => None,
-                })
-            }
-            "transformedValue" | "decision" => match expr::compile_container(c, scope, &field) {
-                Ok(typed) => OutputKind::Transformed(typed.expr),
-                Err(error) => {
-                    c.unsupported_output(name, error.to_string());
-                    continue;
-                }
-            },
-            other => {
-                c.unsupported_output(name, format!("the output feature `{other}`"));
-                continue;
-            }
-        };
-        let data_type = DataType::of(&field, DataType::Double)?;
-        let op_type = OpType::of(&field, data_type)?;
-        let slot = c.new_slot(name, SlotDef::Output);
-        let info = FieldInfo {
-            slot,
-            data_type,
-            op_type,
-            depth: 0,
-        };
-        c.add_segment_output(scope, name, info.clone());
-        c.add_segment_output(parent, name, info);
-        outputs.push(OutputDef {
-            slot,
-            kind,
-            data_type,
-        });
-    }
-    Ok(outputs)
-}
-
-impl OutputDef {
-    /// Computes and stores the field's value for the current record.
-    pub fn write(
-        &self,
-        env: &mut Env<'_>,
-        predicted: Val,
-        probabilities: Option<(&[f64], usize)>,
-    ) -> Result<()> {
-        let value = match &self.kind {
-            OutputKind::Predicted => predicted,
-            OutputKind::Probability(category) => match (probabilities, category) {
-                (Some((probabilities, _)), Some(index)) => Val::Num(probabilities[*index]),
-                (Some((probabilities, winner)), None) => Val::Num(probabilities[winner]),
-                (None, _) => Val::Missing,
-            },
-            OutputKind::Transformed(expr) => expr.eval(env)?,
-        };
-        let value = match (value, self.data_type) {
-            (Val::Num(_), DataType::Double) => value,
-            _ => env.cast(value, self.data_type)?,
-        };
-        env.set(self.slot, value);
-        Ok(())
     }
 }

@@ -5,7 +5,8 @@ use super::compile::{Compiler, ScopeId};
 use super::error::{Error, Result};
 use super::eval::Env;
 use super::models::{Function, Raw};
-use super::predicate::{self, Pred};
+use super::predicate::{self, CmpOp, Pred};
+use super::regression::EmbeddedRegression;
 use super::target::{winner, Categories};
 use super::xml::El;
 
@@ -36,6 +37,22 @@ struct TreeNode {
     record_count: Option<f64>,
     /// Offset of the node's probability row in `TreeModel::distributions`.
     distribution: Option<u32>,
+    /// The index of the node's embedded Regression in `TreeModel::embedded`.
+    embedded: Option<u32>,
+}
+
+/// A node's test on a record's raw numbers, for trees scored directly on the record.
+#[derive(Clone, Copy, Debug)]
+enum Check {
+    Always,
+    Never,
+    /// The number at a record position (rounded to `f32` for a float field), compared.
+    Compare {
+        position: u32,
+        float: bool,
+        op: CmpOp,
+        value: f64,
+    },
 }
 
 /// A compiled TreeModel.
@@ -49,6 +66,11 @@ pub struct TreeModel {
     return_last_when_no_true_child: bool,
     /// Nodes waiting to be visited while aggregating (reused between records).
     pending: Vec<u32>,
+    /// The Regressions embedded in nodes (LightGBM's linear trees).
+    embedded: Vec<EmbeddedRegression>,
+    /// Each node's test on the raw record, when every predicate compares an input number (the
+    /// fast path: no slots, no preparation).
+    checks: Vec<Check>,
 }
 
 /// A node's score distribution before categories are final: (category, weight) pairs.
@@ -88,9 +110,15 @@ impl TreeModel {
             float,
             nodes: Vec::new(),
             sparse: Vec::new(),
+            embedded: Vec::new(),
         };
         builder.build(root)?;
-        let (nodes, sparse) = (builder.nodes, builder.sparse);
+        let (nodes, sparse, embedded) = (builder.nodes, builder.sparse, builder.embedded);
+        if missing == MissingStrategy::Aggregate && !embedded.is_empty() {
+            return Err(element.unsupported(
+                "aggregateNodes/weightedConfidence with Regressions embedded in nodes",
+            ));
+        }
         if missing == MissingStrategy::Aggregate
             && nodes.iter().any(|node| node.record_count.is_none())
         {
@@ -110,6 +138,8 @@ impl TreeModel {
             missing,
             return_last_when_no_true_child,
             pending: Vec::new(),
+            embedded,
+            checks: Vec::new(),
         };
         tree.densify(sparse, element)?;
         Ok(tree)
@@ -146,9 +176,85 @@ impl TreeModel {
             return Ok(Raw::Missing);
         }
         match self.descend(env, 0)? {
-            Selection::Node(index) => self.result(index as usize, probabilities),
+            Selection::Node(index) => self.result(env, index as usize, probabilities),
             Selection::Null => Ok(Raw::Missing),
             Selection::Aggregate(start) => self.aggregate(env, start, probabilities),
+        }
+    }
+
+    /// Prepares scoring straight from records whose inputs are numbers: possible when every
+    /// predicate compares one of `inputs` (slot, record position, float field) with a number, and
+    /// no node embeds a model. Returns whether it is.
+    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        let mut checks = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let check = match &node.predicate {
+                Pred::True => Check::Always,
+                Pred::False => Check::Never,
+                Pred::Number { slot, op, value } => {
+                    let Some((_, position, float)) =
+                        inputs.iter().find(|(known, _, _)| known == slot)
+                    else {
+                        return false;
+                    };
+                    Check::Compare {
+                        position: *position,
+                        float: *float,
+                        op: *op,
+                        value: *value,
+                    }
+                }
+                _ => return false,
+            };
+            if node.embedded.is_some() {
+                return false;
+            }
+            checks.push(check);
+        }
+        self.checks = checks;
+        true
+    }
+
+    /// Scores a record whose inputs are all present numbers (`number` reads the one at a record
+    /// position), after [`TreeModel::prepare_direct`]: no predicate can be UNKNOWN.
+    pub fn evaluate_direct(
+        &self,
+        number: impl Fn(usize) -> f64,
+        probabilities: &mut [f64],
+    ) -> Result<Raw> {
+        let holds = |index: u32| match self.checks[index as usize] {
+            Check::Always => true,
+            Check::Never => false,
+            Check::Compare {
+                position,
+                float,
+                op,
+                value,
+            } => {
+                let x = number(position as usize);
+                let x = if float { f64::from(x as f32) } else { x };
+                op.holds_for_numbers(x, value)
+            }
+        };
+        if !holds(0) {
+            return Ok(Raw::Missing);
+        }
+        let mut current = 0;
+        'walk: loop {
+            let node = &self.nodes[current as usize];
+            if node.child_count == 0 {
+                return self.result_plain(current as usize, probabilities);
+            }
+            for child in node.first_child..node.first_child + node.child_count {
+                if holds(child) {
+                    current = child;
+                    continue 'walk;
+                }
+            }
+            if self.return_last_when_no_true_child && node.score.is_some() {
+                return self.result_plain(current as usize, probabilities);
+            }
+            return Ok(Raw::Missing);
         }
     }
 
@@ -191,7 +297,17 @@ impl TreeModel {
     }
 
     /// The result of a selected node.
-    fn result(&self, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
+    fn result(&self, env: &mut Env<'_>, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
+        if let Some(embedded) = self.nodes[index].embedded {
+            if let Some(value) = self.embedded[embedded as usize].evaluate(env)? {
+                return Ok(Raw::Value(value));
+            }
+        }
+        self.result_plain(index, probabilities)
+    }
+
+    /// The result of a selected node from its score or distribution.
+    fn result_plain(&self, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
         let node = &self.nodes[index];
         if self.function == Function::Regression {
             let score = node
@@ -299,6 +415,7 @@ struct Builder<'c, 'a, 'input, 'k> {
     float: bool,
     nodes: Vec<TreeNode>,
     sparse: Vec<Option<SparseDistribution>>,
+    embedded: Vec<EmbeddedRegression>,
 }
 
 impl Builder<'_, '_, '_, '_> {
@@ -334,12 +451,20 @@ impl Builder<'_, '_, '_, '_> {
     }
 
     fn push_node(&mut self, element: &El<'_, '_>) -> Result<()> {
-        if let Some(embedded) = element
-            .children()
-            .find(|child| matches!(child.name(), "Regression" | "DecisionTree"))
-        {
-            return Err(embedded.unsupported("a model embedded in a tree node"));
+        if let Some(tree) = element.child("DecisionTree") {
+            return Err(tree.unsupported("a DecisionTree embedded in a tree node"));
         }
+        let embedded = match element.child("Regression") {
+            Some(_) if self.function != Function::Regression => {
+                return Err(element.unsupported("a Regression embedded in a classification tree"))
+            }
+            Some(regression) => {
+                let compiled = EmbeddedRegression::compile(self.c, self.scope, &regression)?;
+                self.embedded.push(compiled);
+                Some((self.embedded.len() - 1) as u32)
+            }
+            None => None,
+        };
         let predicate_element =
             predicate::find(element).ok_or_else(|| element.invalid("the node has no predicate"))?;
         let predicate = predicate::compile(self.c, self.scope, &predicate_element)?;
@@ -353,6 +478,7 @@ impl Builder<'_, '_, '_, '_> {
             default_child: None,
             record_count: element.parsed("recordCount")?,
             distribution: None,
+            embedded,
         });
         self.sparse.push(distribution);
         Ok(())

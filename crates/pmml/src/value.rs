@@ -2,9 +2,11 @@
 //! compare categorical values as integers.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::error::Result;
+use super::temporal;
 use super::xml::{parse_number, El};
 
 /// A PMML data type the engine evaluates.
@@ -20,6 +22,18 @@ pub enum DataType {
     Double,
     /// `true` or `false`.
     Boolean,
+    /// A day: days since 1970-01-01.
+    Date,
+    /// A time of day: seconds since midnight.
+    Time,
+    /// A moment: seconds since 1970-01-01T00:00:00.
+    DateTime,
+    /// `dateDaysSince[YEAR]`: days since January 1st of the year.
+    DateDaysSince(i16),
+    /// `timeSeconds`: seconds since midnight.
+    TimeSeconds,
+    /// `dateTimeSecondsSince[YEAR]`: seconds since January 1st of the year.
+    DateTimeSecondsSince(i16),
 }
 
 impl DataType {
@@ -31,8 +45,26 @@ impl DataType {
             "float" => Ok(DataType::Float),
             "double" => Ok(DataType::Double),
             "boolean" => Ok(DataType::Boolean),
-            other => Err(element.unsupported(format!("dataType=\"{other}\""))),
+            "date" => Ok(DataType::Date),
+            "time" => Ok(DataType::Time),
+            "dateTime" => Ok(DataType::DateTime),
+            "timeSeconds" => Ok(DataType::TimeSeconds),
+            other => since_year(other)
+                .ok_or_else(|| element.unsupported(format!("dataType=\"{other}\""))),
         }
+    }
+
+    /// Whether values of this type are dates, times or counts of days or seconds since an origin.
+    pub fn is_temporal(self) -> bool {
+        matches!(
+            self,
+            DataType::Date
+                | DataType::Time
+                | DataType::DateTime
+                | DataType::DateDaysSince(_)
+                | DataType::TimeSeconds
+                | DataType::DateTimeSecondsSince(_)
+        )
     }
 
     /// The `dataType` attribute of `element`, or `default` when absent.
@@ -56,6 +88,36 @@ impl DataType {
             (Float, _) | (_, Float) => Float,
             _ => Double,
         }
+    }
+}
+
+/// `dateDaysSince[YEAR]` or `dateTimeSecondsSince[YEAR]` for the years PMML names.
+fn since_year(keyword: &str) -> Option<DataType> {
+    let (kind, rest) = keyword.split_once('[')?;
+    let year: i16 = match rest.strip_suffix(']')? {
+        year @ ("0" | "1960" | "1970" | "1980") => year.parse().ok()?,
+        _ => return None,
+    };
+    match kind {
+        "dateDaysSince" => Some(DataType::DateDaysSince(year)),
+        "dateTimeSecondsSince" => Some(DataType::DateTimeSecondsSince(year)),
+        _ => None,
+    }
+}
+
+/// Reads a text as a value of a temporal type: a date, time or dateTime as written in ISO 8601
+/// (for the counting types too, as JPMML reads texts; numbers come as numbers).
+pub fn parse_temporal(text: &str, data_type: DataType) -> Option<f64> {
+    let since = |year: i16| temporal::year_start(i64::from(year)) as f64;
+    match data_type {
+        DataType::Date => temporal::parse_date(text),
+        DataType::Time | DataType::TimeSeconds => temporal::parse_time(text),
+        DataType::DateTime => temporal::parse_date_time(text),
+        DataType::DateDaysSince(year) => Some(temporal::parse_date(text)? - since(year)),
+        DataType::DateTimeSecondsSince(year) => {
+            Some(temporal::parse_date_time(text)? - since(year) * temporal::DAY)
+        }
+        _ => None,
     }
 }
 
@@ -85,7 +147,12 @@ impl OpType {
 }
 
 /// A value during scoring. Strings are interned: equal strings have equal ids.
+///
+/// The tag is a whole word, so that a value is copied as two words (a byte tag makes the
+/// compiler copy the payload in unaligned pieces, which stalls store forwarding on every slot
+/// write: that was most of the cost of preparing a record's inputs).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u64)]
 pub enum Val {
     /// No value.
     Missing,
@@ -113,10 +180,34 @@ pub fn round_to(data_type: DataType, value: f64) -> f64 {
     }
 }
 
+/// FNV-1a: a fast hash for the short strings of categorical inputs, looked up on every record
+/// (the interner's keys are the document's own strings, not an attacker's choice of keys).
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
 /// The strings a model mentions, each with a stable id and its numeric reading.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ids: HashMap<Arc<str>, u32>,
+    ids: HashMap<Arc<str>, u32, BuildHasherDefault<Fnv>>,
     texts: Vec<Arc<str>>,
     numbers: Vec<f64>,
 }
@@ -164,6 +255,7 @@ pub fn parse_literal(text: &str, data_type: DataType, interner: &mut Interner) -
         DataType::Float => parse_number::<f32>(text).map(|value| Val::Num(f64::from(value))),
         DataType::Integer => parse_integer(text).map(Val::Num),
         DataType::Boolean => parse_boolean(text).map(Val::Bool),
+        temporal => parse_temporal(text, temporal).map(Val::Num),
     }
 }
 
@@ -175,12 +267,17 @@ pub fn parse_integer(text: &str) -> Option<f64> {
     parse_number::<f64>(text).filter(|value| value.fract() == 0.0)
 }
 
-/// Reads a boolean: `true`/`false` (any case) or `1`/`0`.
+/// Reads a boolean as JPMML does: `true`/`false` (any case, so R's `TRUE`/`FALSE` too) or a
+/// number equal to 1 or 0 (`1`, `0.0`).
 pub fn parse_boolean(text: &str) -> Option<bool> {
     match text.trim() {
-        t if t.eq_ignore_ascii_case("true") || t == "1" => Some(true),
-        t if t.eq_ignore_ascii_case("false") || t == "0" => Some(false),
-        _ => None,
+        t if t.eq_ignore_ascii_case("true") => Some(true),
+        t if t.eq_ignore_ascii_case("false") => Some(false),
+        t => match parse_number::<f64>(t) {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
     }
 }
 

@@ -129,6 +129,20 @@ impl<'a, 'input> El<'a, 'input> {
         self.node.children().filter(Node::is_element).map(El::new)
     }
 
+    /// Whether the element's name is `qualified`: a local name, or `prefix:local` where the prefix
+    /// stands for the element's namespace (as the cells of sklearn2pmml's InlineTables are named).
+    pub fn has_qualified_name(&self, qualified: &str) -> bool {
+        let tag = self.node.tag_name();
+        match qualified.split_once(':') {
+            None => tag.name() == qualified,
+            Some((prefix, local)) => {
+                tag.name() == local
+                    && tag.namespace().is_some()
+                    && self.node.lookup_namespace_uri(Some(prefix)) == tag.namespace()
+            }
+        }
+    }
+
     /// The first child element with the local name `name`.
     pub fn child(&self, name: &str) -> Option<El<'a, 'input>> {
         self.children().find(|child| child.name() == name)

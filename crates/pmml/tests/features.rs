@@ -202,3 +202,47 @@ fn bad_missing_value_replacement_names_the_mining_field() {
         "{error}"
     );
 }
+
+/// Trees and regressions over number inputs are scored straight from records of numbers;
+/// records with a text or a missing value take the general path. Both give the same predictions and output fields.
+#[test]
+fn records_of_numbers_score_as_records_of_texts() {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/pmml");
+    for (name, inputs) in [
+        ("decision_tree_regressor.pmml", "wine_test.csv"),
+        ("decision_tree_classifier.pmml", "wine_test.csv"),
+        ("linear_regression.pmml", "wine_test.csv"),
+        ("suite/tree_classifier.pmml", "suite/iris.csv"),
+    ] {
+        let bytes = std::fs::read(directory.join(name)).expect("fixture");
+        let mut reader = csv::Reader::from_path(directory.join(inputs)).expect("inputs");
+        let header: Vec<String> = reader
+            .headers()
+            .expect("header")
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let mut model = Model::with_fields(&bytes, &header).expect("loads");
+        let mut compared = 0;
+        for record in reader.records() {
+            let record = record.expect("record");
+            if record.iter().any(str::is_empty) {
+                continue;
+            }
+            // Text columns (the wine files' "alcohol level") are not inputs of these models.
+            let numbers: Vec<f64> = record
+                .iter()
+                .map(|cell| cell.parse().unwrap_or(f64::NAN))
+                .collect();
+            let texts: Vec<Input<'_>> = record.iter().map(Input::Text).collect();
+            let direct = model.score(&numbers).expect("numbers");
+            let general = model.score_inputs(&texts).expect("texts");
+            assert_eq!(direct.value.to_bits(), general.value.to_bits(), "{name}");
+            assert_eq!(direct.class, general.class, "{name}");
+            assert_eq!(direct.probabilities, general.probabilities, "{name}");
+            assert_eq!(direct.outputs, general.outputs, "{name}");
+            compared += 1;
+        }
+        assert!(compared >= 200, "{name}: {compared} records of numbers");
+    }
+}

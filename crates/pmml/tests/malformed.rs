@@ -92,11 +92,9 @@ fn unknown_model_type() {
 
 #[test]
 fn unsupported_model_type_is_named() {
-    let error = error_of(&document(
-        r#"<SupportVectorMachineModel functionName="regression"/>"#,
-    ));
+    let error = error_of(&document(r#"<TimeSeriesModel functionName="timeSeries"/>"#));
     assert!(
-        error.contains("unsupported") && error.contains("SupportVectorMachineModel"),
+        error.contains("unsupported") && error.contains("TimeSeriesModel"),
         "{error}"
     );
 }
@@ -229,15 +227,47 @@ fn table_locator_is_unsupported() {
     );
 }
 
+/// A tree over `d`, a derived field computed by the user-defined function `f` from `x`.
+fn with_function(function: &str) -> String {
+    let model = r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="color"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="d" optype="continuous" dataType="double"><Apply function="f"><FieldRef field="x"/></Apply></DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="d" coefficient="1"/></RegressionTable>
+  </RegressionModel>"#;
+    document(model).replace(
+        "  <RegressionModel",
+        &format!("<TransformationDictionary>{function}</TransformationDictionary><RegressionModel"),
+    )
+}
+
 #[test]
-fn user_defined_functions_are_unsupported() {
-    let text = document(&tree("<True/>")).replace(
-        "  <TreeModel",
-        r#"<TransformationDictionary><DefineFunction name="f" optype="continuous"/></TransformationDictionary><TreeModel"#,
-    );
-    let error = error_of(&text);
+fn user_defined_function_calling_itself() {
+    let error = error_of(&with_function(
+        r#"<DefineFunction name="f" optype="continuous" dataType="double"><ParameterField name="p"/><Apply function="f"><FieldRef field="p"/></Apply></DefineFunction>"#,
+    ));
+    assert!(error.contains("the function `f` calls itself"), "{error}");
+}
+
+#[test]
+fn user_defined_function_reading_a_field_that_is_not_a_parameter() {
+    let error = error_of(&with_function(
+        r#"<DefineFunction name="f" optype="continuous" dataType="double"><ParameterField name="p"/><FieldRef field="x"/></DefineFunction>"#,
+    ));
     assert!(
-        error.contains("DefineFunction") && error.contains("not supported"),
+        error.contains("the field `x` is not a parameter of the function"),
+        "{error}"
+    );
+}
+
+#[test]
+fn user_defined_function_called_with_the_wrong_arity() {
+    let error = error_of(&with_function(
+        r#"<DefineFunction name="f" optype="continuous" dataType="double"><ParameterField name="p"/><ParameterField name="q"/><FieldRef field="p"/></DefineFunction>"#,
+    ));
+    assert!(
+        error.contains("the function `f` takes 2 arguments, not 1"),
         "{error}"
     );
 }
@@ -272,34 +302,73 @@ fn unknown_function() {
     );
 }
 
-/// The fields of the fixtures' test files: the wine features and a categorical column.
-fn wine_fields() -> Vec<&'static str> {
+/// The fields of the fixtures' test files: the wine features and a categorical column, the
+/// suite's iris features and its mixed columns.
+fn all_fields() -> Vec<&'static str> {
     let mut fields = WINE_FEATURES.to_vec();
-    fields.push("alcohol level");
+    fields.extend([
+        "alcohol level",
+        "sepal length",
+        "sepal width",
+        "petal length",
+        "petal width",
+        "x",
+        "z",
+        "colour",
+        "flag",
+        "day",
+        "stamp",
+        "clock",
+    ]);
     fields
 }
 
-/// Loading never panics; a document that loads also scores a record without panicking.
+/// Loading never panics; a document that loads also scores records without panicking.
 fn load_without_panic(bytes: &[u8]) {
-    if let Ok(mut model) = Model::with_fields(bytes, &wine_fields()) {
+    if let Ok(mut model) = Model::with_fields(bytes, &all_fields()) {
         let mut record = vec![Input::Number(7.0); 11];
-        record.push(Input::Text("low"));
+        record.extend([Input::Text("low"), Input::Number(5.1), Input::Number(3.5)]);
+        record.extend([Input::Number(1.4), Input::Number(0.2), Input::Number(4.0)]);
+        record.extend([Input::Number(-1.0), Input::Text("red"), Input::Text("TRUE")]);
+        record.extend([
+            Input::Text("2003-04-01"),
+            Input::Text("2003-04-01T05:23:30"),
+        ]);
+        record.push(Input::Text("05:23:30"));
         let _ = model.score_inputs(&record);
         record[3] = Input::Missing;
+        record[13] = Input::Missing;
+        record[16] = Input::Missing;
         let _ = model.score_inputs(&record);
     }
 }
 
+/// The documents mutated: one of each model type and of the features the parser must survive.
+const MUTATED: [&str; 16] = [
+    "decision_tree_classifier.pmml",
+    "pipeline_onehot_logistic.pmml",
+    "mlp_classifier.pmml",
+    "suite/svc_rbf.pmml",
+    "suite/knn_regressor.pmml",
+    "suite/kmeans.pmml",
+    "suite/gaussian_nb.pmml",
+    "suite/scorecard_points_below.pmml",
+    "suite/rule_set_weighted_sum.pmml",
+    "suite/define_function.pmml",
+    "suite/multi_output_regression.pmml",
+    "suite/one_vs_rest_logistic.pmml",
+    "suite/naive_bayes_counts.pmml",
+    "suite/clustering_minkowski.pmml",
+    "suite/association_rules.pmml",
+    "suite/dates.pmml",
+];
+
 fn fixture_bytes() -> Vec<Vec<u8>> {
     let directory = common::fixtures();
-    [
-        "decision_tree_classifier.pmml",
-        "pipeline_onehot_logistic.pmml",
-        "mlp_classifier.pmml",
-    ]
-    .iter()
-    .map(|name| std::fs::read(directory.join(name)).expect("fixture"))
-    .collect()
+    MUTATED
+        .iter()
+        .map(|name| std::fs::read(directory.join(name)).expect("fixture"))
+        .collect()
 }
 
 /// Cases per property: 64 in the normal test run, more for crates/pmml/fuzz.sh.
@@ -320,7 +389,7 @@ proptest! {
 
     #[test]
     fn mutated_fixtures_never_panic(
-        which in 0usize..3,
+        which in 0..MUTATED.len(),
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
         cut in any::<prop::sample::Index>(),
         truncate in any::<bool>(),
@@ -339,7 +408,7 @@ proptest! {
 
     #[test]
     fn fixtures_with_spliced_elements_never_panic(
-        which in 0usize..3,
+        which in 0..MUTATED.len(),
         splices in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..4),
     ) {
         // Moves a run of bytes that starts at a tag to another tag: elements end up deleted,
@@ -381,4 +450,47 @@ fn deep_evaluation_through_derived_fields_is_rejected() {
     );
     let error = error_of(&document(&model));
     assert!(error.contains("nest more than the limit of 256"), "{error}");
+}
+
+#[test]
+fn date_function_on_the_wrong_type() {
+    let model = r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="x"/><MiningField name="color"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="d" optype="continuous" dataType="integer"><Apply function="dateSecondsSinceMidnight"><FieldRef field="x"/></Apply></DerivedField>
+    </LocalTransformations>
+    <RegressionTable intercept="0"><NumericPredictor name="d" coefficient="1"/></RegressionTable>
+  </RegressionModel>"#;
+    let error = error_of(&document(model));
+    assert!(
+        error.contains("DateSecondsSinceMidnight cannot take a double"),
+        "{error}"
+    );
+}
+
+#[test]
+fn output_field_of_a_category_the_model_does_not_have() {
+    // The target lists no values, so the output field adds a category the model never predicts.
+    let text = r#"<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="categorical" dataType="string"/>
+  </DataDictionary>
+  <NaiveBayesModel functionName="classification" threshold="0.001">
+    <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <Output><OutputField name="p(z)" optype="continuous" dataType="double" feature="probability" value="z"/></Output>
+    <BayesInputs><BayesInput fieldName="x"><TargetValueStats>
+      <TargetValueStat value="a"><GaussianDistribution mean="0" variance="1"/></TargetValueStat>
+      <TargetValueStat value="b"><GaussianDistribution mean="2" variance="1"/></TargetValueStat>
+    </TargetValueStats></BayesInput></BayesInputs>
+    <BayesOutput fieldName="y"><TargetValueCounts><TargetValueCount value="a" count="3"/><TargetValueCount value="b" count="5"/></TargetValueCounts></BayesOutput>
+  </NaiveBayesModel>
+</PMML>"#;
+    let mut model = Model::from_bytes(text.as_bytes()).expect("loads");
+    let prediction = model.score(&[1.9]).expect("scores");
+    assert_eq!(prediction.class.as_deref(), Some("b"));
+    assert_eq!(
+        prediction.output("p(z)"),
+        Some(&pmml_evaluator::Value::Number(0.0))
+    );
 }

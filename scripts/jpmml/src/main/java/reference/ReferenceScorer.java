@@ -6,6 +6,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,22 +16,36 @@ import org.jpmml.evaluator.EvaluatorUtil;
 import org.jpmml.evaluator.HasProbability;
 import org.jpmml.evaluator.InputField;
 import org.jpmml.evaluator.LoadingModelEvaluatorBuilder;
+import org.jpmml.evaluator.OutputField;
 import org.jpmml.evaluator.TargetField;
 
 /**
  * Scores a CSV file with JPMML-Evaluator and writes one output row per input row.
  *
  * Input: a CSV file with a header row; cells that are empty or "NA" are missing values.
- * Output: a comma-separated file whose header is the target field's name followed, for a
- * classifier, by "probability(CATEGORY)" for each category of the target field in the order the
- * evaluator reports them. Numbers are printed with Java's shortest round-trip formatting. A row
- * the evaluator rejects (e.g. an invalid input value) is written as "!error" in the first column.
+ * Output: a comma-separated file whose header is the (first) target field's name ("target" for a
+ * model without one, e.g. a clustering; its cells are empty for an association model) followed, for a classifier, by "probability(CATEGORY)"
+ * for each category of the target field in the order the evaluator reports them. With --all,
+ * "target(NAME)" columns follow for the other target fields and "output(NAME)" columns for every
+ * output field (a list, as selectAll gives, is written with its items joined by "|"). Numbers
+ * are printed with Java's shortest round-trip formatting. A row the evaluator rejects (e.g. an
+ * invalid input value) is written as "!error" in the first column.
  */
 public class ReferenceScorer {
 
     public static void main(String[] args) throws Exception {
+        List<String> positional = new ArrayList<>();
+        boolean all = false;
+        for (String arg : args) {
+            if (arg.equals("--all")) {
+                all = true;
+            } else {
+                positional.add(arg);
+            }
+        }
+        args = positional.toArray(new String[0]);
         if (args.length < 3) {
-            System.err.println("usage: ReferenceScorer MODEL.pmml INPUT.csv OUTPUT.csv [SEPARATOR]");
+            System.err.println("usage: ReferenceScorer [--all] MODEL.pmml INPUT.csv OUTPUT.csv [SEPARATOR]");
             System.exit(2);
         }
         String separator = args.length > 3 ? args[3] : ",";
@@ -40,15 +55,34 @@ public class ReferenceScorer {
         List<String> lines = Files.readAllLines(new File(args[1]).toPath(), StandardCharsets.UTF_8);
         String[] header = splitRow(lines.get(0), separator);
 
-        TargetField target = evaluator.getTargetFields().get(0);
-        List<Object> categories = target.getCategories();
+        List<TargetField> targets = evaluator.getTargetFields();
+        TargetField target = targets.isEmpty() ? null : targets.get(0);
+        List<Object> categories = target == null ? null : target.getCategories();
+        List<String> extraTargets = new ArrayList<>();
+        List<String> outputs = new ArrayList<>();
+        if (all) {
+            for (TargetField other : targets.subList(Math.min(1, targets.size()), targets.size())) {
+                extraTargets.add(other.getName());
+            }
+            for (OutputField output : evaluator.getOutputFields()) {
+                outputs.add(output.getName());
+            }
+        }
+        int width = (categories == null ? 0 : categories.size()) + extraTargets.size() + outputs.size();
 
         try (PrintWriter out = new PrintWriter(new File(args[2]), StandardCharsets.UTF_8)) {
-            StringBuilder head = new StringBuilder(quote(target.getName()));
+            String targetName = target == null ? null : target.getName();
+            StringBuilder head = new StringBuilder(quote(targetName == null ? "target" : targetName));
             if (categories != null) {
                 for (Object category : categories) {
                     head.append(',').append(quote("probability(" + category + ")"));
                 }
+            }
+            for (String name : extraTargets) {
+                head.append(',').append(quote("target(" + name + ")"));
+            }
+            for (String name : outputs) {
+                head.append(',').append(quote("output(" + name + ")"));
             }
             out.println(head);
             for (int row = 1; row < lines.size(); row++) {
@@ -70,10 +104,10 @@ public class ReferenceScorer {
                     results = evaluator.evaluate(arguments);
                 } catch (RuntimeException error) {
                     System.err.println("row " + row + ": " + error);
-                    out.println("!error" + ",".repeat(categories == null ? 0 : categories.size()));
+                    out.println("!error" + ",".repeat(width));
                     continue;
                 }
-                Object result = results.get(target.getName());
+                Object result = target == null ? null : results.get(targetName);
                 StringBuilder line = new StringBuilder(format(EvaluatorUtil.decode(result)));
                 if (categories != null) {
                     for (Object category : categories) {
@@ -82,12 +116,25 @@ public class ReferenceScorer {
                         line.append(',').append(format(probability));
                     }
                 }
+                for (String name : extraTargets) {
+                    line.append(',').append(format(EvaluatorUtil.decode(results.get(name))));
+                }
+                for (String name : outputs) {
+                    line.append(',').append(format(results.get(name)));
+                }
                 out.println(line);
             }
         }
     }
 
     private static String format(Object value) {
+        if (value instanceof Collection) {
+            List<String> items = new ArrayList<>();
+            for (Object item : (Collection<?>) value) {
+                items.add(item == null ? "" : String.valueOf(EvaluatorUtil.decode(item)));
+            }
+            return quote(String.join("|", items));
+        }
         return value == null ? "" : quote(String.valueOf(value));
     }
 

@@ -1,0 +1,378 @@
+//! OutputFields: the results a model reports besides its prediction (probabilities, transformed
+//! values, entity and cluster ids, affinities, reason codes), written to slots after the model
+//! ran, so that later segments, later output fields and the caller can read them.
+
+use std::sync::Arc;
+
+use super::association::{Algorithm, Measure, RuleQuery, RuleTable};
+use super::compile::{Compiler, FieldInfo, ScopeId};
+use super::error::Result;
+use super::eval::{Env, SlotDef};
+use super::expr::{self, Expr};
+use super::target::Categories;
+use super::value::{DataType, OpType, Val};
+use super::xml::El;
+use crate::Value;
+
+/// What a model reports besides its prediction, for OutputFields; filled by the model types that
+/// have such results, reused between records.
+#[derive(Debug, Default)]
+pub struct Details {
+    /// Entities (neighbours, clusters) best first, each with its affinity (a distance or a
+    /// similarity, as the model measures).
+    pub ranked: Vec<(Val, f64)>,
+    /// Reason codes, most important first.
+    pub reasons: Vec<Val>,
+    /// Each category's confidence, for a rule set.
+    pub confidences: Vec<f64>,
+    /// For an association model: its rules, each rule's (antecedent holds, consequent holds) in
+    /// this record, and room to rank them.
+    pub rules: Option<Arc<RuleTable>>,
+    /// See `rules`.
+    pub rule_flags: Vec<(bool, bool)>,
+}
+
+/// What an OutputField reports.
+#[derive(Debug)]
+enum OutputKind {
+    /// The predicted value (regression value or class).
+    Predicted,
+    /// The probability of a category (of the predicted class when `None`).
+    Probability(Option<usize>),
+    /// An expression over the model's fields and earlier output fields.
+    Transformed(Expr),
+    /// The id of the entity (neighbour, cluster) of a rank (1: the best).
+    Entity(usize),
+    /// The winning cluster's id (as JPMML reports `clusterId`).
+    Cluster,
+    /// The affinity of the entity with an id, or of a rank.
+    Affinity(EntityRef),
+    /// The reason code of a rank.
+    Reason(usize),
+    /// The confidence of a category (of the predicted class when `None`).
+    Confidence(Option<usize>),
+    /// Something of an association rule.
+    Rule(RuleQuery),
+}
+
+/// Which entity an affinity is about.
+#[derive(Debug)]
+enum EntityRef {
+    Id(Val),
+    Rank(usize),
+}
+
+/// An OutputField, written to its slot after its model ran.
+#[derive(Debug)]
+pub struct OutputDef {
+    /// The field's name.
+    pub name: Arc<str>,
+    /// The slot the value goes to.
+    pub slot: u32,
+    kind: OutputKind,
+    /// The declared data type (none: the value as the feature gives it).
+    data_type: Option<DataType>,
+}
+
+/// A model's OutputFields: those it computes, and those whose feature is not supported (which
+/// fail the document if anything, later segments or the caller, needs them).
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// The fields computed, in document order.
+    pub fields: Vec<OutputDef>,
+    /// The first unsupported field: its name, line and why.
+    pub unsupported: Option<(String, u32, String)>,
+}
+
+/// Compiles the OutputFields of `model`. Each supported field becomes visible in the model's own
+/// scope (for later output fields) and in `parent` (for later segments). For an association
+/// model (`rules`), the rule features apply.
+pub fn compile_outputs(
+    c: &mut Compiler<'_, '_>,
+    model: &El<'_, '_>,
+    scope: ScopeId,
+    parent: Option<ScopeId>,
+    categories: Option<&mut Categories>,
+    rules: bool,
+) -> Result<Outputs> {
+    let mut outputs = Outputs::default();
+    let Some(output) = model.child("Output") else {
+        return Ok(outputs);
+    };
+    let mut categories = categories;
+    for field in output.children_named("OutputField") {
+        let name = field.required("name")?;
+        let compiled = match rules {
+            true => rule_query(&field).map(OutputKind::Rule),
+            false => compile_kind(c, scope, &field, categories.as_deref_mut()),
+        };
+        let kind = match compiled {
+            Ok(kind) => kind,
+            Err(reason) => {
+                c.unsupported_output(name, reason.clone());
+                if outputs.unsupported.is_none() {
+                    outputs.unsupported = Some((name.to_owned(), field.line(), reason));
+                }
+                continue;
+            }
+        };
+        let declared = field
+            .attr("dataType")
+            .map(|keyword| DataType::from_keyword(keyword, &field))
+            .transpose()?;
+        let data_type = declared.unwrap_or_else(|| kind.default_type(categories.as_deref()));
+        let op_type = OpType::of(&field, data_type)?;
+        let slot = c.new_slot(name, SlotDef::Output);
+        let info = FieldInfo {
+            slot,
+            data_type,
+            op_type,
+            depth: 0,
+        };
+        c.add_segment_output(scope, name, info.clone());
+        if let Some(parent) = parent {
+            c.add_segment_output(parent, name, info);
+        }
+        outputs.fields.push(OutputDef {
+            name: Arc::from(name),
+            slot,
+            kind,
+            data_type: declared,
+        });
+    }
+    Ok(outputs)
+}
+
+/// What `field` reports, or why that is not supported.
+fn compile_kind(
+    c: &mut Compiler<'_, '_>,
+    scope: ScopeId,
+    field: &El<'_, '_>,
+    categories: Option<&mut Categories>,
+) -> Result<OutputKind, String> {
+    let rank = || -> Result<usize, String> {
+        match field.parsed::<usize>("rank") {
+            Ok(Some(0)) => Err("rank=\"0\"".to_owned()),
+            Ok(rank) => Ok(rank.unwrap_or(1)),
+            Err(error) => Err(error.to_string()),
+        }
+    };
+    let feature = field.attr("feature").unwrap_or("predictedValue");
+    Ok(match feature {
+        "predictedValue" | "predictedDisplayValue" => OutputKind::Predicted,
+        "probability" => OutputKind::Probability(match (field.attr("value"), categories) {
+            (Some(text), Some(categories)) => Some(
+                categories
+                    .index_for(c, text, field)
+                    .map_err(|error| error.to_string())?,
+            ),
+            _ => None,
+        }),
+        "transformedValue" | "decision" => expr::compile_container(c, scope, field)
+            .map(|typed| OutputKind::Transformed(typed.expr))
+            .map_err(|error| error.to_string())?,
+        "entityId" => OutputKind::Entity(rank()?),
+        "clusterId" => OutputKind::Cluster,
+        "affinity" | "clusterAffinity" | "entityAffinity" => {
+            OutputKind::Affinity(match field.attr("value") {
+                Some(id) => EntityRef::Id(Val::Str(c.program.interner.intern(id))),
+                None => EntityRef::Rank(rank()?),
+            })
+        }
+        "reasonCode" => OutputKind::Reason(rank()?),
+        "confidence" => OutputKind::Confidence(match (field.attr("value"), categories) {
+            (Some(text), Some(categories)) => Some(
+                categories
+                    .index_for(c, text, field)
+                    .map_err(|error| error.to_string())?,
+            ),
+            _ => None,
+        }),
+        other => return Err(format!("the output feature `{other}`")),
+    })
+}
+
+/// The rule an association model's output field reports.
+fn rule_query(field: &El<'_, '_>) -> Result<RuleQuery, String> {
+    let keyword = |name: &str, default: &'static str| field.attr(name).unwrap_or(default);
+    let measure = |name: &str, default: &'static str| {
+        let text = keyword(name, default);
+        Measure::from_keyword(text).ok_or_else(|| format!("{name}=\"{text}\""))
+    };
+    let feature = match keyword("feature", "predictedValue") {
+        "ruleValue" => measure("ruleFeature", "consequent")?,
+        "entityId" => Measure::RuleId,
+        other => Measure::from_keyword(other)
+            .ok_or_else(|| format!("the output feature `{other}` of an association model"))?,
+    };
+    let algorithm = match keyword("algorithm", "exclusiveRecommendation") {
+        "recommendation" => Algorithm::Recommendation,
+        "exclusiveRecommendation" => Algorithm::ExclusiveRecommendation,
+        "ruleAssociation" => Algorithm::RuleAssociation,
+        other => return Err(format!("algorithm=\"{other}\"")),
+    };
+    if keyword("isMultiValued", "0") != "0" {
+        return Err("isMultiValued=\"1\" (lists of rules)".to_owned());
+    }
+    let descending = match keyword("rankOrder", "descending") {
+        "descending" => true,
+        "ascending" => false,
+        other => return Err(format!("rankOrder=\"{other}\"")),
+    };
+    let rank = match field.parsed::<usize>("rank") {
+        Ok(Some(0)) | Err(_) => return Err("a rank that is not a positive integer".to_owned()),
+        Ok(rank) => rank.unwrap_or(1),
+    };
+    Ok(RuleQuery {
+        feature,
+        algorithm,
+        rank,
+        basis: measure("rankBasis", "confidence")?,
+        descending,
+    })
+}
+
+impl OutputKind {
+    /// The data type of the values of a field that does not declare one.
+    fn default_type(&self, categories: Option<&Categories>) -> DataType {
+        match self {
+            OutputKind::Predicted => categories.map_or(DataType::Double, |c| c.data_type),
+            OutputKind::Entity(_) | OutputKind::Reason(_) | OutputKind::Cluster => DataType::String,
+            OutputKind::Rule(query) if !query.feature.is_number() => DataType::String,
+            _ => DataType::Double,
+        }
+    }
+}
+
+/// A model's result for its output fields: the predicted value, and the class probabilities with
+/// the winner's index when the model gave them.
+#[derive(Clone, Copy)]
+pub struct Results<'r> {
+    /// The predicted value.
+    pub predicted: Val,
+    /// The class probabilities and the predicted class's index.
+    pub probabilities: Option<(&'r [f64], usize)>,
+    /// The predicted class's index.
+    pub winner: Option<usize>,
+    /// Entities, clusters and reason codes.
+    pub details: &'r Details,
+}
+
+impl OutputDef {
+    /// Computes and stores the field's value for the current record (a list of items, which a
+    /// slot cannot hold, is stored as missing: [`OutputDef::list_value`] reports it).
+    pub fn write(&self, env: &mut Env<'_>, results: Results<'_>) -> Result<()> {
+        let details = results.details;
+        let value = match &self.kind {
+            OutputKind::Rule(query) => match self.rule_value(details, query)? {
+                Value::Number(number) => Val::Num(number),
+                Value::Text(text) => Val::Str(env.intern(&text)),
+                _ => Val::Missing,
+            },
+            OutputKind::Predicted => results.predicted,
+            OutputKind::Probability(category) => match (results.probabilities, category) {
+                (Some((probabilities, _)), Some(index)) => Val::Num(probabilities[*index]),
+                (Some((probabilities, winner)), None) => Val::Num(probabilities[winner]),
+                (None, _) => Val::Missing,
+            },
+            OutputKind::Transformed(expr) => expr.eval(env)?,
+            OutputKind::Entity(rank) => details
+                .ranked
+                .get(rank - 1)
+                .map_or(Val::Missing, |(id, _)| *id),
+            OutputKind::Cluster => details.ranked.first().map_or(Val::Missing, |(id, _)| *id),
+            OutputKind::Affinity(EntityRef::Rank(rank)) => details
+                .ranked
+                .get(rank - 1)
+                .map_or(Val::Missing, |(_, affinity)| Val::Num(*affinity)),
+            OutputKind::Affinity(EntityRef::Id(id)) => details
+                .ranked
+                .iter()
+                .find(|(entity, _)| entity == id)
+                .map_or(Val::Missing, |(_, affinity)| Val::Num(*affinity)),
+            OutputKind::Confidence(category) => category
+                .or(results.winner)
+                .and_then(|index| details.confidences.get(index))
+                .map_or(Val::Missing, |confidence| Val::Num(*confidence)),
+            OutputKind::Reason(rank) => details
+                .reasons
+                .get(rank - 1)
+                .copied()
+                .unwrap_or(Val::Missing),
+        };
+        let value = match (value, self.data_type) {
+            (_, None) | (Val::Num(_), Some(DataType::Double)) => value,
+            (_, Some(data_type)) => env.cast(value, data_type)?,
+        };
+        env.set(self.slot, value);
+        Ok(())
+    }
+}
+
+impl OutputDef {
+    /// Whether the field's value follows from the prediction alone (a predicted value or a
+    /// probability, not converted to another type), so that a record scored straight from its
+    /// inputs can report it without slots.
+    pub fn is_direct(&self, categories: Option<&Categories>) -> bool {
+        let predicted_type = categories.map_or(DataType::Double, |c| c.data_type);
+        match (&self.kind, self.data_type) {
+            (OutputKind::Predicted, None) => true,
+            (OutputKind::Predicted, Some(data_type)) => data_type == predicted_type,
+            (OutputKind::Probability(_), None | Some(DataType::Double)) => true,
+            _ => false,
+        }
+    }
+
+    /// The field's value from the prediction, for a field [`OutputDef::is_direct`] accepts:
+    /// `predicted` as the caller sees it, the probabilities with the winner's index.
+    pub fn direct_value(&self, predicted: &Value, probabilities: Option<(&[f64], usize)>) -> Value {
+        match (&self.kind, probabilities) {
+            (OutputKind::Predicted, _) => predicted.clone(),
+            (OutputKind::Probability(Some(index)), Some((probabilities, _))) => {
+                Value::Number(probabilities[*index])
+            }
+            (OutputKind::Probability(None), Some((probabilities, winner))) => {
+                Value::Number(probabilities[winner])
+            }
+            _ => Value::Missing,
+        }
+    }
+}
+
+impl OutputDef {
+    /// The value of a rule output whose value is a list of items (antecedent, consequent), which
+    /// the caller gets instead of the slot's.
+    pub fn list_value(&self, details: &Details) -> Result<Option<Value>> {
+        match &self.kind {
+            OutputKind::Rule(query)
+                if matches!(query.feature, Measure::Antecedent | Measure::Consequent) =>
+            {
+                self.rule_value(details, query).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn rule_value(&self, details: &Details, query: &RuleQuery) -> Result<Value> {
+        let Some(table) = &details.rules else {
+            return Ok(Value::Missing);
+        };
+        let mut order = Vec::new();
+        Ok(
+            match table.select(query, &details.rule_flags, &mut order)? {
+                Some(rule) => table.report(rule, query.feature),
+                None => Value::Missing,
+            },
+        )
+    }
+}
+
+/// The value a caller sees for `value`.
+pub fn to_value(env: &Env<'_>, value: Val) -> Value {
+    match value {
+        Val::Missing => Value::Missing,
+        Val::Num(number) => Value::Number(number),
+        Val::Bool(flag) => Value::Boolean(flag),
+        Val::Str(id) => Value::Text(env.shared_text(id)),
+    }
+}

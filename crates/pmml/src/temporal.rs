@@ -1,0 +1,107 @@
+//! Dates and times as numbers: a `date` is the count of days since 1970-01-01, a `dateTime` the
+//! seconds since 1970-01-01T00:00:00, a `time` the seconds since midnight; the `dateDaysSince[Y]`,
+//! `dateTimeSecondsSince[Y]` and `timeSeconds` types count from their own origin. Texts are read
+//! in the ISO 8601 forms JPMML reads (`2003-04-01`, `2003-04-01T05:23:30`, `05:23:30`), without
+//! time zones.
+
+/// Seconds in a day.
+pub const DAY: f64 = 86_400.0;
+
+/// The days from 1970-01-01 to the given day of the proleptic Gregorian calendar (Howard
+/// Hinnant's `days_from_civil`).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The days from 1970-01-01 to January 1st of `year`.
+pub fn year_start(year: i64) -> i64 {
+    days_from_civil(year, 1, 1)
+}
+
+/// Reads `YYYY-MM-DD` (a leading `-` for years before 0): days since 1970-01-01.
+pub fn parse_date(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let mut parts = rest.splitn(3, '-');
+    let year: i64 = digits(parts.next()?, 4, 9)?;
+    let month: i64 = digits(parts.next()?, 2, 2)?;
+    let day: i64 = digits(parts.next()?, 2, 2)?;
+    let year = if negative { -year } else { year };
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) as f64)
+}
+
+/// Reads `HH:MM:SS` (or `HH:MM`, with an optional fraction of a second): seconds since midnight.
+pub fn parse_time(text: &str) -> Option<f64> {
+    let mut parts = text.trim().splitn(3, ':');
+    let hours: i64 = digits(parts.next()?, 2, 2)?;
+    let minutes: i64 = digits(parts.next()?, 2, 2)?;
+    let seconds = match parts.next() {
+        None => 0.0,
+        Some(seconds) => {
+            let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, ""));
+            let whole: i64 = digits(whole, 2, 2)?;
+            if !fraction.chars().all(|c| c.is_ascii_digit()) || whole > 59 {
+                return None;
+            }
+            whole as f64
+        }
+    };
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    Some((hours * 3600 + minutes * 60) as f64 + seconds)
+}
+
+/// Reads `YYYY-MM-DDTHH:MM:SS`: seconds since 1970-01-01T00:00:00.
+pub fn parse_date_time(text: &str) -> Option<f64> {
+    let (date, time) = text.trim().split_once('T')?;
+    Some(parse_date(date)? * DAY + parse_time(time)?)
+}
+
+/// An unsigned decimal of `min` to `max` digits.
+fn digits(text: &str, min: usize, max: usize) -> Option<i64> {
+    if text.len() < min || text.len() > max || !text.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_seconds_as_jpmml_counts_them() {
+        // JPMML's own examples (FunctionTest.evaluateDateTimeFunctions).
+        let date = parse_date("2003-04-01").expect("date");
+        assert_eq!(date - year_start(1960) as f64, 15796.0);
+        assert_eq!(parse_time("05:23:30"), Some(19410.0));
+        let stamp = parse_date_time("1960-01-03T03:30:03").expect("dateTime");
+        assert_eq!(stamp - year_start(1960) as f64 * DAY, 185_403.0);
+        assert_eq!(parse_date("1970-01-01"), Some(0.0));
+        assert_eq!(parse_date("2000-02-29"), Some(11_016.0));
+        assert_eq!(parse_date("2001-02-29"), None);
+        assert_eq!(parse_time("24:00:00"), None);
+    }
+}
