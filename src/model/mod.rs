@@ -219,8 +219,9 @@ pub enum InputNames<'a> {
 /// Builds a ready-to-score model from a descriptor read off the models topic.
 ///
 /// The model bytes come from the descriptor itself or from the file it names as its location. A
-/// TensorFlow SavedModel (type `TENSORFLOWSAVED`, or its bytes sent as `TENSORFLOW`) is refused
-/// with the conversion to use.
+/// TensorFlow SavedModel (type `TENSORFLOWSAVED`) is read from the directory its location names
+/// ([`tensorflow::TensorFlowModel::load_saved_model`]); its bytes, or its directory, published
+/// otherwise are refused with the way to publish it.
 ///
 /// With a `schema`, the model takes the record type's features in schema order; without one,
 /// the features the descriptor's `inputs` name, or else those the model names itself.
