@@ -88,10 +88,6 @@ pub fn inline_calls(graph: &mut GraphDef, roots: &mut [String]) -> Result<()> {
             inline_call(graph, &call, &functions, &mut aliases)
                 .with_context(|| format!("inlining the call `{call}`"))?;
         }
-        ensure!(
-            graph.node.len() <= MAX_NODES,
-            "inlining makes more than {MAX_NODES} nodes"
-        );
         redirect(graph, roots, &aliases);
     }
     bail!("function calls nest deeper than {MAX_DEPTH} levels")
@@ -188,6 +184,10 @@ fn inline_call(
         .expect("a reachable call is in the graph");
     let call = graph.node.remove(position);
     let (function, bound) = called(&call, functions)?;
+    ensure!(
+        graph.node.len() + function.node_def.len() <= MAX_NODES,
+        "inlining makes more than {MAX_NODES} nodes"
+    );
     let signature = function
         .signature
         .as_ref()
@@ -376,4 +376,153 @@ fn redirect(graph: &mut GraphDef, roots: &mut [String], aliases: &HashMap<String
         node.input.iter_mut().for_each(resolve);
     }
     roots.iter_mut().for_each(resolve);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_tensorflow::tfpb::tensorflow::op_def::ArgDef;
+    use tract_tensorflow::tfpb::tensorflow::{FunctionDefLibrary, NameAttrList};
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|input| input.to_string()).collect(),
+            ..NodeDef::default()
+        }
+    }
+
+    fn call(name: &str, function: &str, inputs: &[&str]) -> NodeDef {
+        let mut call = node(name, "StatefulPartitionedCall", inputs);
+        let f = NameAttrList {
+            name: function.into(),
+            attr: HashMap::new(),
+        };
+        call.attr.insert(
+            "f".into(),
+            AttrValue {
+                value: Some(Value::Func(f)),
+            },
+        );
+        call
+    }
+
+    fn argument(name: &str) -> ArgDef {
+        ArgDef {
+            name: name.into(),
+            ..ArgDef::default()
+        }
+    }
+
+    /// A function of one argument `x` returning `body`'s `returned` as `y`.
+    fn function(name: &str, body: Vec<NodeDef>, returned: &str) -> FunctionDef {
+        FunctionDef {
+            signature: Some(OpDef {
+                name: name.into(),
+                input_arg: vec![argument("x")],
+                output_arg: vec![argument("y")],
+                ..OpDef::default()
+            }),
+            node_def: body,
+            ret: HashMap::from([("y".into(), returned.into())]),
+            ..FunctionDef::default()
+        }
+    }
+
+    fn graph(nodes: Vec<NodeDef>, functions: Vec<FunctionDef>) -> GraphDef {
+        GraphDef {
+            node: nodes,
+            library: Some(FunctionDefLibrary {
+                function: functions,
+                ..FunctionDefLibrary::default()
+            }),
+            ..GraphDef::default()
+        }
+    }
+
+    #[test]
+    fn nested_calls_are_inlined_and_the_roots_follow_them() {
+        let inner = function(
+            "inner",
+            vec![
+                node("relu", "Relu", &["x"]),
+                node("out", "Identity", &["relu:activations:0", "^relu"]),
+            ],
+            "out:output:0",
+        );
+        let outer = function(
+            "outer",
+            vec![
+                call("nested", "inner", &["x"]),
+                node("id", "Identity", &["nested:output:0"]),
+            ],
+            "id:output",
+        );
+        let mut graph = graph(
+            vec![
+                node("input", "Placeholder", &[]),
+                call("call", "outer", &["input"]),
+            ],
+            vec![inner, outer],
+        );
+        let mut roots = ["call:0".to_owned()];
+        inline_calls(&mut graph, &mut roots).unwrap();
+        assert_eq!(roots, ["call/id:0"]);
+        let inputs: HashMap<&str, &[String]> = graph
+            .node
+            .iter()
+            .map(|node| (node.name.as_str(), node.input.as_slice()))
+            .collect();
+        assert_eq!(inputs["call/id"], ["call/nested/out:0"]);
+        assert_eq!(inputs["call/nested/out"], ["call/nested/relu:0"]);
+        assert_eq!(inputs["call/nested/relu"], ["input:0"]);
+        assert!(graph.library.is_none() && !inputs.contains_key("call"));
+    }
+
+    #[test]
+    fn recursive_and_missing_functions_are_errors() {
+        let recursive = function(
+            "again",
+            vec![call("self", "again", &["x"])],
+            "self:output:0",
+        );
+        let mut looping = graph(
+            vec![
+                node("input", "Placeholder", &[]),
+                call("call", "again", &["input"]),
+            ],
+            vec![recursive],
+        );
+        let mut roots = ["call:0".to_owned()];
+        let message = format!("{:#}", inline_calls(&mut looping, &mut roots).unwrap_err());
+        assert!(message.contains("nest deeper than 64 levels"), "{message}");
+        let mut missing = graph(vec![call("call", "nowhere", &[])], vec![]);
+        let mut roots = ["call:0".to_owned()];
+        let message = format!("{:#}", inline_calls(&mut missing, &mut roots).unwrap_err());
+        assert!(message.contains("no function `nowhere`"), "{message}");
+    }
+
+    #[test]
+    fn outputs_of_multi_output_ops_are_numbered_by_argument() {
+        let body = vec![
+            node("norm", "FusedBatchNormV3", &["x", "x", "x", "x", "x"]),
+            node("out", "Identity", &["norm:batch_variance:0"]),
+        ];
+        let mut graph = graph(
+            vec![
+                node("input", "Placeholder", &[]),
+                call("call", "f", &["input"]),
+            ],
+            vec![function("f", body, "out:output:0")],
+        );
+        let mut roots = ["call:0".to_owned()];
+        inline_calls(&mut graph, &mut roots).unwrap();
+        let out = graph
+            .node
+            .iter()
+            .find(|node| node.name == "call/out")
+            .unwrap();
+        assert_eq!(out.input, ["call/norm:2"]);
+    }
 }
