@@ -6,8 +6,8 @@
 //! ```
 //!
 //! The input's header names the fields. A PMML model takes its fields by name (extra columns are
-//! ignored). An ONNX model or a TensorFlow frozen graph takes the first columns, as many as its
-//! input declares. An empty cell is a missing value; a cell that is not a number is a category
+//! ignored). An ONNX model, a TensorFlow frozen graph or a SavedModel (its directory, or
+//! `--type tensorflow-saved`) takes the first columns, as many as its input declares. An empty cell is a missing value; a cell that is not a number is a category
 //! (which ONNX and TensorFlow models reject). The output has the input row number (from 0), the
 //! predicted value, for a classifier the label and one probability per class, and the error for
 //! a row the model could not score.
@@ -19,16 +19,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{load_model, onnx, tensorflow, Input, InputNames, Model, ModelError};
-use modelserver::model::{ModelKind, Prediction};
+use modelserver::model::{ModelKind, ModelSource, Prediction};
 
 /// Score a CSV file with a model file.
 #[derive(Parser, Debug)]
 struct Args {
-    /// The model file.
+    /// The model file (or a SavedModel's directory).
     #[arg(long)]
     model: PathBuf,
-    /// The model type (default: from the file's extension: .pmml/.xml, .onnx, .pb).
+    /// The model type (default: a directory is a SavedModel, a file is told by its extension:
+    /// .pmml/.xml, .onnx, .pb).
     #[arg(long = "type")]
     kind: Option<ModelKind>,
     /// The rows to score: CSV with a header row.
@@ -42,25 +44,44 @@ struct Args {
 /// Loads the model at `path` for rows with the columns of `header`: a PMML model binds its
 /// fields by name, a model that takes one tensor the first columns, as many as it declares.
 fn load(path: &Path, kind: ModelKind, header: &csv::StringRecord) -> Result<Box<dyn Model>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let columns: Vec<String> = header.iter().map(str::to_owned).collect();
+    if kind == ModelKind::TensorFlowSaved {
+        return load_saved_model(path, &columns);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let width = match kind {
-        ModelKind::Pmml => columns.len(),
-        ModelKind::Onnx => onnx::declared_width(&bytes)?.unwrap_or(columns.len()),
-        ModelKind::TensorFlow => tensorflow::declared_width(&bytes)?.unwrap_or(columns.len()),
-        ModelKind::TensorFlowSaved => bail!("`score` reads a frozen graph, not a SavedModel"),
+        ModelKind::Onnx => onnx::declared_width(&bytes)?,
+        ModelKind::TensorFlow => tensorflow::declared_width(&bytes)?,
+        _ => None,
     };
+    let names = leading_columns(&columns, width)?;
+    Ok(load_model(kind, &bytes, InputNames::Named(names))?)
+}
+
+/// Loads the SavedModel in the directory `path`: its serving signature's input takes the first
+/// columns, as many as it declares.
+fn load_saved_model(path: &Path, columns: &[String]) -> Result<Box<dyn Model>> {
+    let directory = path
+        .canonicalize()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let parent = directory.parent().map(Path::to_path_buf);
+    let source = ModelSource::new(parent, ModelSource::MAX_BYTES);
+    let width = tensorflow::saved_model_declared_width(&directory, &source)?;
+    let names = InputNames::Named(leading_columns(columns, width)?);
+    let model = TensorFlowModel::load_saved_model(&directory, names, &source)?;
+    Ok(Box::new(model))
+}
+
+/// The first `width` columns (all when the model does not say), if there are as many.
+fn leading_columns(columns: &[String], width: Option<usize>) -> Result<&[String]> {
+    let width = width.unwrap_or(columns.len());
     if width > columns.len() {
         bail!(
             "the model takes {width} features, the input has {} columns",
             columns.len()
         );
     }
-    Ok(load_model(
-        kind,
-        &bytes,
-        InputNames::Named(&columns[..width]),
-    )?)
+    Ok(&columns[..width])
 }
 
 /// Scores one row: its cells in header order, as many as the model takes.
@@ -79,6 +100,9 @@ fn input(cell: &str) -> Input<'_> {
 }
 
 fn kind_of(path: &Path) -> Result<ModelKind> {
+    if path.is_dir() {
+        return Ok(ModelKind::TensorFlowSaved);
+    }
     match path.extension().and_then(|extension| extension.to_str()) {
         Some("pmml" | "xml") => Ok(ModelKind::Pmml),
         Some("onnx") => Ok(ModelKind::Onnx),

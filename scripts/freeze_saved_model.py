@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Freeze a TensorFlow SavedModel into a GraphDef that the model server serves as `tensorflow`.
 
+The server serves SavedModels itself (publish the directory by location as `tensorflow-saved`);
+this script remains an alternative, e.g. for a SavedModel whose signature the server would not
+choose, or to inspect the graph it freezes.
+
     /tmp/tfvenv/bin/python scripts/freeze_saved_model.py SAVED_MODEL_DIR model.pb [--signature NAME]
     target/release/client publish-model model.pb --name my-model --type tensorflow
 

@@ -389,9 +389,9 @@ def write_readme(summary, files):
         if s["kind"] == "unloadable":
             ops = ", ".join(s["ops"])
             opsets = ", ".join(f"{d} {v}" for d, v in s["opsets"].items())
-            a(f"| `{s['name']}.onnx` | {s['est']}, exported with skl2onnx's default ZipMap output. **The server "
-              f"cannot load it** (tract has no `ZipMap`): it is the fixture for the load-error test and has no "
-              f"reference predictions. | {ops} | {opsets} | - | {s['size']} B | - |")
+            a(f"| `{s['name']}.onnx` | {s['est']}, exported with skl2onnx's default ZipMap output (which tract "
+              f"lacks; the server's own `ZipMap` loads it). No reference predictions: the exports with default "
+              f"options in [`ml/`](ml/README.md) have them. | {ops} | {opsets} | - | {s['size']} B | - |")
             continue
         if s["kind"] == "classifier":
             agree = (f"labels: {s['agree_ref']}/{N_REFERENCE_ROWS} (rows 0..299), {s['agree_all']}/{s['n_all']} (all); "
@@ -407,8 +407,11 @@ def write_readme(summary, files):
     a("Each `<model>.onnx` but the ZipMap one has a matching `<model>.reference.csv` (300 rows).")
     a("")
     a("`TreeEnsembleRegressor` and `TreeEnsembleClassifier` are evaluated by the server's own implementation "
-      "(`src/model/onnx/tree_ensemble/`), not tract's. The hand-made ensembles in [`handmade/`](handmade/README.md) "
-      "cover the parts of their semantics that these trained models do not reach.")
+      "(`src/model/onnx/ml/tree_ensemble/`), not tract's. The hand-made ensembles in [`handmade/`](handmade/README.md) "
+      "cover the parts of their semantics that these trained models do not reach. The server's other ONNX-ML "
+      "operators (`LinearClassifier` with string labels, `Scaler`, `ZipMap`, the ONNX-ML 5 `TreeEnsemble`) are "
+      "tested on the exports with default options and the hand-made models of [`ml/`](ml/README.md), written by "
+      "`scripts/onnx_ml_fixtures.py`.")
     a("")
     a("SHA-256 of the generated files:")
     a("")

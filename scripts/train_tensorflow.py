@@ -210,9 +210,11 @@ def write_readme(notes: list[str]) -> None:
         "Reference CSV columns: `row,class,out_0,...,out_8`: the 0-based data row, numpy's arg-max of the "
         "outputs (the first on ties), and the float32 outputs with 9 significant digits.",
         "",
-        "A SavedModel is not served; `scripts/freeze_saved_model.py SAVED_MODEL_DIR model.pb` freezes one into "
-        "a graph like these (on the seed's `saved_model/`: signature `predict`, Placeholder `dense_1_input`, "
-        "output `dense_3/Sigmoid`).",
+        "SavedModels are served natively (`TENSORFLOWSAVED`, by the location of their directory); their fixtures "
+        "are in [`saved/`](saved/README.md), written by `scripts/make_saved_models.py`. "
+        "`scripts/freeze_saved_model.py SAVED_MODEL_DIR model.pb` remains an alternative that freezes one with "
+        "TensorFlow into a graph like these (on the seed's `saved_model/`: signature `predict`, Placeholder "
+        "`dense_1_input`, output `dense_3/Sigmoid`).",
         "",
         "SHA-256:",
         "",

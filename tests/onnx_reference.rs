@@ -1,8 +1,10 @@
-//! tract's predictions (with our tree-ensemble operators) for the ONNX fixtures against
+//! tract's predictions (with our ONNX-ML operators) for the ONNX fixtures against
 //! onnxruntime's: the trained models on the first 300 rows of the bundled wine data, scored one
-//! record at a time as the server does, and the hand-made tree ensembles of `data/onnx/handmade`
-//! on their own input rows (with NaN), all outputs compared (the references are written by
-//! `scripts/train_onnx.py`).
+//! record at a time as the server does, and the hand-made models of `data/onnx/handmade` (tree
+//! ensembles) and `data/onnx/ml` (TreeEnsemble of ONNX-ML 5, LinearClassifier, Scaler, ZipMap) on
+//! their own input rows (with NaN), all outputs compared (the references are written by
+//! `scripts/train_onnx.py` and `scripts/onnx_ml_fixtures.py`). The models of `data/onnx/ml` named
+//! `wine_*` are skl2onnx exports with its default options (ZipMap, Scaler, string labels).
 //!
 //! Tolerance: both runtimes compute in float32, but may sum in different orders, so probabilities
 //! and regression values may differ in the last bits: 1e-5 absolute for probabilities, 1e-5
@@ -169,11 +171,16 @@ fn lightgbm_regressor_matches_onnxruntime() {
 
 #[test]
 fn a_model_with_an_operator_tract_lacks_fails_at_load_naming_it() {
-    let error = load("wine_tree_classifier_zipmap")
+    let bytes = std::fs::read(fixture("wine_linear_regression.onnx")).expect("model file");
+    let mut proto = ModelProto::decode(bytes.as_slice()).expect("an ONNX model");
+    let node = &mut proto.graph.as_mut().expect("a graph").node[0];
+    node.op_type = "DictVectorizer".into();
+    node.attribute.clear();
+    let error = OnnxModel::load(&proto.encode_to_vec(), WineRecord::SCHEMA)
         .err()
-        .expect("tract 0.23 has no ZipMap");
+        .expect("tract 0.23 has no DictVectorizer");
     assert!(
-        matches!(error, ModelError::Unsupported(_)) && error.to_string().contains("ZipMap"),
+        matches!(error, ModelError::Unsupported(_)) && error.to_string().contains("DictVectorizer"),
         "{error}"
     );
 }
@@ -404,4 +411,207 @@ fn an_input_narrower_than_the_trees_read_fails_at_load() {
         error.to_string().contains("the input has 5 features"),
         "{error}"
     );
+}
+
+/// The header and rows of a `data/onnx/ml` reference, as text.
+fn ml_reference(model: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let path = fixture(&format!("ml/{model}.reference.csv"));
+    let mut reader = csv::Reader::from_path(path).expect("reference CSV");
+    let header = reader
+        .headers()
+        .expect("a header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|row| row.expect("a row").iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// The models of `data/onnx/ml` whose names start with `prefix` (or do not, with `!`).
+fn ml_models(prefix: &str, wanted: bool) -> Vec<String> {
+    let mut models: Vec<String> = std::fs::read_dir(fixture("ml"))
+        .expect("the ml directory")
+        .filter_map(|entry| {
+            let name = entry
+                .expect("an entry")
+                .file_name()
+                .into_string()
+                .expect("UTF-8");
+            name.strip_suffix(".onnx").map(String::from)
+        })
+        .filter(|name| name.starts_with(prefix) == wanted)
+        .collect();
+    models.sort();
+    models
+}
+
+fn load_ml(model: &str) -> OnnxModel {
+    let bytes = std::fs::read(fixture(&format!("ml/{model}.onnx"))).expect("model file");
+    OnnxModel::load(&bytes, WineRecord::SCHEMA).unwrap_or_else(|error| panic!("{model}: {error}"))
+}
+
+/// A default export, scored one record at a time through the model as the server does: the
+/// class is onnxruntime's label, the probabilities its ZipMap's, in the labels' order.
+fn check_default_classifier(model_name: &str) -> f64 {
+    let mut model = load_ml(model_name);
+    let (header, rows) = ml_reference(model_name);
+    let labels: Vec<&str> = header[2..]
+        .iter()
+        .map(|column| column.strip_prefix("p_").expect("a probability column"))
+        .collect();
+    let declared: Vec<&str> = model.class_labels().iter().map(|label| &**label).collect();
+    assert_eq!(declared, labels, "{model_name}: class labels");
+    let samples = dataset::bundled();
+    assert_eq!(rows.len(), 300);
+    let mut largest = 0f64;
+    for row in &rows {
+        let index: usize = row[0].parse().unwrap();
+        let prediction = model.score(&samples[index].features).expect("scores");
+        assert_eq!(
+            prediction.class.as_deref(),
+            Some(row[1].as_str()),
+            "{model_name} row {index}"
+        );
+        for (got, want) in prediction.probabilities.iter().zip(&row[2..]) {
+            let want: f64 = want.parse().unwrap();
+            largest = largest.max((got - want).abs());
+            assert!(
+                (got - want).abs() <= 1e-5,
+                "{model_name} row {index}: {got} vs {want}"
+            );
+        }
+    }
+    largest
+}
+
+#[test]
+fn exports_with_default_options_match_onnxruntime() {
+    let models = ml_models("wine_", true);
+    let classifiers: Vec<&String> = models.iter().filter(|m| !m.ends_with("_opset5")).collect();
+    assert_eq!(classifiers.len(), 4, "{classifiers:?}");
+    for model in classifiers {
+        let largest = check_default_classifier(model);
+        eprintln!("{model}: 300 rows, largest probability difference {largest:.2e}");
+    }
+}
+
+#[test]
+fn regressors_rewritten_as_opset_5_tree_ensembles_match_onnxruntime() {
+    let models: Vec<String> = ml_models("wine_", true)
+        .into_iter()
+        .filter(|model| model.ends_with("_opset5"))
+        .collect();
+    assert_eq!(models.len(), 2, "{models:?}");
+    let samples = dataset::bundled();
+    for name in models {
+        let mut model = load_ml(&name);
+        assert!(model.class_labels().is_empty());
+        let (_, rows) = ml_reference(&name);
+        assert_eq!(rows.len(), 300);
+        for row in &rows {
+            let index: usize = row[0].parse().unwrap();
+            let got = model.score(&samples[index].features).expect("scores").value;
+            let want: f64 = row[1].parse().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs(),
+                "{name} row {index}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn handmade_ml_operators_match_onnxruntime() {
+    let inputs = handmade_inputs();
+    let models = ml_models("wine_", false);
+    assert_eq!(models.len(), 11, "{models:?}");
+    let mut mismatches = Vec::new();
+    for model in &models {
+        let got = match run_handmade(&fixture(&format!("ml/{model}.onnx")), &inputs) {
+            Ok(got) => got,
+            Err(error) => {
+                mismatches.push(format!("{model}: {error:#}"));
+                continue;
+            }
+        };
+        let (_, rows) = ml_reference(model);
+        assert_eq!(rows.len(), got.len(), "{model}: rows");
+        for (row, want) in rows.iter().enumerate() {
+            let want = &want[1..];
+            let same =
+                got[row].len() == want.len() && got[row].iter().zip(want).all(|(g, w)| close(g, w));
+            if !same {
+                mismatches.push(format!(
+                    "{model} row {row}: {:?} vs onnxruntime {want:?}",
+                    got[row]
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The load error of the `data/onnx/ml` model `name` with its node `index` changed by `change`.
+fn ml_load_error(
+    name: &str,
+    index: usize,
+    change: impl FnOnce(&mut tract_onnx::pb::NodeProto),
+) -> String {
+    let bytes = std::fs::read(fixture(&format!("ml/{name}.onnx"))).expect("model file");
+    let mut proto = ModelProto::decode(bytes.as_slice()).expect("an ONNX model");
+    change(&mut proto.graph.as_mut().expect("a graph").node[index]);
+    match OnnxModel::load(&proto.encode_to_vec(), WineRecord::SCHEMA) {
+        Ok(_) => panic!("the changed {name} loads"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn malformed_ml_operators_fail_at_load_naming_the_problem() {
+    let shared = ml_load_error("opset5_sum_none", 0, |node| {
+        let roots = &mut attribute(node, "tree_roots").ints;
+        roots.push(roots[1]);
+    });
+    assert!(shared.contains("is reached twice"), "{shared}");
+    let mode = ml_load_error("opset5_sum_none", 0, |node| {
+        attribute(node, "nodes_modes").t.as_mut().unwrap().raw_data[1] = 9;
+    });
+    assert!(
+        mode.contains("9 is not a node mode of TreeEnsemble"),
+        "{mode}"
+    );
+    let sets = ml_load_error("opset5_sum_none", 0, |node| {
+        let members = attribute(node, "membership_values").t.as_mut().unwrap();
+        members.raw_data.clear();
+        members.dims = vec![0];
+    });
+    assert!(sets.contains("has an empty membership set"), "{sets}");
+    let labels = ml_load_error("linear_logistic_strings", 0, |node| {
+        attribute(node, "classlabels_strings").strings.pop();
+    });
+    assert!(labels.contains("2 class labels for 3 targets"), "{labels}");
+    let scaler = ml_load_error("scaler_one_value_zipmap_ints", 0, |node| {
+        attribute(node, "scale").floats = vec![1.0, 2.0];
+    });
+    assert!(
+        scaler.contains("scale has 2 values for 11 columns"),
+        "{scaler}"
+    );
+    let zipmap = ml_load_error("scaler_one_value_zipmap_ints", 2, |node| {
+        attribute(node, "classlabels_int64s").ints.push(9);
+    });
+    assert!(zipmap.starts_with("invalid onnx model"), "{zipmap}");
 }

@@ -93,14 +93,30 @@ fn onnx_predictions_match_onnxruntime() {
 
 #[test]
 fn tensorflow_predictions_match_tensorflow() {
-    let (header, rows) = score("data/tensorflow/wine_mlp.pb", "data/winequality-red.csv");
+    check_tensorflow(
+        "data/tensorflow/wine_mlp.pb",
+        "data/tensorflow/wine_mlp.reference.csv",
+    );
+}
+
+#[test]
+fn saved_model_predictions_match_tensorflow() {
+    check_tensorflow(
+        "data/tensorflow/saved/wine_mlp_v2",
+        "data/tensorflow/saved/wine_mlp_v2.reference.csv",
+    );
+}
+
+/// Scores the wine rows with the TensorFlow model at `model` and checks them against `reference`.
+fn check_tensorflow(model: &str, reference: &str) {
+    let (header, rows) = score(model, "data/winequality-red.csv");
     assert_eq!(header[..3], ["row", "value", "label"]);
     assert_eq!(
         header.len(),
         3 + 9 + 1,
         "nine class probabilities and the error"
     );
-    let (_, expected) = read_csv(&repo("data/tensorflow/wine_mlp.reference.csv"));
+    let (_, expected) = read_csv(&repo(reference));
     assert_eq!(rows.len(), expected.len());
     for (row, want) in rows.iter().zip(&expected) {
         assert_eq!(row[0], want[0]);

@@ -244,9 +244,11 @@ pub enum InputNames<'a> {
 /// Builds a ready-to-score model from a descriptor read off the models topic.
 ///
 /// The model bytes come from the descriptor itself or from the file it names as its location,
-/// as `source` allows. A TensorFlow SavedModel (type `TENSORFLOWSAVED`, or its bytes sent as
-/// `TENSORFLOW`) is refused with the conversion to use. A panic inside a model library while
-/// loading is contained and reported as [`ModelError::Crashed`].
+/// as `source` allows. A TensorFlow SavedModel (type `TENSORFLOWSAVED`) is read from the
+/// directory its location names under the same rules
+/// ([`tensorflow::TensorFlowModel::load_saved_model`]); its bytes, or its directory, published
+/// otherwise are refused with the way to publish it. A panic inside a model library while loading
+/// is contained and reported as [`ModelError::Crashed`].
 ///
 /// With a `schema`, the model takes the record type's features in schema order; without one,
 /// the features the descriptor's `inputs` name, or else those the model names itself.
@@ -266,8 +268,9 @@ pub fn build_model(
             if let ModelContent::Bytes(bytes) = &content {
                 declared::check_tensorflow(bytes)?;
             }
-            let model =
-                tensorflow::TensorFlowModel::from_content(kind, content, names, descriptor)?;
+            let model = tensorflow::TensorFlowModel::from_content(
+                kind, content, names, descriptor, source,
+            )?;
             Ok(Box::new(model) as Box<dyn Model>)
         }
         kind => match content {

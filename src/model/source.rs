@@ -110,41 +110,43 @@ impl ModelSource {
     }
 
     /// The bytes of the regular file at `path` (a path [`ModelSource::resolve`] gave, or one in
-    /// such a directory), at most [`ModelSource::max_bytes`] of them. The file is opened without
-    /// blocking and checked on the open handle, so a FIFO or device cannot stall the reader.
+    /// such a directory), at most [`ModelSource::max_bytes`] of them.
     pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, ModelError> {
-        let shown = path.display().to_string();
-        let refuse = |reason: String| ModelError::Location {
-            location: shown.clone(),
-            reason,
-        };
+        let (mut file, length) = self.open_file(path)?;
+        let mut bytes = Vec::with_capacity(length as usize);
+        (&mut file)
+            .take(self.max_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| refused(path, format!("cannot read: {error}")))?;
+        self.check_size(bytes.len() as u64, &format!("`{}`", path.display()))?;
+        Ok(bytes)
+    }
+
+    /// The regular file at `path` under the root, opened for reading, and its length (at most
+    /// [`ModelSource::max_bytes`]). The file is opened without blocking and checked on the open
+    /// handle, so a FIFO or device cannot stall the reader.
+    pub fn open_file(&self, path: &Path) -> Result<(File, u64), ModelError> {
         let inside = match &self.root {
             Some(root) => root.canonicalize().is_ok_and(|root| path.starts_with(root)),
             None => false,
         };
         let canonical = path.canonicalize().ok();
         if !inside || canonical.as_deref() != Some(path) {
-            return Err(refuse("no such file under the model root".into()));
+            return Err(refused(path, "no such file under the model root".into()));
         }
-        let mut file = File::options()
+        let file = File::options()
             .read(true)
             .custom_flags(O_NONBLOCK | O_NOFOLLOW)
             .open(path)
-            .map_err(|error| refuse(format!("cannot open: {error}")))?;
+            .map_err(|error| refused(path, format!("cannot open: {error}")))?;
         let metadata = file
             .metadata()
-            .map_err(|error| refuse(format!("cannot read its metadata: {error}")))?;
+            .map_err(|error| refused(path, format!("cannot read its metadata: {error}")))?;
         if !metadata.is_file() {
-            return Err(refuse("not a regular file".into()));
+            return Err(refused(path, "not a regular file".into()));
         }
-        self.check_size(metadata.len(), &format!("`{shown}`"))?;
-        let mut bytes = Vec::with_capacity(metadata.len() as usize);
-        (&mut file)
-            .take(self.max_bytes + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|error| refuse(format!("cannot read: {error}")))?;
-        self.check_size(bytes.len() as u64, &format!("`{shown}`"))?;
-        Ok(bytes)
+        self.check_size(metadata.len(), &format!("`{}`", path.display()))?;
+        Ok((file, metadata.len()))
     }
 
     fn check_size(&self, size: u64, what: &str) -> Result<(), ModelError> {
@@ -156,6 +158,14 @@ impl ModelSource {
             });
         }
         Ok(())
+    }
+}
+
+/// The refusal to read `path`.
+fn refused(path: &Path, reason: String) -> ModelError {
+    ModelError::Location {
+        location: path.display().to_string(),
+        reason,
     }
 }
 

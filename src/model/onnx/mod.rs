@@ -2,12 +2,15 @@
 //! runnable plan, then run row by row without re-planning.
 //!
 //! The model's single input takes the record's features in schema order, as a `1 × n` float
-//! tensor. Its first output is the regression value; a classifier's outputs are `label` and
-//! `probabilities` (export with `zipmap=False`: tract has no `ZipMap`). The predicted class is the
-//! arg-max of the probabilities, mapped through the class labels declared in the graph.
+//! tensor. Its first output is the regression value; a classifier's outputs are its label and
+//! its probabilities, either a tensor or, with skl2onnx's default `ZipMap`, a sequence of maps,
+//! which [`ml`] represents by the same tensor. The predicted class is the arg-max of the
+//! probabilities, mapped through the class labels declared in the graph (a `ZipMap`'s keys, a
+//! classifier operator's labels, or the constant skl2onnx's neural networks map an index with).
 //!
-//! The ONNX-ML tree ensembles (`TreeEnsembleRegressor`, `TreeEnsembleClassifier`) are ours
-//! ([`ml`]), registered into tract's operator register in place of tract's own.
+//! Our ONNX-ML operators ([`ml`]: the tree ensembles of opsets 1 to 5, `LinearClassifier` with
+//! string labels, `Scaler`, `ZipMap`) are registered into tract's operator register in place of
+//! tract's own.
 
 pub mod ml;
 
@@ -19,8 +22,10 @@ use tract_onnx::prelude::*;
 
 use super::{arg_max, FeatureSchema, InputNames, Model, ModelError, ModelKind, Prediction};
 
-/// Operators that declare their class labels as attributes.
-const CLASSIFIER_OPS: [&str; 3] = [
+/// Operators that declare their class labels as attributes, a `ZipMap`'s keys first: they are
+/// the probability columns by construction.
+const CLASSIFIER_OPS: [&str; 4] = [
+    "ZipMap",
     "TreeEnsembleClassifier",
     "LinearClassifier",
     "SVMClassifier",
@@ -91,7 +96,7 @@ impl OnnxModel {
     fn classify(&self, outputs: &[TValue]) -> TractResult<Prediction> {
         let probabilities: Vec<f64> = outputs
             .get(1)
-            .context("a classifier must have a probabilities output (export with zipmap=False)")?
+            .context("a classifier must have a probabilities output")?
             .cast_to::<f64>()?
             .to_plain_array_view::<f64>()?
             .iter()
@@ -229,8 +234,15 @@ fn class_labels(proto: &ModelProto) -> Result<Vec<Arc<str>>, ModelError> {
             reason: "no graph".into(),
         });
     };
-    if let Some(labels) = graph.node.iter().find_map(declared_labels) {
-        return Ok(labels);
+    for op in CLASSIFIER_OPS {
+        let declared = graph
+            .node
+            .iter()
+            .filter(|node| node.op_type == op)
+            .find_map(declared_labels);
+        if let Some(labels) = declared {
+            return Ok(labels);
+        }
     }
     let mapped = graph
         .node

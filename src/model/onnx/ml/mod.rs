@@ -1,13 +1,31 @@
 //! Our operators of the ONNX-ML domain (`ai.onnx.ml`), organised as tract organises its own
 //! operator families (`tract-onnx`'s `ops::ml`): a module per operator family, each with a
-//! `register_all_ops`, and one [`register_all_ops`] for the domain that puts them all into
-//! tract's ONNX operator register, in place of tract's operators of the same name.
+//! builder (or a `register_all_ops`), and one [`register_all_ops`] for the domain that puts them
+//! all into tract's ONNX operator register, in place of tract's operators of the same name.
+//!
+//! - `tree_ensemble`: `TreeEnsembleRegressor`, `TreeEnsembleClassifier` (ONNX-ML 1 to 3) and
+//!   `TreeEnsemble` (ONNX-ML 5);
+//! - `linear_classifier`: `LinearClassifier`, with integer or string labels;
+//! - `scaler`: `Scaler`;
+//! - `zip_map`: `ZipMap`, whose sequence of maps is represented by its probabilities tensor.
+//!
+//! Each follows onnxruntime's semantics; their node attributes are read once (`attributes`),
+//! and the post transforms are shared (`transform`).
 
+mod attributes;
+mod class_labels;
+mod linear_classifier;
+mod scaler;
+mod transform;
 mod tree_ensemble;
+mod zip_map;
 
 use tract_onnx::model::OnnxOpRegister;
 
 /// Registers every operator of this domain.
 pub fn register_all_ops(reg: &mut OnnxOpRegister) {
     tree_ensemble::register_all_ops(reg);
+    reg.insert("LinearClassifier", linear_classifier::build);
+    reg.insert("Scaler", scaler::build);
+    reg.insert("ZipMap", zip_map::build);
 }

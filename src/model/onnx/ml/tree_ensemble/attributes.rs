@@ -6,11 +6,12 @@
 use std::collections::HashSet;
 
 use anyhow::{bail, ensure, Context, Result};
-use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_onnx::pb::{AttributeProto, NodeProto};
+use tract_onnx::pb::NodeProto;
 
+use super::super::attributes::Attributes;
+use super::super::transform::PostTransform;
 use super::forest::{Comparison, Forest, NodeMode, Tables};
-use super::scores::{Aggregate, BinaryLayout, PostTransform};
+use super::scores::{Aggregate, BinaryLayout};
 use super::{ClassLabels, ClassLayout, Ensemble, Kind};
 
 /// Attributes both operators define.
@@ -64,7 +65,7 @@ const DOUBLE_PRECISION: [&str; 4] = [
 
 /// Reads a `TreeEnsembleRegressor` node.
 pub fn regressor(node: &NodeProto) -> Result<Ensemble> {
-    let attributes = Attributes::new(node, &REGRESSOR)?;
+    let attributes = ensemble_attributes(node, &REGRESSOR)?;
     let targets = attributes
         .int("n_targets")?
         .context("attribute `n_targets` is missing")?;
@@ -88,7 +89,7 @@ pub fn regressor(node: &NodeProto) -> Result<Ensemble> {
 
 /// Reads a `TreeEnsembleClassifier` node.
 pub fn classifier(node: &NodeProto) -> Result<Ensemble> {
-    let attributes = Attributes::new(node, &CLASSIFIER)?;
+    let attributes = ensemble_attributes(node, &CLASSIFIER)?;
     let labels = class_labels(&attributes)?;
     let classes = labels.len();
     let tables = tables(&attributes, "class")?;
@@ -131,6 +132,20 @@ fn tables(attributes: &Attributes, prefix: &str) -> Result<Tables> {
     })
 }
 
+/// A tree-ensemble node's attributes: those both operators define and `own`, none of them a
+/// double-precision variant.
+fn ensemble_attributes<'a>(node: &'a NodeProto, own: &[&str]) -> Result<Attributes<'a>> {
+    for attribute in &node.attribute {
+        let name = attribute.name.as_str();
+        ensure!(
+            !DOUBLE_PRECISION.contains(&name),
+            "attribute `{name}` (double precision) is not supported; export with float32 values"
+        );
+    }
+    let known: Vec<&str> = SHARED.iter().chain(own).copied().collect();
+    Attributes::new(node, &known)
+}
+
 /// onnxruntime's "binary case": every weight goes to the same class.
 fn binary_layout(tables: &Tables) -> Option<BinaryLayout> {
     let classes: HashSet<i64> = tables.weight_targets.iter().copied().collect();
@@ -145,14 +160,7 @@ fn binary_layout(tables: &Tables) -> Option<BinaryLayout> {
 }
 
 fn class_labels(attributes: &Attributes) -> Result<ClassLabels> {
-    let ints = attributes.ints("classlabels_int64s")?;
-    let strings = attributes.strings("classlabels_strings")?;
-    let labels = match (ints.is_empty(), strings.is_empty()) {
-        (false, true) => ClassLabels::Ints(ints.to_vec()),
-        (true, false) => ClassLabels::Strings(strings.into_iter().map(String::from).collect()),
-        (true, true) => bail!("neither classlabels_int64s nor classlabels_strings is given"),
-        (false, false) => bail!("both classlabels_int64s and classlabels_strings are given"),
-    };
+    let labels = ClassLabels::read(attributes, "classlabels_int64s")?;
     ensure!(
         labels.len() >= 2,
         "a classifier needs at least two class labels, not {}",
@@ -177,14 +185,7 @@ fn base_values(attributes: &Attributes, allowed_lengths: &[usize]) -> Result<Vec
 }
 
 fn post_transform(attributes: &Attributes) -> Result<PostTransform> {
-    Ok(match attributes.string("post_transform")? {
-        None | Some("NONE") => PostTransform::None,
-        Some("LOGISTIC") => PostTransform::Logistic,
-        Some("SOFTMAX") => PostTransform::Softmax,
-        Some("SOFTMAX_ZERO") => PostTransform::SoftmaxZero,
-        Some("PROBIT") => PostTransform::Probit,
-        Some(other) => bail!("post_transform `{other}` is not an ONNX-ML post transform"),
-    })
+    PostTransform::from_name(attributes.string("post_transform")?)
 }
 
 fn aggregate(name: &str) -> Result<Aggregate> {
@@ -208,77 +209,6 @@ fn node_mode(name: &str) -> Result<NodeMode> {
         "BRANCH_NEQ" => NodeMode::Branch(Comparison::NotEqual),
         other => bail!("nodes_modes: `{other}` is not a node mode of this operator"),
     })
-}
-
-/// A node's attributes, checked against the names its operator defines.
-struct Attributes<'a> {
-    node: &'a NodeProto,
-}
-
-impl<'a> Attributes<'a> {
-    /// Fails on an attribute that is neither shared nor in `own`, or that is a double-precision
-    /// variant.
-    fn new(node: &'a NodeProto, own: &[&str]) -> Result<Self> {
-        for attribute in &node.attribute {
-            let name = attribute.name.as_str();
-            ensure!(
-                SHARED.contains(&name) || own.contains(&name),
-                "unknown attribute `{name}`"
-            );
-            ensure!(
-                !DOUBLE_PRECISION.contains(&name),
-                "attribute `{name}` (double precision) is not supported; export with float32 values"
-            );
-        }
-        Ok(Attributes { node })
-    }
-
-    fn find(&self, name: &str, kind: AttributeType) -> Result<Option<&'a AttributeProto>> {
-        let Some(attribute) = self.node.attribute.iter().find(|a| a.name == name) else {
-            return Ok(None);
-        };
-        let declared = attribute.r#type;
-        ensure!(
-            declared == kind as i32 || declared == AttributeType::Undefined as i32,
-            "attribute `{name}` should be {}, not {}",
-            kind.as_str_name(),
-            AttributeType::try_from(declared).map_or("of an unknown type", |t| t.as_str_name())
-        );
-        Ok(Some(attribute))
-    }
-
-    fn ints(&self, name: &str) -> Result<&'a [i64]> {
-        Ok(self
-            .find(name, AttributeType::Ints)?
-            .map_or(&[], |a| a.ints.as_slice()))
-    }
-
-    fn floats(&self, name: &str) -> Result<&'a [f32]> {
-        Ok(self
-            .find(name, AttributeType::Floats)?
-            .map_or(&[], |a| a.floats.as_slice()))
-    }
-
-    fn strings(&self, name: &str) -> Result<Vec<&'a str>> {
-        let Some(attribute) = self.find(name, AttributeType::Strings)? else {
-            return Ok(Vec::new());
-        };
-        attribute
-            .strings
-            .iter()
-            .map(|bytes| std::str::from_utf8(bytes).with_context(|| format!("{name}: not UTF-8")))
-            .collect()
-    }
-
-    fn int(&self, name: &str) -> Result<Option<i64>> {
-        Ok(self.find(name, AttributeType::Int)?.map(|a| a.i))
-    }
-
-    fn string(&self, name: &str) -> Result<Option<&'a str>> {
-        self.find(name, AttributeType::String)?
-            .map(|a| std::str::from_utf8(&a.s).with_context(|| format!("{name}: not UTF-8")))
-            .transpose()
-    }
 }
 
 /// Parallel list attributes that must all have as many entries as the first one.

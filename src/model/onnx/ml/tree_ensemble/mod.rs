@@ -28,6 +28,7 @@
 mod attributes;
 mod forest;
 mod op;
+mod opset5;
 mod scores;
 
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
@@ -35,13 +36,25 @@ use tract_onnx::pb::NodeProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::{expand, InferenceOp};
 
+use super::class_labels::ClassLabels;
+use super::transform::PostTransform;
 use forest::Forest;
-use scores::{Aggregate, BinaryLayout, PostTransform, RowScores};
+use scores::{Aggregate, BinaryLayout, RowScores};
 
-/// Registers `TreeEnsembleRegressor` and `TreeEnsembleClassifier` (replacing tract's own).
+/// Registers `TreeEnsembleRegressor` and `TreeEnsembleClassifier` (replacing tract's own), and
+/// `TreeEnsemble` (ONNX-ML 5).
 pub fn register_all_ops(reg: &mut OnnxOpRegister) {
     reg.insert("TreeEnsembleRegressor", build_regressor);
     reg.insert("TreeEnsembleClassifier", build_classifier);
+    reg.insert("TreeEnsemble", build_opset5);
+}
+
+fn build_opset5(
+    context: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let ensemble = opset5::tree_ensemble(context, node)?;
+    Ok((expand(op::TreeEnsembleExpansion::new(ensemble)), vec![]))
 }
 
 fn build_regressor(
@@ -92,44 +105,6 @@ enum ClassLayout {
     Many,
     /// Two classes: how onnxruntime reads their single score, `None` when the weights go to both.
     Two(Option<BinaryLayout>),
-}
-
-/// A classifier's labels (`classlabels_int64s` or `classlabels_strings`).
-#[derive(Clone, Debug)]
-enum ClassLabels {
-    Ints(Vec<i64>),
-    Strings(Vec<String>),
-}
-
-impl ClassLabels {
-    fn len(&self) -> usize {
-        match self {
-            ClassLabels::Ints(labels) => labels.len(),
-            ClassLabels::Strings(labels) => labels.len(),
-        }
-    }
-
-    fn datum_type(&self) -> DatumType {
-        match self {
-            ClassLabels::Ints(_) => DatumType::I64,
-            ClassLabels::Strings(_) => DatumType::String,
-        }
-    }
-
-    /// The label tensor for the predicted class indices.
-    fn tensor(&self, classes: &[usize]) -> Tensor {
-        match self {
-            ClassLabels::Ints(labels) => {
-                tensor1(&classes.iter().map(|&c| labels[c]).collect::<Vec<_>>())
-            }
-            ClassLabels::Strings(labels) => tensor1(
-                &classes
-                    .iter()
-                    .map(|&c| labels[c].clone())
-                    .collect::<Vec<_>>(),
-            ),
-        }
-    }
 }
 
 impl Ensemble {

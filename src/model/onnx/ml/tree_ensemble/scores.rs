@@ -7,6 +7,7 @@
 
 use tract_onnx::prelude::TVec;
 
+use super::super::transform::{logistic, probit, PostTransform};
 use super::forest::Weight;
 
 /// How the trees' weights for one column are combined (`aggregate_function`).
@@ -20,21 +21,6 @@ pub enum Aggregate {
     Min,
     /// `MAX`.
     Max,
-}
-
-/// What is applied to the aggregated scores (`post_transform`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PostTransform {
-    /// `NONE`.
-    None,
-    /// `LOGISTIC`: `1 / (1 + exp(-x))` per column.
-    Logistic,
-    /// `SOFTMAX` over the columns.
-    Softmax,
-    /// `SOFTMAX_ZERO`: a softmax that leaves columns equal to 0 at 0.
-    SoftmaxZero,
-    /// `PROBIT`: the inverse of the standard normal distribution function, per column.
-    Probit,
 }
 
 /// The scores of one row, and which columns a leaf reached.
@@ -235,83 +221,6 @@ impl Spread {
     }
 }
 
-impl PostTransform {
-    /// Applies the transform to one row of scores in place. A single score only takes `PROBIT`,
-    /// as in onnxruntime.
-    pub fn apply(self, values: &mut [f32]) {
-        if values.len() == 1 {
-            if self == PostTransform::Probit {
-                values[0] = probit(values[0]);
-            }
-            return;
-        }
-        match self {
-            PostTransform::None => {}
-            PostTransform::Logistic => values.iter_mut().for_each(|v| *v = logistic(*v)),
-            PostTransform::Softmax => softmax(values),
-            PostTransform::SoftmaxZero => softmax_zero(values),
-            PostTransform::Probit => values.iter_mut().for_each(|v| *v = probit(*v)),
-        }
-    }
-}
-
-/// The logistic function, computed on `|x|` for stability.
-fn logistic(x: f32) -> f32 {
-    let v = 1.0 / (1.0 + (-x.abs()).exp());
-    if x < 0.0 {
-        1.0 - v
-    } else {
-        v
-    }
-}
-
-fn largest(values: &[f32]) -> f32 {
-    values
-        .iter()
-        .fold(-f32::MAX, |max, &v| if v > max { v } else { max })
-}
-
-fn softmax(values: &mut [f32]) {
-    let max = largest(values);
-    let mut sum = 0.0f32;
-    for value in values.iter_mut() {
-        *value = (*value - max).exp();
-        sum += *value;
-    }
-    values.iter_mut().for_each(|value| *value /= sum);
-}
-
-/// A softmax over the non-zero scores (those within 1e-7 of 0 stay near 0).
-fn softmax_zero(values: &mut [f32]) {
-    let max = largest(values);
-    let scale_of_zero = (-max).exp();
-    let mut sum = 0.0f32;
-    for value in values.iter_mut() {
-        if *value > 0.000_000_1 || *value < -0.000_000_1 {
-            *value = (*value - max).exp();
-            sum += *value;
-        } else {
-            *value *= scale_of_zero;
-        }
-    }
-    values.iter_mut().for_each(|value| *value /= sum);
-}
-
-/// `sqrt(2) * erfinv(2p - 1)`, with the approximation of the inverse error function that
-/// onnxruntime uses (Winitzki's, a = 0.147).
-fn probit(p: f32) -> f32 {
-    std::f32::consts::SQRT_2 * inverse_erf(2.0 * p - 1.0)
-}
-
-fn inverse_erf(x: f32) -> f32 {
-    const A: f32 = 0.147;
-    let sign = if x < 0.0 { -1.0 } else { 1.0 };
-    let ln = ((1.0 - x) * (1.0 + x)).ln();
-    let v = 2.0 / (std::f32::consts::PI * A) + 0.5 * ln;
-    let v2 = 1.0 / A * ln;
-    sign * (-v + (v * v - v2).sqrt()).sqrt()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,23 +246,6 @@ mod tests {
         assert_eq!(run(Aggregate::Average), [3.5, 0.0, 0.0]);
         assert_eq!(run(Aggregate::Min), [2.5, -0.5, 0.0]);
         assert_eq!(run(Aggregate::Max), [4.5, -0.5, 0.0]);
-    }
-
-    #[test]
-    fn transforms_match_onnxruntime_formulas() {
-        let mut values = [1.0, 2.0, 0.0];
-        PostTransform::Softmax.apply(&mut values);
-        assert!((values[1] - 0.665_240_94).abs() < 1e-7, "{values:?}");
-        let mut values = [1.0, 2.0, 0.0];
-        PostTransform::SoftmaxZero.apply(&mut values);
-        assert!((values[1] - 0.731_058_6).abs() < 1e-7 && values[2] == 0.0);
-        assert!((logistic(-2.0) - 0.119_202_92).abs() < 1e-7);
-        // The approximation is close to, but not exactly, the normal quantile.
-        assert!((probit(0.975) - 1.959_964).abs() < 2e-3);
-        assert_eq!(probit(0.5), 0.0);
-        let mut single = [0.3];
-        PostTransform::Logistic.apply(&mut single);
-        assert_eq!(single, [0.3]);
     }
 
     #[test]

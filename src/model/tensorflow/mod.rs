@@ -1,4 +1,5 @@
-//! TensorFlow frozen graphs (a `GraphDef` whose variables are constants), run by tract: parsed
+//! TensorFlow models run by tract: frozen graphs (a `GraphDef` whose variables are constants,
+//! type `TENSORFLOW`) and SavedModel directories (type `TENSORFLOWSAVED`, by location), parsed
 //! once, given a fixed one-row input shape, optimized into a runnable plan, then run row by row
 //! without re-planning.
 //!
@@ -10,9 +11,18 @@
 //! probabilities are the output vector as the graph gives it, and the class is its arg-max, as
 //! in the original model server.
 //!
-//! SavedModels are refused with the conversion to use: as bytes they are recognized by their
-//! protobuf shape (a `SavedModel` of schema version 1 with meta graphs), as a location by a
-//! directory holding `saved_model.pb`.
+//! A SavedModel is frozen natively ([`saved_model`]): its serving signature's graph, function
+//! calls inlined ([`functions`]), variable reads replaced by constants read from its
+//! TensorBundle ([`tensor_bundle`], [`table`]), pruned to what the signature's output depends
+//! on; the signature names the input and the output, and the rest is as for a frozen graph. No
+//! TensorFlow and no Python run. A SavedModel is served only from its directory, published by
+//! location as `TENSORFLOWSAVED`: its `saved_model.pb` sent as bytes, or its directory published
+//! as `TENSORFLOW`, is refused with the way to publish it.
+
+pub mod functions;
+pub mod saved_model;
+pub mod table;
+pub mod tensor_bundle;
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,16 +39,16 @@ use tract_tensorflow::tfpb::tensorflow::{
 };
 
 use super::{
-    arg_max, FeatureSchema, InputNames, Model, ModelContent, ModelError, ModelKind, Prediction,
+    arg_max, FeatureSchema, InputNames, Model, ModelContent, ModelError, ModelKind, ModelSource,
+    Prediction,
 };
 use crate::proto::model_descriptor::MessageContent;
 use crate::proto::ModelDescriptor;
 
-/// What to do with a SavedModel, which this server does not run.
-const SAVED_MODEL_ADVICE: &str = "SavedModels are not served: freeze it to a GraphDef with \
-    `python scripts/freeze_saved_model.py SAVED_MODEL_DIR model.pb` and publish model.pb as \
-    tensorflow, or convert it with `python -m tf2onnx.convert --saved-model SAVED_MODEL_DIR \
-    --output model.onnx` and publish model.onnx as onnx";
+/// How to publish a SavedModel.
+const SAVED_MODEL_ADVICE: &str = "A SavedModel is served from its directory: publish the \
+    directory by location as tensorflow-saved (client publish-model SAVED_MODEL_DIR --location \
+    --type tensorflow-saved)";
 
 /// Operators that hold variables: a graph with them is not frozen.
 const VARIABLE_OPS: [&str; 4] = ["VariableV2", "Variable", "VarHandleOp", "ReadVariableOp"];
@@ -46,25 +56,31 @@ const VARIABLE_OPS: [&str; 4] = ["VariableV2", "Variable", "VarHandleOp", "ReadV
 /// Operators that are never the output of a computation.
 const NON_OUTPUT_OPS: [&str; 3] = ["Placeholder", "Const", "NoOp"];
 
-/// A loaded, optimized TensorFlow frozen graph.
+/// A loaded, optimized TensorFlow model.
 pub struct TensorFlowModel {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
+    kind: ModelKind,
 }
 
 impl TensorFlowModel {
     /// Builds the model of `kind` (`TENSORFLOW` or `TENSORFLOWSAVED`) from the content
-    /// `descriptor` carries or names, refusing SavedModels with the conversion to use.
+    /// `descriptor` carries or names: a SavedModel from the directory a `TENSORFLOWSAVED`
+    /// location names (its files read as `source` allows), a frozen graph otherwise.
     pub fn from_content(
         kind: ModelKind,
         content: ModelContent<'_>,
         names: InputNames<'_>,
         descriptor: &ModelDescriptor,
+        source: &ModelSource,
     ) -> Result<Self, ModelError> {
         let bytes = match content {
+            ModelContent::Directory(directory) if kind == ModelKind::TensorFlowSaved => {
+                return Self::load_saved_model(&directory, names, source);
+            }
             ModelContent::Directory(directory) => {
-                return Err(saved_model_directory_error(kind, &directory))
+                return Err(saved_model_directory_error(kind, &directory, source));
             }
             ModelContent::Bytes(bytes) => bytes,
         };
@@ -73,7 +89,8 @@ impl TensorFlowModel {
             return Err(ModelError::Invalid {
                 kind,
                 reason: format!(
-                    "{} is not a SavedModel (a frozen GraphDef is published as tensorflow)",
+                    "{} is not a SavedModel directory (a SavedModel is published by the location \
+                     of its directory; a frozen GraphDef is published as tensorflow)",
                     describe_content(descriptor)
                 ),
             });
@@ -81,21 +98,55 @@ impl TensorFlowModel {
         Self::load_for(&bytes, names)
     }
 
+    /// Freezes, checks and optimizes the SavedModel in `directory` (see [`saved_model`]) for the
+    /// inputs `names` says, reading its files as `source` allows.
+    pub fn load_saved_model(
+        directory: &Path,
+        names: InputNames<'_>,
+        source: &ModelSource,
+    ) -> Result<Self, ModelError> {
+        Self::freeze_and_plan(directory, names, source).map_err(|error| match error {
+            ModelError::Invalid { reason, .. } => ModelError::Invalid {
+                kind: ModelKind::TensorFlowSaved,
+                reason: format!("`{}`: {reason}", directory.display()),
+            },
+            other => other,
+        })
+    }
+
+    fn freeze_and_plan(
+        directory: &Path,
+        names: InputNames<'_>,
+        source: &ModelSource,
+    ) -> Result<Self, ModelError> {
+        if !directory.is_dir() {
+            return Err(invalid_reason(
+                "not a directory (a SavedModel is published by the location of its directory)"
+                    .into(),
+            ));
+        }
+        let inputs = input_names(names)?;
+        let frozen = saved_model::freeze(directory, source)
+            .map_err(|error| invalid_reason(format!("{error:#}")))?;
+        let signature = &frozen.signature;
+        Self::from_frozen(
+            frozen.graph,
+            inputs,
+            &frozen.output,
+            ModelKind::TensorFlowSaved,
+        )
+        .map_err(|error| match error {
+            ModelError::Invalid { reason, .. } => {
+                invalid_reason(format!("signature `{signature}`: {reason}"))
+            }
+            other => other,
+        })
+    }
+
     /// Parses, checks and optimizes a frozen graph for the inputs `names` says (a graph names
     /// none of its own).
     pub fn load_for(bytes: &[u8], names: InputNames<'_>) -> Result<Self, ModelError> {
-        let inputs = match names {
-            InputNames::Schema(schema) => schema.input_names(),
-            InputNames::Named([]) => {
-                return Err(invalid_reason(
-                    "a TensorFlow graph does not name its features: give them in the \
-                     descriptor's `inputs` (client publish-model --inputs a,b,c)"
-                        .into(),
-                ))
-            }
-            InputNames::Named(names) => names.iter().map(|name| name.as_str().into()).collect(),
-        };
-        Self::load_with_inputs(bytes, inputs)
+        Self::load_with_inputs(bytes, input_names(names)?)
     }
 
     /// Parses, checks and optimizes a frozen graph whose input takes the features of `schema`.
@@ -111,23 +162,33 @@ impl TensorFlowModel {
     }
 
     fn load_frozen(bytes: &[u8], inputs: Vec<Arc<str>>) -> Result<Self, ModelError> {
-        let width = inputs.len();
-        let mut graph = GraphDef::decode(bytes).map_err(|error| {
+        let graph = GraphDef::decode(bytes).map_err(|error| {
             invalid_reason(format!("the bytes are not a TensorFlow GraphDef: {error}"))
         })?;
+        let output = single_output(&graph)?;
+        Self::from_frozen(graph, inputs, &output, ModelKind::TensorFlow)
+    }
+
+    /// Checks and plans a frozen graph from its single placeholder to the node `output`.
+    fn from_frozen(
+        mut graph: GraphDef,
+        inputs: Vec<Arc<str>>,
+        output: &str,
+        kind: ModelKind,
+    ) -> Result<Self, ModelError> {
         let tensorflow = tract_tensorflow::tensorflow();
         reject_unfrozen(&graph)?;
         reject_unimplemented(&graph, &tensorflow)?;
-        let input = fix_input_shape(&mut graph, width)?;
-        let output = single_output(&graph)?;
-        let plan = without_panics(|| plan(&tensorflow, &graph, &output))
+        let input = fix_input_shape(&mut graph, inputs.len())?;
+        let plan = without_panics(|| plan(&tensorflow, &graph, output))
             .with_context(|| format!("planning input `{input}` → output `{output}`"))
             .map_err(invalid)?;
-        let labels = output_labels(&plan, &output)?;
+        let labels = output_labels(&plan, output)?;
         Ok(TensorFlowModel {
             plan,
             inputs,
             labels,
+            kind,
         })
     }
 
@@ -175,7 +236,20 @@ impl Model for TensorFlowModel {
     }
 
     fn kind(&self) -> ModelKind {
-        ModelKind::TensorFlow
+        self.kind
+    }
+}
+
+/// The features a graph takes: a graph names none of its own.
+fn input_names(names: InputNames<'_>) -> Result<Vec<Arc<str>>, ModelError> {
+    match names {
+        InputNames::Schema(schema) => Ok(schema.input_names()),
+        InputNames::Named([]) => Err(invalid_reason(
+            "a TensorFlow graph does not name its features: give them in the descriptor's \
+             `inputs` (client publish-model --inputs a,b,c)"
+                .into(),
+        )),
+        InputNames::Named(names) => Ok(names.iter().map(|name| name.as_str().into()).collect()),
     }
 }
 
@@ -246,7 +320,22 @@ pub fn declared_width(bytes: &[u8]) -> Result<Option<usize>, ModelError> {
     let mut graph = GraphDef::decode(bytes).map_err(|error| {
         invalid_reason(format!("the bytes are not a TensorFlow GraphDef: {error}"))
     })?;
-    let input = single_placeholder(&mut graph)?;
+    graph_declared_width(&mut graph)
+}
+
+/// The number of features the serving signature of the SavedModel in `directory` declares (the
+/// last dimension of its input), if fixed; its files are read as `source` allows.
+pub fn saved_model_declared_width(
+    directory: &Path,
+    source: &ModelSource,
+) -> Result<Option<usize>, ModelError> {
+    let mut frozen = saved_model::freeze(directory, source)
+        .map_err(|error| invalid_reason(format!("{error:#}")))?;
+    graph_declared_width(&mut frozen.graph)
+}
+
+fn graph_declared_width(graph: &mut GraphDef) -> Result<Option<usize>, ModelError> {
+    let input = single_placeholder(graph)?;
     Ok(match attribute(input, "shape") {
         Some(Value::Shape(shape)) if !shape.unknown_rank => shape
             .dim
@@ -417,10 +506,14 @@ fn saved_model_error(what: &str, saved: &SavedModel) -> ModelError {
 }
 
 /// The refusal of a directory location: a SavedModel, or not a model at all.
-fn saved_model_directory_error(kind: ModelKind, directory: &Path) -> ModelError {
+fn saved_model_directory_error(
+    kind: ModelKind,
+    directory: &Path,
+    source: &ModelSource,
+) -> ModelError {
     let what = format!("`{}`", directory.display());
     let saved_model_pb = directory.join("saved_model.pb");
-    match std::fs::read(&saved_model_pb) {
+    match source.read_file(&saved_model_pb) {
         Ok(bytes) => match as_saved_model(&bytes) {
             Some(saved) => saved_model_error(&what, &saved),
             None => ModelError::Invalid {
