@@ -110,6 +110,7 @@ fn backlog(pipeline: PipelineKind, versions: usize) {
         .filter(|result| result.model_name != newest)
         .count();
     assert_eq!(by_older, 0, "every record scored by {newest}");
+    eprintln!("backlog ({pipeline}): {BACKLOG} results, all SCORED by {newest}");
 }
 
 #[test]
@@ -274,9 +275,17 @@ fn kill_nine(exactly_once: bool) {
             duplicated, 0,
             "read committed, every input has exactly one result"
         );
-    } else {
-        eprintln!("kill_nine: {duplicated} records scored more than once (at least once)");
     }
+    let mode = if exactly_once {
+        "exactly once"
+    } else {
+        "at least once"
+    };
+    eprintln!(
+        "kill_nine ({mode}): {KILLS} kills, {} inputs with a result, {duplicated} with more than \
+         one",
+        results.len()
+    );
 }
 
 #[test]
@@ -398,6 +407,7 @@ fn a_broker_outage_of_30_seconds_loses_nothing() {
         health(&addr).is_some_and(|(status, _)| status == 200)
     });
     assert!(serving, "/health says serving again");
+    eprintln!("outage: 30 s, {RECORDS} records, every one has a result");
     assert!(serve.is_running());
     serve.terminate();
     assert!(serve.wait().success());
@@ -516,6 +526,12 @@ fn hostile_inputs_are_dead_letters_and_the_stream_flows_on() {
         "no stall over 1 s: the longest gap was {gap:?}"
     );
     assert!(peak_mib < 1024, "peak RSS {peak_mib} MiB");
+    eprintln!(
+        "hostile: {} results, {} dead letters, longest gap between results {gap:?}, peak RSS \
+         {peak_mib} MiB",
+        results.len(),
+        letters.len()
+    );
     serve.terminate();
     assert!(serve.wait().success());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -688,6 +704,7 @@ fn the_state_endpoint_survives_abuse_and_the_job_scores_on() {
         gap < Duration::from_secs(1),
         "the job scored on: the longest gap was {gap:?}"
     );
+    eprintln!("endpoint abuse: {RECORDS} records scored, longest gap between results {gap:?}");
     serve.terminate();
     assert!(serve.wait().success());
 }
@@ -756,6 +773,10 @@ fn junk_keys_are_forgotten_and_metrics_stay_small() {
     assert!(forgotten, "idle keys with no model are forgotten");
     let peak_mib = serve.peak_rss_kib() / 1024;
     assert!(peak_mib < 1024, "peak RSS {peak_mib} MiB");
+    eprintln!(
+        "junk keys: {KEYS} NO_MODEL results, /metrics {} bytes, peak RSS {peak_mib} MiB",
+        metrics.len()
+    );
     assert!(serve.is_running());
     serve.terminate();
     assert!(serve.wait().success());
