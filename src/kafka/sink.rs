@@ -256,17 +256,20 @@ fn send(
     message: &Outgoing,
     stop: &AtomicBool,
 ) -> Result<(), KafkaError> {
-    let mut headers = OwnedHeaders::new_with_capacity(message.headers.len());
-    for (key, value) in &message.headers {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value.as_bytes()),
-        });
-    }
     let mut record = BaseRecord::to(&message.topic)
         .key(message.key.as_str())
-        .payload(message.payload.as_slice())
-        .headers(headers);
+        .payload(message.payload.as_slice());
+    // Headers are a C allocation of their own: only dead letters carry any.
+    if !message.headers.is_empty() {
+        let mut headers = OwnedHeaders::new_with_capacity(message.headers.len());
+        for (key, value) in &message.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+        record = record.headers(headers);
+    }
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
