@@ -416,6 +416,61 @@ struct WorkerInputs<R: Record> {
     models: InputHandleVec<Time, Sourced<ModelDescriptor>>,
     data_source: PartitionSource,
     model_source: PartitionSource,
+    /// Keeps a flood of bad inputs from flooding the log too.
+    bad_input_log: LogThrottle,
+}
+
+/// Log lines about bad inputs: at most [`LogThrottle::BURST`] in each [`LogThrottle::WINDOW`];
+/// the rest are counted, and their number logged in one line once the window is over. Every bad
+/// input is on the dead-letter topic and in the counters whether logged or not.
+struct LogThrottle {
+    window_start: Instant,
+    logged: u32,
+    held_back: u64,
+}
+
+impl LogThrottle {
+    const BURST: u32 = 10;
+    const WINDOW: Duration = Duration::from_secs(10);
+
+    fn new(now: Instant) -> Self {
+        LogThrottle {
+            window_start: now,
+            logged: 0,
+            held_back: 0,
+        }
+    }
+
+    /// Whether one more line may be logged at `now`. The first call after a window with lines
+    /// held back returns their number too, for a summary line.
+    fn admit(&mut self, now: Instant) -> (bool, Option<u64>) {
+        let mut held_back = None;
+        if now.duration_since(self.window_start) >= Self::WINDOW {
+            held_back = (self.held_back > 0).then_some(self.held_back);
+            *self = LogThrottle::new(now);
+        }
+        if self.logged < Self::BURST {
+            self.logged += 1;
+            return (true, held_back);
+        }
+        self.held_back += 1;
+        (false, held_back)
+    }
+
+    /// Logs `line` about a bad input, if admitted.
+    fn warn(&mut self, line: impl FnOnce()) {
+        let (admitted, held_back) = self.admit(Instant::now());
+        if let Some(count) = held_back {
+            tracing::warn!(
+                "{count} more bad inputs were not logged in the last {} s (each is on the \
+                 dead-letter topic and counted in /metrics)",
+                Self::WINDOW.as_secs()
+            );
+        }
+        if admitted {
+            line();
+        }
+    }
 }
 
 impl<R: Record> WorkerInputs<R> {
@@ -440,6 +495,7 @@ impl<R: Record> WorkerInputs<R> {
             return (now, BTreeMap::new(), !models_read.is_empty());
         }
         let data = &mut self.data;
+        let log = &mut self.bad_input_log;
         let mut records_read = 0;
         let data_read = self.data_source.poll_batch(
             config.batch_size,
@@ -451,7 +507,9 @@ impl<R: Record> WorkerInputs<R> {
                     Ok(record) => data.send(Sourced { origin, record }),
                     Err(reason) => {
                         counters.malformed_records.inc();
-                        tracing::warn!(partition, offset, "a malformed data record: {reason}");
+                        log.warn(|| {
+                            tracing::warn!(partition, offset, "a malformed data record: {reason}")
+                        });
                         output.dead_letter(
                             now,
                             &DeadLetter {
@@ -480,6 +538,7 @@ impl<R: Record> WorkerInputs<R> {
         dead_letters: &ResultSink,
     ) -> BTreeMap<i32, i64> {
         let models = &mut self.models;
+        let log = &mut self.bad_input_log;
         let max_bytes = config.models.max_bytes;
         self.model_source
             .poll_batch(256, Duration::ZERO, |partition, offset, payload| {
@@ -492,7 +551,9 @@ impl<R: Record> WorkerInputs<R> {
                     Ok(record) => models.send(Sourced { origin, record }),
                     Err(reason) => {
                         counters.malformed_models.inc();
-                        tracing::warn!(partition, offset, "a malformed model message: {reason}");
+                        log.warn(|| {
+                            tracing::warn!(partition, offset, "a malformed model message: {reason}")
+                        });
                         dead_letters.dead_letter(&DeadLetter {
                             stage: Stage::ModelDecode,
                             origin: Some(origin),
@@ -617,6 +678,7 @@ fn run_worker<R: Record>(
         models,
         data_source,
         model_source,
+        bad_input_log: LogThrottle::new(Instant::now()),
     };
     process.worker_started();
     let mut committer = Committer::new(config.commit_interval);
@@ -718,5 +780,24 @@ impl Committer {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_bad_inputs_is_logged_in_bursts_and_counted() {
+        let start = Instant::now();
+        let mut throttle = LogThrottle::new(start);
+        let admitted = (0..1000).filter(|_| throttle.admit(start).0).count();
+        assert_eq!(admitted, LogThrottle::BURST as usize);
+        let next_window = start + LogThrottle::WINDOW;
+        assert_eq!(throttle.admit(next_window), (true, Some(990)));
+        assert_eq!(
+            throttle.admit(next_window + LogThrottle::WINDOW),
+            (true, None)
+        );
     }
 }
