@@ -74,7 +74,8 @@ pub struct JobConfig {
     pub print: bool,
     /// The most records a worker reads into one ingestion batch.
     pub batch_size: usize,
-    /// The longest a worker waits for records before it moves its clock on.
+    /// How long a worker that read nothing parks before it polls again (a worker with records
+    /// at hand never waits for more: it scores what it has).
     pub poll_wait: Duration,
     /// How often data offsets are committed (and, exactly once, transactions).
     pub commit_interval: Duration,
@@ -499,7 +500,7 @@ impl<R: Record> WorkerInputs<R> {
         let mut records_read = 0;
         let data_read = self.data_source.poll_batch(
             config.batch_size,
-            config.poll_wait,
+            Duration::ZERO,
             |partition, offset, payload| {
                 records_read += 1;
                 let origin = Origin { partition, offset };

@@ -28,6 +28,8 @@ impl Publisher {
         let producer = kafka
             .client()
             .set("linger.ms", "5")
+            // Retries through a broker outage must not write a record twice.
+            .set("enable.idempotence", "true")
             .create()
             .context("creating a Kafka producer")?;
         Ok(Publisher {

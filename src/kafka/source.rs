@@ -140,8 +140,9 @@ impl PartitionSource {
         self.consumer.group_metadata()
     }
 
-    /// Reads up to `max` messages, waiting at most `budget` in all, and hands each payload to
-    /// `each` with its partition and offset (an absent payload, a tombstone, is `None`).
+    /// Reads up to `max` messages: every one already fetched, and while there are fewer, waiting
+    /// for more at most `budget` in all. Hands each payload to `each` with its partition and
+    /// offset (an absent payload, a tombstone, is `None`).
     /// Returns the next offset to read per partition read.
     pub fn poll_batch(
         &mut self,
@@ -175,12 +176,13 @@ impl PartitionSource {
                     self.unread_ends.remove(&partition);
                 }
                 Some(Err(error)) => {
-                    tracing::warn!(topic = %self.topic, "Kafka consumer error: {error}")
+                    tracing::warn!(topic = %self.topic, "Kafka consumer error: {error}");
+                    if wait.is_zero() {
+                        break;
+                    }
                 }
+                // Nothing more within the budget (at once, once it is spent).
                 None => break,
-            }
-            if wait.is_zero() {
-                break;
             }
         }
         next
