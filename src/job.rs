@@ -167,8 +167,8 @@ impl JobConfig {
     /// The topics the job's output needs to know.
     fn output_topics(&self) -> OutputTopics {
         OutputTopics {
-            results: self.results_topic.clone(),
-            dead_letters: self.dead_letters.name(&self.data_topic),
+            results: self.results_topic.as_deref().map(Arc::from),
+            dead_letters: self.dead_letters.name(&self.data_topic).map(Arc::from),
             data: self.data_topic.clone(),
             models: self.models_topic.clone(),
         }

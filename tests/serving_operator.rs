@@ -245,7 +245,7 @@ fn keyed_routes_each_key_to_one_worker() {
     for key in ["red", "white"] {
         let workers: HashSet<usize> = results
             .iter()
-            .filter(|s| s.data_type == key)
+            .filter(|s| &*s.data_type == key)
             .map(|s| s.worker)
             .collect();
         assert_eq!(
@@ -255,7 +255,7 @@ fn keyed_routes_each_key_to_one_worker() {
         );
     }
     assert!(results.iter().all(|s| model_name(s)
-        == Some(if s.data_type == "red" {
+        == Some(if &*s.data_type == "red" {
             "red-tree"
         } else {
             "white-linear"
@@ -511,7 +511,7 @@ fn keyed_state_reports_usage_since_swaps_and_failures_per_key() {
     assert_consistent_figures(white);
     let owners: BTreeSet<usize> = results
         .iter()
-        .filter(|scored| scored.data_type == "red")
+        .filter(|scored| &*scored.data_type == "red")
         .map(|scored| scored.worker)
         .collect();
     assert_eq!(

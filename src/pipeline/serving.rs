@@ -197,6 +197,8 @@ struct Queued<R> {
 
 /// One key on this worker: its model, its builds, its waiting records and its state.
 struct KeySlot<R> {
+    /// The key, shared with every result of it.
+    key: Arc<str>,
     served: Option<Served>,
     builds: VecDeque<PendingBuild>,
     queue: VecDeque<Queued<R>>,
@@ -209,6 +211,7 @@ struct KeySlot<R> {
 impl<R> KeySlot<R> {
     fn new(key: &str, worker: usize) -> Self {
         KeySlot {
+            key: key.into(),
             served: None,
             builds: VecDeque::new(),
             queue: VecDeque::new(),
@@ -562,7 +565,7 @@ impl<R: Record> ServingState<R> {
                 self.reporter.counters.no_model.inc();
                 slot.state.no_model += 1;
                 slot.changed = true;
-                let result = no_model(queued.record, self.worker, &self.config);
+                let result = no_model(&slot.key, queued.record, self.worker, &self.config);
                 emit_held(&mut self.holds, queued.time, result, output);
             }
             if slot.queue.is_empty() {
@@ -713,7 +716,7 @@ fn score<R: Record>(
     };
     Scored {
         origin: sourced.origin,
-        data_type: sourced.record.data_type().to_owned(),
+        data_type: slot.key.clone(),
         model: Some(served.tag.clone()),
         outcome,
         duration_ns,
@@ -722,10 +725,15 @@ fn score<R: Record>(
     }
 }
 
-fn no_model<R: Record>(sourced: Sourced<R>, worker: usize, config: &ServingConfig) -> Scored {
+fn no_model<R: Record>(
+    key: &Arc<str>,
+    sourced: Sourced<R>,
+    worker: usize,
+    config: &ServingConfig,
+) -> Scored {
     Scored {
         origin: sourced.origin,
-        data_type: sourced.record.data_type().to_owned(),
+        data_type: key.clone(),
         model: None,
         outcome: Outcome::NoModel,
         duration_ns: 0,

@@ -34,8 +34,8 @@ pub enum Outcome {
 pub struct Scored {
     /// Where the record was read from.
     pub origin: Origin,
-    /// The record's key.
-    pub data_type: String,
+    /// The record's key (shared with every result of that key on the worker).
+    pub data_type: Arc<str>,
     /// The model that scored it; `None` for a no-model result.
     pub model: Option<ModelTag>,
     /// The outcome.

@@ -19,16 +19,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use prost::Message as _;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+mod wire;
+
+pub use wire::{encode_result, to_wire};
+
 use super::KafkaConfig;
-use crate::proto::serving_result::Outcome as WireOutcome;
-use crate::proto::{ClassProbability, ServingResult};
 use crate::record::lag::BrokerStatus;
 use crate::record::{DeadLetter, Outcome, Scored, Stage, Time};
 
@@ -36,9 +37,9 @@ use crate::record::{DeadLetter, Outcome, Scored, Stage, Time};
 #[derive(Clone, Debug)]
 pub struct OutputTopics {
     /// Where results go, if anywhere.
-    pub results: Option<String>,
+    pub results: Option<Arc<str>>,
     /// Where dead letters go, if anywhere.
-    pub dead_letters: Option<String>,
+    pub dead_letters: Option<Arc<str>>,
     /// The data topic (the source of records).
     pub data: String,
     /// The models topic (the source of models).
@@ -48,8 +49,8 @@ pub struct OutputTopics {
 /// A message on its way out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outgoing {
-    topic: String,
-    key: String,
+    topic: Arc<str>,
+    key: Arc<str>,
     payload: Vec<u8>,
     headers: Vec<(&'static str, String)>,
 }
@@ -67,29 +68,17 @@ impl OutputTopics {
     pub fn for_result(&self, scored: &Scored) -> Vec<Outgoing> {
         let mut messages = Vec::with_capacity(1);
         if let Some(topic) = &self.results {
-            let result = to_wire(scored, &self.data).encode_to_vec();
+            let mut payload = Vec::with_capacity(RESULT_CAPACITY);
+            encode_result(scored, &self.data, &mut payload);
             messages.push(self.fit(Outgoing {
                 topic: topic.clone(),
                 key: scored.data_type.clone(),
-                payload: result,
+                payload,
                 headers: Vec::new(),
             }));
         }
-        if let Some(record) = &scored.unscored {
-            let (stage, reason) = match &scored.outcome {
-                Outcome::Failed(reason) => (Stage::Scoring, reason.clone()),
-                _ => (
-                    Stage::NoModel,
-                    format!("no model for dataType `{}` in time", scored.data_type),
-                ),
-            };
-            messages.extend(self.for_dead_letter(&DeadLetter {
-                stage,
-                origin: Some(scored.origin),
-                key: scored.data_type.clone(),
-                payload: record.clone(),
-                reason,
-            }));
+        if let Some(letter) = unscored_letter(scored) {
+            messages.extend(self.for_dead_letter(&letter));
         }
         messages
     }
@@ -103,7 +92,7 @@ impl OutputTopics {
         ];
         if let Some(origin) = letter.origin {
             let source = match letter.stage {
-                Stage::Delivery => self.results.clone().unwrap_or_default(),
+                Stage::Delivery => self.results.as_deref().unwrap_or_default().to_owned(),
                 stage if stage.is_model() => self.models.clone(),
                 _ => self.data.clone(),
             };
@@ -119,7 +108,7 @@ impl OutputTopics {
         }
         Some(Outgoing {
             topic: topic.clone(),
-            key: truncated(&letter.key, 1024),
+            key: truncated(&letter.key, 1024).into(),
             payload,
             headers,
         })
@@ -141,17 +130,39 @@ impl OutputTopics {
     /// A dead letter for a message Kafka refused (none if dead letters are not kept, or if the
     /// message was itself a dead letter).
     fn undeliverable(&self, message: &Outgoing, reason: String) -> Option<Outgoing> {
-        if self.dead_letters.as_deref() == Some(message.topic.as_str()) {
+        if self.dead_letters.as_deref() == Some(&*message.topic) {
             return None;
         }
         self.for_dead_letter(&DeadLetter {
             stage: Stage::Delivery,
             origin: None,
-            key: message.key.clone(),
+            key: message.key.to_string(),
             payload: message.payload.clone(),
             reason,
         })
     }
+}
+
+/// Bytes reserved for an encoded result: enough for a classifier of a dozen classes.
+const RESULT_CAPACITY: usize = 256;
+
+/// The dead letter of a result's record, when it was not scored.
+fn unscored_letter(scored: &Scored) -> Option<DeadLetter> {
+    let record = scored.unscored.as_ref()?;
+    let (stage, reason) = match &scored.outcome {
+        Outcome::Failed(reason) => (Stage::Scoring, reason.clone()),
+        _ => (
+            Stage::NoModel,
+            format!("no model for dataType `{}` in time", scored.data_type),
+        ),
+    };
+    Some(DeadLetter {
+        stage,
+        origin: Some(scored.origin),
+        key: scored.data_type.to_string(),
+        payload: record.clone(),
+        reason,
+    })
 }
 
 fn truncated(text: &str, most: usize) -> String {
@@ -256,13 +267,27 @@ fn send(
     message: &Outgoing,
     stop: &AtomicBool,
 ) -> Result<(), KafkaError> {
-    let mut record = BaseRecord::to(&message.topic)
-        .key(message.key.as_str())
-        .payload(message.payload.as_slice());
+    let Outgoing {
+        topic,
+        key,
+        payload,
+        headers,
+    } = message;
+    send_parts(producer, (topic, key, payload), headers, stop)
+}
+
+/// [`send`] for a message given by its parts: topic, key and payload, and headers.
+fn send_parts(
+    producer: &ThreadedProducer<DeliveryReport>,
+    (topic, key, payload): (&str, &str, &[u8]),
+    message_headers: &[(&'static str, String)],
+    stop: &AtomicBool,
+) -> Result<(), KafkaError> {
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
     // Headers are a C allocation of their own: only dead letters carry any.
-    if !message.headers.is_empty() {
-        let mut headers = OwnedHeaders::new_with_capacity(message.headers.len());
-        for (key, value) in &message.headers {
+    if !message_headers.is_empty() {
+        let mut headers = OwnedHeaders::new_with_capacity(message_headers.len());
+        for (key, value) in message_headers {
             headers = headers.insert(Header {
                 key,
                 value: Some(value.as_bytes()),
@@ -295,6 +320,11 @@ pub struct ResultSink {
     /// Set once a message was dropped for want of room while stopping: from then on nothing
     /// counts as delivered, so nothing more is committed.
     dropped: AtomicBool,
+}
+
+thread_local! {
+    /// The bytes of the result a worker thread is writing, kept from one result to the next.
+    static ENCODED_RESULT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Whether everything sent so far was delivered (or turned into a dead letter).
@@ -330,14 +360,38 @@ impl ResultSink {
         &self.topics
     }
 
-    /// Writes one result (and its record, as a dead letter, if it was not scored).
+    /// Writes one result (and its record, as a dead letter, if it was not scored). The result
+    /// is encoded into a buffer of the calling thread's and handed to the producer from there:
+    /// nothing is allocated for it.
     pub fn write(&self, scored: &Scored) {
         if self.print {
             print_result(scored, &self.topics.data);
         }
-        for message in self.topics.for_result(scored) {
-            self.send(message);
+        if let Some(topic) = &self.topics.results {
+            ENCODED_RESULT.with_borrow_mut(|payload| {
+                payload.clear();
+                encode_result(scored, &self.topics.data, payload);
+                self.send_result(topic, &scored.data_type, payload);
+            });
         }
+        if let Some(letter) = unscored_letter(scored) {
+            self.dead_letter(&letter);
+        }
+    }
+
+    /// Sends a result from borrowed bytes; only one too large, or refused, is copied.
+    fn send_result(&self, topic: &str, key: &str, payload: &[u8]) {
+        let owned = || Outgoing {
+            topic: topic.into(),
+            key: key.into(),
+            payload: payload.to_vec(),
+            headers: Vec::new(),
+        };
+        if payload.len() + key.len() > MAX_MESSAGE_BYTES {
+            return self.send(self.topics.fit(owned()));
+        }
+        let sent = send_parts(&self.producer, (topic, key, payload), &[], &self.stop);
+        self.settle(sent, owned);
     }
 
     /// Gives up on an input: it goes to the dead-letter topic.
@@ -348,12 +402,19 @@ impl ResultSink {
     }
 
     fn send(&self, message: Outgoing) {
-        match send(&self.producer, &message, &self.stop) {
+        let sent = send(&self.producer, &message, &self.stop);
+        self.settle(sent, || message);
+    }
+
+    /// Deals with what became of a send: a message dropped while stopping stops commits; one
+    /// Kafka refused for itself becomes a dead letter.
+    fn settle(&self, sent: Result<(), KafkaError>, message: impl FnOnce() -> Outgoing) {
+        match sent {
             Ok(()) => {}
             Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
                 self.dropped.store(true, Ordering::Relaxed);
             }
-            Err(error) => self.refused(&message, error.to_string()),
+            Err(error) => self.refused(&message(), error.to_string()),
         }
     }
 
@@ -384,8 +445,8 @@ impl ResultSink {
             }
             for refused in refused {
                 let message = Outgoing {
-                    topic: refused.topic,
-                    key: refused.key,
+                    topic: refused.topic.into(),
+                    key: refused.key.into(),
                     payload: refused.payload,
                     headers: Vec::new(),
                 };
@@ -579,8 +640,8 @@ impl TransactionalSink {
             .into_iter()
             .map(|message| {
                 let refusal = refused.iter().find(|refused| {
-                    refused.topic == message.topic
-                        && refused.key == message.key
+                    *refused.topic == *message.topic
+                        && *refused.key == *message.key
                         && refused.payload == message.payload
                 });
                 match refusal {
@@ -603,55 +664,6 @@ enum Attempt {
     Again(anyhow::Error),
     /// It never will: the producer is fenced or broken.
     Fatal(anyhow::Error),
-}
-
-/// The wire form of a result.
-pub fn to_wire(scored: &Scored, source_topic: &str) -> ServingResult {
-    let mut result = ServingResult {
-        data_type: scored.data_type.clone(),
-        model_name: scored
-            .model
-            .as_ref()
-            .map(|tag| tag.name.to_string())
-            .unwrap_or_default(),
-        model_since: scored.model.as_ref().map_or(0, |tag| tag.since as i64),
-        duration_ns: scored.duration_ns as i64,
-        source_topic: source_topic.to_owned(),
-        source_partition: scored.origin.partition,
-        source_offset: scored.origin.offset,
-        worker: scored.worker as i32,
-        ..ServingResult::default()
-    };
-    match &scored.outcome {
-        Outcome::Scored(prediction) => {
-            let labels = scored
-                .model
-                .as_ref()
-                .map(|tag| &tag.labels[..])
-                .unwrap_or_default();
-            result.set_outcome(WireOutcome::Scored);
-            result.value = prediction.value;
-            result.label = prediction.class.as_deref().unwrap_or_default().to_owned();
-            result.probabilities = prediction
-                .probabilities
-                .iter()
-                .zip(labels)
-                .map(|(probability, label)| ClassProbability {
-                    label: label.to_string(),
-                    probability: *probability,
-                })
-                .collect();
-        }
-        Outcome::NoModel => {
-            result.set_outcome(WireOutcome::NoModel);
-            result.error = format!("no model for dataType `{}`", scored.data_type);
-        }
-        Outcome::Failed(reason) => {
-            result.set_outcome(WireOutcome::ScoringFailed);
-            result.error = reason.clone();
-        }
-    }
-    result
 }
 
 /// A dead letter as read back from the dead-letter topic.
@@ -748,10 +760,10 @@ mod tests {
     fn a_record_that_was_not_scored_is_also_a_dead_letter() {
         let messages = topics().for_result(&scored(Outcome::NoModel, Some(b"record".to_vec())));
         assert_eq!(messages.len(), 2);
-        assert_eq!(messages[0].topic, "results");
+        assert_eq!(&*messages[0].topic, "results");
         let letter = &messages[1];
         assert_eq!(
-            (letter.topic.as_str(), &letter.payload[..]),
+            (&*letter.topic, &letter.payload[..]),
             ("dlq", &b"record"[..])
         );
         assert_eq!(header(letter, "modelserver.stage"), Some("no-model"));
@@ -767,7 +779,7 @@ mod tests {
         let messages = topics().for_result(&large);
         assert_eq!(messages.len(), 1);
         let letter = &messages[0];
-        assert_eq!(letter.topic, "dlq");
+        assert_eq!(&*letter.topic, "dlq");
         assert_eq!(header(letter, "modelserver.stage"), Some("delivery"));
         assert!(header(letter, "modelserver.reason")
             .unwrap()
