@@ -3,6 +3,11 @@
 //! in tract, and how many records per second the keyed and flat pipelines push through the
 //! serving operator on 1 and 2 workers, against a passthrough dataflow over the same inputs.
 //!
+//! Each ONNX model is also timed in batches of 1,024 rows (`Model::score_batch`, one tract run)
+//! beside onnxruntime on the same rows (`scripts/onnxruntime_batch.py`, run with the Python
+//! that `ONNXRUNTIME_PYTHON` names, else `python3`; skipped, saying why, when onnxruntime cannot
+//! be imported).
+//!
 //! `cargo bench --bench serving [-- FILTER]`: only the models whose name contains `FILTER`, the
 //! pipelines if it is in `pipelines`, the statistics' cost if it is in `statistics` (set
 //! `RECORDS` to change the number of records per run).
@@ -76,6 +81,86 @@ fn scoring_ns(scorer: &mut dyn Model) -> f64 {
         scored += 256;
     }
     started.elapsed().as_nanos() as f64 / scored as f64
+}
+
+/// Mean nanoseconds per record of scoring [`BATCH`] bundled rows in one call.
+fn batch_scoring_ns(scorer: &mut dyn Model) -> f64 {
+    let samples = dataset::bundled();
+    let rows: Vec<f64> = samples
+        .iter()
+        .cycle()
+        .take(BATCH)
+        .flat_map(|sample| sample.features)
+        .collect();
+    let mut results = Vec::with_capacity(BATCH);
+    let budget = Duration::from_millis(500);
+    let started = Instant::now();
+    let mut scored = 0u64;
+    while started.elapsed() < budget {
+        results.clear();
+        scorer.score_batch(&rows, BATCH, &mut results);
+        assert!(results.iter().all(Result::is_ok), "scores");
+        std::hint::black_box(&results);
+        scored += BATCH as u64;
+    }
+    started.elapsed().as_nanos() as f64 / scored as f64
+}
+
+/// onnxruntime's nanoseconds per record in batches of [`BATCH`], by model, or why there are none.
+fn onnxruntime_ns(models: &[&str]) -> Result<Vec<(String, f64)>, String> {
+    let python = std::env::var("ONNXRUNTIME_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = format!(
+        "{}/scripts/onnxruntime_batch.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = std::process::Command::new(&python)
+        .arg(script)
+        .arg(BATCH.to_string())
+        .args(models)
+        .output()
+        .map_err(|error| format!("cannot run `{python}`: {error}"))?;
+    if !output.status.success() {
+        let error = String::from_utf8_lossy(&output.stderr);
+        let last = error.lines().last().unwrap_or_default();
+        return Err(format!("`{python}` failed: {last}"));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (model, ns) = line.split_once(' ')?;
+            Some((model.to_owned(), ns.parse().ok()?))
+        })
+        .collect())
+}
+
+/// ONNX models in batches of [`BATCH`] rows: tract in one call, beside onnxruntime.
+fn batches_against_onnxruntime(models: &[&str]) {
+    println!("\nONNX in batches of {BATCH} rows, ns/record (one thread each):");
+    let reference = onnxruntime_ns(models);
+    if let Err(why) = &reference {
+        println!(
+            "  onnxruntime: not run ({why}; set ONNXRUNTIME_PYTHON to a Python with onnxruntime)"
+        );
+    }
+    println!(
+        "  {:<34} {:>12} {:>12} {:>12} {:>14}",
+        "model", "one by one", "batched", "onnxruntime", "× onnxruntime"
+    );
+    for &model in models {
+        let mut scorer = OnnxModel::load(&onnx_bytes(model), WineRecord::SCHEMA).expect("loads");
+        let (single, batched) = (scoring_ns(&mut scorer), batch_scoring_ns(&mut scorer));
+        let runtime = reference.as_ref().ok().and_then(|reference| {
+            reference
+                .iter()
+                .find(|(name, _)| name == model)
+                .map(|(_, ns)| *ns)
+        });
+        let (runtime, ratio) = match runtime {
+            Some(ns) => (format!("{ns:.0}"), format!("{:.2}", batched / ns)),
+            None => ("-".into(), "-".into()),
+        };
+        println!("  {model:<34} {single:>12.0} {batched:>12.0} {runtime:>12} {ratio:>14}");
+    }
 }
 
 fn print_scoring(model: &str, ns: f64) {
@@ -198,6 +283,10 @@ fn main() {
             let mut scorer = TensorFlowModel::load(&bytes, WineRecord::SCHEMA).expect("loads");
             print_scoring(name, scoring_ns(&mut scorer));
         }
+    }
+    let onnx: Vec<&str> = MODELS.into_iter().filter(|model| selected(model)).collect();
+    if !onnx.is_empty() {
+        batches_against_onnxruntime(&onnx);
     }
     let records: usize = std::env::var("RECORDS")
         .ok()

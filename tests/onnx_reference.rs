@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use modelserver::dataset;
 use modelserver::model::onnx::{framework, OnnxModel};
-use modelserver::model::{Model, ModelError};
+use modelserver::model::{Model, ModelError, Prediction};
 use modelserver::record::WineRecord;
 use prost::Message;
 use tract_onnx::pb::ModelProto;
@@ -54,6 +54,27 @@ fn load(model: &str) -> Result<OnnxModel, ModelError> {
     OnnxModel::load(&bytes, WineRecord::SCHEMA)
 }
 
+/// The predictions for `rows`, scored one by one and then in one batch (which the reference
+/// must equally match).
+fn one_by_one_and_batched(
+    model: &mut OnnxModel,
+    rows: &[usize],
+) -> [(&'static str, Vec<Prediction>); 2] {
+    let samples = dataset::bundled();
+    let one_by_one = rows
+        .iter()
+        .map(|&row| model.score(&samples[row].features).expect("scores"))
+        .collect();
+    let values: Vec<f64> = rows.iter().flat_map(|&row| samples[row].features).collect();
+    let mut batched = Vec::new();
+    model.score_batch(&values, rows.len(), &mut batched);
+    let batched = batched
+        .into_iter()
+        .map(|result| result.expect("scores"))
+        .collect();
+    [("one by one", one_by_one), ("batched", batched)]
+}
+
 fn check_classifier(name: &str, classes: &[&str]) {
     let mut model = load(name).unwrap_or_else(|error| panic!("{name}: {error}"));
     let labels: Vec<String> = model
@@ -62,21 +83,34 @@ fn check_classifier(name: &str, classes: &[&str]) {
         .map(|label| label.to_string())
         .collect();
     assert_eq!(labels, classes, "{name}: class labels");
-    let samples = dataset::bundled();
     let rows = references(name);
     assert_eq!(rows.len(), 300);
-    for (row, expected) in rows {
-        let prediction = model.score(&samples[row].features).expect("scores");
+    let indices: Vec<usize> = rows.iter().map(|(row, _)| *row).collect();
+    for (mode, predictions) in one_by_one_and_batched(&mut model, &indices) {
+        for ((row, expected), prediction) in rows.iter().zip(predictions) {
+            check_classification(name, mode, *row, expected, &prediction);
+        }
+    }
+}
+
+fn check_classification(
+    name: &str,
+    mode: &str,
+    row: usize,
+    expected: &[(String, f64)],
+    prediction: &Prediction,
+) {
+    {
         let label = expected
             .iter()
             .find(|(column, _)| column == "label")
             .unwrap()
             .1;
-        assert_eq!(prediction.value, label, "{name} row {row}: class");
+        assert_eq!(prediction.value, label, "{name} {mode} row {row}: class");
         assert_eq!(
             prediction.class.as_deref(),
             Some(label.to_string().as_str()),
-            "{name} row {row}: label"
+            "{name} {mode} row {row}: label"
         );
         let probabilities: Vec<f64> = expected
             .iter()
@@ -87,7 +121,7 @@ fn check_classifier(name: &str, classes: &[&str]) {
         for (got, want) in prediction.probabilities.iter().zip(&probabilities) {
             assert!(
                 (got - want).abs() <= 1e-5,
-                "{name} row {row}: probability {got} vs {want}"
+                "{name} {mode} row {row}: probability {got} vs {want}"
             );
         }
     }
@@ -96,16 +130,17 @@ fn check_classifier(name: &str, classes: &[&str]) {
 fn check_regressor(name: &str) {
     let mut model = load(name).unwrap_or_else(|error| panic!("{name}: {error}"));
     assert!(model.class_labels().is_empty());
-    let samples = dataset::bundled();
     let rows = references(name);
     assert_eq!(rows.len(), 300);
-    for (row, expected) in rows {
-        let got = model.score(&samples[row].features).expect("scores").value;
-        let want = expected[0].1;
-        assert!(
-            (got - want).abs() <= 1e-5 * want.abs(),
-            "{name} row {row}: {got} vs {want}"
-        );
+    let indices: Vec<usize> = rows.iter().map(|(row, _)| *row).collect();
+    for (mode, predictions) in one_by_one_and_batched(&mut model, &indices) {
+        for ((row, expected), prediction) in rows.iter().zip(predictions) {
+            let (got, want) = (prediction.value, expected[0].1);
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs(),
+                "{name} {mode} row {row}: {got} vs {want}"
+            );
+        }
     }
 }
 

@@ -185,6 +185,24 @@ pub trait Model: Send {
     /// Scores one record of numbers.
     fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError>;
 
+    /// Scores `count` records of numbers at once: `rows` holds their values one record after
+    /// another, each in the order of [`Model::inputs`]. One result per record is appended to
+    /// `results`, in order. Models that run a batch in one call (tract's) override this; the
+    /// default scores the records one by one.
+    fn score_batch(
+        &mut self,
+        rows: &[f64],
+        count: usize,
+        results: &mut Vec<Result<Prediction, ModelError>>,
+    ) {
+        let width = self.inputs().len();
+        debug_assert_eq!(rows.len(), count * width, "{count} rows of {width} values");
+        for index in 0..count {
+            let row = &rows[index * width..(index + 1) * width];
+            results.push(self.score(row));
+        }
+    }
+
     /// Scores one record of typed values, in the order of [`Model::inputs`]. Models of numbers
     /// read a text as a number and fail on one that is not.
     fn score_inputs(&mut self, inputs: &[Input<'_>]) -> Result<Prediction, ModelError> {

@@ -19,6 +19,10 @@
 //! result. No record is dropped. A key that has no model and has seen nothing for
 //! `key_idle_timeout` is forgotten.
 //!
+//! Consecutive records of one key that need not wait are scored together, in one call to the
+//! model ([`Model::score_batch`]: one tract run for a batch, where a model takes `N` rows); each
+//! is then counted as taking an equal share of the call's time.
+//!
 //! The operator keeps each key's [`KeyState`] (the current model's statistics, the history, the
 //! swaps, failures and no-model records) beside its model, and logs a [`StateEvent`] when a
 //! model loads, replaces another or fails, and every `stats_interval` for the keys whose figures
@@ -233,6 +237,18 @@ impl<R> KeySlot<R> {
 type Output<'a> =
     OutputBuilderSession<'a, Time, timely::container::CapacityContainerBuilder<Vec<Scored>>>;
 
+/// A session of [`Output`] at one capability.
+type Session<'a, 'b> = timely::dataflow::operators::generic::Session<
+    'a,
+    'b,
+    Time,
+    timely::container::CapacityContainerBuilder<Vec<Scored>>,
+    Capability<Time>,
+>;
+
+/// The most records scored in one call to a model.
+const MAX_RUN: usize = 1024;
+
 /// One worker's state: its keys, the inputs not yet due, and the capabilities held for waiting
 /// records.
 struct ServingState<R> {
@@ -252,7 +268,10 @@ struct ServingState<R> {
     model_stash: BTreeMap<Time, Vec<Sourced<ModelDescriptor>>>,
     /// Capabilities held for queued records, with how many records hold each.
     holds: BTreeMap<Time, (Capability<Time>, usize)>,
+    /// Records of one key to be scored together, and their features and results.
+    run: Vec<Sourced<R>>,
     features: Vec<f64>,
+    results: Vec<Result<Prediction, ModelError>>,
 }
 
 impl<R: Record> ServingState<R> {
@@ -277,7 +296,9 @@ impl<R: Record> ServingState<R> {
             data_stash: BTreeMap::new(),
             model_stash: BTreeMap::new(),
             holds: BTreeMap::new(),
+            run: Vec::new(),
             features: Vec::new(),
+            results: Vec::new(),
         }
     }
 
@@ -359,6 +380,9 @@ impl<R: Record> ServingState<R> {
         }
     }
 
+    /// Scores the records of one time: each run of consecutive records of one key that need
+    /// not wait is scored in one call to its model (at most [`MAX_RUN`] records); the others
+    /// queue behind their key.
     fn score_batch(
         &mut self,
         capability: &Capability<Time>,
@@ -368,8 +392,15 @@ impl<R: Record> ServingState<R> {
         let time = *capability.time();
         let mut session = output.session(capability);
         let now = Instant::now();
+        let mut run = std::mem::take(&mut self.run);
         for record in records {
             let key = record.record.data_type();
+            let other_key = run
+                .first()
+                .is_some_and(|first: &Sourced<R>| first.record.data_type() != key);
+            if other_key || run.len() == MAX_RUN {
+                self.score_run(&mut run, &mut session);
+            }
             let slot = match self.keys.get_mut(key) {
                 Some(slot) => slot,
                 None => self
@@ -378,20 +409,38 @@ impl<R: Record> ServingState<R> {
                     .or_insert_with(|| KeySlot::new(key, self.worker)),
             };
             slot.last_seen = now;
-            if slot.must_wait(time) {
-                self.holds
-                    .entry(time)
-                    .or_insert_with(|| (capability.clone(), 0))
-                    .1 += 1;
-                if slot.queue.is_empty() {
-                    self.queued.insert(key.to_owned());
-                }
-                slot.queue.push_back(Queued {
-                    time,
-                    arrived: now,
-                    record,
-                });
-            } else {
+            if !slot.must_wait(time) {
+                run.push(record);
+                continue;
+            }
+            self.holds
+                .entry(time)
+                .or_insert_with(|| (capability.clone(), 0))
+                .1 += 1;
+            if slot.queue.is_empty() {
+                self.queued.insert(key.to_owned());
+            }
+            slot.queue.push_back(Queued {
+                time,
+                arrived: now,
+                record,
+            });
+        }
+        self.score_run(&mut run, &mut session);
+        self.run = run;
+    }
+
+    /// Scores `run` (records of one key that has a model), emptying it, into `session`.
+    fn score_run(&mut self, run: &mut Vec<Sourced<R>>, session: &mut Session<'_, '_>) {
+        let Some(first) = run.first() else {
+            return;
+        };
+        let slot = self
+            .keys
+            .get_mut(first.record.data_type())
+            .expect("a key being scored has a slot");
+        if R::FEATURES.is_none() {
+            for record in run.drain(..) {
                 let scored = score(
                     slot,
                     record,
@@ -402,6 +451,27 @@ impl<R: Record> ServingState<R> {
                 );
                 session.give(scored);
             }
+            return;
+        }
+        let served = slot.served.as_mut().expect("a key with a model");
+        self.features.clear();
+        for record in run.iter() {
+            record.record.append_features(&mut self.features);
+        }
+        let started = Instant::now();
+        score_rows(served, &self.features, run.len(), &mut self.results);
+        let duration_ns = started.elapsed().as_nanos() as u64 / run.len() as u64;
+        for (record, result) in run.drain(..).zip(self.results.drain(..)) {
+            let scored = settle(
+                slot,
+                record,
+                result,
+                duration_ns,
+                &self.reporter,
+                self.worker,
+                &self.config,
+            );
+            session.give(scored);
         }
     }
 
@@ -674,6 +744,7 @@ fn emit_held(
     }
 }
 
+/// Scores one record with its key's model.
 fn score<R: Record>(
     slot: &mut KeySlot<R>,
     sourced: Sourced<R>,
@@ -687,7 +758,8 @@ fn score<R: Record>(
     let started;
     let result = match R::FEATURES {
         Some(_) => {
-            sourced.record.write_features(features);
+            features.clear();
+            sourced.record.append_features(features);
             started = Instant::now();
             contained(kind, || served.model.score(features))
         }
@@ -697,6 +769,43 @@ fn score<R: Record>(
         }
     };
     let duration_ns = started.elapsed().as_nanos() as u64;
+    settle(slot, sourced, result, duration_ns, reporter, worker, config)
+}
+
+/// Scores `count` rows of features in one call to the model, one result per row into `results`;
+/// should the model panic, the rows are scored again one by one, each contained.
+fn score_rows(
+    served: &mut Served,
+    rows: &[f64],
+    count: usize,
+    results: &mut Vec<Result<Prediction, ModelError>>,
+) {
+    let kind = served.model.kind();
+    results.clear();
+    let batch = contained(kind, || {
+        served.model.score_batch(rows, count, results);
+        Ok(())
+    });
+    if batch.is_ok() && results.len() == count {
+        return;
+    }
+    results.clear();
+    let width = rows.len() / count.max(1);
+    for row in rows.chunks(width.max(1)).take(count) {
+        results.push(contained(kind, || served.model.score(row)));
+    }
+}
+
+/// The result of a record the model scored (or failed on): counted, and in the key's statistics.
+fn settle<R: Record>(
+    slot: &mut KeySlot<R>,
+    sourced: Sourced<R>,
+    result: Result<Prediction, ModelError>,
+    duration_ns: u64,
+    reporter: &Reporter,
+    worker: usize,
+    config: &ServingConfig,
+) -> Scored {
     if config.stats_interval.is_some() {
         if let Some(stats) = slot.state.current.as_mut() {
             stats.record(duration_ns);
@@ -714,10 +823,11 @@ fn score<R: Record>(
             (Outcome::Failed(error.to_string()), Some(encoded))
         }
     };
+    let tag = slot.served.as_ref().map(|served| served.tag.clone());
     Scored {
         origin: sourced.origin,
         data_type: slot.key.clone(),
-        model: Some(served.tag.clone()),
+        model: tag,
         outcome,
         duration_ns,
         worker,

@@ -25,7 +25,7 @@ pub use wine::WINE_FEATURES;
 
 /// A record type that a serving job can decode from the data topic and hand to models.
 pub trait Record: Clone + Send + Serialize + DeserializeOwned + 'static {
-    /// The features every record of the type has, in [`Record::write_features`] order: models
+    /// The features every record of the type has, in [`Record::append_features`] order: models
     /// are built to take them so. `None` when each record names its own features: models then
     /// take the features they (or their descriptors) name, looked up by [`Record::feature`].
     const FEATURES: Option<FeatureSchema>;
@@ -43,10 +43,9 @@ pub trait Record: Clone + Send + Serialize + DeserializeOwned + 'static {
     /// the previous lookup of this name found it); it is updated.
     fn feature(&self, name: &str, hint: &mut usize) -> Option<Input<'_>>;
 
-    /// Writes the values of [`Record::FEATURES`], in order, into `out` (cleared first); a
-    /// feature that is not a number is written as NaN.
-    fn write_features(&self, out: &mut Vec<f64>) {
-        out.clear();
+    /// Appends the values of [`Record::FEATURES`], in order, to `out` (records scored together
+    /// are written one after another); a feature that is not a number is written as NaN.
+    fn append_features(&self, out: &mut Vec<f64>) {
         let names = Self::FEATURES.map_or(&[][..], |schema| schema.names);
         out.extend(names.iter().enumerate().map(|(position, name)| {
             let mut hint = position;

@@ -46,8 +46,7 @@ impl Record for WineRecord {
         Some(Input::Number(self.features()[*hint]))
     }
 
-    fn write_features(&self, out: &mut Vec<f64>) {
-        out.clear();
+    fn append_features(&self, out: &mut Vec<f64>) {
         out.extend_from_slice(&self.features());
     }
 }

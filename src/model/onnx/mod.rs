@@ -1,8 +1,10 @@
-//! ONNX models, run by tract: parsed once, given a fixed one-row input shape, optimized into a
-//! runnable plan, then run row by row without re-planning.
+//! ONNX models, run by tract: parsed once, given an `N × width` input shape (a symbolic number
+//! of rows), optimized into a runnable plan, then run on batches of rows without re-planning. A
+//! graph that cannot take `N` rows (one written for a single row) is planned for `1 × width`
+//! and run row by row.
 //!
-//! The model's single input takes the record's features in schema order, as a `1 × n` float
-//! tensor. Its first output is the regression value; a classifier's outputs are its label and
+//! The model's single input takes the records' features in schema order, as an `N × width`
+//! float tensor. Its first output is the regression value; a classifier's outputs are its label and
 //! its probabilities, either a tensor or, with skl2onnx's default `ZipMap`, a sequence of maps,
 //! which [`ml`] represents by the same tensor. The predicted class is the arg-max of the
 //! probabilities, mapped through the class labels declared in the graph (a `ZipMap`'s keys, a
@@ -33,7 +35,10 @@ const CLASSIFIER_OPS: [&str; 4] = [
 
 /// A loaded, optimized ONNX model.
 pub struct OnnxModel {
-    plan: Arc<TypedRunnableModel>,
+    /// Whether the plan takes any number of rows (`N × width`), or only one.
+    batched: bool,
+    /// The optimized plan's run state, kept from one run to the next.
+    state: TypedSimpleState,
     inputs: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
 }
@@ -75,65 +80,120 @@ impl OnnxModel {
         let labels = class_labels(proto)?;
         let model = onnx.model_for_proto_model(proto).map_err(invalid)?;
         reject_unimplemented(&model)?;
-        let plan = model
-            .with_input_fact(0, f32::fact([1, inputs.len()]).into())
-            .and_then(|model| model.into_optimized())
-            .and_then(|model| model.into_runnable())
-            .map_err(invalid)?;
+        let width = inputs.len();
+        let rows = model.sym("N");
+        let (plan, batched) = match optimize(model.clone(), [rows.to_dim(), width.to_dim()]) {
+            Ok(plan) => (plan, true),
+            // A graph written for one row (a fixed reshape, say) runs one row at a time.
+            Err(_) => (optimize(model, [1.to_dim(), width.to_dim()])?, false),
+        };
+        let state = plan.spawn().map_err(invalid)?;
         Ok(OnnxModel {
-            plan,
+            batched,
+            state,
             inputs,
             labels,
         })
     }
 
-    fn run(&self, features: &[f64]) -> TractResult<TVec<TValue>> {
-        let row: Vec<f32> = features.iter().map(|&value| value as f32).collect();
-        let input = Tensor::from_shape(&[1, self.inputs.len()], &row)?;
-        self.plan.run(tvec!(input.into()))
+    /// Runs `count` rows (of [`Self::inputs`] values each, one after another) in one call.
+    fn run(&mut self, rows: &[f64], count: usize) -> TractResult<TVec<TValue>> {
+        let width = self.inputs.len();
+        anyhow::ensure!(
+            rows.len() == count * width,
+            "{} values for {count} rows of {width}",
+            rows.len()
+        );
+        let values: Vec<f32> = rows.iter().map(|&value| value as f32).collect();
+        let input = Tensor::from_shape(&[count, width], &values)?;
+        self.state.run(tvec!(input.into()))
     }
 
-    fn classify(&self, outputs: &[TValue]) -> TractResult<Prediction> {
-        let probabilities: Vec<f64> = outputs
+    /// The predictions of `count` rows from the outputs of one run.
+    fn predictions(&self, outputs: &[TValue], count: usize) -> TractResult<Vec<Prediction>> {
+        if self.labels.is_empty() {
+            return Self::regress(outputs, count);
+        }
+        let probabilities = outputs
             .get(1)
             .context("a classifier must have a probabilities output")?
-            .cast_to::<f64>()?
-            .to_plain_array_view::<f64>()?
-            .iter()
-            .copied()
-            .collect();
-        if probabilities.len() != self.labels.len() {
+            .cast_to::<f64>()?;
+        let probabilities = probabilities.try_as_plain_ram()?.as_slice::<f64>()?;
+        if probabilities.len() != count * self.labels.len() {
             bail!(
-                "{} probabilities for {} class labels",
+                "{} probabilities for {count} rows of {} class labels",
                 probabilities.len(),
                 self.labels.len()
             );
         }
-        let best = arg_max(&probabilities).context("no probabilities")?;
-        Ok(Prediction::classification(
-            self.labels[best].clone(),
-            probabilities,
-        ))
+        probabilities
+            .chunks(self.labels.len())
+            .map(|row| {
+                let best = arg_max(row).context("no probabilities")?;
+                Ok(Prediction::classification(
+                    self.labels[best].clone(),
+                    row.to_vec(),
+                ))
+            })
+            .collect()
     }
 
-    fn regress(outputs: &[TValue]) -> TractResult<Prediction> {
-        let value = outputs.first().context("no output")?.cast_to::<f64>()?;
-        let value = *value
-            .to_plain_array_view::<f64>()?
+    fn regress(outputs: &[TValue], count: usize) -> TractResult<Vec<Prediction>> {
+        let values = outputs.first().context("no output")?.cast_to::<f64>()?;
+        let values = values.try_as_plain_ram()?.as_slice::<f64>()?;
+        if values.len() != count {
+            bail!("{} values for {count} rows", values.len());
+        }
+        Ok(values
             .iter()
-            .next()
-            .context("empty output")?;
-        Ok(Prediction::regression(value))
+            .map(|&value| Prediction::regression(value))
+            .collect())
     }
+
+    /// Scores `count` rows in one run.
+    fn score_rows(&mut self, rows: &[f64], count: usize) -> TractResult<Vec<Prediction>> {
+        let outputs = self.run(rows, count)?;
+        self.predictions(&outputs, count)
+    }
+}
+
+/// The model, its input fixed to `shape`, optimized into a runnable plan.
+fn optimize(
+    model: InferenceModel,
+    shape: [TDim; 2],
+) -> Result<Arc<TypedRunnableModel>, ModelError> {
+    model
+        .with_input_fact(0, f32::fact(shape).into())
+        .and_then(|model| model.into_optimized())
+        .and_then(|model| model.into_runnable())
+        .map_err(invalid)
 }
 
 impl Model for OnnxModel {
     fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError> {
-        let outputs = self.run(features).map_err(scoring)?;
-        if self.labels.is_empty() {
-            Self::regress(&outputs).map_err(scoring)
-        } else {
-            self.classify(&outputs).map_err(scoring)
+        let mut predictions = self.score_rows(features, 1).map_err(scoring)?;
+        predictions
+            .pop()
+            .ok_or_else(|| scoring(anyhow::anyhow!("no prediction")))
+    }
+
+    /// One run for the whole batch when the graph takes `N` rows; should that run fail, the
+    /// rows are scored one by one, so that each failure is its own row's.
+    fn score_batch(
+        &mut self,
+        rows: &[f64],
+        count: usize,
+        results: &mut Vec<Result<Prediction, ModelError>>,
+    ) {
+        if self.batched && count > 1 {
+            if let Ok(predictions) = self.score_rows(rows, count) {
+                results.extend(predictions.into_iter().map(Ok));
+                return;
+            }
+        }
+        let width = self.inputs.len();
+        for index in 0..count {
+            results.push(self.score(&rows[index * width..(index + 1) * width]));
         }
     }
 
