@@ -282,6 +282,8 @@ fn main() {
         if selected(name) {
             let mut scorer = TensorFlowModel::load(&bytes, WineRecord::SCHEMA).expect("loads");
             print_scoring(name, scoring_ns(&mut scorer));
+            let batched = batch_scoring_ns(&mut scorer);
+            println!("  {name:<34} {batched:>10.0} ns/record in batches of {BATCH}");
         }
     }
     let onnx: Vec<&str> = MODELS.into_iter().filter(|model| selected(model)).collect();

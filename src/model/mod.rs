@@ -327,6 +327,39 @@ pub fn load_model(
     })
 }
 
+/// Whether a model planned for `N` rows scores rows independently: a few probe rows scored in
+/// one call give what each gives alone. A graph that mixes rows (a reshape across the batch, a
+/// softmax over every value) does not, and must run row by row.
+pub(crate) fn rows_are_independent<E>(
+    width: usize,
+    mut score: impl FnMut(&[f64], usize) -> Result<Vec<Prediction>, E>,
+) -> bool {
+    const PROBES: usize = 3;
+    let rows: Vec<f64> = (0..PROBES * width)
+        .map(|index| 0.25 + (index % 7) as f64 * 0.75 + (index / width) as f64 * 1.5)
+        .collect();
+    let Ok(batched) = score(&rows, PROBES) else {
+        return false;
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1.0);
+    batched.len() == PROBES
+        && batched.iter().enumerate().all(|(index, together)| {
+            let row = &rows[index * width..(index + 1) * width];
+            score(row, 1).is_ok_and(|alone| {
+                alone.len() == 1
+                    && alone[0].class == together.class
+                    && alone[0].probabilities.len() == together.probabilities.len()
+                    && (close(alone[0].value, together.value)
+                        || alone[0].value.is_nan() && together.value.is_nan())
+                    && alone[0]
+                        .probabilities
+                        .iter()
+                        .zip(&together.probabilities)
+                        .all(|(a, b)| close(*a, *b))
+            })
+        })
+}
+
 /// The index of the largest value, the first of equals; `None` for no values.
 pub(crate) fn arg_max(values: &[f64]) -> Option<usize> {
     (0..values.len()).reduce(|best, index| {
@@ -336,4 +369,33 @@ pub(crate) fn arg_max(values: &[f64]) -> Option<usize> {
             best
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scorer of `width`-wide rows: each row's sum, or (`mixing`) the sum of the whole batch.
+    fn summing(
+        width: usize,
+        mixing: bool,
+    ) -> impl FnMut(&[f64], usize) -> Result<Vec<Prediction>, ModelError> {
+        move |rows: &[f64], count: usize| {
+            let total: f64 = rows.iter().sum();
+            Ok(rows
+                .chunks(width)
+                .take(count)
+                .map(|row| Prediction::regression(if mixing { total } else { row.iter().sum() }))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn a_graph_that_mixes_the_rows_of_a_batch_is_found_out() {
+        assert!(rows_are_independent(4, summing(4, false)));
+        assert!(!rows_are_independent(4, summing(4, true)));
+        let failing =
+            |_: &[f64], _: usize| Err::<Vec<Prediction>, _>(ModelError::Scoring("no".into()));
+        assert!(!rows_are_independent(4, failing));
+    }
 }

@@ -1,7 +1,7 @@
 //! ONNX models, run by tract: parsed once, given an `N × width` input shape (a symbolic number
 //! of rows), optimized into a runnable plan, then run on batches of rows without re-planning. A
-//! graph that cannot take `N` rows (one written for a single row) is planned for `1 × width`
-//! and run row by row.
+//! graph that cannot take `N` rows (one written for a single row), or whose rows are not
+//! independent in a batch (probed at load), is run one row at a time.
 //!
 //! The model's single input takes the records' features in schema order, as an `N × width`
 //! float tensor. Its first output is the regression value; a classifier's outputs are its label and
@@ -22,7 +22,10 @@ use anyhow::{bail, Context};
 use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 
-use super::{arg_max, FeatureSchema, InputNames, Model, ModelError, ModelKind, Prediction};
+use super::{
+    arg_max, rows_are_independent, FeatureSchema, InputNames, Model, ModelError, ModelKind,
+    Prediction,
+};
 
 /// Operators that declare their class labels as attributes, a `ZipMap`'s keys first: they are
 /// the probability columns by construction.
@@ -88,12 +91,15 @@ impl OnnxModel {
             Err(_) => (optimize(model, [1.to_dim(), width.to_dim()])?, false),
         };
         let state = plan.spawn().map_err(invalid)?;
-        Ok(OnnxModel {
+        let mut model = OnnxModel {
             batched,
             state,
             inputs,
             labels,
-        })
+        };
+        model.batched =
+            batched && rows_are_independent(width, |rows, count| model.score_rows(rows, count));
+        Ok(model)
     }
 
     /// Runs `count` rows (of [`Self::inputs`] values each, one after another) in one call.

@@ -1,10 +1,12 @@
 //! TensorFlow models run by tract: frozen graphs (a `GraphDef` whose variables are constants,
 //! type `TENSORFLOW`) and SavedModel directories (type `TENSORFLOWSAVED`, by location), parsed
-//! once, given a fixed one-row input shape, optimized into a runnable plan, then run row by row
-//! without re-planning.
+//! once, given an `N × width` input shape (a symbolic number of rows), optimized into a runnable
+//! plan, then run on batches of rows without re-planning. A graph that cannot take `N` rows, or
+//! whose rows are not independent in a batch (probed at load), is planned for one row and run
+//! row by row.
 //!
 //! The descriptor names neither inputs nor outputs, so the graph must say them: its single
-//! `Placeholder` takes the record's features in schema order as a `1 × n` float32 tensor (a
+//! `Placeholder` takes the records' features in schema order as an `N × n` float32 tensor (a
 //! declared shape must agree), and its single terminal computation node (one whose output no
 //! other node reads, other than a `Placeholder`, `Const` or `NoOp`) is the output. One output
 //! value is a regression value. N > 1 values make a classifier with the labels `0` … `N-1`: the
@@ -39,8 +41,8 @@ use tract_tensorflow::tfpb::tensorflow::{
 };
 
 use super::{
-    arg_max, FeatureSchema, InputNames, Model, ModelContent, ModelError, ModelKind, ModelSource,
-    Prediction,
+    arg_max, rows_are_independent, FeatureSchema, InputNames, Model, ModelContent, ModelError,
+    ModelKind, ModelSource, Prediction,
 };
 use crate::proto::model_descriptor::MessageContent;
 use crate::proto::ModelDescriptor;
@@ -58,7 +60,10 @@ const NON_OUTPUT_OPS: [&str; 3] = ["Placeholder", "Const", "NoOp"];
 
 /// A loaded, optimized TensorFlow model.
 pub struct TensorFlowModel {
-    plan: Arc<TypedRunnableModel>,
+    /// Whether the plan takes any number of rows (`N × width`), or only one.
+    batched: bool,
+    /// The optimized plan's run state, kept from one run to the next.
+    state: TypedSimpleState,
     inputs: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
     kind: ModelKind,
@@ -180,51 +185,103 @@ impl TensorFlowModel {
         reject_unfrozen(&graph)?;
         reject_unimplemented(&graph, &tensorflow)?;
         let input = fix_input_shape(&mut graph, inputs.len())?;
-        let plan = without_panics(|| plan(&tensorflow, &graph, output))
+        let width = inputs.len();
+        let single = without_panics(|| plan(&tensorflow, &graph, output, None))
             .with_context(|| format!("planning input `{input}` → output `{output}`"))
             .map_err(invalid)?;
-        let labels = output_labels(&plan, output)?;
-        Ok(TensorFlowModel {
-            plan,
+        let labels = output_labels(&single, output)?;
+        let batched_plan = without_panics(|| plan(&tensorflow, &graph, output, Some(width)));
+        let (plan, batched) = match batched_plan {
+            Ok(plan) => (plan, true),
+            // A graph written for one row (a fixed reshape, say) runs one row at a time.
+            Err(_) => (single, false),
+        };
+        let state = plan.spawn().map_err(invalid)?;
+        let mut model = TensorFlowModel {
+            batched,
+            state,
             inputs,
             labels,
             kind,
-        })
+        };
+        model.batched =
+            batched && rows_are_independent(width, |rows, count| model.score_rows(rows, count));
+        if !model.batched {
+            model.state = single_state(&tensorflow, &graph, output)?;
+        }
+        Ok(model)
     }
 
-    fn run(&self, features: &[f64]) -> TractResult<Vec<f64>> {
+    /// Scores `count` rows (of [`Self::inputs`] values each, one after another) in one run.
+    fn score_rows(&mut self, rows: &[f64], count: usize) -> TractResult<Vec<Prediction>> {
+        let width = self.inputs.len();
         anyhow::ensure!(
-            features.len() == self.inputs.len(),
-            "{} features for an input of {}",
-            features.len(),
-            self.inputs.len()
+            rows.len() == count * width,
+            "{} values for {count} rows of {width}",
+            rows.len()
         );
-        let mut input = Tensor::zero::<f32>(&[1, self.inputs.len()])?;
-        let mut row = input.to_plain_array_view_mut::<f32>()?;
-        for (slot, &value) in row.iter_mut().zip(features) {
-            *slot = value as f32;
-        }
-        let outputs = self.plan.run(tvec!(input.into()))?;
+        let values: Vec<f32> = rows.iter().map(|&value| value as f32).collect();
+        let input = Tensor::from_shape(&[count, width], &values)?;
+        let outputs = self.state.run(tvec!(input.into()))?;
         let values = outputs.first().context("no output")?.cast_to::<f64>()?;
-        Ok(values
-            .to_plain_array_view::<f64>()?
-            .iter()
-            .copied()
-            .collect())
+        let values = values.try_as_plain_ram()?.as_slice::<f64>()?;
+        let per_row = self.labels.len().max(1);
+        anyhow::ensure!(
+            values.len() == count * per_row,
+            "{} values for {count} rows of {per_row}",
+            values.len()
+        );
+        values
+            .chunks(per_row)
+            .map(|row| {
+                if self.labels.is_empty() {
+                    return Ok(Prediction::regression(row[0]));
+                }
+                let best = arg_max(row).context("no output")?;
+                Ok(Prediction::classification(
+                    self.labels[best].clone(),
+                    row.to_vec(),
+                ))
+            })
+            .collect()
     }
+}
+
+/// The run state of the graph planned for one row.
+fn single_state(
+    tensorflow: &tract_tensorflow::Tensorflow,
+    graph: &GraphDef,
+    output: &str,
+) -> Result<TypedSimpleState, ModelError> {
+    without_panics(|| plan(tensorflow, graph, output, None)?.spawn()).map_err(invalid)
 }
 
 impl Model for TensorFlowModel {
     fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError> {
-        let values = self.run(features).map_err(scoring)?;
-        if self.labels.is_empty() {
-            return Ok(Prediction::regression(values[0]));
+        let mut predictions = self.score_rows(features, 1).map_err(scoring)?;
+        predictions
+            .pop()
+            .ok_or_else(|| ModelError::Scoring("no output".into()))
+    }
+
+    /// One run for the whole batch when the graph takes `N` rows; should that run fail, the
+    /// rows are scored one by one, so that each failure is its own row's.
+    fn score_batch(
+        &mut self,
+        rows: &[f64],
+        count: usize,
+        results: &mut Vec<Result<Prediction, ModelError>>,
+    ) {
+        if self.batched && count > 1 {
+            if let Ok(predictions) = self.score_rows(rows, count) {
+                results.extend(predictions.into_iter().map(Ok));
+                return;
+            }
         }
-        let best = arg_max(&values).ok_or_else(|| ModelError::Scoring("no output".into()))?;
-        Ok(Prediction::classification(
-            self.labels[best].clone(),
-            values,
-        ))
+        let width = self.inputs.len();
+        for index in 0..count {
+            results.push(self.score(&rows[index * width..(index + 1) * width]));
+        }
     }
 
     fn class_labels(&self) -> &[Arc<str>] {
@@ -253,14 +310,20 @@ fn input_names(names: InputNames<'_>) -> Result<Vec<Arc<str>>, ModelError> {
     }
 }
 
-/// The plan from the graph's placeholder (already of shape `1 × width`) to `output`.
+/// The plan from the graph's placeholder (declared `1 × width`) to `output`; with `Some(width)`,
+/// for `N × width` rows instead.
 fn plan(
     tensorflow: &tract_tensorflow::Tensorflow,
     graph: &GraphDef,
     output: &str,
+    rows_of: Option<usize>,
 ) -> TractResult<Arc<TypedRunnableModel>> {
     let mut model = tensorflow.model_for_proto_model(graph)?;
     model.select_outputs_by_name([output])?;
+    if let Some(width) = rows_of {
+        let rows = model.sym("N");
+        model.set_input_fact(0, f32::fact([rows.to_dim(), width.to_dim()]).into())?;
+    }
     model.into_optimized()?.into_runnable()
 }
 
