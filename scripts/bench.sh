@@ -8,18 +8,18 @@
 #   scaling     records/s vs forest size (10, 100, 500 generated trees), keyed and flat
 #   latency     produce → result p50/p99/p99.9/max at 25/50/90 % of the measured maximum
 #   swap        publish → first result by a new model version under 50 % load, 20 swaps, and
-#               the longest output gap; again with a ~50 MB model (10 swaps)
+#               the longest output gap; again with a ~50 MB model (3 swaps)
 #   memory      peak RSS with 1, 100, 1,000 keys of 100-tree forests; RSS over 10,000 swaps
 #
 # Tables on standard output, JSON in target/bench/<section>.json (throughput: end_to_end.json).
 # About 15 minutes on 2 cores.
 #
-#   scripts/bench.sh                                   # everything
+#   scripts/bench.sh                                   # everything (300,000 records)
 #   scripts/bench.sh --only latency,swap               # some sections
 #   scripts/bench.sh --records 100000 --filter forest  # a smaller throughput table
 #
-# Further options (defaults): --scaling-records 200000, --startup-runs 5, --level-seconds 4,
-# --swaps 20, --big-swaps 10, --big-mb 50, --keys 1,100,1000, --memory-swaps 10000.
+# Further options (defaults): --scaling-records 100000, --startup-runs 5, --level-seconds 4,
+# --swaps 20, --big-swaps 3, --big-mb 50, --keys 1,100,1000, --memory-swaps 10000.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -21,8 +21,9 @@
 //!   p50/p99/p99.9/max;
 //! - **swap**: at 50 % load, a new model version published 20 times (two forests alternating,
 //!   each version named), publish (the model message's Kafka timestamp) → first result by the
-//!   new version; the longest gap between consecutive results in the second after each publish;
-//!   then the same with a ~50 MB forest;
+//!   new version (and → last result by the previous one); the longest gap between consecutive
+//!   results from the publish to a second after the new version's first result; the job's peak
+//!   RSS; then the same with two ~50 MB forests;
 //! - **memory**: peak RSS (`VmHWM`) of a keyed job with 1, 100 and 1,000 keys each with its own
 //!   100-tree forest; RSS after every 1,000 of 10,000 swaps of one key.
 //!
@@ -97,11 +98,11 @@ impl std::fmt::Display for Layout {
 pub struct Options {
     /// Sections to run.
     only: Vec<String>,
-    /// Records pre-loaded for the throughput and start-up sections (`--records`, 500,000).
+    /// Records pre-loaded for the throughput and start-up sections (`--records`, 300,000).
     records: usize,
     /// Only the throughput models whose label contains this (`--filter`).
     filter: String,
-    /// Records per forest size in the scaling section (`--scaling-records`, 200,000).
+    /// Records per forest size in the scaling section (`--scaling-records`, 100,000).
     scaling_records: usize,
     /// Start-up runs per pipeline (`--startup-runs`, 5).
     startup_runs: usize,
@@ -109,7 +110,7 @@ pub struct Options {
     levels: Vec<f64>,
     /// Seconds of paced load per latency level (`--level-seconds`, 4).
     level_seconds: f64,
-    /// Swaps of the small models (`--swaps`, 20) and of the ~50 MB ones (`--big-swaps`, 10).
+    /// Swaps of the small models (`--swaps`, 20) and of the ~50 MB ones (`--big-swaps`, 3).
     swaps: usize,
     big_swaps: usize,
     /// Size of the big model in MB (`--big-mb`, 50).
@@ -148,9 +149,9 @@ impl Options {
         }
         Options {
             only,
-            records: number("--records", 500_000),
+            records: number("--records", 300_000),
             filter: option("--filter").unwrap_or_default(),
-            scaling_records: number("--scaling-records", 200_000),
+            scaling_records: number("--scaling-records", 100_000),
             startup_runs: number("--startup-runs", 5),
             levels: option("--levels").map_or(vec![0.25, 0.5, 0.9], |list| {
                 list.split(',')
@@ -159,7 +160,7 @@ impl Options {
             }),
             level_seconds: option("--level-seconds").map_or(4.0, |s| s.parse().expect("secs")),
             swaps: number("--swaps", 20),
-            big_swaps: number("--big-swaps", 10),
+            big_swaps: number("--big-swaps", 3),
             big_mb: number("--big-mb", 50),
             keys: option("--keys").map_or(vec![1, 100, 1000], |list| {
                 list.split(',')

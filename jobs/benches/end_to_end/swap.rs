@@ -137,6 +137,7 @@ fn swap_run(
     let sent = paced.finish();
     reader.wait_for(sent.len(), Duration::from_secs(10));
     let seen = reader.finish();
+    let peak_mib = serve.memory_mib("VmHWM");
     serve.stop();
 
     let mut times: Vec<i64> = seen.iter().map(|s| s.kafka_ms).collect();
@@ -193,6 +194,7 @@ fn swap_run(
         switched: (q(&switched, 0.5), q(&switched, 1.0)),
         gap: (q(&gaps, 0.5), q(&gaps, 1.0)),
         quiet_gap: q(&quiet_gaps, 1.0),
+        peak_mib,
     }
 }
 
@@ -212,12 +214,14 @@ struct SwapRow {
     gap: (i64, i64),
     /// Longest gap in the seconds before the swaps, ms (the stream's own).
     quiet_gap: i64,
+    /// The job's peak RSS (`VmHWM`), MiB.
+    peak_mib: f64,
 }
 
 impl SwapRow {
     fn header() -> String {
         format!(
-            "{:<6} {:<6} {:>8} {:>9} {:>9} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10}",
+            "{:<6} {:<6} {:>8} {:>9} {:>9} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>9}",
             "pipe",
             "model",
             "MB",
@@ -231,13 +235,14 @@ impl SwapRow {
             "all max",
             "gap p50",
             "gap max",
-            "quiet gap"
+            "quiet gap",
+            "peak MiB"
         )
     }
 
     fn line(&self) -> String {
         format!(
-            "{:<6} {:<6} {:>8.2} {:>9.1} {:>9.0} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10}",
+            "{:<6} {:<6} {:>8.2} {:>9.1} {:>9.0} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>9.0}",
             self.pipeline,
             self.model,
             self.megabytes,
@@ -251,7 +256,8 @@ impl SwapRow {
             self.switched.1,
             self.gap.0,
             self.gap.1,
-            self.quiet_gap
+            self.quiet_gap,
+            self.peak_mib
         )
     }
 
@@ -268,6 +274,7 @@ impl SwapRow {
             "publish_to_last_old_result_ms": {"p50": self.switched.0, "max": self.switched.1},
             "longest_gap_in_swap_window_ms": {"p50": self.gap.0, "max": self.gap.1},
             "longest_gap_before_swaps_ms": self.quiet_gap,
+            "peak_rss_mib": round(self.peak_mib, 1),
         })
     }
 }

@@ -8,7 +8,8 @@ use modelserver::kafka::publish::Publisher;
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
-use modelserver::proto::ModelDescriptor;
+use modelserver::proto::{ModelDescriptor, ServingResult};
+use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -16,6 +17,14 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::common::{self, create_topics, median, round, unique, write_json, Serve};
 use super::{repo, Bench, BenchModel, Layout, PARTITIONS};
+
+/// `serve` options that make records wait for their key's first model.
+pub const WAIT_FOR_MODEL: [&str; 4] = [
+    "--pending-limit",
+    "100000000",
+    "--pending-timeout-ms",
+    "600000",
+];
 
 /// How long an output topic may stay silent before a run is given up.
 const IDLE: Duration = Duration::from_secs(60);
@@ -177,7 +186,7 @@ pub fn startup(bench: &mut Bench) {
                 (&data, &models, &results),
                 &[],
             );
-            let first = output_times(&bench.kafka, &results, 1);
+            let (first, _) = output_times(&bench.kafka, &results, 1);
             let started_ms = serve.started_ms;
             serve.stop();
             if let Some(first) = first.first() {
@@ -219,10 +228,7 @@ pub fn startup(bench: &mut Bench) {
 pub fn scaling(bench: &mut Bench) {
     let passthrough = bench.passthrough();
     let records = bench.options.scaling_records;
-    let data = unique("bench-scaling-data");
-    create_topics(&bench.kafka, &[(&data, PARTITIONS)]);
-    preload(&bench.kafka, &data, records);
-    println!("{records} records on `{data}`; trees of depth {SCALING_DEPTH}");
+    println!("{records} records per run; trees of depth {SCALING_DEPTH}");
     print_header();
     let mut rows = Vec::new();
     for trees in [10, 100, 500] {
@@ -234,14 +240,7 @@ pub fn scaling(bench: &mut Bench) {
         };
         let descriptor = model.descriptor();
         for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
-            let measured = serve_run(
-                &bench.kafka,
-                &data,
-                &descriptor,
-                pipeline,
-                Layout::ONE_BY_TWO,
-                records,
-            );
+            let measured = loaded_run(&bench.kafka, &descriptor, pipeline, records);
             rows.push(Row::new(
                 &model.label,
                 pipeline,
@@ -292,16 +291,75 @@ pub fn serve_run(
     let producing = common::Producing::new(kafka);
     producing.model(&models, descriptor);
     producing.flush();
-    let serve = Serve::start(kafka, pipeline, layout, (data, &models, &results), &[]);
-    let times = output_times(kafka, &results, records);
+    // Records read before the model is built wait for it (however long it takes), so that
+    // every record is scored and the throughput is the model's.
+    let serve = Serve::start(
+        kafka,
+        pipeline,
+        layout,
+        (data, &models, &results),
+        &WAIT_FOR_MODEL,
+    );
+    let (times, unscored) = output_times(kafka, &results, records);
     let cpu = serve.cpu_seconds();
     let started_ms = serve.started_ms;
     serve.stop();
     assert_eq!(times.len(), records, "{run}: one result per record");
+    if unscored > 0 {
+        println!("  ({run}: {unscored} results not scored by the model)");
+    }
     let first = *times.iter().min().unwrap();
     Measured {
         throughput: throughput_of(&times),
         startup: Some(Duration::from_millis((first - started_ms).max(0) as u64)),
+        cpu_per_million: Some(cpu / records as f64 * 1e6),
+    }
+}
+
+/// Serves `records` records sent once the job has scored a first one with `descriptor` (see
+/// [`scaling`]), 1 process × 2 workers.
+fn loaded_run(
+    kafka: &KafkaConfig,
+    descriptor: &ModelDescriptor,
+    pipeline: PipelineKind,
+    records: usize,
+) -> Measured {
+    let topics = common::Topics::create(kafka, "scaling");
+    let producing = common::Producing::new(kafka);
+    producing.model(&topics.models, descriptor);
+    producing.flush();
+    let serve = Serve::start(
+        kafka,
+        pipeline,
+        Layout::ONE_BY_TWO,
+        (&topics.data, &topics.models, &topics.results),
+        &WAIT_FOR_MODEL,
+    );
+    let probe = common::WinePayloads::new("wine");
+    producing.send(
+        &topics.data,
+        "wine",
+        probe.get(0),
+        Some(0),
+        common::now_ms(),
+    );
+    producing.flush();
+    let (first, _) = output_times(kafka, &topics.results, 1);
+    let ready = *first.first().expect("the first record is scored") - serve.started_ms;
+    let cpu_before = serve.cpu_seconds();
+    preload(kafka, &topics.data, records);
+    let (mut times, unscored) = output_times(kafka, &topics.results, records + 1);
+    let cpu = serve.cpu_seconds() - cpu_before;
+    serve.stop();
+    assert_eq!(times.len(), records + 1, "one result per record");
+    if unscored > 0 {
+        println!("  ({unscored} results not scored by the model)");
+    }
+    times.sort_unstable();
+    times.remove(0);
+    Measured {
+        throughput: throughput_of(&times),
+        startup: Some(Duration::from_millis(ready.max(0) as u64)),
         cpu_per_million: Some(cpu / records as f64 * 1e6),
     }
 }
@@ -314,8 +372,9 @@ fn throughput_of(times: &[i64]) -> f64 {
 }
 
 /// The Kafka timestamps (ms) of the first `count` messages of `topic`, read from the beginning
-/// of every partition (waiting at most [`IDLE`] for each next one).
-pub fn output_times(kafka: &KafkaConfig, topic: &str, count: usize) -> Vec<i64> {
+/// of every partition (waiting at most [`IDLE`] for each next one), and how many of them are
+/// results not scored by a model (outcome other than SCORED; other messages count as scored).
+pub fn output_times(kafka: &KafkaConfig, topic: &str, count: usize) -> (Vec<i64>, usize) {
     let consumer: BaseConsumer = kafka
         .client()
         .set("group.id", format!("{topic}-reader"))
@@ -330,14 +389,19 @@ pub fn output_times(kafka: &KafkaConfig, topic: &str, count: usize) -> Vec<i64> 
     }
     consumer.assign(&assignment).expect("assigned");
     let mut times = Vec::with_capacity(count);
+    let mut unscored = 0;
     let mut last_seen = Instant::now();
     while times.len() < count && last_seen.elapsed() < IDLE {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
             times.push(message.timestamp().to_millis().expect("a timestamp"));
+            let payload = message.payload().unwrap_or_default();
+            if ServingResult::decode(payload).is_ok_and(|result| result.outcome != 0) {
+                unscored += 1;
+            }
             last_seen = Instant::now();
         }
     }
-    times
+    (times, unscored)
 }
 
 /// Consumes `data` and produces every payload, keyed as results are, with the job's client
@@ -351,7 +415,7 @@ pub fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> f64 {
             std::thread::spawn(move || copy_partition(&kafka, &data, partition, &out))
         })
         .collect();
-    let times = output_times(kafka, &out, records);
+    let (times, _) = output_times(kafka, &out, records);
     for copier in copiers {
         copier.join().expect("a copier");
     }
