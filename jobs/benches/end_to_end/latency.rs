@@ -28,6 +28,9 @@ pub fn latency(bench: &mut Bench) {
     let seconds = bench.options.level_seconds;
     let mut rows = Vec::new();
     let mut lines = Vec::new();
+    for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+        bench.max_rate(pipeline);
+    }
     println!("{}", LatencyRow::header());
     for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
         let max = bench.max_rate(pipeline);

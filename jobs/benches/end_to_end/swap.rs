@@ -61,6 +61,11 @@ pub fn swap(bench: &mut Bench) {
         big[0].len() as f64 / 1e6,
         big_build = big_build,
     );
+    // The loads first, so that their measuring (if the throughput section did not) does not
+    // cut into the table.
+    for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+        bench.max_rate(pipeline);
+    }
     println!("{}", SwapRow::header());
     let mut rows = Vec::new();
     let plans = [
