@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# bench.sh: the end-to-end benchmark (jobs/benches/end_to_end.rs) on a broker of its own: the
-# broker's passthrough ceiling and `serve` on the same pre-loaded topics in one run, a table of
-# records/s, ratios to passthrough, start-up and CPU per million records, also written to
-# target/bench/end_to_end.json. The broker is stopped whatever happens.
+# bench.sh: the end-to-end benchmark (jobs/benches/end_to_end.rs and end_to_end/) on a broker of
+# its own, stopped whatever happens. Sections, all by default, in this order:
 #
-#   scripts/bench.sh                        # 500,000 records, every model
-#   scripts/bench.sh --records 100000 --filter forest
+#   throughput  the broker's passthrough ceiling and `serve` per model × pipeline × layout on a
+#               pre-loaded backlog: records/s, × passthrough, start-up, CPU per million records
+#   startup     process start → first result with a backlog, keyed and flat, median of 5 runs
+#   scaling     records/s vs forest size (10, 100, 500 generated trees), keyed and flat
+#   latency     produce → result p50/p99/p99.9/max at 25/50/90 % of the measured maximum
+#   swap        publish → first result by a new model version under 50 % load, 20 swaps, and
+#               the longest output gap; again with a ~50 MB model (3 swaps)
+#   memory      peak RSS with 1, 100, 1,000 keys of 100-tree forests; RSS over 10,000 swaps
+#
+# Tables on standard output, JSON in target/bench/<section>.json (throughput: end_to_end.json).
+# About 15 minutes on 2 cores.
+#
+#   scripts/bench.sh                                   # everything (300,000 records)
+#   scripts/bench.sh --only latency,swap               # some sections
+#   scripts/bench.sh --records 100000 --filter forest  # a smaller throughput table
+#
+# Further options (defaults): --scaling-records 100000, --startup-runs 5, --level-seconds 4,
+# --swaps 20, --big-swaps 3, --big-mb 50, --keys 1,100,1000, --memory-swaps 10000.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,4 +30,6 @@ trap 'scripts/kafka.sh stop' EXIT
 KAFKA_BOOTSTRAP=$(scripts/kafka.sh start | tail -n 1)
 export KAFKA_BOOTSTRAP
 echo "bench.sh: Kafka broker at $KAFKA_BOOTSTRAP" >&2
+started=$(date +%s)
 cargo bench -p modelserver-jobs --bench end_to_end -- "$@"
+echo "bench.sh: $(($(date +%s) - started)) s with the broker up" >&2

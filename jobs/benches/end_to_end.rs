@@ -1,58 +1,91 @@
-//! End-to-end throughput of `serve` against a real Kafka broker, beside the broker's own ceiling.
+//! End-to-end measurements of `serve` against a real Kafka broker, beside the broker's own
+//! ceiling (issue 14).
 //!
-//! `scripts/bench.sh` starts a broker and runs this. It pre-loads the data topic (2 partitions)
-//! with wine records, then, in one run on the same topics:
+//! `scripts/bench.sh` starts a broker and runs this. The sections (`--only a,b,…`; all by
+//! default, in this order):
 //!
-//! - **passthrough**: two threads consume the data topic and produce every payload, keyed like
-//!   results, to a fresh topic, with the consumer and producer settings the job uses, and no
-//!   decoding or scoring: the ceiling the job is measured against;
-//! - **serve**: for each model, pipeline and layout (1 or 2 workers in one process, 2 processes
-//!   of 1 worker), a fresh `serve` reads the whole backlog and writes its results to a fresh
-//!   topic.
+//! - **throughput**: pre-loads the data topic (2 partitions) with wine records, measures the
+//!   **passthrough** (two threads consume the data topic and produce every payload, keyed like
+//!   results, with the job's client settings, no decoding or scoring: the ceiling), then for
+//!   each model, pipeline and layout (1 or 2 workers in one process, 2 processes of 1 worker) a
+//!   fresh `serve` reads the whole backlog. Records/s from the output messages' own Kafka
+//!   timestamps (first to last), as a ratio to the passthrough; start-up (process start → first
+//!   result); the job's CPU seconds (`/proc`) per million records;
+//! - **startup**: process start → first result's Kafka timestamp, with the backlog waiting,
+//!   keyed and flat (1 process × 2 workers, 5-tree forest), median of a few runs;
+//! - **scaling**: throughput vs forest size (synthetic forests of 10, 100, 500 trees), keyed and
+//!   flat, 1 process × 2 workers;
+//! - **latency**: a paced producer at 25 %, 50 % and 90 % of the throughput this run measured
+//!   for the 5-tree forest (1 process × 2 workers); each record's send time (µs) → its result
+//!   read back (µs, same machine), paired by the input's partition and offset in the result;
+//!   p50/p99/p99.9/max;
+//! - **swap**: at 50 % load, a new model version published 20 times (two forests alternating,
+//!   each version named), publish (the model message's Kafka timestamp) → first result by the
+//!   new version (and → last result by the previous one); the longest gap between consecutive
+//!   results from the publish to a second after the new version's first result; the job's peak
+//!   RSS; then the same with two ~50 MB forests;
+//! - **memory**: peak RSS (`VmHWM`) of a keyed job with 1, 100 and 1,000 keys each with its own
+//!   100-tree forest; RSS after every 1,000 of 10,000 swaps of one key.
 //!
-//! Throughput comes from the output messages' own Kafka timestamps (first to last), not from
-//! process start; start-up is process start → first result; CPU is the job's user + system
-//! seconds (from `/proc`) per million records. Each throughput is printed as a ratio to the
-//! passthrough. The table is also written as JSON to `target/bench/end_to_end.json`.
+//! Forests other than the bundled ones are generated here (see `forest.rs`), seeded. Each section
+//! prints a table and writes `target/bench/<section>.json` (throughput: `end_to_end.json`).
 //!
-//! `scripts/bench.sh [--records N] [--filter TEXT]`; without a broker (`KAFKA_BOOTSTRAP`) it
-//! says so and does nothing, so that `cargo bench` alone passes.
+//! `scripts/bench.sh [--only SECTIONS] [--records N] [--filter TEXT] …` (see `Options`);
+//! without a broker (`KAFKA_BOOTSTRAP`) it says so and does nothing, so that `cargo bench`
+//! alone passes.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+#[path = "end_to_end/common.rs"]
+mod common;
+#[path = "end_to_end/forest.rs"]
+mod forest;
+#[path = "end_to_end/latency.rs"]
+mod latency;
+#[path = "end_to_end/memory.rs"]
+mod memory;
+#[path = "end_to_end/swap.rs"]
+mod swap;
+#[path = "end_to_end/throughput.rs"]
+mod throughput;
 
-use modelserver::dataset;
-use modelserver::kafka::admin::ensure_topics;
-use modelserver::kafka::publish::{model_with_bytes, Publisher};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 
-/// Partitions of the data topic (and of every output topic).
+use forest::ForestWriter;
+
+/// Partitions of the data topics (and of every output topic).
 const PARTITIONS: i32 = 2;
-/// How long an output topic may stay silent before a run is given up.
-const IDLE: Duration = Duration::from_secs(60);
 
-/// A model the job serves in the benchmark.
-struct BenchModel {
-    label: &'static str,
-    kind: ModelKind,
-    bytes: Vec<u8>,
-}
+/// The sections, in the order they run.
+const SECTIONS: [&str; 6] = [
+    "throughput",
+    "startup",
+    "scaling",
+    "latency",
+    "swap",
+    "memory",
+];
 
 /// How a job is laid out: processes × workers each.
 #[derive(Clone, Copy)]
-struct Layout {
+pub struct Layout {
     processes: usize,
     workers: usize,
+}
+
+impl Layout {
+    /// One process of two workers: the layout of every section after throughput.
+    const ONE_BY_TWO: Layout = Layout {
+        processes: 1,
+        workers: 2,
+    };
 }
 
 impl std::fmt::Display for Layout {
@@ -61,14 +94,181 @@ impl std::fmt::Display for Layout {
     }
 }
 
-/// What one run measured.
-struct Measured {
-    /// Records per second, first output timestamp to last.
-    throughput: f64,
-    /// Start → first output, when a process was started.
-    startup: Option<Duration>,
-    /// User + system CPU seconds per million records, when a process did the work.
-    cpu_per_million: Option<f64>,
+/// The command line.
+pub struct Options {
+    /// Sections to run.
+    only: Vec<String>,
+    /// Records pre-loaded for the throughput and start-up sections (`--records`, 300,000).
+    records: usize,
+    /// Only the throughput models whose label contains this (`--filter`).
+    filter: String,
+    /// Records per forest size in the scaling section (`--scaling-records`, 100,000).
+    scaling_records: usize,
+    /// Start-up runs per pipeline (`--startup-runs`, 5).
+    startup_runs: usize,
+    /// The latency loads, as fractions of the maximum (`--levels`, 0.25,0.5,0.9).
+    levels: Vec<f64>,
+    /// Seconds of paced load per latency level (`--level-seconds`, 4).
+    level_seconds: f64,
+    /// Swaps of the small models (`--swaps`, 20) and of the ~50 MB ones (`--big-swaps`, 3).
+    swaps: usize,
+    big_swaps: usize,
+    /// Size of the big model in MB (`--big-mb`, 50).
+    big_mb: usize,
+    /// Key counts of the memory section (`--keys`, 1,100,1000).
+    keys: Vec<usize>,
+    /// Swaps of one key in the memory section (`--memory-swaps`, 10,000).
+    memory_swaps: usize,
+}
+
+impl Options {
+    fn parse() -> Options {
+        let args: Vec<String> = std::env::args().collect();
+        let option = |name: &str| {
+            args.iter()
+                .position(|arg| arg == name)
+                .and_then(|index| args.get(index + 1))
+                .cloned()
+        };
+        let number = |name: &str, default: usize| {
+            option(name).map_or(default, |n| {
+                n.replace('_', "")
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name} N"))
+            })
+        };
+        let only: Vec<String> = option("--only").map_or_else(
+            || SECTIONS.iter().map(|s| s.to_string()).collect(),
+            |list| list.split(',').map(|s| s.trim().to_owned()).collect(),
+        );
+        for section in &only {
+            assert!(
+                SECTIONS.contains(&section.as_str()),
+                "--only: `{section}` is none of {SECTIONS:?}"
+            );
+        }
+        Options {
+            only,
+            records: number("--records", 300_000),
+            filter: option("--filter").unwrap_or_default(),
+            scaling_records: number("--scaling-records", 100_000),
+            startup_runs: number("--startup-runs", 5),
+            levels: option("--levels").map_or(vec![0.25, 0.5, 0.9], |list| {
+                list.split(',')
+                    .map(|n| n.trim().parse().expect("levels"))
+                    .collect()
+            }),
+            level_seconds: option("--level-seconds").map_or(4.0, |s| s.parse().expect("secs")),
+            swaps: number("--swaps", 20),
+            big_swaps: number("--big-swaps", 3),
+            big_mb: number("--big-mb", 50),
+            keys: option("--keys").map_or(vec![1, 100, 1000], |list| {
+                list.split(',')
+                    .map(|n| n.trim().parse().expect("keys"))
+                    .collect()
+            }),
+            memory_swaps: number("--memory-swaps", 10_000),
+        }
+    }
+
+    fn runs(&self, section: &str) -> bool {
+        self.only.iter().any(|s| s == section)
+    }
+}
+
+/// What the sections share: the broker, the options, the pre-loaded data topic, the passthrough
+/// and the throughputs measured so far.
+pub struct Bench {
+    kafka: KafkaConfig,
+    options: Options,
+    forests: ForestWriter,
+    /// The pre-loaded data topic, once there is one.
+    data: Option<String>,
+    /// The passthrough's records/s, once measured.
+    passthrough: Option<f64>,
+    /// Records/s of the 5-tree forest, 1 process × 2 workers, per pipeline, once measured.
+    max_rates: HashMap<String, f64>,
+}
+
+/// The model whose maximum throughput sets the latency and swap loads.
+const LOAD_MODEL: &str = "pmml forest 5 trees";
+
+impl Bench {
+    /// The pre-loaded data topic (loaded on first use).
+    fn data(&mut self) -> String {
+        if self.data.is_none() {
+            let topic = common::unique("bench-data");
+            common::create_topics(&self.kafka, &[(&topic, PARTITIONS)]);
+            throughput::preload(&self.kafka, &topic, self.options.records);
+            println!(
+                "{} wine records on {PARTITIONS} partitions of `{topic}`\n",
+                self.options.records
+            );
+            self.data = Some(topic);
+        }
+        self.data.clone().unwrap()
+    }
+
+    /// The passthrough's records/s (measured on first use).
+    fn passthrough(&mut self) -> f64 {
+        if let Some(rate) = self.passthrough {
+            return rate;
+        }
+        let data = self.data();
+        let rate = throughput::passthrough(&self.kafka, &data, self.options.records);
+        println!("passthrough (2 threads): {rate:.0} records/s");
+        self.passthrough = Some(rate);
+        rate
+    }
+
+    /// The 5-tree forest's records/s with `pipeline`, 1 process × 2 workers (measured on first
+    /// use, unless the throughput section did).
+    fn max_rate(&mut self, pipeline: PipelineKind) -> f64 {
+        if let Some(rate) = self.max_rates.get(&pipeline.to_string()) {
+            return *rate;
+        }
+        let data = self.data();
+        let model = throughput::bundled_models()
+            .into_iter()
+            .find(|model| model.label == LOAD_MODEL)
+            .unwrap();
+        let measured = throughput::serve_run(
+            &self.kafka,
+            &data,
+            &model.descriptor(),
+            pipeline,
+            Layout::ONE_BY_TWO,
+            self.options.records,
+        );
+        println!(
+            "{LOAD_MODEL}, {pipeline}, 1p×2w: {:.0} records/s (the maximum the loads are taken from)",
+            measured.throughput
+        );
+        self.max_rates
+            .insert(pipeline.to_string(), measured.throughput);
+        measured.throughput
+    }
+
+    /// Notes a throughput measured by the throughput section.
+    fn note_rate(&mut self, model: &str, pipeline: PipelineKind, layout: Layout, rate: f64) {
+        if model == LOAD_MODEL && layout.processes == 1 && layout.workers == 2 {
+            self.max_rates.insert(pipeline.to_string(), rate);
+        }
+    }
+}
+
+/// A model given to `serve`.
+pub struct BenchModel {
+    label: String,
+    kind: ModelKind,
+    bytes: Vec<u8>,
+}
+
+impl BenchModel {
+    fn descriptor(&self) -> modelserver::proto::ModelDescriptor {
+        let name = self.label.replace(' ', "-");
+        modelserver::kafka::publish::model_with_bytes(&name, "wine", self.kind, self.bytes.clone())
+    }
 }
 
 fn main() {
@@ -76,404 +276,51 @@ fn main() {
         println!("end_to_end: needs a Kafka broker (run scripts/bench.sh); skipped");
         return;
     };
-    let args: Vec<String> = std::env::args().collect();
-    let option = |name: &str| {
-        args.iter()
-            .position(|arg| arg == name)
-            .and_then(|index| args.get(index + 1))
-            .cloned()
+    let options = Options::parse();
+    let template = std::fs::read_to_string(repo("data/pmml/random_forest_classifier.pmml"))
+        .expect("the bundled forest");
+    let mut bench = Bench {
+        kafka: KafkaConfig::new(bootstrap),
+        forests: ForestWriter::new(&template),
+        options,
+        data: None,
+        passthrough: None,
+        max_rates: HashMap::new(),
     };
-    let records: usize = option("--records").map_or(500_000, |n| n.parse().expect("--records N"));
-    let filter = option("--filter").unwrap_or_default();
-    let kafka = KafkaConfig::new(bootstrap);
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    let data = format!("bench-data-{stamp}");
-    let models_topic = format!("bench-models-{stamp}");
-    ensure_topics(&kafka, &[(&data, PARTITIONS), (&models_topic, 1)]).expect("topics");
-    preload(&kafka, &data, records);
-    println!("end_to_end: {records} wine records on {PARTITIONS} partitions of `{data}`\n");
-
-    let passthrough = passthrough(&kafka, &data, records);
-    let mut rows = vec![Row::new("passthrough", "-", "2 threads", &passthrough, 1.0)];
-    print_header();
-    print_row(rows.last().unwrap());
-
-    let layouts = [
-        Layout {
-            processes: 1,
-            workers: 1,
-        },
-        Layout {
-            processes: 1,
-            workers: 2,
-        },
-        Layout {
-            processes: 2,
-            workers: 1,
-        },
-    ];
-    for model in models() {
-        if !model.label.contains(&filter) {
+    let started = Instant::now();
+    println!(
+        "end_to_end: sections {} ({} cores)\n",
+        bench.options.only.join(","),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for section in SECTIONS {
+        if !bench.options.runs(section) {
             continue;
         }
-        let name = model.label.replace(' ', "-");
-        let descriptor = model_with_bytes(&name, "wine", model.kind, model.bytes.clone());
-        for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
-            for layout in layouts {
-                let topics = RunTopics {
-                    data: &data,
-                    models: &models_topic,
-                };
-                let measured = serve_run(&kafka, topics, &descriptor, pipeline, layout, records);
-                let ratio = measured.throughput / passthrough.throughput;
-                let layout = layout.to_string();
-                rows.push(Row::new(
-                    model.label,
-                    &pipeline.to_string(),
-                    &layout,
-                    &measured,
-                    ratio,
-                ));
-                print_row(rows.last().unwrap());
-            }
+        let section_started = Instant::now();
+        println!("== {section} ==");
+        match section {
+            "throughput" => throughput::throughput(&mut bench),
+            "startup" => throughput::startup(&mut bench),
+            "scaling" => throughput::scaling(&mut bench),
+            "latency" => latency::latency(&mut bench),
+            "swap" => swap::swap(&mut bench),
+            "memory" => memory::memory(&mut bench),
+            _ => unreachable!(),
         }
+        println!(
+            "({section}: {:.0} s)\n",
+            section_started.elapsed().as_secs_f64()
+        );
     }
-    write_json(&rows, records);
-}
-
-/// The models measured: PMML trees and ensembles, ONNX ensembles and MLP, a TensorFlow graph.
-fn models() -> Vec<BenchModel> {
-    let read =
-        |path: &str| std::fs::read(repo(path)).unwrap_or_else(|error| panic!("{path}: {error}"));
-    let forest = read("data/pmml/random_forest_classifier.pmml");
-    vec![
-        BenchModel {
-            label: "pmml decision tree",
-            kind: ModelKind::Pmml,
-            bytes: read("data/pmml/decision_tree_classifier.pmml"),
-        },
-        BenchModel {
-            label: "pmml forest 5 trees",
-            kind: ModelKind::Pmml,
-            bytes: forest.clone(),
-        },
-        BenchModel {
-            label: "pmml forest 100 trees",
-            kind: ModelKind::Pmml,
-            bytes: repeated_segments(&forest, 20),
-        },
-        BenchModel {
-            label: "pmml gradient boosting",
-            kind: ModelKind::Pmml,
-            bytes: read("data/pmml/gradient_boosting_classifier.pmml"),
-        },
-        BenchModel {
-            label: "onnx forest",
-            kind: ModelKind::Onnx,
-            bytes: read("data/onnx/wine_forest_classifier.onnx"),
-        },
-        BenchModel {
-            label: "onnx mlp",
-            kind: ModelKind::Onnx,
-            bytes: read("data/onnx/wine_mlp_classifier.onnx"),
-        },
-        BenchModel {
-            label: "tensorflow mlp",
-            kind: ModelKind::TensorFlow,
-            bytes: read("data/tensorflow/wine_mlp.pb"),
-        },
-    ]
-}
-
-/// The PMML forest `forest` with each of its segments `times` times (a forest of as many trees,
-/// which votes as the original does).
-fn repeated_segments(forest: &[u8], times: usize) -> Vec<u8> {
-    let text = std::str::from_utf8(forest).expect("UTF-8 PMML");
-    let start = text.find("<Segment ").expect("a segment");
-    let end = text.rfind("</Segment>").expect("a segment's end") + "</Segment>".len();
-    let segments = &text[start..end];
-    let mut repeated = String::with_capacity(text.len() * times);
-    repeated.push_str(&text[..start]);
-    for copy in 0..times {
-        repeated.push_str(&segments.replace("<Segment id=\"", &format!("<Segment id=\"{copy}-")));
-    }
-    repeated.push_str(&text[end..]);
-    repeated.into_bytes()
+    println!(
+        "end_to_end: done in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// `path` in the repository (the workspace's root, above `jobs/`).
 fn repo(path: &str) -> PathBuf {
     let jobs = Path::new(env!("CARGO_MANIFEST_DIR"));
     jobs.parent().expect("the workspace root").join(path)
-}
-
-/// Publishes `count` wine records (the bundled rows, cycled) to `topic`.
-fn preload(kafka: &KafkaConfig, topic: &str, count: usize) {
-    let samples = dataset::bundled();
-    let records = (0..count).map(|index| samples[index % samples.len()].to_record("wine"));
-    let publisher = Publisher::new(kafka).expect("a publisher");
-    publisher
-        .publish_records(topic, records, None, |_| {})
-        .expect("records published");
-}
-
-/// The topics every run reads.
-#[derive(Clone, Copy)]
-struct RunTopics<'a> {
-    data: &'a str,
-    models: &'a str,
-}
-
-/// Serves the backlog of `topics.data` with `descriptor` in a fresh job and measures it.
-fn serve_run(
-    kafka: &KafkaConfig,
-    topics: RunTopics<'_>,
-    descriptor: &modelserver::proto::ModelDescriptor,
-    pipeline: PipelineKind,
-    layout: Layout,
-    records: usize,
-) -> Measured {
-    let run = format!("{}-{pipeline}-{layout}", descriptor.name).replace('×', "x");
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let results = format!("bench-results-{run}-{stamp}");
-    let models = format!("{}-{run}", topics.models);
-    ensure_topics(kafka, &[(&results, PARTITIONS), (&models, 1)]).expect("topics");
-    let publisher = Publisher::new(kafka).expect("a publisher");
-    publisher
-        .publish_model(&models, descriptor)
-        .expect("the model is published");
-    let hostfile = (layout.processes > 1).then(|| support::hostfile("bench"));
-    let started = SystemTime::now();
-    let mut processes: Vec<Child> = (0..layout.processes)
-        .map(|process| {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_serve"));
-            command
-                .args(["--pipeline", &pipeline.to_string()])
-                .args(["--bootstrap", &kafka.bootstrap])
-                .args(["--data-topic", topics.data, "--models-topic", &models])
-                .args(["--results-topic", &results])
-                .args(["--group", &format!("bench-{run}-{stamp}")])
-                .args(["-w", &layout.workers.to_string()])
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null());
-            if let Some(hostfile) = &hostfile {
-                command
-                    .args(["-n", &layout.processes.to_string()])
-                    .args(["-p", &process.to_string(), "-h"])
-                    .arg(hostfile);
-            }
-            command.spawn().expect("serve starts")
-        })
-        .collect();
-    let times = output_times(kafka, &results, records);
-    let cpu: f64 = processes.iter().map(|child| cpu_seconds(child.id())).sum();
-    for child in &mut processes {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-    }
-    for child in &mut processes {
-        let _ = child.wait();
-    }
-    assert_eq!(times.len(), records, "{run}: one result per record");
-    let started_ms = started.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-    Measured {
-        throughput: throughput(&times),
-        startup: Some(Duration::from_millis((times[0] - started_ms).max(0) as u64)),
-        cpu_per_million: Some(cpu / records as f64 * 1e6),
-    }
-}
-
-/// Records per second from the first output timestamp to the last.
-fn throughput(times: &[i64]) -> f64 {
-    let first = *times.iter().min().unwrap();
-    let last = *times.iter().max().unwrap();
-    (times.len() - 1) as f64 / ((last - first).max(1) as f64 / 1000.0)
-}
-
-/// The Kafka timestamps (ms) of the first `count` messages of `topic`, read from the beginning
-/// of every partition (waiting at most [`IDLE`] for each next one).
-fn output_times(kafka: &KafkaConfig, topic: &str, count: usize) -> Vec<i64> {
-    let consumer: BaseConsumer = kafka
-        .client()
-        .set("group.id", format!("{topic}-reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a consumer");
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).expect("assigned");
-    let mut times = Vec::with_capacity(count);
-    let mut last_seen = Instant::now();
-    while times.len() < count && last_seen.elapsed() < IDLE {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            times.push(message.timestamp().to_millis().expect("a timestamp"));
-            last_seen = Instant::now();
-        }
-    }
-    times
-}
-
-/// The user + system CPU seconds of process `pid` so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&index| {
-            fields
-                .get(index)
-                .and_then(|field| field.parse::<u64>().ok())
-        })
-        .sum();
-    ticks as f64 / 100.0
-}
-
-/// Consumes `data` and produces every payload, keyed as results are, with the job's client
-/// settings, in one thread per partition; measured like a job.
-fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> Measured {
-    let out = format!("{data}-passthrough");
-    ensure_topics(kafka, &[(&out, PARTITIONS)]).expect("topics");
-    let copiers: Vec<_> = (0..PARTITIONS)
-        .map(|partition| {
-            let (kafka, data, out) = (kafka.clone(), data.to_owned(), out.clone());
-            std::thread::spawn(move || copy_partition(&kafka, &data, partition, &out))
-        })
-        .collect();
-    let times = output_times(kafka, &out, records);
-    for copier in copiers {
-        copier.join().expect("a copier");
-    }
-    Measured {
-        throughput: throughput(&times),
-        startup: None,
-        cpu_per_million: None,
-    }
-}
-
-/// Copies partition `partition` of `data` to `out` until it has been idle for a second.
-fn copy_partition(kafka: &KafkaConfig, data: &str, partition: i32, out: &str) {
-    let consumer: BaseConsumer = kafka
-        .client()
-        .set("group.id", format!("{out}-{partition}"))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .expect("a consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(data, partition, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&assignment).expect("assigned");
-    let producer: BaseProducer = kafka
-        .client()
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "0")
-        .set("enable.idempotence", "true")
-        .create()
-        .expect("a producer");
-    let mut last_seen = Instant::now();
-    while last_seen.elapsed() < Duration::from_secs(1) {
-        let Some(Ok(message)) = consumer.poll(Duration::from_millis(10)) else {
-            producer.poll(Duration::ZERO);
-            continue;
-        };
-        last_seen = Instant::now();
-        let key = message.key().unwrap_or_default();
-        let payload = message.payload().unwrap_or_default();
-        let mut record = BaseRecord::to(out).key(key).payload(payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    producer.poll(Duration::from_millis(1));
-                    record = returned;
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
-    }
-    producer.flush(Duration::from_secs(30)).expect("flushed");
-}
-
-/// One line of the table.
-struct Row {
-    model: String,
-    pipeline: String,
-    layout: String,
-    throughput: f64,
-    ratio: f64,
-    startup_ms: Option<u128>,
-    cpu_per_million: Option<f64>,
-}
-
-impl Row {
-    fn new(model: &str, pipeline: &str, layout: &str, measured: &Measured, ratio: f64) -> Row {
-        Row {
-            model: model.to_owned(),
-            pipeline: pipeline.to_owned(),
-            layout: layout.to_owned(),
-            throughput: measured.throughput,
-            ratio,
-            startup_ms: measured.startup.map(|startup| startup.as_millis()),
-            cpu_per_million: measured.cpu_per_million,
-        }
-    }
-}
-
-fn print_header() {
-    println!(
-        "{:<24} {:<6} {:<10} {:>12} {:>14} {:>11} {:>13}",
-        "model", "pipe", "layout", "records/s", "× passthrough", "start ms", "CPU-s/M rec"
-    );
-}
-
-fn print_row(row: &Row) {
-    let optional = |value: Option<String>| value.unwrap_or_else(|| "-".into());
-    println!(
-        "{:<24} {:<6} {:<10} {:>12.0} {:>14.2} {:>11} {:>13}",
-        row.model,
-        row.pipeline,
-        row.layout,
-        row.throughput,
-        row.ratio,
-        optional(row.startup_ms.map(|ms| ms.to_string())),
-        optional(row.cpu_per_million.map(|cpu| format!("{cpu:.2}"))),
-    );
-}
-
-/// Writes the table to `target/bench/end_to_end.json`.
-fn write_json(rows: &[Row], records: usize) {
-    let rows: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|row| {
-            serde_json::json!({
-                "model": row.model,
-                "pipeline": row.pipeline,
-                "layout": row.layout,
-                "records_per_second": row.throughput.round(),
-                "ratio_to_passthrough": (row.ratio * 100.0).round() / 100.0,
-                "startup_ms": row.startup_ms,
-                "cpu_seconds_per_million_records": row.cpu_per_million,
-            })
-        })
-        .collect();
-    let report = serde_json::json!({ "records": records, "runs": rows });
-    let directory = repo("target/bench");
-    std::fs::create_dir_all(&directory).expect("target/bench");
-    let path = directory.join("end_to_end.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).expect("the JSON");
-    println!("\nwritten to {}", path.display());
 }

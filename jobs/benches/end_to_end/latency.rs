@@ -1,0 +1,204 @@
+//! Latency produce → result under a paced load at 25 %, 50 % and 90 % of the maximum throughput
+//! measured in the same run.
+//!
+//! One `serve` (5-tree forest, 1 process × 2 workers) per pipeline on fresh topics. This thread
+//! sends wine records at a steady rate, record `i` to partition `i % 2` of a fresh data topic
+//! (so at offset `i / 2`: one idempotent producer), noting when each was handed to the producer
+//! (µs); a reader thread notes when each result arrives (µs, the same clock) and the input
+//! partition and offset the result names. Latency = result read − record sent: producer, broker,
+//! job, broker, consumer, all on this machine.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use modelserver::pipeline::PipelineKind;
+
+use super::common::{
+    quantile, round, send_paced, write_json, Producing, Reader, Serve, Topics, WinePayloads,
+};
+use super::throughput::bundled_models;
+use super::{Bench, Layout, LOAD_MODEL, PARTITIONS};
+
+pub fn latency(bench: &mut Bench) {
+    let descriptor = bundled_models()
+        .into_iter()
+        .find(|model| model.label == LOAD_MODEL)
+        .unwrap()
+        .descriptor();
+    let seconds = bench.options.level_seconds;
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+        bench.max_rate(pipeline);
+    }
+    println!("{}", LatencyRow::header());
+    for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+        let max = bench.max_rate(pipeline);
+        let kafka = &bench.kafka;
+        let topics = Topics::create(kafka, "latency");
+        let producer = Producing::new(kafka);
+        producer.model(&topics.models, &descriptor);
+        producer.flush();
+        let reader = Reader::start(kafka, &topics.results);
+        let serve = Serve::start(
+            kafka,
+            pipeline,
+            Layout::ONE_BY_TWO,
+            (&topics.data, &topics.models, &topics.results),
+            &[],
+        );
+        let payloads = WinePayloads::new("wine");
+        let never = AtomicBool::new(false);
+        // Warm-up: the job connects and loads its model, the producer connects.
+        let mut sent = send_paced(
+            &producer,
+            &topics.data,
+            &payloads,
+            2_000.0,
+            0,
+            2_000,
+            &never,
+        );
+        producer.flush();
+        reader.wait_for(sent.len(), Duration::from_secs(60));
+        let mut levels = Vec::new();
+        for &level in &bench.options.levels {
+            let rate = level * max;
+            let count = (rate * seconds) as usize;
+            let first = sent.len();
+            let stamps = send_paced(
+                &producer,
+                &topics.data,
+                &payloads,
+                rate,
+                first,
+                count,
+                &never,
+            );
+            producer.flush();
+            let achieved = rate_of(&stamps);
+            sent.extend(stamps);
+            levels.push((level, rate, achieved, first..sent.len()));
+            reader.wait_for(sent.len(), Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let seen = reader.finish();
+        serve.stop();
+        let mut latency_us: Vec<Option<u64>> = vec![None; sent.len()];
+        for result in &seen {
+            let index = result.source_offset as usize * PARTITIONS as usize
+                + result.source_partition as usize;
+            if let Some(slot) = latency_us.get_mut(index) {
+                if slot.is_none() {
+                    *slot = Some(result.seen_us.saturating_sub(sent[index]));
+                }
+            }
+        }
+        for (level, rate, achieved, range) in levels {
+            let mut values: Vec<u64> = latency_us[range.clone()]
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            values.sort_unstable();
+            let ms = |q: f64| quantile(&values, q).map_or(f64::NAN, |us| us as f64 / 1000.0);
+            let row = LatencyRow {
+                pipeline: pipeline.to_string(),
+                level,
+                target: rate,
+                achieved,
+                records: range.len(),
+                missing: range.len() - values.len(),
+                p50: ms(0.5),
+                p99: ms(0.99),
+                p999: ms(0.999),
+                max: ms(1.0),
+            };
+            lines.push(row.line());
+            println!("{}", lines.last().unwrap());
+            rows.push(row.json(max));
+        }
+    }
+    write_json(
+        "latency",
+        &serde_json::json!({
+            "model": LOAD_MODEL,
+            "layout": Layout::ONE_BY_TWO.to_string(),
+            "seconds_per_level": seconds,
+            "levels": rows,
+        }),
+    );
+}
+
+/// Records/s of sends stamped `stamps` (µs).
+fn rate_of(stamps: &[u64]) -> f64 {
+    match (stamps.first(), stamps.last()) {
+        (Some(first), Some(last)) if last > first => {
+            (stamps.len() - 1) as f64 / ((last - first) as f64 / 1e6)
+        }
+        _ => f64::NAN,
+    }
+}
+
+struct LatencyRow {
+    pipeline: String,
+    level: f64,
+    target: f64,
+    achieved: f64,
+    records: usize,
+    missing: usize,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+impl LatencyRow {
+    fn header() -> String {
+        format!(
+            "{:<6} {:>5} {:>10} {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8}",
+            "pipe",
+            "load",
+            "target/s",
+            "sent/s",
+            "records",
+            "missing",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms"
+        )
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:<6} {:>4.0}% {:>10.0} {:>10.0} {:>9} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>9.2}",
+            self.pipeline,
+            self.level * 100.0,
+            self.target,
+            self.achieved,
+            self.records,
+            self.missing,
+            self.p50,
+            self.p99,
+            self.p999,
+            self.max
+        )
+    }
+
+    fn json(&self, max: f64) -> serde_json::Value {
+        serde_json::json!({
+            "pipeline": self.pipeline,
+            "load": self.level,
+            "max_records_per_second": max.round(),
+            "target_records_per_second": self.target.round(),
+            "sent_records_per_second": self.achieved.round(),
+            "records": self.records,
+            "missing_results": self.missing,
+            "p50_ms": round(self.p50, 2),
+            "p99_ms": round(self.p99, 2),
+            "p99_9_ms": round(self.p999, 2),
+            "max_ms": round(self.max, 2),
+        })
+    }
+}

@@ -1,0 +1,536 @@
+//! Throughput on a pre-loaded backlog: the passthrough ceiling, `serve` per model × pipeline ×
+//! layout, start-up to the first result, and scaling with the size of the forest.
+
+use std::time::{Duration, Instant};
+
+use modelserver::dataset;
+use modelserver::kafka::publish::Publisher;
+use modelserver::kafka::KafkaConfig;
+use modelserver::model::ModelKind;
+use modelserver::pipeline::PipelineKind;
+use modelserver::proto::{ModelDescriptor, ServingResult};
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::common::{self, create_topics, median, round, unique, write_json, Serve};
+use super::{repo, Bench, BenchModel, Layout, PARTITIONS};
+
+/// `serve` options that make records wait for their key's first model.
+pub const WAIT_FOR_MODEL: [&str; 4] = [
+    "--pending-limit",
+    "100000000",
+    "--pending-timeout-ms",
+    "600000",
+];
+
+/// How long an output topic may stay silent before a run is given up.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// What one run measured.
+pub struct Measured {
+    /// Records per second, first output timestamp to last.
+    pub throughput: f64,
+    /// Start → first output, when a process was started.
+    pub startup: Option<Duration>,
+    /// User + system CPU seconds per million records, when a process did the work.
+    pub cpu_per_million: Option<f64>,
+}
+
+/// The bundled models measured: PMML trees and ensembles, ONNX ensembles and MLP, a TensorFlow
+/// graph.
+pub fn bundled_models() -> Vec<BenchModel> {
+    let read =
+        |path: &str| std::fs::read(repo(path)).unwrap_or_else(|error| panic!("{path}: {error}"));
+    let forest = read("data/pmml/random_forest_classifier.pmml");
+    let model = |label: &str, kind, bytes| BenchModel {
+        label: label.to_owned(),
+        kind,
+        bytes,
+    };
+    vec![
+        model(
+            "pmml decision tree",
+            ModelKind::Pmml,
+            read("data/pmml/decision_tree_classifier.pmml"),
+        ),
+        model("pmml forest 5 trees", ModelKind::Pmml, forest.clone()),
+        model(
+            "pmml forest 100 trees",
+            ModelKind::Pmml,
+            repeated_segments(&forest, 20),
+        ),
+        model(
+            "pmml gradient boosting",
+            ModelKind::Pmml,
+            read("data/pmml/gradient_boosting_classifier.pmml"),
+        ),
+        model(
+            "onnx forest",
+            ModelKind::Onnx,
+            read("data/onnx/wine_forest_classifier.onnx"),
+        ),
+        model(
+            "onnx mlp",
+            ModelKind::Onnx,
+            read("data/onnx/wine_mlp_classifier.onnx"),
+        ),
+        model(
+            "tensorflow mlp",
+            ModelKind::TensorFlow,
+            read("data/tensorflow/wine_mlp.pb"),
+        ),
+    ]
+}
+
+/// The PMML forest `forest` with each of its segments `times` times (a forest of as many trees,
+/// which votes as the original does).
+fn repeated_segments(forest: &[u8], times: usize) -> Vec<u8> {
+    let text = std::str::from_utf8(forest).expect("UTF-8 PMML");
+    let start = text.find("<Segment ").expect("a segment");
+    let end = text.rfind("</Segment>").expect("a segment's end") + "</Segment>".len();
+    let segments = &text[start..end];
+    let mut repeated = String::with_capacity(text.len() * times);
+    repeated.push_str(&text[..start]);
+    for copy in 0..times {
+        repeated.push_str(&segments.replace("<Segment id=\"", &format!("<Segment id=\"{copy}-")));
+    }
+    repeated.push_str(&text[end..]);
+    repeated.into_bytes()
+}
+
+/// The throughput section: the passthrough, then every bundled model × pipeline × layout.
+pub fn throughput(bench: &mut Bench) {
+    let records = bench.options.records;
+    let passthrough = bench.passthrough();
+    let data = bench.data();
+    let mut rows = vec![Row {
+        model: "passthrough".into(),
+        pipeline: "-".into(),
+        layout: "2 threads".into(),
+        throughput: passthrough,
+        ratio: 1.0,
+        startup_ms: None,
+        cpu_per_million: None,
+    }];
+    print_header();
+    print_row(rows.last().unwrap());
+    let layouts = [
+        Layout {
+            processes: 1,
+            workers: 1,
+        },
+        Layout::ONE_BY_TWO,
+        Layout {
+            processes: 2,
+            workers: 1,
+        },
+    ];
+    for model in bundled_models() {
+        if !model.label.contains(&bench.options.filter) {
+            continue;
+        }
+        let descriptor = model.descriptor();
+        for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+            for layout in layouts {
+                let measured =
+                    serve_run(&bench.kafka, &data, &descriptor, pipeline, layout, records);
+                bench.note_rate(&model.label, pipeline, layout, measured.throughput);
+                rows.push(Row::new(
+                    &model.label,
+                    pipeline,
+                    layout,
+                    &measured,
+                    passthrough,
+                ));
+                print_row(rows.last().unwrap());
+            }
+        }
+    }
+    write_json(
+        "end_to_end",
+        &serde_json::json!({ "records": records, "runs": rows_json(&rows) }),
+    );
+}
+
+/// The start-up section: process start → first result with the whole backlog waiting, keyed
+/// and flat, the median of a few runs.
+pub fn startup(bench: &mut Bench) {
+    let data = bench.data();
+    let runs = bench.options.startup_runs;
+    let model = bundled_models()
+        .into_iter()
+        .find(|model| model.label == super::LOAD_MODEL)
+        .unwrap();
+    let descriptor = model.descriptor();
+    println!(
+        "{:<6} {:<8} {:>10} {:>8} {:>8}   runs (ms)",
+        "pipe", "layout", "median ms", "min ms", "max ms"
+    );
+    let mut json = Vec::new();
+    for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let results = unique("bench-startup-results");
+            let models = unique("bench-startup-models");
+            create_topics(&bench.kafka, &[(&results, PARTITIONS), (&models, 1)]);
+            let producing = common::Producing::new(&bench.kafka);
+            producing.model(&models, &descriptor);
+            producing.flush();
+            let serve = Serve::start(
+                &bench.kafka,
+                pipeline,
+                Layout::ONE_BY_TWO,
+                (&data, &models, &results),
+                &[],
+            );
+            let (first, _) = output_times(&bench.kafka, &results, 1);
+            let started_ms = serve.started_ms;
+            serve.stop();
+            if let Some(first) = first.first() {
+                times.push((first - started_ms) as f64);
+            }
+        }
+        let sorted = {
+            let mut sorted = times.clone();
+            sorted.sort_by(f64::total_cmp);
+            sorted
+        };
+        println!(
+            "{:<6} {:<8} {:>10.0} {:>8.0} {:>8.0}   {}",
+            pipeline.to_string(),
+            Layout::ONE_BY_TWO.to_string(),
+            median(&times).unwrap_or(f64::NAN),
+            sorted.first().copied().unwrap_or(f64::NAN),
+            sorted.last().copied().unwrap_or(f64::NAN),
+            times
+                .iter()
+                .map(|ms| format!("{ms:.0}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        json.push(serde_json::json!({
+            "pipeline": pipeline.to_string(),
+            "layout": Layout::ONE_BY_TWO.to_string(),
+            "model": super::LOAD_MODEL,
+            "backlog_records": bench.options.records,
+            "median_ms": median(&times),
+            "runs_ms": times,
+        }));
+    }
+    write_json("startup", &serde_json::json!({ "runs": json }));
+}
+
+/// The scaling section: throughput of synthetic forests of 10, 100 and 500 trees (depth 5),
+/// keyed and flat, 1 process × 2 workers, on a backlog of their own.
+pub fn scaling(bench: &mut Bench) {
+    let passthrough = bench.passthrough();
+    let records = bench.options.scaling_records;
+    println!("{records} records per run; trees of depth {SCALING_DEPTH}");
+    print_header();
+    let mut rows = Vec::new();
+    for trees in [10, 100, 500] {
+        let bytes = bench.forests.forest(trees, SCALING_DEPTH, trees as u64);
+        let model = BenchModel {
+            label: format!("forest {trees} trees"),
+            kind: ModelKind::Pmml,
+            bytes,
+        };
+        let descriptor = model.descriptor();
+        for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+            let measured = loaded_run(&bench.kafka, &descriptor, pipeline, records);
+            rows.push(Row::new(
+                &model.label,
+                pipeline,
+                Layout::ONE_BY_TWO,
+                &measured,
+                passthrough,
+            ));
+            print_row(rows.last().unwrap());
+        }
+    }
+    write_json(
+        "scaling",
+        &serde_json::json!({
+            "records": records,
+            "tree_depth": SCALING_DEPTH,
+            "passthrough_records_per_second": passthrough.round(),
+            "runs": rows_json(&rows),
+        }),
+    );
+}
+
+/// The depth of the scaling section's trees (32 leaves each).
+const SCALING_DEPTH: u32 = 5;
+
+/// Publishes `count` wine records (the bundled rows, cycled) to `topic`.
+pub fn preload(kafka: &KafkaConfig, topic: &str, count: usize) {
+    let samples = dataset::bundled();
+    let records = (0..count).map(|index| samples[index % samples.len()].to_record("wine"));
+    let publisher = Publisher::new(kafka).expect("a publisher");
+    publisher
+        .publish_records(topic, records, None, |_| {})
+        .expect("records published");
+}
+
+/// Serves the backlog of `data` with `descriptor` in a fresh job and measures it.
+pub fn serve_run(
+    kafka: &KafkaConfig,
+    data: &str,
+    descriptor: &ModelDescriptor,
+    pipeline: PipelineKind,
+    layout: Layout,
+    records: usize,
+) -> Measured {
+    let run = format!("{}-{pipeline}-{layout}", descriptor.name).replace('×', "x");
+    let results = unique(&format!("bench-results-{run}"));
+    let models = unique(&format!("bench-models-{run}"));
+    create_topics(kafka, &[(&results, PARTITIONS), (&models, 1)]);
+    let producing = common::Producing::new(kafka);
+    producing.model(&models, descriptor);
+    producing.flush();
+    // Records read before the model is built wait for it (however long it takes), so that
+    // every record is scored and the throughput is the model's.
+    let serve = Serve::start(
+        kafka,
+        pipeline,
+        layout,
+        (data, &models, &results),
+        &WAIT_FOR_MODEL,
+    );
+    let (times, unscored) = output_times(kafka, &results, records);
+    let cpu = serve.cpu_seconds();
+    let started_ms = serve.started_ms;
+    serve.stop();
+    assert_eq!(times.len(), records, "{run}: one result per record");
+    if unscored > 0 {
+        println!("  ({run}: {unscored} results not scored by the model)");
+    }
+    let first = *times.iter().min().unwrap();
+    Measured {
+        throughput: throughput_of(&times),
+        startup: Some(Duration::from_millis((first - started_ms).max(0) as u64)),
+        cpu_per_million: Some(cpu / records as f64 * 1e6),
+    }
+}
+
+/// Serves `records` records sent once the job has scored a first one with `descriptor` (see
+/// [`scaling`]), 1 process × 2 workers.
+fn loaded_run(
+    kafka: &KafkaConfig,
+    descriptor: &ModelDescriptor,
+    pipeline: PipelineKind,
+    records: usize,
+) -> Measured {
+    let topics = common::Topics::create(kafka, "scaling");
+    let producing = common::Producing::new(kafka);
+    producing.model(&topics.models, descriptor);
+    producing.flush();
+    let serve = Serve::start(
+        kafka,
+        pipeline,
+        Layout::ONE_BY_TWO,
+        (&topics.data, &topics.models, &topics.results),
+        &WAIT_FOR_MODEL,
+    );
+    let probe = common::WinePayloads::new("wine");
+    producing.send(
+        &topics.data,
+        "wine",
+        probe.get(0),
+        Some(0),
+        common::now_ms(),
+    );
+    producing.flush();
+    let (first, _) = output_times(kafka, &topics.results, 1);
+    let ready = *first.first().expect("the first record is scored") - serve.started_ms;
+    let cpu_before = serve.cpu_seconds();
+    preload(kafka, &topics.data, records);
+    let (mut times, unscored) = output_times(kafka, &topics.results, records + 1);
+    let cpu = serve.cpu_seconds() - cpu_before;
+    serve.stop();
+    assert_eq!(times.len(), records + 1, "one result per record");
+    if unscored > 0 {
+        println!("  ({unscored} results not scored by the model)");
+    }
+    times.sort_unstable();
+    times.remove(0);
+    Measured {
+        throughput: throughput_of(&times),
+        startup: Some(Duration::from_millis(ready.max(0) as u64)),
+        cpu_per_million: Some(cpu / records as f64 * 1e6),
+    }
+}
+
+/// Records per second from the first output timestamp to the last.
+fn throughput_of(times: &[i64]) -> f64 {
+    let first = *times.iter().min().unwrap();
+    let last = *times.iter().max().unwrap();
+    (times.len() - 1) as f64 / ((last - first).max(1) as f64 / 1000.0)
+}
+
+/// The Kafka timestamps (ms) of the first `count` messages of `topic`, read from the beginning
+/// of every partition (waiting at most [`IDLE`] for each next one), and how many of them are
+/// results not scored by a model (outcome other than SCORED; other messages count as scored).
+pub fn output_times(kafka: &KafkaConfig, topic: &str, count: usize) -> (Vec<i64>, usize) {
+    let consumer: BaseConsumer = kafka
+        .client()
+        .set("group.id", format!("{topic}-reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assigned");
+    let mut times = Vec::with_capacity(count);
+    let mut unscored = 0;
+    let mut last_seen = Instant::now();
+    while times.len() < count && last_seen.elapsed() < IDLE {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            times.push(message.timestamp().to_millis().expect("a timestamp"));
+            let payload = message.payload().unwrap_or_default();
+            if ServingResult::decode(payload).is_ok_and(|result| result.outcome != 0) {
+                unscored += 1;
+            }
+            last_seen = Instant::now();
+        }
+    }
+    (times, unscored)
+}
+
+/// Consumes `data` and produces every payload, keyed as results are, with the job's client
+/// settings, in one thread per partition; records/s measured like a job's.
+pub fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> f64 {
+    let out = format!("{data}-passthrough");
+    create_topics(kafka, &[(&out, PARTITIONS)]);
+    let copiers: Vec<_> = (0..PARTITIONS)
+        .map(|partition| {
+            let (kafka, data, out) = (kafka.clone(), data.to_owned(), out.clone());
+            std::thread::spawn(move || copy_partition(&kafka, &data, partition, &out))
+        })
+        .collect();
+    let (times, _) = output_times(kafka, &out, records);
+    for copier in copiers {
+        copier.join().expect("a copier");
+    }
+    throughput_of(&times)
+}
+
+/// Copies partition `partition` of `data` to `out` until it has been idle for a second.
+fn copy_partition(kafka: &KafkaConfig, data: &str, partition: i32, out: &str) {
+    let consumer: BaseConsumer = kafka
+        .client()
+        .set("group.id", format!("{out}-{partition}"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("a consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(data, partition, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).expect("assigned");
+    let producer: BaseProducer = kafka
+        .client()
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "0")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("a producer");
+    let mut last_seen = Instant::now();
+    while last_seen.elapsed() < Duration::from_secs(1) {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(10)) else {
+            producer.poll(Duration::ZERO);
+            continue;
+        };
+        last_seen = Instant::now();
+        let key = message.key().unwrap_or_default();
+        let payload = message.payload().unwrap_or_default();
+        let mut record = BaseRecord::to(out).key(key).payload(payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    producer.poll(Duration::from_millis(1));
+                    record = returned;
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+}
+
+/// One line of a throughput table.
+struct Row {
+    model: String,
+    pipeline: String,
+    layout: String,
+    throughput: f64,
+    ratio: f64,
+    startup_ms: Option<u128>,
+    cpu_per_million: Option<f64>,
+}
+
+impl Row {
+    fn new(
+        model: &str,
+        pipeline: PipelineKind,
+        layout: Layout,
+        measured: &Measured,
+        passthrough: f64,
+    ) -> Row {
+        Row {
+            model: model.to_owned(),
+            pipeline: pipeline.to_string(),
+            layout: layout.to_string(),
+            throughput: measured.throughput,
+            ratio: measured.throughput / passthrough,
+            startup_ms: measured.startup.map(|startup| startup.as_millis()),
+            cpu_per_million: measured.cpu_per_million,
+        }
+    }
+}
+
+fn print_header() {
+    println!(
+        "{:<24} {:<6} {:<10} {:>12} {:>14} {:>11} {:>13}",
+        "model", "pipe", "layout", "records/s", "× passthrough", "start ms", "CPU-s/M rec"
+    );
+}
+
+fn print_row(row: &Row) {
+    let optional = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+    println!(
+        "{:<24} {:<6} {:<10} {:>12.0} {:>14.2} {:>11} {:>13}",
+        row.model,
+        row.pipeline,
+        row.layout,
+        row.throughput,
+        row.ratio,
+        optional(row.startup_ms.map(|ms| ms.to_string())),
+        optional(row.cpu_per_million.map(|cpu| format!("{cpu:.2}"))),
+    );
+}
+
+fn rows_json(rows: &[Row]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|row| {
+            serde_json::json!({
+                "model": row.model,
+                "pipeline": row.pipeline,
+                "layout": row.layout,
+                "records_per_second": row.throughput.round(),
+                "ratio_to_passthrough": round(row.ratio, 2),
+                "startup_ms": row.startup_ms,
+                "cpu_seconds_per_million_records": row.cpu_per_million,
+            })
+        })
+        .collect()
+}
