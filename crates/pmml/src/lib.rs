@@ -137,6 +137,7 @@ mod define;
 mod error;
 mod eval;
 mod expr;
+mod fastmath;
 mod functions;
 mod general_regression;
 mod knn;
@@ -252,6 +253,7 @@ pub struct Prediction {
 
 impl Prediction {
     /// A regression result (NaN: no prediction).
+    #[inline]
     pub fn regression(value: f64) -> Self {
         Prediction {
             value,
@@ -264,6 +266,7 @@ impl Prediction {
     }
 
     /// A classification result for `class`, with its numeric reading as the value.
+    #[inline]
     pub fn classification(class: Arc<str>, probabilities: Vec<f64>) -> Self {
         let value = class.parse::<f64>().unwrap_or(f64::NAN);
         Prediction {
@@ -328,6 +331,9 @@ pub struct Model {
     /// predicates compare plain inputs, a regression over plain inputs: no slots, no
     /// preparation).
     direct: bool,
+    /// For direct scoring: the plain inputs' numbers (rounded to `f32` for float fields), in
+    /// the order of `plain` (reused between records).
+    numbers: Vec<f64>,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
@@ -392,6 +398,7 @@ impl Model {
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());
         let labels = node.labels().to_vec();
+        let numbers = vec![0.0; plain.len()];
         Ok(Model {
             program,
             slots,
@@ -400,6 +407,7 @@ impl Model {
             plain,
             other,
             direct,
+            numbers,
             input_names,
             fields,
             labels,
@@ -458,8 +466,8 @@ impl Model {
     /// `value_at` gives (for records that are not a slice; positions are below the number of
     /// fields).
     pub fn score_by<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
-        if self.direct && self.all_numbers(&value_at) {
-            return self.score_direct(value_at);
+        if self.direct && self.gather_numbers(&value_at) {
+            return self.score_direct();
         }
         let mut env = Env::new(&self.program, &mut self.slots);
         prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
@@ -477,13 +485,12 @@ impl Model {
         Ok(prediction)
     }
 
-    /// Scores a record of present numbers straight from the record (a direct model).
-    fn score_direct<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
-        let number = |position| match value_at(position) {
-            Input::Number(x) => x,
-            _ => f64::NAN,
-        };
-        let outcome = self.root.evaluate_direct(number)?;
+    /// Scores a record of present numbers straight from them (a direct model), after
+    /// [`Model::gather_numbers`].
+    #[inline]
+    fn score_direct(&mut self) -> Result<Prediction> {
+        let numbers = &self.numbers;
+        let outcome = self.root.evaluate_direct(|index| numbers[index])?;
         let mut prediction = prediction(&self.root, &self.labels, outcome);
         if let Some(names) = &self.output_names {
             prediction.outputs = self.root.direct_outputs();
@@ -492,11 +499,19 @@ impl Model {
         Ok(prediction)
     }
 
-    /// Whether every input is a present number (so a direct model may score the record).
-    fn all_numbers<'r>(&self, value_at: &impl Fn(usize) -> Input<'r>) -> bool {
-        self.plain.iter().all(
-            |input| matches!(value_at(input.position as usize), Input::Number(x) if !x.is_nan()),
-        )
+    /// Copies the plain inputs' numbers to `numbers` (rounded as their fields say); false, when
+    /// one is not a present number (so a direct model may not score the record).
+    #[inline]
+    fn gather_numbers<'r>(&mut self, value_at: &impl Fn(usize) -> Input<'r>) -> bool {
+        for (number, input) in self.numbers.iter_mut().zip(&self.plain) {
+            match value_at(input.position as usize) {
+                Input::Number(x) if !x.is_nan() => {
+                    *number = if input.float { f64::from(x as f32) } else { x };
+                }
+                _ => return false,
+            }
+        }
+        true
     }
 
     fn check_width(&self, width: usize) -> Result<()> {
@@ -566,11 +581,13 @@ fn prepare_inputs<'r>(
     Ok(())
 }
 
-/// The (slot, record position, float field) of each plain input, for direct scoring.
+/// The (slot, index among the gathered numbers, float field) of each plain input, for direct
+/// scoring: the gathered numbers are already rounded, so none is a float field there.
 fn direct_inputs(plain: &[PlainInput]) -> Vec<(u32, u32, bool)> {
     plain
         .iter()
-        .map(|input| (input.slot, input.position, input.float))
+        .enumerate()
+        .map(|(index, input)| (input.slot, index as u32, false))
         .collect()
 }
 
@@ -592,6 +609,7 @@ fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
 }
 
 /// The prediction for the model's outcome.
+#[inline]
 fn prediction(root: &ModelNode, labels: &[Arc<str>], outcome: Outcome) -> Prediction {
     match outcome {
         Outcome::Value(value) => Prediction::regression(value),

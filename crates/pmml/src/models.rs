@@ -312,6 +312,7 @@ impl ModelNode {
         match &mut self.body {
             Body::Tree(tree) if direct_outputs => tree.prepare_direct(inputs),
             Body::Regression(regression) if direct_outputs => regression.prepare_direct(inputs),
+            Body::General(general) if direct_outputs => general.prepare_direct(inputs),
             _ => false,
         }
     }
@@ -340,12 +341,14 @@ impl ModelNode {
 
     /// Scores a record whose inputs are all present numbers, after
     /// [`ModelNode::prepare_direct`].
+    #[inline]
     pub fn evaluate_direct(&mut self, number: impl Fn(usize) -> f64) -> Result<Outcome> {
         let raw = match &mut self.body {
             Body::Tree(tree) => tree.evaluate_direct(number, &mut self.probabilities)?,
             Body::Regression(regression) => {
                 regression.evaluate_direct(number, &mut self.probabilities)?
             }
+            Body::General(general) => general.evaluate_direct(number)?,
             _ => return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
         };
         let outcome = self.finish(raw);
@@ -354,6 +357,7 @@ impl ModelNode {
     }
 
     /// Applies Targets: rescaling of values, defaults and prior probabilities.
+    #[inline]
     fn finish(&mut self, raw: Raw) -> Outcome {
         self.has_probabilities = false;
         match raw {
@@ -496,6 +500,7 @@ impl ModelNode {
     }
 
     /// The class probabilities of the last classification, if it gave any.
+    #[inline]
     pub fn probabilities(&self) -> Option<&[f64]> {
         self.has_probabilities
             .then_some(self.probabilities.as_slice())
