@@ -608,6 +608,8 @@ fn eval_date(apply: &Apply, values: &[Val], env: &mut Env<'_>) -> Result<Outcome
     let result = match apply.func {
         Func::DateDaysSinceYear => days - year()?,
         Func::DateSecondsSinceYear => x - year()? * DAY,
+        // Whole seconds (the usual case) in integers: f64's rem_euclid is a slow software fmod.
+        _ if x.fract() == 0.0 && x.abs() < 9.0e15 => (x as i64).rem_euclid(86_400) as f64,
         _ => x.rem_euclid(DAY),
     };
     Ok(Outcome::Value(Val::Num(result.floor())))
