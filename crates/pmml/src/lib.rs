@@ -79,11 +79,13 @@
 //!
 //! # What is evaluated
 //!
-//! PMML 4.1–4.4, the model types JPMML-Evaluator evaluates but `TimeSeriesModel`: `TreeModel`
+//! PMML 4.1–4.4, every model type JPMML-Evaluator 1.7 evaluates: `TreeModel`
 //! (with Regressions embedded in nodes), `RegressionModel`, `GeneralRegressionModel`,
 //! `NeuralNetwork`, `NaiveBayesModel`, `SupportVectorMachineModel`, `NearestNeighborModel`,
 //! `ClusteringModel` (center-based), `Scorecard`, `RuleSetModel`, `AssociationModel` (items
-//! from the record's fields) and `MiningModel` (votes,
+//! from the record's fields), `TimeSeriesModel` (a `StateSpaceModel`, the one algorithm JPMML
+//! evaluates: the first step's forecast is the prediction, the horizon a supplementary field
+//! checked as JPMML checks it) and `MiningModel` (votes,
 //! averages, medians, weighted medians, sums, max, `selectFirst`, `selectAll`, `modelChain`,
 //! `multiModelChain` and `x-multiModelChain`), with the DataDictionary, MiningSchema,
 //! transformations (user-defined functions included), Targets and OutputFields (predicted
@@ -106,9 +108,10 @@
 //! probabilities. Dates count days since 1970-01-01, moments seconds since its midnight, times
 //! seconds since midnight: output fields of those types report these numbers.
 //!
-//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported:
-//! `TimeSeriesModel` (which JPMML evaluates too) and the model types it does not evaluate
-//! (`BayesianNetworkModel`, `GaussianProcessModel`, ...), transactional association models
+//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported: the
+//! model types JPMML does not evaluate (`BayesianNetworkModel`, `GaussianProcessModel`, ...) and
+//! the time series algorithms it does not evaluate (`ARIMA`, `ExponentialSmoothing`,
+//! `SeasonalTrendDecomposition`, `SpectralAnalysis`, `GARCH`), transactional association models
 //! (group fields) and lists of rules (`isMultiValued="1"`), distribution-based clusterings and
 //! similarity measures, Poisson distributions in Naive Bayes, `TableLocator`,
 //! `Aggregate`/`Lag`/`TextIndex`, DecisionTrees embedded in tree nodes, CoxRegression, contrast
@@ -155,6 +158,7 @@ mod scorecard;
 mod svm;
 mod target;
 mod temporal;
+mod time_series;
 mod tree;
 mod value;
 mod xml;

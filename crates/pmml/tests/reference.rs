@@ -532,6 +532,11 @@ suite_tests! {
     lightgbm_linear_trees on "iris.csv";
     xgboost_multiclass on "iris.csv";
     xgboost_deep_regressor on "iris.csv";
+    time_series_linear_trend on "ts.csv";
+    time_series_intercept_vector on "ts.csv";
+    time_series_matrix_cells on "ts.csv";
+    time_series_no_transition on "ts.csv";
+    time_series_no_horizon on "ts.csv";
 }
 
 /// The converter fixtures against scikit-learn's own predictions.
