@@ -599,7 +599,7 @@ fn eval_date(apply: &Apply, values: &[Val], env: &mut Env<'_>) -> Result<Outcome
     let x = env.as_number(values[0])?.unwrap_or(f64::NAN);
     let days = match from {
         DataType::Date => x,
-        _ => (x / DAY).floor(),
+        _ => super::temporal::floor(x / DAY),
     };
     let year = || -> Result<f64> {
         let year = env.as_number(values[1])?.unwrap_or(f64::NAN);
@@ -612,7 +612,7 @@ fn eval_date(apply: &Apply, values: &[Val], env: &mut Env<'_>) -> Result<Outcome
         _ if x.fract() == 0.0 && x.abs() < 9.0e15 => (x as i64).rem_euclid(86_400) as f64,
         _ => x.rem_euclid(DAY),
     };
-    Ok(Outcome::Value(Val::Num(result.floor())))
+    Ok(Outcome::Value(Val::Num(super::temporal::floor(result))))
 }
 
 /// The text of a value, as string functions see it.

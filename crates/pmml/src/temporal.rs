@@ -24,6 +24,32 @@ pub fn year_start(year: i64) -> i64 {
     days_from_civil(year, 1, 1)
 }
 
+/// `text` without leading and trailing white space (no scan when it starts and ends with ASCII
+/// that is not white space, the usual case).
+#[inline]
+fn trimmed(text: &str) -> &str {
+    match text.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
+/// `x.floor()` without a call into libm for the numbers dates and times give (whole numbers of
+/// days or seconds, below 2^52 in size).
+#[inline]
+pub fn floor(x: f64) -> f64 {
+    if x != 0.0 && x.abs() < 4.0e15 {
+        let truncated = x as i64 as f64;
+        if truncated > x {
+            truncated - 1.0
+        } else {
+            truncated
+        }
+    } else {
+        x.floor()
+    }
+}
+
 /// The value of the ASCII digits `bytes` (all of them digits), or `None`.
 #[inline]
 fn fixed_digits(bytes: &[u8]) -> Option<i64> {
@@ -65,7 +91,7 @@ fn fixed_time(bytes: &[u8]) -> Option<(i64, i64, i64)> {
 
 /// Reads `YYYY-MM-DD` (a leading `-` for years before 0): days since 1970-01-01.
 pub fn parse_date(text: &str) -> Option<f64> {
-    let text = text.trim();
+    let text = trimmed(text);
     if let Some((year, month, day)) = fixed_date(text.as_bytes()) {
         if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
             return None;
@@ -89,7 +115,7 @@ pub fn parse_date(text: &str) -> Option<f64> {
 
 /// Reads `HH:MM:SS` (or `HH:MM`, with an optional fraction of a second): seconds since midnight.
 pub fn parse_time(text: &str) -> Option<f64> {
-    let text = text.trim();
+    let text = trimmed(text);
     if let Some((hours, minutes, seconds)) = fixed_time(text.as_bytes()) {
         if hours > 23 || minutes > 59 || seconds > 59 {
             return None;
@@ -118,7 +144,7 @@ pub fn parse_time(text: &str) -> Option<f64> {
 
 /// Reads `YYYY-MM-DDTHH:MM:SS`: seconds since 1970-01-01T00:00:00.
 pub fn parse_date_time(text: &str) -> Option<f64> {
-    let text = text.trim();
+    let text = trimmed(text);
     let bytes = text.as_bytes();
     if bytes.len() == 19 && bytes[10] == b'T' {
         if let (Some(date), Some(time)) = (fixed_date(&bytes[..10]), fixed_time(&bytes[11..])) {
@@ -174,6 +200,29 @@ mod tests {
         assert_eq!(parse_date("2000-02-29"), Some(11_016.0));
         assert_eq!(parse_date("2001-02-29"), None);
         assert_eq!(parse_time("24:00:00"), None);
+    }
+
+    #[test]
+    fn floor_as_libm() {
+        for x in [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            86_399.999,
+            -86_400.0,
+            1e15 + 0.5,
+            -3e15 - 0.5,
+        ] {
+            assert_eq!(floor(x).to_bits(), x.floor().to_bits(), "{x}");
+        }
+        assert!(floor(f64::NAN).is_nan());
+        assert_eq!(floor(1e300), 1e300);
+        assert_eq!(trimmed(" a "), "a");
+        assert_eq!(trimmed("a"), "a");
+        assert_eq!(trimmed("\u{a0}a"), "a");
     }
 
     #[test]
