@@ -542,6 +542,11 @@ suite_tests! {
     r_glm_poisson on "iris.csv";
     r_rpart on "iris.csv";
     r_random_forest on "iris.csv";
+    spark_decision_tree on "../wine_test.csv";
+    spark_logistic_regression on "../wine_test.csv";
+    spark_random_forest on "../wine_test.csv";
+    spark_gbt on "../wine_test.csv";
+    spark_linear_regression on "../wine_test.csv";
 }
 
 /// The converter fixtures against scikit-learn's own predictions.
@@ -582,6 +587,11 @@ mod framework {
         r_glm_poisson on "iris.csv";
         r_rpart on "iris.csv";
         r_random_forest on "iris.csv";
+        spark_decision_tree on "../wine_test.csv";
+        spark_logistic_regression on "../wine_test.csv";
+        spark_random_forest on "../wine_test.csv";
+        spark_gbt on "../wine_test.csv";
+        spark_linear_regression on "../wine_test.csv";
         // Not knn_regressor: iris has duplicate rows, so some records have several neighbours
         // at the 4th distance, which scikit-learn picks in another order than the PMML's
         // (JPMML's and ours: the earlier instance).
