@@ -341,6 +341,8 @@ pub struct Model {
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
+    /// Each label read as a number (NaN when it is not one), for [`Prediction::value`].
+    label_numbers: Vec<f64>,
     targets: Vec<Arc<str>>,
     output_names: Option<Arc<[Arc<str>]>>,
 }
@@ -402,6 +404,10 @@ impl Model {
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());
         let labels = node.labels().to_vec();
+        let label_numbers = labels
+            .iter()
+            .map(|label| label.parse::<f64>().unwrap_or(f64::NAN))
+            .collect();
         let numbers = vec![0.0; plain.len()];
         Ok(Model {
             program,
@@ -415,6 +421,7 @@ impl Model {
             input_names,
             fields,
             labels,
+            label_numbers,
             targets,
             output_names,
         })
@@ -476,7 +483,7 @@ impl Model {
         let mut env = Env::new(&self.program, &mut self.slots);
         prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
         let outcome = self.root.evaluate(&mut env)?;
-        let mut prediction = prediction(&self.root, &self.labels, outcome);
+        let mut prediction = prediction(&self.root, &self.labels, &self.label_numbers, outcome);
         if self.targets.len() > 1 || self.root.lists_targets() {
             prediction.targets = self.root.target_values(&env);
         }
@@ -495,7 +502,7 @@ impl Model {
     fn score_direct(&mut self) -> Result<Prediction> {
         let numbers = &self.numbers;
         let outcome = self.root.evaluate_direct(|index| numbers[index])?;
-        let mut prediction = prediction(&self.root, &self.labels, outcome);
+        let mut prediction = prediction(&self.root, &self.labels, &self.label_numbers, outcome);
         if let Some(names) = &self.output_names {
             prediction.outputs = self.root.direct_outputs();
             prediction.output_names = Some(names.clone());
@@ -612,9 +619,15 @@ fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
     (plain, other)
 }
 
-/// The prediction for the model's outcome.
+/// The prediction for the model's outcome (a class's value is its label's numeric reading, as
+/// [`Prediction::classification`] reads it, computed at load time).
 #[inline]
-fn prediction(root: &ModelNode, labels: &[Arc<str>], outcome: Outcome) -> Prediction {
+fn prediction(
+    root: &ModelNode,
+    labels: &[Arc<str>],
+    label_numbers: &[f64],
+    outcome: Outcome,
+) -> Prediction {
     match outcome {
         Outcome::Value(value) => Prediction::regression(value),
         Outcome::Class(index) => {
@@ -622,7 +635,12 @@ fn prediction(root: &ModelNode, labels: &[Arc<str>], outcome: Outcome) -> Predic
                 .probabilities()
                 .map(<[f64]>::to_vec)
                 .unwrap_or_default();
-            Prediction::classification(labels[index].clone(), probabilities)
+            Prediction {
+                value: label_numbers[index],
+                class: Some(labels[index].clone()),
+                probabilities,
+                ..Prediction::regression(label_numbers[index])
+            }
         }
         Outcome::Missing => Prediction::regression(f64::NAN),
     }
