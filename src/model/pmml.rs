@@ -133,12 +133,12 @@ mod tests {
 
     #[test]
     fn errors_keep_their_kind() {
-        let unsupported = TREE.replace("TreeModel", "TimeSeriesModel");
+        let unsupported = TREE.replace("TreeModel", "BayesianNetworkModel");
         let error = PmmlModel::load_for(unsupported.as_bytes(), InputNames::Named(&[]))
             .err()
             .expect("refused");
         assert!(
-            matches!(&error, ModelError::Unsupported(what) if what.contains("TimeSeriesModel")),
+            matches!(&error, ModelError::Unsupported(what) if what.contains("BayesianNetworkModel")),
             "{error}"
         );
         let missing = PmmlModel::load_for(TREE.as_bytes(), InputNames::Named(&["z".into()]))

@@ -36,6 +36,9 @@ pub struct Rule {
     id: Arc<str>,
     /// `{antecedent}->{consequent}`, and the two itemsets' item values, made at load time.
     text: Arc<str>,
+    /// The interned ids of `id` and `text`.
+    id_string: u32,
+    text_string: u32,
     antecedent_items: Vec<Arc<str>>,
     consequent_items: Vec<Arc<str>>,
 }
@@ -105,8 +108,8 @@ impl Association {
                 compiled.consequent_items.join(",")
             ));
             // Interned now, so that output fields store them without a per-record copy.
-            c.program.interner.intern(&compiled.text);
-            c.program.interner.intern(&compiled.id);
+            compiled.text_string = c.program.interner.intern(&compiled.text);
+            compiled.id_string = c.program.interner.intern(&compiled.id);
             rules.push(compiled);
         }
         let held = vec![false; items.len()];
@@ -211,6 +214,8 @@ fn compile_rule(rule: &El<'_, '_>, index: usize, itemsets: &[&str]) -> Result<Ru
             None => (index + 1).to_string(),
         }),
         text: Arc::from(""),
+        id_string: 0,
+        text_string: 0,
         antecedent_items: Vec::new(),
         consequent_items: Vec::new(),
     })
@@ -293,40 +298,63 @@ pub struct RuleQuery {
 
 impl RuleTable {
     /// The rule `query` selects in this record (by the rules' flags), if any.
-    pub fn select(
-        &self,
-        query: &RuleQuery,
-        flags: &[(bool, bool)],
-        order: &mut Vec<usize>,
-    ) -> Result<Option<&Rule>> {
-        order.clear();
-        order.extend(
-            flags
-                .iter()
-                .enumerate()
-                .filter_map(|(index, (antecedent, consequent))| {
-                    let selected = match query.algorithm {
-                        Algorithm::Recommendation => *antecedent,
-                        Algorithm::ExclusiveRecommendation => *antecedent && !*consequent,
-                        Algorithm::RuleAssociation => *antecedent && *consequent,
-                    };
-                    selected.then_some(index)
-                }),
-        );
-        for index in order.iter() {
-            self.measure(&self.rules[*index], query.basis)?;
-        }
-        order.sort_by(|a, b| {
-            let x = self.number(&self.rules[*a], query.basis);
-            let y = self.number(&self.rules[*b], query.basis);
-            let ascending = x.total_cmp(&y);
-            if query.descending {
-                ascending.reverse()
+    pub fn select(&self, query: &RuleQuery, flags: &[(bool, bool)]) -> Result<Option<&Rule>> {
+        let selected = |(antecedent, consequent): (bool, bool)| match query.algorithm {
+            Algorithm::Recommendation => antecedent,
+            Algorithm::ExclusiveRecommendation => antecedent && !consequent,
+            Algorithm::RuleAssociation => antecedent && consequent,
+        };
+        // The rank-th rule in the order of a stable sort by the measure: by (measure, index),
+        // found by `rank` scans, each for the first after the one before (no allocation). The
+        // first scan also checks that every rule considered has the measure.
+        let precedes = |a: (f64, usize), b: (f64, usize)| {
+            let order = a.0.total_cmp(&b.0);
+            let order = if query.descending {
+                order.reverse()
             } else {
-                ascending
+                order
+            };
+            order.then(a.1.cmp(&b.1)) == std::cmp::Ordering::Less
+        };
+        let mut previous: Option<(f64, usize)> = None;
+        for scan in 0..query.rank {
+            let mut best: Option<(f64, usize)> = None;
+            for (index, flag) in flags.iter().enumerate() {
+                if !selected(*flag) {
+                    continue;
+                }
+                let candidate = if scan == 0 {
+                    (self.measure(&self.rules[index], query.basis)?, index)
+                } else {
+                    (self.number(&self.rules[index], query.basis), index)
+                };
+                if previous.is_some_and(|previous| !precedes(previous, candidate)) {
+                    continue;
+                }
+                if best.is_none_or(|best| precedes(candidate, best)) {
+                    best = Some(candidate);
+                }
             }
-        });
-        Ok(order.get(query.rank - 1).map(|index| &self.rules[*index]))
+            previous = Some(match best {
+                Some(best) => best,
+                None => return Ok(None),
+            });
+        }
+        Ok(previous.map(|(_, index)| &self.rules[index]))
+    }
+
+    /// What `feature` of `rule` puts in an output field's slot: a number, an interned text, or
+    /// missing for the lists of items (which the caller gets from [`RuleTable::report`]).
+    pub fn slot_value(&self, rule: &Rule, feature: Measure) -> Val {
+        match feature {
+            Measure::Antecedent | Measure::Consequent => Val::Missing,
+            Measure::Rule => Val::Str(rule.text_string),
+            Measure::RuleId => Val::Str(rule.id_string),
+            measure => match self.number(rule, measure) {
+                number if number.is_nan() => Val::Missing,
+                number => Val::Num(number),
+            },
+        }
     }
 
     /// The rule's number for `measure` (NaN when the rule lacks it).

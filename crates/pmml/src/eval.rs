@@ -126,9 +126,10 @@ impl<'a> Env<'a> {
         let program = self.program;
         let value = match &program.defs[index] {
             SlotDef::Input | SlotDef::Output => Val::Missing,
-            SlotDef::Derived { expr, data_type } => match expr.eval(self)? {
-                Val::Num(number) if *data_type == DataType::Double => Val::Num(number),
-                value => self.cast(value, *data_type)?,
+            SlotDef::Derived { expr, data_type } => match (expr.eval(self)?, *data_type) {
+                (Val::Num(number), DataType::Double) => Val::Num(number),
+                (Val::Num(number), DataType::Integer) if number.fract() == 0.0 => Val::Num(number),
+                (value, data_type) => self.cast(value, data_type)?,
             },
             SlotDef::Prepared {
                 source,
@@ -155,25 +156,29 @@ impl<'a> Env<'a> {
     }
 
     /// Reads `value` as a number; `None` when missing.
+    #[inline]
     pub fn as_number(&self, value: Val) -> Result<Option<f64>> {
         match value {
             Val::Missing => Ok(None),
             Val::Num(number) => Ok(Some(number)),
             Val::Bool(flag) => Ok(Some(f64::from(u8::from(flag)))),
-            Val::Str(id) => {
-                let number = match self.program.interner.number(id) {
-                    Some(number) if !number.is_nan() => number,
-                    _ => text_number(self.text(id)),
-                };
-                if number.is_nan() {
-                    Err(Error::scoring(format!(
-                        "`{}` is not a number",
-                        self.text(id)
-                    )))
-                } else {
-                    Ok(Some(number))
-                }
-            }
+            Val::Str(id) => self.text_as_number(id),
+        }
+    }
+
+    /// Reads the string `id` as a number.
+    fn text_as_number(&self, id: u32) -> Result<Option<f64>> {
+        let number = match self.program.interner.number(id) {
+            Some(number) if !number.is_nan() => number,
+            _ => text_number(self.text(id)),
+        };
+        if number.is_nan() {
+            Err(Error::scoring(format!(
+                "`{}` is not a number",
+                self.text(id)
+            )))
+        } else {
+            Ok(Some(number))
         }
     }
 

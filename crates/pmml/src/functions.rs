@@ -599,7 +599,7 @@ fn eval_date(apply: &Apply, values: &[Val], env: &mut Env<'_>) -> Result<Outcome
     let x = env.as_number(values[0])?.unwrap_or(f64::NAN);
     let days = match from {
         DataType::Date => x,
-        _ => (x / DAY).floor(),
+        _ => super::temporal::floor(x / DAY),
     };
     let year = || -> Result<f64> {
         let year = env.as_number(values[1])?.unwrap_or(f64::NAN);
@@ -608,9 +608,11 @@ fn eval_date(apply: &Apply, values: &[Val], env: &mut Env<'_>) -> Result<Outcome
     let result = match apply.func {
         Func::DateDaysSinceYear => days - year()?,
         Func::DateSecondsSinceYear => x - year()? * DAY,
+        // Whole seconds (the usual case) in integers: f64's rem_euclid is a slow software fmod.
+        _ if x.fract() == 0.0 && x.abs() < 9.0e15 => (x as i64).rem_euclid(86_400) as f64,
         _ => x.rem_euclid(DAY),
     };
-    Ok(Outcome::Value(Val::Num(result.floor())))
+    Ok(Outcome::Value(Val::Num(super::temporal::floor(result))))
 }
 
 /// The text of a value, as string functions see it.

@@ -84,6 +84,9 @@ struct Cell {
     row: Option<usize>,
 }
 
+/// A cell's beta and its covariates' (direct input position, float field, exponent).
+type DirectTerm = (f64, Vec<(u32, bool, f64)>);
+
 /// A compiled GeneralRegressionModel.
 #[derive(Debug)]
 pub struct GeneralRegression {
@@ -99,6 +102,9 @@ pub struct GeneralRegression {
     trials: Option<Amount>,
     /// Per-category values in evaluation order (reused between records).
     values: Vec<f64>,
+    /// For a regression scored straight from records of numbers: each cell's beta and its
+    /// covariates' (direct input position, float field, exponent).
+    direct: Vec<DirectTerm>,
 }
 
 impl GeneralRegression {
@@ -122,6 +128,7 @@ impl GeneralRegression {
             offset: read_amount(c, scope, element, "offsetVariable", "offsetValue")?,
             trials: read_amount(c, scope, element, "trialsVariable", "trialsValue")?,
             values: Vec::new(),
+            direct: Vec::new(),
         };
         match (function, categories) {
             (Function::Classification, Some(categories)) => {
@@ -294,6 +301,74 @@ impl GeneralRegression {
             winner: best,
             probabilities: true,
         })
+    }
+
+    /// Prepares scoring straight from records whose inputs are numbers (`inputs`: slot, record
+    /// position, float field): possible for a regression whose parameters multiply input
+    /// covariates only (no factors, no offset or trials variable). Returns whether it is.
+    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        let variable = |amount: Option<Amount>| matches!(amount, Some(Amount::Field(_)));
+        if self.classify || variable(self.offset) || variable(self.trials) {
+            return false;
+        }
+        let Some((_, cells)) = self.cells.first() else {
+            return false;
+        };
+        let mut terms = Vec::with_capacity(cells.len());
+        for cell in cells {
+            let mut covariates = Vec::new();
+            if let Some(row) = cell.row {
+                let row = &self.rows[row];
+                if !row.factors.is_empty() {
+                    return false;
+                }
+                for (slot, exponent) in &row.covariates {
+                    let Some((_, position, float)) =
+                        inputs.iter().find(|(known, _, _)| known == slot)
+                    else {
+                        return false;
+                    };
+                    covariates.push((*position, *float, *exponent));
+                }
+            }
+            terms.push((cell.beta, covariates));
+        }
+        self.direct = terms;
+        true
+    }
+
+    /// Scores a record whose inputs are all present numbers (`number` reads the one at a record
+    /// position), after [`GeneralRegression::prepare_direct`]: the same sums in the same order.
+    #[inline]
+    pub fn evaluate_direct(&self, number: impl Fn(usize) -> f64) -> Result<Raw> {
+        let mut dot = 0.0;
+        for (beta, covariates) in &self.direct {
+            if covariates.is_empty() {
+                dot += beta;
+                continue;
+            }
+            let mut product = 1.0;
+            for &(position, float, exponent) in covariates {
+                let x = number(position as usize);
+                let x = if float { f64::from(x as f32) } else { x };
+                product *= if exponent == 1.0 { x } else { x.powf(exponent) };
+            }
+            dot += beta * product;
+        }
+        Ok(Raw::Value(match self.kind {
+            Kind::Generalized(link) => {
+                let offset = match self.offset {
+                    Some(Amount::Value(value)) => value,
+                    _ => 0.0,
+                };
+                let mut value = link.inverse(dot + offset);
+                if let Some(Amount::Value(trials)) = self.trials {
+                    value *= trials;
+                }
+                value
+            }
+            _ => dot,
+        }))
     }
 
     fn evaluate_regression(&mut self, env: &mut Env<'_>) -> Result<Raw> {

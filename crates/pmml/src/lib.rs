@@ -79,11 +79,13 @@
 //!
 //! # What is evaluated
 //!
-//! PMML 4.1–4.4, the model types JPMML-Evaluator evaluates but `TimeSeriesModel`: `TreeModel`
+//! PMML 4.1–4.4, every model type JPMML-Evaluator 1.7 evaluates: `TreeModel`
 //! (with Regressions embedded in nodes), `RegressionModel`, `GeneralRegressionModel`,
 //! `NeuralNetwork`, `NaiveBayesModel`, `SupportVectorMachineModel`, `NearestNeighborModel`,
 //! `ClusteringModel` (center-based), `Scorecard`, `RuleSetModel`, `AssociationModel` (items
-//! from the record's fields) and `MiningModel` (votes,
+//! from the record's fields), `TimeSeriesModel` (a `StateSpaceModel`, the one algorithm JPMML
+//! evaluates: the first step's forecast is the prediction, the horizon a supplementary field
+//! checked as JPMML checks it) and `MiningModel` (votes,
 //! averages, medians, weighted medians, sums, max, `selectFirst`, `selectAll`, `modelChain`,
 //! `multiModelChain` and `x-multiModelChain`), with the DataDictionary, MiningSchema,
 //! transformations (user-defined functions included), Targets and OutputFields (predicted
@@ -106,9 +108,10 @@
 //! probabilities. Dates count days since 1970-01-01, moments seconds since its midnight, times
 //! seconds since midnight: output fields of those types report these numbers.
 //!
-//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported:
-//! `TimeSeriesModel` (which JPMML evaluates too) and the model types it does not evaluate
-//! (`BayesianNetworkModel`, `GaussianProcessModel`, ...), transactional association models
+//! Rejected at load, with an [`ErrorKind::Unsupported`] error naming what is unsupported: the
+//! model types JPMML does not evaluate (`BayesianNetworkModel`, `GaussianProcessModel`, ...) and
+//! the time series algorithms it does not evaluate (`ARIMA`, `ExponentialSmoothing`,
+//! `SeasonalTrendDecomposition`, `SpectralAnalysis`, `GARCH`), transactional association models
 //! (group fields) and lists of rules (`isMultiValued="1"`), distribution-based clusterings and
 //! similarity measures, Poisson distributions in Naive Bayes, `TableLocator`,
 //! `Aggregate`/`Lag`/`TextIndex`, DecisionTrees embedded in tree nodes, CoxRegression, contrast
@@ -137,6 +140,7 @@ mod define;
 mod error;
 mod eval;
 mod expr;
+mod fastmath;
 mod functions;
 mod general_regression;
 mod knn;
@@ -154,6 +158,7 @@ mod scorecard;
 mod svm;
 mod target;
 mod temporal;
+mod time_series;
 mod tree;
 mod value;
 mod xml;
@@ -252,6 +257,7 @@ pub struct Prediction {
 
 impl Prediction {
     /// A regression result (NaN: no prediction).
+    #[inline]
     pub fn regression(value: f64) -> Self {
         Prediction {
             value,
@@ -264,6 +270,7 @@ impl Prediction {
     }
 
     /// A classification result for `class`, with its numeric reading as the value.
+    #[inline]
     pub fn classification(class: Arc<str>, probabilities: Vec<f64>) -> Self {
         let value = class.parse::<f64>().unwrap_or(f64::NAN);
         Prediction {
@@ -328,9 +335,14 @@ pub struct Model {
     /// predicates compare plain inputs, a regression over plain inputs: no slots, no
     /// preparation).
     direct: bool,
+    /// For direct scoring: the plain inputs' numbers (rounded to `f32` for float fields), in
+    /// the order of `plain` (reused between records).
+    numbers: Vec<f64>,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
+    /// Each label read as a number (NaN when it is not one), for [`Prediction::value`].
+    label_numbers: Vec<f64>,
     targets: Vec<Arc<str>>,
     output_names: Option<Arc<[Arc<str>]>>,
 }
@@ -392,6 +404,11 @@ impl Model {
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());
         let labels = node.labels().to_vec();
+        let label_numbers = labels
+            .iter()
+            .map(|label| label.parse::<f64>().unwrap_or(f64::NAN))
+            .collect();
+        let numbers = vec![0.0; plain.len()];
         Ok(Model {
             program,
             slots,
@@ -400,9 +417,11 @@ impl Model {
             plain,
             other,
             direct,
+            numbers,
             input_names,
             fields,
             labels,
+            label_numbers,
             targets,
             output_names,
         })
@@ -458,13 +477,13 @@ impl Model {
     /// `value_at` gives (for records that are not a slice; positions are below the number of
     /// fields).
     pub fn score_by<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
-        if self.direct && self.all_numbers(&value_at) {
-            return self.score_direct(value_at);
+        if self.direct && self.gather_numbers(&value_at) {
+            return self.score_direct();
         }
         let mut env = Env::new(&self.program, &mut self.slots);
         prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
         let outcome = self.root.evaluate(&mut env)?;
-        let mut prediction = prediction(&self.root, &self.labels, outcome);
+        let mut prediction = prediction(&self.root, &self.labels, &self.label_numbers, outcome);
         if self.targets.len() > 1 || self.root.lists_targets() {
             prediction.targets = self.root.target_values(&env);
         }
@@ -477,14 +496,13 @@ impl Model {
         Ok(prediction)
     }
 
-    /// Scores a record of present numbers straight from the record (a direct model).
-    fn score_direct<'r>(&mut self, value_at: impl Fn(usize) -> Input<'r>) -> Result<Prediction> {
-        let number = |position| match value_at(position) {
-            Input::Number(x) => x,
-            _ => f64::NAN,
-        };
-        let outcome = self.root.evaluate_direct(number)?;
-        let mut prediction = prediction(&self.root, &self.labels, outcome);
+    /// Scores a record of present numbers straight from them (a direct model), after
+    /// [`Model::gather_numbers`].
+    #[inline]
+    fn score_direct(&mut self) -> Result<Prediction> {
+        let numbers = &self.numbers;
+        let outcome = self.root.evaluate_direct(|index| numbers[index])?;
+        let mut prediction = prediction(&self.root, &self.labels, &self.label_numbers, outcome);
         if let Some(names) = &self.output_names {
             prediction.outputs = self.root.direct_outputs();
             prediction.output_names = Some(names.clone());
@@ -492,11 +510,19 @@ impl Model {
         Ok(prediction)
     }
 
-    /// Whether every input is a present number (so a direct model may score the record).
-    fn all_numbers<'r>(&self, value_at: &impl Fn(usize) -> Input<'r>) -> bool {
-        self.plain.iter().all(
-            |input| matches!(value_at(input.position as usize), Input::Number(x) if !x.is_nan()),
-        )
+    /// Copies the plain inputs' numbers to `numbers` (rounded as their fields say); false, when
+    /// one is not a present number (so a direct model may not score the record).
+    #[inline]
+    fn gather_numbers<'r>(&mut self, value_at: &impl Fn(usize) -> Input<'r>) -> bool {
+        for (number, input) in self.numbers.iter_mut().zip(&self.plain) {
+            match value_at(input.position as usize) {
+                Input::Number(x) if !x.is_nan() => {
+                    *number = if input.float { f64::from(x as f32) } else { x };
+                }
+                _ => return false,
+            }
+        }
+        true
     }
 
     fn check_width(&self, width: usize) -> Result<()> {
@@ -566,11 +592,13 @@ fn prepare_inputs<'r>(
     Ok(())
 }
 
-/// The (slot, record position, float field) of each plain input, for direct scoring.
+/// The (slot, index among the gathered numbers, float field) of each plain input, for direct
+/// scoring: the gathered numbers are already rounded, so none is a float field there.
 fn direct_inputs(plain: &[PlainInput]) -> Vec<(u32, u32, bool)> {
     plain
         .iter()
-        .map(|input| (input.slot, input.position, input.float))
+        .enumerate()
+        .map(|(index, input)| (input.slot, index as u32, false))
         .collect()
 }
 
@@ -591,8 +619,15 @@ fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
     (plain, other)
 }
 
-/// The prediction for the model's outcome.
-fn prediction(root: &ModelNode, labels: &[Arc<str>], outcome: Outcome) -> Prediction {
+/// The prediction for the model's outcome (a class's value is its label's numeric reading, as
+/// [`Prediction::classification`] reads it, computed at load time).
+#[inline]
+fn prediction(
+    root: &ModelNode,
+    labels: &[Arc<str>],
+    label_numbers: &[f64],
+    outcome: Outcome,
+) -> Prediction {
     match outcome {
         Outcome::Value(value) => Prediction::regression(value),
         Outcome::Class(index) => {
@@ -600,7 +635,12 @@ fn prediction(root: &ModelNode, labels: &[Arc<str>], outcome: Outcome) -> Predic
                 .probabilities()
                 .map(<[f64]>::to_vec)
                 .unwrap_or_default();
-            Prediction::classification(labels[index].clone(), probabilities)
+            Prediction {
+                value: label_numbers[index],
+                class: Some(labels[index].clone()),
+                probabilities,
+                ..Prediction::regression(label_numbers[index])
+            }
         }
         Outcome::Missing => Prediction::regression(f64::NAN),
     }

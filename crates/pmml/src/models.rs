@@ -19,6 +19,7 @@ use super::rule_set::RuleSet;
 use super::scorecard::Scorecard;
 use super::svm::SupportVectorMachine;
 use super::target::{winner, Categories, TargetTransform};
+use super::time_series::TimeSeries;
 use super::tree::TreeModel;
 use super::value::{OpType, Val};
 use super::xml::El;
@@ -79,6 +80,7 @@ enum Body {
     Scorecard(Scorecard),
     RuleSet(RuleSet),
     Association(Association),
+    TimeSeries(TimeSeries),
 }
 
 /// A compiled model of any type, with its target handling and outputs.
@@ -98,14 +100,13 @@ pub struct ModelNode {
 }
 
 /// The model elements of PMML this engine does not evaluate.
-const UNSUPPORTED_MODELS: [&str; 7] = [
+const UNSUPPORTED_MODELS: [&str; 6] = [
     "AnomalyDetectionModel",
     "BayesianNetworkModel",
     "BaselineModel",
     "GaussianProcessModel",
     "SequenceModel",
     "TextModel",
-    "TimeSeriesModel",
 ];
 
 /// Whether `name` is an element that may hold a model at the top level or in a Segment.
@@ -146,6 +147,8 @@ impl ModelNode {
             "classification" => Function::Classification,
             "clustering" => Function::Clustering,
             "associationRules" => Function::AssociationRules,
+            // A time series forecasts a number (JPMML decodes its result to the first step's).
+            "timeSeries" if model_type == ModelType::TimeSeries => Function::Regression,
             other => return Err(element.unsupported(format!("functionName=\"{other}\""))),
         };
         let classifies = matches!(function, Function::Classification | Function::Clustering);
@@ -221,6 +224,12 @@ impl ModelNode {
                     element.invalid("an AssociationModel has functionName=\"associationRules\"")
                 )
             }
+            ModelType::TimeSeries if function == Function::Regression => {
+                Body::TimeSeries(TimeSeries::compile(c, scope, element)?)
+            }
+            ModelType::TimeSeries => {
+                return Err(element.invalid("a TimeSeriesModel has functionName=\"timeSeries\""))
+            }
             ModelType::Svm => Body::Svm(SupportVectorMachine::compile(
                 c, scope, element, function, cats, float,
             )?),
@@ -289,6 +298,7 @@ impl ModelNode {
             Body::Scorecard(scorecard) => scorecard.evaluate(env, details)?,
             Body::RuleSet(rules) => rules.evaluate(env, details, probabilities.len())?,
             Body::Association(association) => association.evaluate(env, details)?,
+            Body::TimeSeries(series) => series.evaluate(env)?,
         };
         let outcome = self.finish(raw);
         self.last = outcome;
@@ -312,6 +322,7 @@ impl ModelNode {
         match &mut self.body {
             Body::Tree(tree) if direct_outputs => tree.prepare_direct(inputs),
             Body::Regression(regression) if direct_outputs => regression.prepare_direct(inputs),
+            Body::General(general) if direct_outputs => general.prepare_direct(inputs),
             _ => false,
         }
     }
@@ -340,12 +351,14 @@ impl ModelNode {
 
     /// Scores a record whose inputs are all present numbers, after
     /// [`ModelNode::prepare_direct`].
+    #[inline]
     pub fn evaluate_direct(&mut self, number: impl Fn(usize) -> f64) -> Result<Outcome> {
         let raw = match &mut self.body {
             Body::Tree(tree) => tree.evaluate_direct(number, &mut self.probabilities)?,
             Body::Regression(regression) => {
                 regression.evaluate_direct(number, &mut self.probabilities)?
             }
+            Body::General(general) => general.evaluate_direct(number)?,
             _ => return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
         };
         let outcome = self.finish(raw);
@@ -354,6 +367,7 @@ impl ModelNode {
     }
 
     /// Applies Targets: rescaling of values, defaults and prior probabilities.
+    #[inline]
     fn finish(&mut self, raw: Raw) -> Outcome {
         self.has_probabilities = false;
         match raw {
@@ -496,6 +510,7 @@ impl ModelNode {
     }
 
     /// The class probabilities of the last classification, if it gave any.
+    #[inline]
     pub fn probabilities(&self) -> Option<&[f64]> {
         self.has_probabilities
             .then_some(self.probabilities.as_slice())
@@ -534,6 +549,7 @@ enum ModelType {
     Scorecard,
     RuleSet,
     Association,
+    TimeSeries,
 }
 
 /// The type of the model `element`, or why it cannot be evaluated.
@@ -551,6 +567,7 @@ fn model_type(element: &El<'_, '_>) -> Result<ModelType> {
         "Scorecard" => ModelType::Scorecard,
         "RuleSetModel" => ModelType::RuleSet,
         "AssociationModel" => ModelType::Association,
+        "TimeSeriesModel" => ModelType::TimeSeries,
         name if UNSUPPORTED_MODELS.contains(&name) => {
             return Err(element.unsupported(format!("the model type <{name}>")));
         }

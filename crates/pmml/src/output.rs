@@ -264,10 +264,12 @@ impl OutputDef {
     pub fn write(&self, env: &mut Env<'_>, results: Results<'_>) -> Result<()> {
         let details = results.details;
         let value = match &self.kind {
-            OutputKind::Rule(query) => match self.rule_value(details, query)? {
-                Value::Number(number) => Val::Num(number),
-                Value::Text(text) => Val::Str(env.intern(&text)),
-                _ => Val::Missing,
+            OutputKind::Rule(query) => match &details.rules {
+                Some(table) => match table.select(query, &details.rule_flags)? {
+                    Some(rule) => table.slot_value(rule, query.feature),
+                    None => Val::Missing,
+                },
+                None => Val::Missing,
             },
             OutputKind::Predicted => results.predicted,
             OutputKind::Probability(category) => match (results.probabilities, category) {
@@ -357,13 +359,10 @@ impl OutputDef {
         let Some(table) = &details.rules else {
             return Ok(Value::Missing);
         };
-        let mut order = Vec::new();
-        Ok(
-            match table.select(query, &details.rule_flags, &mut order)? {
-                Some(rule) => table.report(rule, query.feature),
-                None => Value::Missing,
-            },
-        )
+        Ok(match table.select(query, &details.rule_flags)? {
+            Some(rule) => table.report(rule, query.feature),
+            None => Value::Missing,
+        })
     }
 }
 

@@ -145,7 +145,7 @@ pub struct RegressionModel {
     /// (reused): read once for all tables.
     features: Vec<u32>,
     numbers: Vec<f64>,
-    /// For scoring straight from records of numbers: each feature's record position and whether
+    /// For scoring straight from records of numbers: each feature's direct input position and whether
     /// it is a float field (empty: not prepared).
     positions: Vec<(u32, bool)>,
 }
@@ -210,7 +210,7 @@ impl RegressionModel {
     }
 
     /// Prepares scoring straight from records whose inputs are numbers: possible when the tables
-    /// have numeric terms only, over `inputs` (slot, record position, float field). Returns
+    /// have numeric terms only, over `inputs` (slot, direct input position, float field). Returns
     /// whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
         let numeric_only = self
@@ -238,6 +238,7 @@ impl RegressionModel {
 
     /// Scores a record whose inputs are all present numbers (`number` reads the one at a record
     /// position), after [`RegressionModel::prepare_direct`].
+    #[inline]
     pub fn evaluate_direct(
         &mut self,
         number: impl Fn(usize) -> f64,

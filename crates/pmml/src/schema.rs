@@ -416,7 +416,20 @@ impl Preparation {
 
     fn convert_text(&self, text: &str, env: &mut Env<'_>) -> Option<Val> {
         match self.data_type {
-            DataType::String => Some(Val::Str(env.intern(text))),
+            DataType::String => {
+                // A few valid values: comparing the text with each is faster than hashing it
+                // (ids are unique per text, so the id is the one `intern` would give).
+                if self.valid.len() <= 8 {
+                    for value in &self.valid {
+                        if let Val::Str(id) = *value {
+                            if env.text(id) == text {
+                                return Some(*value);
+                            }
+                        }
+                    }
+                }
+                Some(Val::Str(env.intern(text)))
+            }
             DataType::Double => text.trim().parse().ok().map(Val::Num),
             DataType::Float => text
                 .trim()

@@ -1,4 +1,5 @@
-//! SupportVectorMachineModel: the support vectors in one flat array, the kernel of each computed
+//! SupportVectorMachineModel: the support vectors in one flat array (coordinate by coordinate, so
+//! that the kernels of all vectors are computed together, vectorized), the kernel of each computed
 //! once per record and shared by every machine, one-against-one votes or one-against-all
 //! distances, in JPMML-Evaluator's order of operations.
 
@@ -7,6 +8,7 @@ use std::collections::HashMap;
 use super::compile::{Compiler, ScopeId};
 use super::error::{Error, Result};
 use super::eval::Env;
+use super::fastmath::exp_in_place;
 use super::functions::{equal, java_round};
 use super::models::{Function, Raw};
 use super::predicate::read_array;
@@ -64,8 +66,9 @@ pub struct SupportVectorMachine {
     /// it, 1 for the machine's target).
     binary_alternate: Option<usize>,
     coordinates: Vec<Coordinate>,
-    /// The support vectors, one after the other.
-    vectors: Vec<f64>,
+    /// The support vectors by coordinate: the first coordinate of every vector, then the
+    /// second, ...
+    columns: Vec<f64>,
     machines: Vec<Machine>,
     /// The input vector, then each support vector's kernel value (reused between records).
     input: Vec<f64>,
@@ -114,7 +117,7 @@ impl SupportVectorMachine {
             binary_alternate: None,
             coordinates,
             kernels: vec![0.0; ids.len()],
-            vectors,
+            columns: by_coordinate(&vectors, ids.len()),
             machines: Vec::new(),
             input: Vec::new(),
             vote_order: Vec::new(),
@@ -156,11 +159,8 @@ impl SupportVectorMachine {
     /// Scores the current record; classifier probabilities go to `probabilities`.
     pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
         self.read_input(env)?;
-        let width = self.input.len();
-        for (index, kernel) in self.kernels.iter_mut().enumerate() {
-            let vector = &self.vectors[index * width..(index + 1) * width];
-            *kernel = self.kernel.apply(&self.input, vector);
-        }
+        self.kernel
+            .apply_all(&self.input, &self.columns, &mut self.kernels);
         if self.function == Function::Regression {
             return Ok(Raw::Value(self.machine_value(0)));
         }
@@ -258,33 +258,53 @@ impl SupportVectorMachine {
 }
 
 impl Kernel {
-    fn apply(self, x: &[f64], y: &[f64]) -> f64 {
+    /// Each support vector's kernel value with `x`, into `kernels` (`columns`: the vectors by
+    /// coordinate). Sums run over the coordinates in order, as for one vector at a time.
+    fn apply_all(self, x: &[f64], columns: &[f64], kernels: &mut [f64]) {
+        let count = kernels.len();
+        kernels.iter_mut().for_each(|kernel| *kernel = 0.0);
+        let radial = matches!(self, Kernel::RadialBasis { .. });
+        for (coordinate, &value) in x.iter().enumerate() {
+            let column = &columns[coordinate * count..(coordinate + 1) * count];
+            if radial {
+                for (sum, y) in kernels.iter_mut().zip(column) {
+                    let difference = value - y;
+                    *sum += difference * difference;
+                }
+            } else {
+                for (sum, y) in kernels.iter_mut().zip(column) {
+                    *sum += value * y;
+                }
+            }
+        }
         match self {
-            Kernel::Linear => dot(x, y),
+            Kernel::Linear => {}
             Kernel::Polynomial {
                 gamma,
                 coef0,
                 degree,
-            } => (dot(x, y) * gamma + coef0).powf(degree),
+            } => kernels
+                .iter_mut()
+                .for_each(|dot| *dot = (*dot * gamma + coef0).powf(degree)),
             Kernel::RadialBasis { gamma } => {
-                let mut sum = 0.0;
-                for (a, b) in x.iter().zip(y) {
-                    let difference = a - b;
-                    sum += difference * difference;
-                }
-                (-sum * gamma).exp()
+                kernels.iter_mut().for_each(|sum| *sum = -*sum * gamma);
+                exp_in_place(kernels);
             }
-            Kernel::Sigmoid { gamma, coef0 } => (dot(x, y) * gamma + coef0).tanh(),
+            Kernel::Sigmoid { gamma, coef0 } => kernels
+                .iter_mut()
+                .for_each(|dot| *dot = (*dot * gamma + coef0).tanh()),
         }
     }
 }
 
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let mut sum = 0.0;
-    for (a, b) in x.iter().zip(y) {
-        sum += a * b;
+/// The vectors (one after the other, `count` of them) by coordinate.
+fn by_coordinate(vectors: &[f64], count: usize) -> Vec<f64> {
+    let width = vectors.len().checked_div(count).unwrap_or(0);
+    let mut columns = Vec::with_capacity(vectors.len());
+    for coordinate in 0..width {
+        columns.extend((0..count).map(|vector| vectors[vector * width + coordinate]));
     }
-    sum
+    columns
 }
 
 fn read_kernel(element: &El<'_, '_>) -> Result<Kernel> {

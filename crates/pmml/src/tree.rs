@@ -46,7 +46,7 @@ struct TreeNode {
 enum Check {
     Always,
     Never,
-    /// The number at a record position (rounded to `f32` for a float field), compared.
+    /// The number at a direct input position (rounded to `f32` for a float field), compared.
     Compare {
         position: u32,
         float: bool,
@@ -71,6 +71,46 @@ pub struct TreeModel {
     /// Each node's test on the raw record, when every predicate compares an input number (the
     /// fast path: no slots, no preparation).
     checks: Vec<Check>,
+    /// How the fast path walks each node.
+    walk: Vec<Walk>,
+    /// Each node's test for the fast path (where its `walk` is `Tests`, its children's tests are
+    /// contiguous).
+    tests: Vec<Test>,
+}
+
+/// A node's predicate on a record of present numbers as one comparison without branches:
+/// `(x < value or x <= value) != negate`, `x` the number at a direct input position.
+#[derive(Clone, Copy, Debug)]
+struct Test {
+    value: f64,
+    position: u32,
+    strict: bool,
+    negate: bool,
+    float: bool,
+}
+
+impl Test {
+    #[inline(always)]
+    fn holds(self, x: f64) -> bool {
+        let x = if self.float { f64::from(x as f32) } else { x };
+        let below = if self.strict {
+            x < self.value
+        } else {
+            x <= self.value
+        };
+        below != self.negate
+    }
+}
+
+/// How the fast path goes on from a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Walk {
+    /// The node is a leaf.
+    Leaf,
+    /// Every child's predicate is a `Test`: the first that holds is taken.
+    Tests,
+    /// Children are tested one after the other.
+    Other,
 }
 
 /// A node's score distribution before categories are final: (category, weight) pairs.
@@ -140,6 +180,8 @@ impl TreeModel {
             pending: Vec::new(),
             embedded,
             checks: Vec::new(),
+            walk: Vec::new(),
+            tests: Vec::new(),
         };
         tree.densify(sparse, element)?;
         Ok(tree)
@@ -183,7 +225,7 @@ impl TreeModel {
     }
 
     /// Prepares scoring straight from records whose inputs are numbers: possible when every
-    /// predicate compares one of `inputs` (slot, record position, float field) with a number, and
+    /// predicate compares one of `inputs` (slot, direct input position, float field) with a number, and
     /// no node embeds a model. Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
         let mut checks = Vec::with_capacity(self.nodes.len());
@@ -211,12 +253,38 @@ impl TreeModel {
             }
             checks.push(check);
         }
+        let anywhere = checks.iter().find_map(|check| match check {
+            Check::Compare { position, .. } => Some(*position),
+            _ => None,
+        });
+        let tests: Vec<Option<Test>> = checks
+            .iter()
+            .map(|check| to_test(*check, anywhere))
+            .collect();
+        self.walk = self
+            .nodes
+            .iter()
+            .map(|node| walk_of(node, &tests))
+            .collect();
+        // The tests of nodes that have none are never read.
+        let unused = Test {
+            value: f64::NAN,
+            position: 0,
+            strict: false,
+            negate: false,
+            float: false,
+        };
+        self.tests = tests
+            .into_iter()
+            .map(|test| test.unwrap_or(unused))
+            .collect();
         self.checks = checks;
         true
     }
 
     /// Scores a record whose inputs are all present numbers (`number` reads the one at a record
     /// position), after [`TreeModel::prepare_direct`]: no predicate can be UNKNOWN.
+    #[inline]
     pub fn evaluate_direct(
         &self,
         number: impl Fn(usize) -> f64,
@@ -241,10 +309,25 @@ impl TreeModel {
         }
         let mut current = 0;
         'walk: loop {
-            let node = &self.nodes[current as usize];
-            if node.child_count == 0 {
-                return self.result_plain(current as usize, probabilities);
+            match self.walk[current as usize] {
+                Walk::Leaf => return self.result_plain(current as usize, probabilities),
+                Walk::Tests => {
+                    let node = &self.nodes[current as usize];
+                    for child in node.first_child..node.first_child + node.child_count {
+                        let test = self.tests[child as usize];
+                        if test.holds(number(test.position as usize)) {
+                            current = child;
+                            continue 'walk;
+                        }
+                    }
+                    if self.return_last_when_no_true_child && node.score.is_some() {
+                        return self.result_plain(current as usize, probabilities);
+                    }
+                    return Ok(Raw::Missing);
+                }
+                Walk::Other => {}
             }
+            let node = &self.nodes[current as usize];
             for child in node.first_child..node.first_child + node.child_count {
                 if holds(child) {
                     current = child;
@@ -307,6 +390,7 @@ impl TreeModel {
     }
 
     /// The result of a selected node from its score or distribution.
+    #[inline]
     fn result_plain(&self, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
         let node = &self.nodes[index];
         if self.function == Function::Regression {
@@ -383,6 +467,50 @@ impl TreeModel {
             winner: winner(probabilities).unwrap_or(0),
             probabilities: true,
         })
+    }
+}
+
+/// A check as a branch-free `Test`, when it is one (`anywhere`: some direct input position the
+/// tree reads, for the checks that read none).
+fn to_test(check: Check, anywhere: Option<u32>) -> Option<Test> {
+    let (value, position, strict, negate, float) = match check {
+        Check::Always => (f64::INFINITY, anywhere?, false, false, false),
+        Check::Never => (f64::NEG_INFINITY, anywhere?, true, false, false),
+        Check::Compare { value, .. } if value.is_nan() => return None,
+        Check::Compare {
+            position,
+            float,
+            op,
+            value,
+        } => {
+            let (strict, negate) = match op {
+                CmpOp::LessOrEqual => (false, false),
+                CmpOp::LessThan => (true, false),
+                CmpOp::GreaterThan => (false, true),
+                CmpOp::GreaterOrEqual => (true, true),
+                CmpOp::Equal | CmpOp::NotEqual => return None,
+            };
+            (value, position, strict, negate, float)
+        }
+    };
+    Some(Test {
+        value,
+        position,
+        strict,
+        negate,
+        float,
+    })
+}
+
+/// How the fast path goes on from `node`.
+fn walk_of(node: &TreeNode, tests: &[Option<Test>]) -> Walk {
+    let children = node.first_child as usize..(node.first_child + node.child_count) as usize;
+    if children.is_empty() {
+        Walk::Leaf
+    } else if tests[children].iter().all(Option::is_some) {
+        Walk::Tests
+    } else {
+        Walk::Other
     }
 }
 

@@ -92,11 +92,84 @@ fn unknown_model_type() {
 
 #[test]
 fn unsupported_model_type_is_named() {
-    let error = error_of(&document(r#"<TimeSeriesModel functionName="timeSeries"/>"#));
+    let error = error_of(&document(
+        r#"<BayesianNetworkModel functionName="regression"/>"#,
+    ));
     assert!(
-        error.contains("unsupported") && error.contains("TimeSeriesModel"),
+        error.contains("unsupported") && error.contains("BayesianNetworkModel"),
         "{error}"
     );
+}
+
+/// A TimeSeriesModel of `bestFit` with `body` (the target is `y`).
+fn time_series(best_fit: &str, body: &str) -> String {
+    document(&format!(
+        r#"<TimeSeriesModel functionName="timeSeries" bestFit="{best_fit}">
+             <MiningSchema><MiningField name="y" usageType="target"/></MiningSchema>
+             {body}
+           </TimeSeriesModel>"#
+    ))
+}
+
+#[test]
+fn time_series_algorithms_jpmml_does_not_evaluate_are_named() {
+    for algorithm in [
+        "ARIMA",
+        "ExponentialSmoothing",
+        "SeasonalTrendDecomposition",
+        "SpectralAnalysis",
+        "GARCH",
+    ] {
+        let error = error_of(&time_series(algorithm, ""));
+        assert!(
+            error.contains("unsupported") && error.contains(&format!("bestFit=\"{algorithm}\"")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn state_space_models_of_mismatched_dimensions_are_refused() {
+    let state = r#"<StateVector><Array type="real">1 2</Array></StateVector>"#;
+    let cases = [
+        (
+            format!(
+                r#"{state}<MeasurementMatrix><Matrix><Array type="real">1 2 3</Array></Matrix></MeasurementMatrix>"#
+            ),
+            "3 columns for a state of 2",
+        ),
+        (
+            format!(
+                r#"{state}<MeasurementMatrix><Matrix><Array type="real">1 2</Array></Matrix></MeasurementMatrix>
+                   <TransitionMatrix><Matrix><Array type="real">1 0</Array></Matrix></TransitionMatrix>"#
+            ),
+            "TransitionMatrix is 1×2",
+        ),
+        (
+            format!(
+                r#"<StateSpaceModel intercept="1">{state}<MeasurementMatrix><Matrix><Array type="real">1 2</Array></Matrix></MeasurementMatrix>
+                   <InterceptVector><Array type="real">1</Array></InterceptVector></StateSpaceModel>"#
+            ),
+            "both an intercept and an InterceptVector",
+        ),
+        (String::new(), "needs a StateSpaceModel"),
+        (
+            r#"<Targets><Target field="y" rescaleFactor="2"/></Targets>"#.to_owned(),
+            "has no Targets",
+        ),
+    ];
+    for (body, expected) in cases {
+        let body = if body.starts_with("<StateSpaceModel")
+            || body.starts_with("<Targets")
+            || body.is_empty()
+        {
+            body
+        } else {
+            format!("<StateSpaceModel>{body}</StateSpaceModel>")
+        };
+        let error = error_of(&time_series("StateSpaceModel", &body));
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
 }
 
 #[test]

@@ -532,6 +532,21 @@ suite_tests! {
     lightgbm_linear_trees on "iris.csv";
     xgboost_multiclass on "iris.csv";
     xgboost_deep_regressor on "iris.csv";
+    time_series_linear_trend on "ts.csv";
+    time_series_intercept_vector on "ts.csv";
+    time_series_matrix_cells on "ts.csv";
+    time_series_no_transition on "ts.csv";
+    time_series_no_horizon on "ts.csv";
+    r_lm on "iris.csv";
+    r_glm_binomial on "iris.csv";
+    r_glm_poisson on "iris.csv";
+    r_rpart on "iris.csv";
+    r_random_forest on "iris.csv";
+    spark_decision_tree on "../wine_test.csv";
+    spark_logistic_regression on "../wine_test.csv";
+    spark_random_forest on "../wine_test.csv";
+    spark_gbt on "../wine_test.csv";
+    spark_linear_regression on "../wine_test.csv";
 }
 
 /// The converter fixtures against scikit-learn's own predictions.
@@ -567,6 +582,16 @@ mod framework {
         // 3.4839), while JPMML-Evaluator and this crate agree on the document.
         xgboost_multiclass on "iris.csv";
         xgboost_deep_regressor on "iris.csv";
+        r_lm on "iris.csv";
+        r_glm_binomial on "iris.csv";
+        r_glm_poisson on "iris.csv";
+        r_rpart on "iris.csv";
+        r_random_forest on "iris.csv";
+        spark_decision_tree on "../wine_test.csv";
+        spark_logistic_regression on "../wine_test.csv";
+        spark_random_forest on "../wine_test.csv";
+        spark_gbt on "../wine_test.csv";
+        spark_linear_regression on "../wine_test.csv";
         // Not knn_regressor: iris has duplicate rows, so some records have several neighbours
         // at the 4th distance, which scikit-learn picks in another order than the PMML's
         // (JPMML's and ours: the earlier instance).
