@@ -327,6 +327,28 @@ pub fn load_model(
     })
 }
 
+/// [`Model::score_batch`] for a model that can `run` many rows in one call: the whole batch in
+/// one call when it is `batched`; otherwise, or should that call fail, the rows one by one, so
+/// that each failure is its own row's.
+pub(crate) fn batch_or_each<M: Model, E>(
+    model: &mut M,
+    batched: bool,
+    (rows, count): (&[f64], usize),
+    results: &mut Vec<Result<Prediction, ModelError>>,
+    run: impl FnOnce(&mut M, &[f64], usize) -> Result<Vec<Prediction>, E>,
+) {
+    if batched && count > 1 {
+        if let Ok(predictions) = run(model, rows, count) {
+            results.extend(predictions.into_iter().map(Ok));
+            return;
+        }
+    }
+    let width = model.inputs().len();
+    for index in 0..count {
+        results.push(model.score(&rows[index * width..(index + 1) * width]));
+    }
+}
+
 /// Whether a model planned for `N` rows scores rows independently: a few probe rows scored in
 /// one call give what each gives alone. A graph that mixes rows (a reshape across the batch, a
 /// softmax over every value) does not, and must run row by row.

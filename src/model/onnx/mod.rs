@@ -23,8 +23,8 @@ use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 
 use super::{
-    arg_max, rows_are_independent, FeatureSchema, InputNames, Model, ModelError, ModelKind,
-    Prediction,
+    arg_max, batch_or_each, rows_are_independent, FeatureSchema, InputNames, Model, ModelError,
+    ModelKind, Prediction,
 };
 
 /// Operators that declare their class labels as attributes, a `ZipMap`'s keys first: they are
@@ -183,24 +183,15 @@ impl Model for OnnxModel {
             .ok_or_else(|| scoring(anyhow::anyhow!("no prediction")))
     }
 
-    /// One run for the whole batch when the graph takes `N` rows; should that run fail, the
-    /// rows are scored one by one, so that each failure is its own row's.
+    /// One run for the whole batch when the graph takes `N` rows (see `model::batch_or_each`).
     fn score_batch(
         &mut self,
         rows: &[f64],
         count: usize,
         results: &mut Vec<Result<Prediction, ModelError>>,
     ) {
-        if self.batched && count > 1 {
-            if let Ok(predictions) = self.score_rows(rows, count) {
-                results.extend(predictions.into_iter().map(Ok));
-                return;
-            }
-        }
-        let width = self.inputs.len();
-        for index in 0..count {
-            results.push(self.score(&rows[index * width..(index + 1) * width]));
-        }
+        let batched = self.batched;
+        batch_or_each(self, batched, (rows, count), results, Self::score_rows);
     }
 
     fn class_labels(&self) -> &[Arc<str>] {

@@ -41,8 +41,8 @@ use tract_tensorflow::tfpb::tensorflow::{
 };
 
 use super::{
-    arg_max, rows_are_independent, FeatureSchema, InputNames, Model, ModelContent, ModelError,
-    ModelKind, ModelSource, Prediction,
+    arg_max, batch_or_each, rows_are_independent, FeatureSchema, InputNames, Model, ModelContent,
+    ModelError, ModelKind, ModelSource, Prediction,
 };
 use crate::proto::model_descriptor::MessageContent;
 use crate::proto::ModelDescriptor;
@@ -264,24 +264,15 @@ impl Model for TensorFlowModel {
             .ok_or_else(|| ModelError::Scoring("no output".into()))
     }
 
-    /// One run for the whole batch when the graph takes `N` rows; should that run fail, the
-    /// rows are scored one by one, so that each failure is its own row's.
+    /// One run for the whole batch when the graph takes `N` rows (see `model::batch_or_each`).
     fn score_batch(
         &mut self,
         rows: &[f64],
         count: usize,
         results: &mut Vec<Result<Prediction, ModelError>>,
     ) {
-        if self.batched && count > 1 {
-            if let Ok(predictions) = self.score_rows(rows, count) {
-                results.extend(predictions.into_iter().map(Ok));
-                return;
-            }
-        }
-        let width = self.inputs.len();
-        for index in 0..count {
-            results.push(self.score(&rows[index * width..(index + 1) * width]));
-        }
+        let batched = self.batched;
+        batch_or_each(self, batched, (rows, count), results, Self::score_rows);
     }
 
     fn class_labels(&self) -> &[Arc<str>] {
