@@ -8,7 +8,7 @@
 //! that `ONNXRUNTIME_PYTHON` names, else `python3`; skipped, saying why, when onnxruntime cannot
 //! be imported).
 //!
-//! `cargo bench --bench serving [-- FILTER]`: only the models whose name contains `FILTER`, the
+//! `cargo bench --bench serving [-- FILTER…]`: only the models whose name contains a `FILTER`, the
 //! pipelines if it is in `pipelines`, the statistics' cost if it is in `statistics` (set
 //! `RECORDS` to change the number of records per run).
 
@@ -272,8 +272,13 @@ fn passthrough(worker: &mut Worker) -> ServingDataflow<WineRecord> {
 }
 
 fn main() {
-    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with("--"));
-    let selected = |name: &str| filter.as_deref().is_none_or(|filter| name.contains(filter));
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let selected = |name: &str| {
+        filters.is_empty() || filters.iter().any(|filter| name.contains(filter.as_str()))
+    };
     println!("scoring one record at a time in tract (mean over the bundled rows):");
     for model in MODELS.into_iter().filter(|model| selected(model)) {
         print_scoring(model, onnx_scoring_ns(model));

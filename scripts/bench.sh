@@ -10,6 +10,9 @@
 #   swap        publish → first result by a new model version under 50 % load, 20 swaps, and
 #               the longest output gap; again with a ~50 MB model (3 swaps)
 #   memory      peak RSS with 1, 100, 1,000 keys of 100-tree forests; RSS over 10,000 swaps
+#   scoring     in memory, no broker (benches/serving.rs): each model one row at a time and in
+#               batches of 1,024, ONNX beside onnxruntime 1.32 (from PyPI, in a venv under
+#               target/bench/ made on first use; without Python it says so)
 #
 # Tables on standard output, JSON in target/bench/<section>.json (throughput: end_to_end.json).
 # About 15 minutes on 2 cores.
@@ -24,6 +27,31 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# `scoring` is run here; the other sections by the end-to-end benchmark.
+args=() scoring=yes end_to_end=yes
+while [ $# -gt 0 ]; do
+    if [ "$1" = --only ] && [ $# -gt 1 ]; then
+        sections=",$2,"
+        case "$sections" in *,scoring,*) scoring=yes ;; *) scoring=no ;; esac
+        rest=$(echo "$sections" | sed 's/,scoring,/,/g; s/^,//; s/,$//')
+        if [ -n "$rest" ]; then args+=(--only "$rest"); else end_to_end=no; fi
+        shift 2
+    else
+        args+=("$1")
+        shift
+    fi
+done
+
+if [ "$scoring" = yes ]; then
+    venv=target/bench/onnxruntime-venv
+    if [ ! -x "$venv/bin/python" ] && command -v python3 >/dev/null; then
+        python3 -m venv "$venv" && "$venv/bin/pip" install -q onnxruntime==1.32.0 numpy==2.4.6 ||
+            echo "bench.sh: no onnxruntime venv; ONNX runs without it" >&2
+    fi
+    ONNXRUNTIME_PYTHON=$PWD/$venv/bin/python cargo bench -p modelserver --bench serving -- wine_ tensorflow
+fi
+[ "$end_to_end" = yes ] || exit 0
+
 cargo build --release -p modelserver-jobs --bin serve
 cargo bench -p modelserver-jobs --bench end_to_end --no-run
 trap 'scripts/kafka.sh stop' EXIT
@@ -31,5 +59,5 @@ KAFKA_BOOTSTRAP=$(scripts/kafka.sh start | tail -n 1)
 export KAFKA_BOOTSTRAP
 echo "bench.sh: Kafka broker at $KAFKA_BOOTSTRAP" >&2
 started=$(date +%s)
-cargo bench -p modelserver-jobs --bench end_to_end -- "$@"
+cargo bench -p modelserver-jobs --bench end_to_end -- "${args[@]}"
 echo "bench.sh: $(($(date +%s) - started)) s with the broker up" >&2
