@@ -327,6 +327,22 @@ pub fn load_model(
     })
 }
 
+/// The `count × width` float32 input tensor of `rows` (values one row after another), as the
+/// tract models take it.
+pub(crate) fn rows_tensor(
+    rows: &[f64],
+    count: usize,
+    width: usize,
+) -> anyhow::Result<tract_onnx::prelude::Tensor> {
+    anyhow::ensure!(
+        rows.len() == count * width,
+        "{} values for {count} rows of {width}",
+        rows.len()
+    );
+    let values: Vec<f32> = rows.iter().map(|&value| value as f32).collect();
+    tract_onnx::prelude::Tensor::from_shape(&[count, width], &values)
+}
+
 /// [`Model::score_batch`] for a model that can `run` many rows in one call: the whole batch in
 /// one call when it is `batched`; otherwise, or should that call fail, the rows one by one, so
 /// that each failure is its own row's.

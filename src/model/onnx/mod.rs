@@ -23,8 +23,8 @@ use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 
 use super::{
-    arg_max, batch_or_each, rows_are_independent, FeatureSchema, InputNames, Model, ModelError,
-    ModelKind, Prediction,
+    arg_max, batch_or_each, rows_are_independent, rows_tensor, FeatureSchema, InputNames, Model,
+    ModelError, ModelKind, Prediction,
 };
 
 /// Operators that declare their class labels as attributes, a `ZipMap`'s keys first: they are
@@ -104,14 +104,7 @@ impl OnnxModel {
 
     /// Runs `count` rows (of [`Self::inputs`] values each, one after another) in one call.
     fn run(&mut self, rows: &[f64], count: usize) -> TractResult<TVec<TValue>> {
-        let width = self.inputs.len();
-        anyhow::ensure!(
-            rows.len() == count * width,
-            "{} values for {count} rows of {width}",
-            rows.len()
-        );
-        let values: Vec<f32> = rows.iter().map(|&value| value as f32).collect();
-        let input = Tensor::from_shape(&[count, width], &values)?;
+        let input = rows_tensor(rows, count, self.inputs.len())?;
         self.state.run(tvec!(input.into()))
     }
 

@@ -41,8 +41,8 @@ use tract_tensorflow::tfpb::tensorflow::{
 };
 
 use super::{
-    arg_max, batch_or_each, rows_are_independent, FeatureSchema, InputNames, Model, ModelContent,
-    ModelError, ModelKind, ModelSource, Prediction,
+    arg_max, batch_or_each, rows_are_independent, rows_tensor, FeatureSchema, InputNames, Model,
+    ModelContent, ModelError, ModelKind, ModelSource, Prediction,
 };
 use crate::proto::model_descriptor::MessageContent;
 use crate::proto::ModelDescriptor;
@@ -194,7 +194,7 @@ impl TensorFlowModel {
         let (plan, batched) = match batched_plan {
             Ok(plan) => (plan, true),
             // A graph written for one row (a fixed reshape, say) runs one row at a time.
-            Err(_) => (single, false),
+            Err(_) => (single.clone(), false),
         };
         let state = plan.spawn().map_err(invalid)?;
         let mut model = TensorFlowModel {
@@ -207,21 +207,14 @@ impl TensorFlowModel {
         model.batched =
             batched && rows_are_independent(width, |rows, count| model.score_rows(rows, count));
         if !model.batched {
-            model.state = single_state(&tensorflow, &graph, output)?;
+            model.state = single.spawn().map_err(invalid)?;
         }
         Ok(model)
     }
 
     /// Scores `count` rows (of [`Self::inputs`] values each, one after another) in one run.
     fn score_rows(&mut self, rows: &[f64], count: usize) -> TractResult<Vec<Prediction>> {
-        let width = self.inputs.len();
-        anyhow::ensure!(
-            rows.len() == count * width,
-            "{} values for {count} rows of {width}",
-            rows.len()
-        );
-        let values: Vec<f32> = rows.iter().map(|&value| value as f32).collect();
-        let input = Tensor::from_shape(&[count, width], &values)?;
+        let input = rows_tensor(rows, count, self.inputs.len())?;
         let outputs = self.state.run(tvec!(input.into()))?;
         let values = outputs.first().context("no output")?.cast_to::<f64>()?;
         let values = values.try_as_plain_ram()?.as_slice::<f64>()?;
@@ -245,15 +238,6 @@ impl TensorFlowModel {
             })
             .collect()
     }
-}
-
-/// The run state of the graph planned for one row.
-fn single_state(
-    tensorflow: &tract_tensorflow::Tensorflow,
-    graph: &GraphDef,
-    output: &str,
-) -> Result<TypedSimpleState, ModelError> {
-    without_panics(|| plan(tensorflow, graph, output, None)?.spawn()).map_err(invalid)
 }
 
 impl Model for TensorFlowModel {
