@@ -17,7 +17,7 @@
 //!   topic, and the job moves on.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -34,7 +34,7 @@ use crate::kafka::admin::{
 };
 use crate::kafka::events::LineTopic;
 use crate::kafka::offsets::OffsetLedger;
-use crate::kafka::sink::{Delivered, OutputTopics, ResultSink, TransactionalSink};
+use crate::kafka::sink::{Delivered, OutputTopics, ResultSink, SentMark, TransactionalSink};
 use crate::kafka::source::{PartitionSource, SourceOptions, StartAt};
 use crate::kafka::KafkaConfig;
 use crate::model::{panics_contained, ModelSource};
@@ -702,6 +702,10 @@ fn run_worker<R: Record>(
         output.collect();
         if committer.is_due() {
             committer.commit(&probe, &inputs.data_source, &mut output, job)?;
+        } else if committer.awaits_delivery() {
+            if let WorkerOutput::Shared(sink) = &output {
+                committer.commit_delivered(sink, &inputs.data_source)?;
+            }
         }
     }
     process.stopping();
@@ -716,7 +720,7 @@ fn run_worker<R: Record>(
         output.collect();
     }
     output.collect();
-    committer.commit(&probe, &data_source, &mut output, job)?;
+    committer.finish(&probe, &data_source, &mut output, job)?;
     tracing::info!(worker = index, "worker finished");
     Ok(())
 }
@@ -738,6 +742,9 @@ struct Committer {
     ledger: OffsetLedger,
     interval: Duration,
     last: Instant,
+    /// At least once: offsets whose results were sent before a mark, waiting for the mark to
+    /// be delivered, oldest first.
+    awaiting: VecDeque<(SentMark, BTreeMap<i32, i64>)>,
 }
 
 impl Committer {
@@ -746,6 +753,7 @@ impl Committer {
             ledger: OffsetLedger::default(),
             interval,
             last: Instant::now(),
+            awaiting: VecDeque::new(),
         }
     }
 
@@ -753,8 +761,10 @@ impl Committer {
         self.last.elapsed() >= self.interval
     }
 
-    /// Commits the offsets of the times before the output frontier: at least once, after every
-    /// result sent is delivered; exactly once, in a transaction with their results.
+    /// Commits the offsets of the times before the output frontier: at least once, once every
+    /// result sent before now is delivered (this call only marks them, and commits what earlier
+    /// marks made safe: the worker never waits); exactly once, in a transaction with their
+    /// results.
     fn commit(
         &mut self,
         probe: &ProbeHandle<Time>,
@@ -767,10 +777,10 @@ impl Committer {
         let complete = self.ledger.take_complete(frontier);
         match output {
             WorkerOutput::Shared(sink) => {
-                if complete.is_empty() || sink.flush(None) == Delivered::Interrupted {
-                    return Ok(());
+                if !complete.is_empty() {
+                    self.awaiting.push_back((sink.mark(), complete));
                 }
-                source.commit(&complete)
+                self.commit_delivered(sink, source)
             }
             WorkerOutput::Transactional { sink, .. } => {
                 let group = source
@@ -781,6 +791,50 @@ impl Committer {
                 Ok(())
             }
         }
+    }
+
+    /// At least once: commits the newest offsets whose results are all delivered.
+    fn commit_delivered(&mut self, sink: &ResultSink, source: &PartitionSource) -> Result<()> {
+        let mut safe: BTreeMap<i32, i64> = BTreeMap::new();
+        while let Some((mark, _)) = self.awaiting.front() {
+            match sink.delivered(*mark) {
+                Some(Delivered::All) => {
+                    let (_, offsets) = self.awaiting.pop_front().expect("a front");
+                    safe.extend(offsets);
+                }
+                Some(Delivered::Interrupted) => {
+                    self.awaiting.clear();
+                    return Ok(());
+                }
+                None => break,
+            }
+        }
+        match safe.is_empty() {
+            true => Ok(()),
+            false => source.commit(&safe),
+        }
+    }
+
+    /// Whether offsets wait for their results to be delivered.
+    fn awaits_delivery(&self) -> bool {
+        !self.awaiting.is_empty()
+    }
+
+    /// The last commit of a worker: waits for everything sent to be delivered (at least once),
+    /// then commits every offset behind the output frontier.
+    fn finish(
+        &mut self,
+        probe: &ProbeHandle<Time>,
+        source: &PartitionSource,
+        output: &mut WorkerOutput,
+        job: &Job,
+    ) -> Result<()> {
+        if let WorkerOutput::Shared(sink) = output {
+            if sink.flush(None) == Delivered::Interrupted {
+                return Ok(());
+            }
+        }
+        self.commit(probe, source, output, job)
     }
 }
 

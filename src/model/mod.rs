@@ -117,7 +117,7 @@ impl Prediction {
 }
 
 /// Why a model could not be built or could not score a record.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ModelError {
     /// The model bytes are not a valid model of the declared kind.
     #[error("invalid {kind} model: {reason}")]
@@ -232,6 +232,13 @@ pub trait Model: Send {
 
     /// The kind of model.
     fn kind(&self) -> ModelKind;
+
+    /// Another model that scores as this one does and shares its compiled form (a tract plan)
+    /// with it, with scratch space of its own: what another worker gets instead of building the
+    /// same model again. `None` for a model that shares nothing (each user builds its own).
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        None
+    }
 }
 
 /// The names of a record's features, in the order in which records hand them to models.
@@ -275,12 +282,23 @@ pub fn build_model(
     schema: Option<FeatureSchema>,
     source: &ModelSource,
 ) -> Result<Box<dyn Model>, ModelError> {
+    let content = source.content(descriptor)?;
+    build_from_content(descriptor, content, schema, source)
+}
+
+/// [`build_model`] from the model's content, already read (as [`ModelSource::content`] gives
+/// it).
+pub fn build_from_content(
+    descriptor: &ModelDescriptor,
+    content: ModelContent<'_>,
+    schema: Option<FeatureSchema>,
+    source: &ModelSource,
+) -> Result<Box<dyn Model>, ModelError> {
     let names = match schema {
         Some(schema) => InputNames::Schema(schema),
         None => InputNames::Named(&descriptor.inputs),
     };
     let kind = ModelKind::from_wire(descriptor.modeltype());
-    let content = source.content(descriptor)?;
     contained(kind, || match kind {
         ModelKind::TensorFlow | ModelKind::TensorFlowSaved => {
             if let ModelContent::Bytes(bytes) = &content {

@@ -3,20 +3,41 @@
 //! slow or runaway build therefore never stalls the scoring of other keys, and a build that
 //! takes longer than the job allows is given up by the operator (the thread's eventual result is
 //! dropped).
+//!
+//! Identical builds are shared. A model whose content (type, bytes, inputs) is being built, or
+//! was built a moment ago, for another worker or another key, is not built again: each
+//! requester gets a fork of it that shares its compiled plan (ONNX and TensorFlow models; a
+//! PMML model is built by each). In the flat pipeline, where every worker serves every model,
+//! a model is thus built once per process, not once per worker.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use timely::scheduling::SyncActivator;
 
-use crate::model::{build_model, FeatureSchema, Model, ModelError, ModelSource};
+use crate::model::{
+    build_from_content, FeatureSchema, Model, ModelContent, ModelError, ModelSource,
+};
 use crate::proto::ModelDescriptor;
 use crate::record::Sourced;
 
 /// Builds models for the workers of one process.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Loader {
     source: ModelSource,
+    shared: Arc<SharedBuilds>,
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Loader")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The models of one key that arrived at one instant: only the newest can serve, so they are
@@ -45,10 +66,7 @@ pub struct Ticket {
 impl Ticket {
     /// The outcome, once the build is done (taken: later calls return `None`).
     pub fn take(&self) -> Option<BuildOutcome> {
-        self.outcome
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
+        lock(&self.outcome).take()
     }
 
     /// How long the build has been running.
@@ -60,7 +78,10 @@ impl Ticket {
 impl Loader {
     /// A loader that reads models as `source` allows.
     pub fn new(source: ModelSource) -> Self {
-        Loader { source }
+        Loader {
+            source,
+            shared: Arc::default(),
+        }
     }
 
     /// Starts building `request` on a thread of its own; `wake` is activated when it is done.
@@ -70,13 +91,13 @@ impl Loader {
             outcome: outcome.clone(),
             started: Instant::now(),
         };
-        let source = self.source.clone();
+        let (source, shared) = (self.source.clone(), self.shared.clone());
         let spawned = std::thread::Builder::new()
             .name("model-build".into())
             .spawn({
                 let outcome = outcome.clone();
                 move || {
-                    let built = build(&request, &source);
+                    let built = build(&request, &source, &shared);
                     *outcome
                         .lock()
                         .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(built);
@@ -97,10 +118,10 @@ impl Loader {
 }
 
 /// Tries the candidates, newest first, until one loads.
-fn build(request: &BuildRequest, source: &ModelSource) -> BuildOutcome {
+fn build(request: &BuildRequest, source: &ModelSource, shared: &SharedBuilds) -> BuildOutcome {
     let mut failures = Vec::new();
     for (index, candidate) in request.candidates.iter().enumerate() {
-        match build_model(&candidate.record, request.schema, source) {
+        match shared.build(&candidate.record, request.schema, source) {
             Ok(model) => {
                 return BuildOutcome {
                     built: Some((index, model)),
@@ -113,5 +134,283 @@ fn build(request: &BuildRequest, source: &ModelSource) -> BuildOutcome {
     BuildOutcome {
         built: None,
         failures,
+    }
+}
+
+/// How long a build's outcome is kept for other requesters (a model to fork, or the error):
+/// the workers of a flat pipeline ask for a model within moments of each other.
+const KEEP_BUILT: Duration = Duration::from_secs(10);
+
+/// What identifies a build: a 128-bit digest of the model's type, content and inputs.
+type BuildId = (u64, u64);
+
+/// The builds of one process under way or just done, by what they build.
+#[derive(Default)]
+struct SharedBuilds {
+    digests: (RandomState, RandomState),
+    builds: Mutex<HashMap<BuildId, Arc<SharedBuild>>>,
+    /// How many models were built (the other requests were given forks).
+    runs: AtomicUsize,
+}
+
+/// One build that several requesters may wait for.
+#[derive(Default)]
+struct SharedBuild {
+    state: Mutex<Shared>,
+    done: Condvar,
+}
+
+/// Where a shared build is.
+#[derive(Default)]
+enum Shared {
+    #[default]
+    Building,
+    /// Built at that instant: forks of the model are handed out.
+    Built(Box<dyn Model>, Instant),
+    /// Failed at that instant: the same model fails the same way.
+    Failed(ModelError, Instant),
+    /// Its model shares nothing: each requester builds its own.
+    Own,
+}
+
+impl SharedBuilds {
+    /// Builds `descriptor`'s model, or forks the same model built (or being built) for
+    /// another requester.
+    fn build(
+        &self,
+        descriptor: &ModelDescriptor,
+        schema: Option<FeatureSchema>,
+        source: &ModelSource,
+    ) -> Result<Box<dyn Model>, ModelError> {
+        let content = source.content(descriptor)?;
+        let Some(id) = self.id(descriptor, &content, schema) else {
+            return self.run(descriptor, content, schema, source);
+        };
+        let (build, builder) = self.join(id);
+        if builder {
+            let built = self.run(descriptor, content, schema, source);
+            return self.finish(id, &build, built);
+        }
+        match build.outcome() {
+            Some(outcome) => {
+                tracing::debug!(model = %descriptor.name, key = %descriptor.data_type, "the outcome of an identical build");
+                outcome
+            }
+            None => self.run(descriptor, content, schema, source),
+        }
+    }
+
+    /// Builds the model (counted).
+    fn run(
+        &self,
+        descriptor: &ModelDescriptor,
+        content: ModelContent<'_>,
+        schema: Option<FeatureSchema>,
+        source: &ModelSource,
+    ) -> Result<Box<dyn Model>, ModelError> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        build_from_content(descriptor, content, schema, source)
+    }
+
+    /// The build's identity: the model's type, the inputs it is built for and its bytes. A
+    /// directory (a SavedModel) is not shared.
+    fn id(
+        &self,
+        descriptor: &ModelDescriptor,
+        content: &ModelContent<'_>,
+        schema: Option<FeatureSchema>,
+    ) -> Option<BuildId> {
+        let ModelContent::Bytes(bytes) = content else {
+            return None;
+        };
+        let digest = |state: &RandomState| {
+            let mut hasher = state.build_hasher();
+            descriptor.modeltype.hash(&mut hasher);
+            match schema {
+                Some(schema) => schema.names.hash(&mut hasher),
+                None => descriptor.inputs.hash(&mut hasher),
+            }
+            bytes.hash(&mut hasher);
+            hasher.finish()
+        };
+        Some((digest(&self.digests.0), digest(&self.digests.1)))
+    }
+
+    /// The build of `id`, and whether the caller is to build it (no one else is, or did a
+    /// moment ago). Forgets the builds kept long enough.
+    fn join(&self, id: BuildId) -> (Arc<SharedBuild>, bool) {
+        let mut builds = lock(&self.builds);
+        builds.retain(|_, build| !build.expired());
+        if let Some(build) = builds.get(&id) {
+            return (build.clone(), false);
+        }
+        let build = Arc::new(SharedBuild::default());
+        builds.insert(id, build.clone());
+        (build, true)
+    }
+
+    /// Records what the build of `id` gave, wakes those waiting for it, and returns the
+    /// builder's model.
+    fn finish(
+        &self,
+        id: BuildId,
+        build: &SharedBuild,
+        built: Result<Box<dyn Model>, ModelError>,
+    ) -> Result<Box<dyn Model>, ModelError> {
+        let now = Instant::now();
+        let outcome = match &built {
+            Ok(model) => model.fork().map(|fork| Shared::Built(fork, now)),
+            Err(error) => Some(Shared::Failed(error.clone(), now)),
+        };
+        let shared = outcome.is_some();
+        *lock(&build.state) = outcome.unwrap_or(Shared::Own);
+        build.done.notify_all();
+        if !shared {
+            lock(&self.builds).remove(&id);
+        }
+        built
+    }
+}
+
+impl SharedBuild {
+    /// Once the build is done, a fork of its model or its error; `None` if the requester must
+    /// build its own.
+    fn outcome(&self) -> Option<Result<Box<dyn Model>, ModelError>> {
+        let mut state = lock(&self.state);
+        while matches!(*state, Shared::Building) {
+            state = self
+                .done
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        match &*state {
+            Shared::Built(model, _) => model.fork().map(Ok),
+            Shared::Failed(error, _) => Some(Err(error.clone())),
+            Shared::Building | Shared::Own => None,
+        }
+    }
+
+    /// Whether it is done and was kept long enough.
+    fn expired(&self) -> bool {
+        match &*lock(&self.state) {
+            Shared::Building => false,
+            Shared::Built(_, at) | Shared::Failed(_, at) => at.elapsed() >= KEEP_BUILT,
+            Shared::Own => true,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::model_descriptor::{MessageContent, ModelType};
+    use crate::record::{Record, WineRecord};
+
+    fn descriptor(key: &str, file: &str, model_type: ModelType) -> ModelDescriptor {
+        let path = format!("{}/data/{file}", env!("CARGO_MANIFEST_DIR"));
+        ModelDescriptor {
+            name: file.into(),
+            data_type: key.into(),
+            modeltype: model_type as i32,
+            message_content: Some(MessageContent::Data(
+                std::fs::read(path).expect("a fixture"),
+            )),
+            ..ModelDescriptor::default()
+        }
+    }
+
+    const ROW: [f64; 11] = [
+        7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4,
+    ];
+
+    fn build(shared: &SharedBuilds, descriptor: &ModelDescriptor) -> Box<dyn Model> {
+        shared
+            .build(descriptor, WineRecord::FEATURES, &ModelSource::default())
+            .expect("the model builds")
+    }
+
+    #[test]
+    fn the_same_onnx_model_for_two_keys_is_built_once_and_forked() {
+        let shared = SharedBuilds::default();
+        let mut first = build(
+            &shared,
+            &descriptor("red", "onnx/wine_mlp_classifier.onnx", ModelType::Onnx),
+        );
+        let mut second = build(
+            &shared,
+            &descriptor("white", "onnx/wine_mlp_classifier.onnx", ModelType::Onnx),
+        );
+        assert_eq!(
+            shared.runs.load(Ordering::Relaxed),
+            1,
+            "one build serves both"
+        );
+        let (first, second) = (first.score(&ROW).unwrap(), second.score(&ROW).unwrap());
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn different_models_are_built_apart() {
+        let shared = SharedBuilds::default();
+        build(
+            &shared,
+            &descriptor("red", "onnx/wine_mlp_classifier.onnx", ModelType::Onnx),
+        );
+        build(
+            &shared,
+            &descriptor("red", "onnx/wine_logistic.onnx", ModelType::Onnx),
+        );
+        assert_eq!(shared.runs.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_model_that_fails_fails_once_for_every_requester() {
+        let shared = SharedBuilds::default();
+        let mut broken = descriptor("red", "onnx/wine_logistic.onnx", ModelType::Onnx);
+        broken.message_content = Some(MessageContent::Data(b"not a model".to_vec()));
+        let schema = WineRecord::FEATURES;
+        let first = shared.build(&broken, schema, &ModelSource::default());
+        let second = shared.build(&broken, schema, &ModelSource::default());
+        let (first, second) = (first.err().unwrap(), second.err().unwrap());
+        assert_eq!(first.to_string(), second.to_string());
+        assert_eq!(shared.runs.load(Ordering::Relaxed), 1, "built once");
+    }
+
+    #[test]
+    fn a_model_that_shares_nothing_is_built_by_each_requester() {
+        let shared = SharedBuilds::default();
+        let pmml = descriptor("red", "pmml/decision_tree_classifier.pmml", ModelType::Pmml);
+        let mut first = build(&shared, &pmml);
+        let mut second = build(&shared, &pmml);
+        assert_eq!(shared.runs.load(Ordering::Relaxed), 2, "nothing to fork");
+        let (first, second) = (first.score(&ROW).unwrap(), second.score(&ROW).unwrap());
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn requesters_that_arrive_during_a_build_wait_for_it() {
+        let shared = Arc::new(SharedBuilds::default());
+        let onnx = descriptor("red", "onnx/wine_forest_classifier.onnx", ModelType::Onnx);
+        let models: Vec<Box<dyn Model>> = std::thread::scope(|scope| {
+            let builds: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| build(&shared, &onnx)))
+                .collect();
+            builds
+                .into_iter()
+                .map(|build| build.join().unwrap())
+                .collect()
+        });
+        assert_eq!(models.len(), 4);
+        assert_eq!(
+            shared.runs.load(Ordering::Relaxed),
+            1,
+            "built once for all four"
+        );
     }
 }

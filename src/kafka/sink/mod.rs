@@ -4,15 +4,17 @@
 //! `modelserver.source.topic`, `modelserver.source.partition`, `modelserver.source.offset`).
 //!
 //! Two ways to deliver them:
-//! - [`ResultSink`] (at least once): one producer per process, messages sent as they come; before
-//!   data offsets are committed, everything sent is waited for. A message Kafka refuses for
-//!   itself (too large, invalid) becomes a dead letter, and the job moves on; while the cluster
-//!   cannot be reached, nothing is dropped and nothing is committed.
+//! - [`ResultSink`] (at least once): one producer per process, messages sent as they come, each
+//!   counted in the epoch it was sent in until its delivery report; data offsets are committed
+//!   once every message of their epoch and the ones before is delivered, without stopping the
+//!   worker to wait for it. A message Kafka refuses for itself (too large, invalid) becomes a
+//!   dead letter, counted in the refused message's epoch, and the job moves on; while the
+//!   cluster cannot be reached, nothing is dropped and nothing is committed.
 //! - [`TransactionalSink`] (exactly once): one transactional producer per worker; the messages of
 //!   each ingestion time wait until the output frontier has passed it, then go out in one
 //!   transaction with the data offsets of the same times.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -179,14 +181,94 @@ fn truncated(text: &str, most: usize) -> String {
 /// A message Kafka refused, as the delivery report gave it back.
 #[derive(Debug)]
 struct Refused {
+    /// The epoch the message was sent in ([`UNTRACKED`] if none).
+    epoch: usize,
     topic: String,
     key: String,
     payload: Vec<u8>,
     error: String,
 }
 
-/// A producer's reports: refused messages, and whether the cluster is reachable.
+/// The delivery opaque of a message whose delivery nobody waits for by epoch (the
+/// transactional sink's: its transactions say what was delivered).
+const UNTRACKED: usize = usize::MAX;
+
+/// The messages handed to a producer and not settled yet (delivered, or refused and replaced by
+/// a dead letter), counted by the epoch they were sent in. An epoch is closed by a worker that
+/// wants to commit the offsets of what it has sent so far: once it and every earlier epoch
+/// count nothing, all of that is delivered.
+#[derive(Debug)]
+struct InFlight {
+    /// The epoch of `counts[0]`.
+    first: usize,
+    /// Messages not settled, per epoch from `first` on; the last one is the open epoch. Never
+    /// empty.
+    counts: VecDeque<u64>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight {
+            first: 0,
+            counts: VecDeque::from([0]),
+        }
+    }
+}
+
+impl InFlight {
+    /// Counts a message sent now; returns its epoch.
+    fn enter(&mut self) -> usize {
+        *self.counts.back_mut().expect("never empty") += 1;
+        self.first + self.counts.len() - 1
+    }
+
+    /// Counts one more message in `epoch` (a dead letter replacing a message of it), which
+    /// must not be settled yet.
+    fn reenter(&mut self, epoch: usize) {
+        if let Some(count) = self.count_mut(epoch) {
+            *count += 1;
+        }
+    }
+
+    /// A message of `epoch` is settled.
+    fn leave(&mut self, epoch: usize) {
+        if let Some(count) = self.count_mut(epoch) {
+            *count = count.saturating_sub(1);
+        }
+        self.trim();
+    }
+
+    /// Closes the open epoch (returned) and opens the next.
+    fn close(&mut self) -> usize {
+        let closed = self.first + self.counts.len() - 1;
+        self.counts.push_back(0);
+        self.trim();
+        closed
+    }
+
+    /// Whether every message of `epoch` and the epochs before it is settled.
+    fn settled(&self, epoch: usize) -> bool {
+        self.first > epoch
+    }
+
+    fn count_mut(&mut self, epoch: usize) -> Option<&mut u64> {
+        let index = epoch.checked_sub(self.first)?;
+        self.counts.get_mut(index)
+    }
+
+    /// Forgets the settled epochs at the front, keeping the open one.
+    fn trim(&mut self) {
+        while self.counts.len() > 1 && self.counts.front() == Some(&0) {
+            self.counts.pop_front();
+            self.first += 1;
+        }
+    }
+}
+
+/// A producer's reports: messages in flight, refused messages, and whether the cluster is
+/// reachable.
 pub struct DeliveryReport {
+    in_flight: Mutex<InFlight>,
     refused: Mutex<Vec<Refused>>,
     broker: Arc<BrokerStatus>,
 }
@@ -194,6 +276,7 @@ pub struct DeliveryReport {
 impl DeliveryReport {
     fn new(broker: Arc<BrokerStatus>) -> Self {
         DeliveryReport {
+            in_flight: Mutex::default(),
             refused: Mutex::default(),
             broker,
         }
@@ -201,6 +284,18 @@ impl DeliveryReport {
 
     fn take_refused(&self) -> Vec<Refused> {
         std::mem::take(&mut *self.refused.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn settle(&self, epoch: usize) {
+        if epoch != UNTRACKED {
+            self.in_flight().leave(epoch);
+        }
     }
 }
 
@@ -214,11 +309,16 @@ impl ClientContext for DeliveryReport {
 }
 
 impl ProducerContext for DeliveryReport {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    /// A delivered message is settled; a refused one waits, still counted, until a worker has
+    /// sent its dead letter in its place.
+    fn delivery(&self, result: &DeliveryResult<'_>, epoch: usize) {
         match result {
-            Ok(_) => self.broker.up(),
+            Ok(_) => {
+                self.broker.up();
+                self.settle(epoch);
+            }
             Err((error, message)) => {
                 let text = |bytes: Option<&[u8]>| {
                     String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned()
@@ -227,6 +327,7 @@ impl ProducerContext for DeliveryReport {
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .push(Refused {
+                        epoch,
                         topic: message.topic().to_owned(),
                         key: text(message.key()),
                         payload: message.payload().unwrap_or_default().to_vec(),
@@ -259,12 +360,14 @@ fn producer(
         .context("creating a results producer")
 }
 
-/// Hands `message` to `producer`, waiting while its queue is full (the cluster is away) until
-/// `stop` is set. A message librdkafka refuses for itself comes back as `Err` with why; one it
-/// had no room for when asked to stop, as `Err(QueueFull)`.
+/// Hands `message` to `producer` with the delivery opaque `epoch`, waiting while its queue is
+/// full (the cluster is away) until `stop` is set. A message librdkafka refuses for itself
+/// comes back as `Err` with why; one it had no room for when asked to stop, as
+/// `Err(QueueFull)`.
 fn send(
     producer: &ThreadedProducer<DeliveryReport>,
     message: &Outgoing,
+    epoch: usize,
     stop: &AtomicBool,
 ) -> Result<(), KafkaError> {
     let Outgoing {
@@ -273,7 +376,7 @@ fn send(
         payload,
         headers,
     } = message;
-    send_parts(producer, (topic, key, payload), headers, stop)
+    send_parts(producer, (topic, key, payload), headers, epoch, stop)
 }
 
 /// [`send`] for a message given by its parts: topic, key and payload, and headers.
@@ -281,9 +384,12 @@ fn send_parts(
     producer: &ThreadedProducer<DeliveryReport>,
     (topic, key, payload): (&str, &str, &[u8]),
     message_headers: &[(&'static str, String)],
+    epoch: usize,
     stop: &AtomicBool,
 ) -> Result<(), KafkaError> {
-    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    let mut record = BaseRecord::with_opaque_to(topic, epoch)
+        .key(key)
+        .payload(payload);
     // Headers are a C allocation of their own: only dead letters carry any.
     if !message_headers.is_empty() {
         let mut headers = OwnedHeaders::new_with_capacity(message_headers.len());
@@ -326,6 +432,10 @@ thread_local! {
     /// The bytes of the result a worker thread is writing, kept from one result to the next.
     static ENCODED_RESULT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// What a worker had sent when it asked for a commit: the epoch it closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentMark(usize);
 
 /// Whether everything sent so far was delivered (or turned into a dead letter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -390,8 +500,15 @@ impl ResultSink {
         if payload.len() + key.len() > MAX_MESSAGE_BYTES {
             return self.send(self.topics.fit(owned()));
         }
-        let sent = send_parts(&self.producer, (topic, key, payload), &[], &self.stop);
-        self.settle(sent, owned);
+        let epoch = self.report().in_flight().enter();
+        let sent = send_parts(
+            &self.producer,
+            (topic, key, payload),
+            &[],
+            epoch,
+            &self.stop,
+        );
+        self.settle(sent, epoch, owned);
     }
 
     /// Gives up on an input: it goes to the dead-letter topic.
@@ -402,34 +519,85 @@ impl ResultSink {
     }
 
     fn send(&self, message: Outgoing) {
-        let sent = send(&self.producer, &message, &self.stop);
-        self.settle(sent, || message);
+        let epoch = self.report().in_flight().enter();
+        let sent = send(&self.producer, &message, epoch, &self.stop);
+        self.settle(sent, epoch, || message);
     }
 
-    /// Deals with what became of a send: a message dropped while stopping stops commits; one
-    /// Kafka refused for itself becomes a dead letter.
-    fn settle(&self, sent: Result<(), KafkaError>, message: impl FnOnce() -> Outgoing) {
+    fn report(&self) -> &DeliveryReport {
+        self.producer.context()
+    }
+
+    /// Deals with what became of a send in `epoch`: a message dropped while stopping stops
+    /// commits; one Kafka refused for itself becomes a dead letter.
+    fn settle(
+        &self,
+        sent: Result<(), KafkaError>,
+        epoch: usize,
+        message: impl FnOnce() -> Outgoing,
+    ) {
         match sent {
             Ok(()) => {}
             Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
                 self.dropped.store(true, Ordering::Relaxed);
+                self.report().settle(epoch);
             }
-            Err(error) => self.refused(&message(), error.to_string()),
+            Err(error) => self.refused(&message(), error.to_string(), epoch),
         }
     }
 
-    fn refused(&self, message: &Outgoing, error: String) {
+    /// Replaces `message`, refused, by its dead letter, counted in the refused message's
+    /// `epoch` (which it leaves settled).
+    fn refused(&self, message: &Outgoing, error: String, epoch: usize) {
         let reason = format!("Kafka refused the message for `{}`: {error}", message.topic);
         match self.topics.undeliverable(message, reason) {
             Some(letter) => {
-                if let Err(error) = send(&self.producer, &letter, &self.stop) {
+                self.report().in_flight().reenter(epoch);
+                if let Err(error) = send(&self.producer, &letter, epoch, &self.stop) {
                     tracing::error!(topic = %letter.topic, "a dead letter was refused too, and is lost: {error}");
+                    self.report().settle(epoch);
                 }
             }
             None => {
                 tracing::error!(topic = %message.topic, "a message was refused, and is lost: {error}")
             }
         }
+        self.report().settle(epoch);
+    }
+
+    /// Turns the messages Kafka refused since the last call into dead letters; says whether
+    /// there were any.
+    fn divert_refused(&self) -> bool {
+        let refused = self.report().take_refused();
+        let any = !refused.is_empty();
+        for refused in refused {
+            let message = Outgoing {
+                topic: refused.topic.into(),
+                key: refused.key.into(),
+                payload: refused.payload,
+                headers: Vec::new(),
+            };
+            self.refused(&message, refused.error, refused.epoch);
+        }
+        any
+    }
+
+    /// Marks what was sent so far (by every worker of the process), to ask [`Self::delivered`]
+    /// about later: nothing waits.
+    pub fn mark(&self) -> SentMark {
+        SentMark(self.report().in_flight().close())
+    }
+
+    /// Whether everything sent before `mark` was delivered (or, refused, replaced by its dead
+    /// letter, delivered too): `None` while some of it is in flight; [`Delivered::Interrupted`]
+    /// once something was dropped while stopping.
+    pub fn delivered(&self, mark: SentMark) -> Option<Delivered> {
+        self.divert_refused();
+        if self.dropped.load(Ordering::Relaxed) {
+            return Some(Delivered::Interrupted);
+        }
+        let settled = self.report().in_flight().settled(mark.0);
+        settled.then_some(Delivered::All)
     }
 
     /// Waits until everything written so far is delivered, turning what Kafka refused into dead
@@ -439,20 +607,7 @@ impl ResultSink {
         let deadline = patience.map(|patience| Instant::now() + patience);
         loop {
             let all_sent = self.flush_once(deadline);
-            let refused = self.producer.context().take_refused();
-            if refused.is_empty() {
-                return all_sent;
-            }
-            for refused in refused {
-                let message = Outgoing {
-                    topic: refused.topic.into(),
-                    key: refused.key.into(),
-                    payload: refused.payload,
-                    headers: Vec::new(),
-                };
-                self.refused(&message, refused.error);
-            }
-            if all_sent == Delivered::Interrupted {
+            if !self.divert_refused() || all_sent == Delivered::Interrupted {
                 return all_sent;
             }
         }
@@ -587,7 +742,7 @@ impl TransactionalSink {
         stop: &AtomicBool,
     ) -> Result<(), Attempt> {
         for message in batch {
-            if let Err(error) = send(&self.producer, message, stop) {
+            if let Err(error) = send(&self.producer, message, UNTRACKED, stop) {
                 return Err(self.abort(error));
             }
         }
@@ -796,5 +951,58 @@ mod tests {
         };
         let messages = topics.for_result(&scored(Outcome::NoModel, Some(b"record".to_vec())));
         assert_eq!(messages.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod in_flight_tests {
+    use super::InFlight;
+
+    #[test]
+    fn a_mark_is_settled_once_its_epoch_and_every_earlier_one_are() {
+        let mut in_flight = InFlight::default();
+        let first = in_flight.enter();
+        let mark = in_flight.close();
+        let second = in_flight.enter();
+        let later_mark = in_flight.close();
+        assert!(!in_flight.settled(mark));
+        in_flight.leave(second);
+        assert!(
+            !in_flight.settled(later_mark),
+            "a message of an earlier epoch is still in flight"
+        );
+        in_flight.leave(first);
+        assert!(in_flight.settled(mark));
+        assert!(in_flight.settled(later_mark));
+    }
+
+    #[test]
+    fn messages_sent_after_a_mark_do_not_hold_it() {
+        let mut in_flight = InFlight::default();
+        let before = in_flight.enter();
+        let mark = in_flight.close();
+        let _after = in_flight.enter();
+        in_flight.leave(before);
+        assert!(in_flight.settled(mark));
+    }
+
+    #[test]
+    fn a_refused_message_holds_its_epoch_until_its_dead_letter_is_delivered() {
+        let mut in_flight = InFlight::default();
+        let refused = in_flight.enter();
+        let mark = in_flight.close();
+        in_flight.reenter(refused);
+        in_flight.leave(refused);
+        assert!(!in_flight.settled(mark), "the dead letter is in flight");
+        in_flight.leave(refused);
+        assert!(in_flight.settled(mark));
+    }
+
+    #[test]
+    fn an_empty_epoch_is_settled_at_once() {
+        let mut in_flight = InFlight::default();
+        let mark = in_flight.close();
+        assert!(in_flight.settled(mark));
+        assert_eq!(in_flight.counts.len(), 1, "settled epochs are forgotten");
     }
 }

@@ -198,6 +198,16 @@ impl Model for OnnxModel {
     fn kind(&self) -> ModelKind {
         ModelKind::Onnx
     }
+
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        let state = self.state.plan().spawn().ok()?;
+        Some(Box::new(OnnxModel {
+            batched: self.batched,
+            state,
+            inputs: self.inputs.clone(),
+            labels: self.labels.clone(),
+        }))
+    }
 }
 
 fn read_proto(bytes: &[u8]) -> Result<ModelProto, ModelError> {

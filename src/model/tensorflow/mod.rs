@@ -270,6 +270,17 @@ impl Model for TensorFlowModel {
     fn kind(&self) -> ModelKind {
         self.kind
     }
+
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        let state = self.state.plan().spawn().ok()?;
+        Some(Box::new(TensorFlowModel {
+            batched: self.batched,
+            state,
+            inputs: self.inputs.clone(),
+            labels: self.labels.clone(),
+            kind: self.kind,
+        }))
+    }
 }
 
 /// The features a graph takes: a graph names none of its own.
