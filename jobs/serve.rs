@@ -77,6 +77,10 @@ struct Args {
     /// Milliseconds between commits of the data offsets the output has passed.
     #[arg(long, default_value_t = JobConfig::COMMIT_INTERVAL.as_millis() as u64)]
     commit_interval_ms: u64,
+    /// Milliseconds the output may fall behind the data read (records waiting for a model
+    /// build or for a slow worker) before the job stops reading data until it catches up.
+    #[arg(long, default_value_t = JobConfig::MAX_LAG.as_millis() as u64)]
+    max_lag_ms: u64,
     /// Exit once no input has seen a message for this many seconds.
     #[arg(long)]
     exit_when_idle: Option<f64>,
@@ -185,6 +189,7 @@ fn job_config(args: Args) -> JobConfig {
         timely_events: args.timely_events,
     };
     config.commit_interval = Duration::from_millis(args.commit_interval_ms);
+    config.max_lag = Duration::from_millis(args.max_lag_ms);
     config.startup_timeout = Duration::from_secs(args.startup_timeout_s);
     config.exit_when_idle = args.exit_when_idle.map(Duration::from_secs_f64);
     config

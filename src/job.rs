@@ -79,6 +79,10 @@ pub struct JobConfig {
     pub poll_wait: Duration,
     /// How often data offsets are committed (and, exactly once, transactions).
     pub commit_interval: Duration,
+    /// How far the output may fall behind the data read (records held waiting for a model
+    /// build, for a slow worker, or for another process) before the workers stop reading data
+    /// until it catches up: what bounds the records a job holds in memory.
+    pub max_lag: Duration,
     /// How long the cluster may take to answer when the job starts.
     pub startup_timeout: Duration,
     /// Stop once no worker input has seen a message for this long (for batch runs and tests).
@@ -138,6 +142,8 @@ impl JobConfig {
     pub const BATCH_SIZE: usize = 1024;
     /// The default [`JobConfig::commit_interval`].
     pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+    /// The default [`JobConfig::max_lag`].
+    pub const MAX_LAG: Duration = Duration::from_secs(5);
     /// The default [`JobConfig::startup_timeout`].
     pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -158,6 +164,7 @@ impl JobConfig {
             batch_size: Self::BATCH_SIZE,
             poll_wait: Duration::from_millis(5),
             commit_interval: Self::COMMIT_INTERVAL,
+            max_lag: Self::MAX_LAG,
             startup_timeout: Self::STARTUP_TIMEOUT,
             exit_when_idle: None,
             state: StateOptions::default(),
@@ -476,10 +483,11 @@ impl LogThrottle {
 
 impl<R: Record> WorkerInputs<R> {
     /// Moves the clock on (the models input only once the models read at start are all in) and
-    /// reads one batch of models, then, once they are, one batch of data records; returns the
-    /// time, the data offsets read and whether anything was read.
+    /// reads one batch of models, then, once they are and unless `hold_data`, one batch of data
+    /// records; returns the time, the data offsets read and whether anything was read.
     fn read_batch(
         &mut self,
+        hold_data: bool,
         config: &JobConfig,
         counters: &Counters,
         output: &mut WorkerOutput,
@@ -492,7 +500,7 @@ impl<R: Record> WorkerInputs<R> {
             self.models.advance_to(now);
         }
         let models_read = self.read_models(config, counters, model_dead_letters);
-        if restoring {
+        if restoring || hold_data {
             return (now, BTreeMap::new(), !models_read.is_empty());
         }
         let data = &mut self.data;
@@ -685,14 +693,30 @@ fn run_worker<R: Record>(
     let mut committer = Committer::new(config.commit_interval);
     let mut last_read = Instant::now();
     let mut restored = false;
+    let mut holding_data = false;
     while !job.should_stop(last_read) {
+        let output_frontier = probe.with_frontier(|frontier| frontier.first().copied());
+        let hold_data = too_far_behind(output_frontier, clock_ms(), config.max_lag);
+        if hold_data != holding_data {
+            holding_data = hold_data;
+            match hold_data {
+                true => {
+                    tracing::info!(worker = index, max_lag = ?config.max_lag, "the output is behind the data read by more than the most allowed: reading no data until it catches up")
+                }
+                false => tracing::info!(worker = index, "the output caught up: reading data again"),
+            }
+        }
         let (time, data_read, read_any) =
-            inputs.read_batch(config, &job.counters, &mut output, &job.sink);
+            inputs.read_batch(hold_data, config, &job.counters, &mut output, &job.sink);
         if !restored && inputs.model_source.caught_up() {
             restored = true;
             tracing::info!(worker = index, "models restored; reading data");
         }
         committer.ledger.record(time, data_read);
+        if hold_data {
+            // Not idle: records wait to be scored.
+            last_read = Instant::now();
+        }
         if read_any {
             last_read = Instant::now();
             worker.step();
@@ -723,6 +747,12 @@ fn run_worker<R: Record>(
     committer.finish(&probe, &data_source, &mut output, job)?;
     tracing::info!(worker = index, "worker finished");
     Ok(())
+}
+
+/// Whether the output, at `frontier`, is more than `max_lag` behind the clock (`now`): the
+/// records read since are held in memory, and no more should be read until it catches up.
+fn too_far_behind(frontier: Option<Time>, now: Time, max_lag: Duration) -> bool {
+    frontier.is_some_and(|frontier| now.saturating_sub(frontier) > max_lag.as_millis() as Time)
 }
 
 impl Job {
@@ -841,6 +871,22 @@ impl Committer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_is_held_back_only_while_the_output_is_too_far_behind() {
+        let max_lag = Duration::from_secs(5);
+        assert!(!too_far_behind(Some(10_000), 14_000, max_lag));
+        assert!(!too_far_behind(Some(10_000), 15_000, max_lag));
+        assert!(too_far_behind(Some(10_000), 15_001, max_lag));
+        assert!(
+            !too_far_behind(None, 15_001, max_lag),
+            "a finished output holds nothing"
+        );
+        assert!(
+            !too_far_behind(Some(20_000), 15_000, max_lag),
+            "a clock set back"
+        );
+    }
 
     #[test]
     fn a_flood_of_bad_inputs_is_logged_in_bursts_and_counted() {
