@@ -335,8 +335,8 @@ pub struct Model {
     /// predicates compare plain inputs, a regression over plain inputs: no slots, no
     /// preparation).
     direct: bool,
-    /// For direct scoring: the plain inputs' numbers (rounded to `f32` for float fields), in
-    /// the order of `plain` (reused between records).
+    /// For direct scoring: the plain inputs' numbers (rounded to `f32` for float fields), each
+    /// at its slot (reused between records).
     numbers: Vec<f64>,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
@@ -408,7 +408,14 @@ impl Model {
             .iter()
             .map(|label| label.parse::<f64>().unwrap_or(f64::NAN))
             .collect();
-        let numbers = vec![0.0; plain.len()];
+        let numbers = vec![
+            0.0;
+            plain
+                .iter()
+                .map(|input| input.slot as usize + 1)
+                .max()
+                .unwrap_or(0)
+        ];
         Ok(Model {
             program,
             slots,
@@ -514,10 +521,11 @@ impl Model {
     /// one is not a present number (so a direct model may not score the record).
     #[inline]
     fn gather_numbers<'r>(&mut self, value_at: &impl Fn(usize) -> Input<'r>) -> bool {
-        for (number, input) in self.numbers.iter_mut().zip(&self.plain) {
+        for input in &self.plain {
             match value_at(input.position as usize) {
                 Input::Number(x) if !x.is_nan() => {
-                    *number = if input.float { f64::from(x as f32) } else { x };
+                    self.numbers[input.slot as usize] =
+                        if input.float { f64::from(x as f32) } else { x };
                 }
                 _ => return false,
             }
@@ -593,12 +601,12 @@ fn prepare_inputs<'r>(
 }
 
 /// The (slot, index among the gathered numbers, float field) of each plain input, for direct
-/// scoring: the gathered numbers are already rounded, so none is a float field there.
+/// scoring: the gathered numbers are at their slots, already rounded, so none is a float field
+/// there.
 fn direct_inputs(plain: &[PlainInput]) -> Vec<(u32, u32, bool)> {
     plain
         .iter()
-        .enumerate()
-        .map(|(index, input)| (input.slot, index as u32, false))
+        .map(|input| (input.slot, input.slot, false))
         .collect()
 }
 

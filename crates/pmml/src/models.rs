@@ -65,22 +65,23 @@ pub enum Outcome {
     Class(usize),
 }
 
-/// The compiled structure of one model type.
+/// The compiled structure of one model type (boxed but for a tree, the one model type a
+/// document may hold hundreds of, as the segments of a forest: so that they stay small).
 #[derive(Debug)]
 enum Body {
     Tree(TreeModel),
-    Regression(RegressionModel),
-    General(GeneralRegression),
-    Neural(NeuralNetwork),
-    Mining(MiningModel),
-    NaiveBayes(NaiveBayes),
-    Svm(SupportVectorMachine),
-    Clustering(Clustering),
-    Knn(NearestNeighbors),
-    Scorecard(Scorecard),
-    RuleSet(RuleSet),
-    Association(Association),
-    TimeSeries(TimeSeries),
+    Regression(Box<RegressionModel>),
+    General(Box<GeneralRegression>),
+    Neural(Box<NeuralNetwork>),
+    Mining(Box<MiningModel>),
+    NaiveBayes(Box<NaiveBayes>),
+    Svm(Box<SupportVectorMachine>),
+    Clustering(Box<Clustering>),
+    Knn(Box<NearestNeighbors>),
+    Scorecard(Box<Scorecard>),
+    RuleSet(Box<RuleSet>),
+    Association(Box<Association>),
+    TimeSeries(Box<TimeSeries>),
 }
 
 /// A compiled model of any type, with its target handling and outputs.
@@ -89,14 +90,39 @@ pub struct ModelNode {
     function: Function,
     declared_target: Option<String>,
     body: Body,
-    categories: Option<Categories>,
-    target: Option<TargetTransform>,
+    /// The target's categories, shared with the models that have the same.
+    categories: Option<Arc<Categories>>,
+    target: Option<Box<TargetTransform>>,
     priors: Option<Vec<f64>>,
     outputs: Outputs,
-    details: Details,
+    /// What the model types that report details fill (none for the others).
+    details: Option<Box<Details>>,
     probabilities: Vec<f64>,
     has_probabilities: bool,
     last: Outcome,
+}
+
+/// The details of a model type that reports none.
+static NO_DETAILS: Details = Details {
+    ranked: Vec::new(),
+    reasons: Vec::new(),
+    confidences: Vec::new(),
+    rules: None,
+    rule_flags: Vec::new(),
+};
+
+impl Body {
+    /// Whether the model type reports details (entities, reason codes, confidences, rules).
+    fn reports_details(&self) -> bool {
+        matches!(
+            self,
+            Body::Clustering(_)
+                | Body::Knn(_)
+                | Body::Scorecard(_)
+                | Body::RuleSet(_)
+                | Body::Association(_)
+        )
+    }
 }
 
 /// The model elements of PMML this engine does not evaluate.
@@ -169,7 +195,7 @@ impl ModelNode {
             ModelType::Tree => Body::Tree(TreeModel::compile(
                 c, scope, element, function, cats, float,
             )?),
-            ModelType::Regression => Body::Regression(RegressionModel::compile(
+            ModelType::Regression => Body::Regression(Box::new(RegressionModel::compile(
                 c,
                 scope,
                 element,
@@ -177,47 +203,47 @@ impl ModelNode {
                 cats,
                 target_op_type,
                 float,
-            )?),
-            ModelType::General => Body::General(GeneralRegression::compile(
+            )?)),
+            ModelType::General => Body::General(Box::new(GeneralRegression::compile(
                 c, scope, element, function, cats,
-            )?),
-            ModelType::Neural => {
-                Body::Neural(NeuralNetwork::compile(c, scope, element, function, cats)?)
-            }
-            ModelType::NaiveBayes => Body::NaiveBayes(NaiveBayes::compile(
+            )?)),
+            ModelType::Neural => Body::Neural(Box::new(NeuralNetwork::compile(
+                c, scope, element, function, cats,
+            )?)),
+            ModelType::NaiveBayes => Body::NaiveBayes(Box::new(NaiveBayes::compile(
                 c,
                 scope,
                 element,
                 classifier_categories(element, cats)?,
-            )?),
-            ModelType::Clustering => Body::Clustering(Clustering::compile(
+            )?)),
+            ModelType::Clustering => Body::Clustering(Box::new(Clustering::compile(
                 c,
                 scope,
                 element,
                 classifier_categories(element, cats)?,
-            )?),
-            ModelType::Knn => Body::Knn(NearestNeighbors::compile(
+            )?)),
+            ModelType::Knn => Body::Knn(Box::new(NearestNeighbors::compile(
                 c,
                 scope,
                 element,
                 function,
                 target_name.as_deref(),
                 cats,
-            )?),
+            )?)),
             ModelType::Scorecard if function == Function::Regression => {
-                Body::Scorecard(Scorecard::compile(c, scope, element)?)
+                Body::Scorecard(Box::new(Scorecard::compile(c, scope, element)?))
             }
             ModelType::Scorecard => {
                 return Err(element.unsupported("a Scorecard that does not do regression"))
             }
-            ModelType::RuleSet => Body::RuleSet(RuleSet::compile(
+            ModelType::RuleSet => Body::RuleSet(Box::new(RuleSet::compile(
                 c,
                 scope,
                 element,
                 classifier_categories(element, cats)?,
-            )?),
+            )?)),
             ModelType::Association if function == Function::AssociationRules => {
-                Body::Association(Association::compile(c, scope, element)?)
+                Body::Association(Box::new(Association::compile(c, scope, element)?))
             }
             ModelType::Association => {
                 return Err(
@@ -225,15 +251,15 @@ impl ModelNode {
                 )
             }
             ModelType::TimeSeries if function == Function::Regression => {
-                Body::TimeSeries(TimeSeries::compile(c, scope, element)?)
+                Body::TimeSeries(Box::new(TimeSeries::compile(c, scope, element)?))
             }
             ModelType::TimeSeries => {
                 return Err(element.invalid("a TimeSeriesModel has functionName=\"timeSeries\""))
             }
-            ModelType::Svm => Body::Svm(SupportVectorMachine::compile(
+            ModelType::Svm => Body::Svm(Box::new(SupportVectorMachine::compile(
                 c, scope, element, function, cats, float,
-            )?),
-            ModelType::Mining => Body::Mining(MiningModel::compile(
+            )?)),
+            ModelType::Mining => Body::Mining(Box::new(MiningModel::compile(
                 c,
                 scope,
                 element,
@@ -241,13 +267,13 @@ impl ModelNode {
                 cats,
                 target_name.as_deref(),
                 float,
-            )?),
+            )?)),
         };
         let passes_through = matches!(&body, Body::Mining(mining) if mining.passes_through());
         let target = if passes_through {
             None
         } else {
-            TargetTransform::read(element, target_name.as_deref(), float)?
+            TargetTransform::read(element, target_name.as_deref(), float)?.map(Box::new)
         };
         let rules = match &body {
             Body::Association(association) => Some(association.table()),
@@ -261,8 +287,15 @@ impl ModelNode {
             categories.as_mut(),
             rules.is_some(),
         )?;
-        let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
+        let priors = read_priors(c, element, target.as_deref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
+        let categories = categories.map(|categories| c.share_categories(categories));
+        let details = (rules.is_some() || body.reports_details()).then(|| {
+            Box::new(Details {
+                rules,
+                ..Details::default()
+            })
+        });
         Ok(ModelNode {
             function,
             declared_target,
@@ -271,10 +304,7 @@ impl ModelNode {
             target,
             priors,
             outputs,
-            details: Details {
-                rules,
-                ..Details::default()
-            },
+            details,
             probabilities: vec![0.0; count],
             has_probabilities: false,
             last: Outcome::Missing,
@@ -293,11 +323,21 @@ impl ModelNode {
             Body::Mining(mining) => mining.evaluate(env, probabilities)?,
             Body::NaiveBayes(bayes) => bayes.evaluate(env, probabilities)?,
             Body::Svm(svm) => svm.evaluate(env, probabilities)?,
-            Body::Clustering(clustering) => clustering.evaluate(env, details)?,
-            Body::Knn(knn) => knn.evaluate(env, details)?,
-            Body::Scorecard(scorecard) => scorecard.evaluate(env, details)?,
-            Body::RuleSet(rules) => rules.evaluate(env, details, probabilities.len())?,
-            Body::Association(association) => association.evaluate(env, details)?,
+            Body::Clustering(clustering) => {
+                clustering.evaluate(env, details.get_or_insert_with(Box::default))?
+            }
+            Body::Knn(knn) => knn.evaluate(env, details.get_or_insert_with(Box::default))?,
+            Body::Scorecard(scorecard) => {
+                scorecard.evaluate(env, details.get_or_insert_with(Box::default))?
+            }
+            Body::RuleSet(rules) => rules.evaluate(
+                env,
+                details.get_or_insert_with(Box::default),
+                probabilities.len(),
+            )?,
+            Body::Association(association) => {
+                association.evaluate(env, details.get_or_insert_with(Box::default))?
+            }
             Body::TimeSeries(series) => series.evaluate(env)?,
         };
         let outcome = self.finish(raw);
@@ -312,7 +352,7 @@ impl ModelNode {
     /// [`RegressionModel::prepare_direct`]): possible for a tree or a regression whose output
     /// fields follow from the prediction alone. Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
-        let categories = self.categories.as_ref();
+        let categories = self.categories.as_deref();
         let direct_outputs = self.outputs.unsupported.is_none()
             && self
                 .outputs
@@ -423,7 +463,7 @@ impl ModelNode {
             predicted,
             probabilities,
             winner,
-            details: &self.details,
+            details: self.details(),
         };
         for output in &self.outputs.fields {
             output.write(env, results)?;
@@ -435,7 +475,7 @@ impl ModelNode {
     /// the segments whose results were not handed on.
     pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
         for output in &self.outputs.fields {
-            if let (true, Some(list)) = (reported, output.list_value(&self.details)?) {
+            if let (true, Some(list)) = (reported, output.list_value(self.details())?) {
                 values.push(list);
                 continue;
             }
@@ -487,7 +527,8 @@ impl ModelNode {
     }
 
     fn expose<'s>(&'s self, exposed: &mut Vec<&'s OutputDef>) -> Result<()> {
-        if let Some((name, line, reason)) = &self.outputs.unsupported {
+        if let Some(unsupported) = &self.outputs.unsupported {
+            let (name, line, reason) = &**unsupported;
             return Err(ErrorKind::Unsupported {
                 element: "OutputField".to_owned(),
                 line: *line,
@@ -502,6 +543,11 @@ impl ModelNode {
             }
         }
         Ok(())
+    }
+
+    /// The details the model reported for the last record (none for a model type without).
+    fn details(&self) -> &Details {
+        self.details.as_deref().unwrap_or(&NO_DETAILS)
     }
 
     /// The result of the last evaluation.
