@@ -88,19 +88,52 @@ enum Body {
 #[derive(Debug)]
 pub struct ModelNode {
     function: Function,
-    declared_target: Option<String>,
     body: Body,
     /// The target's categories, shared with the models that have the same.
     categories: Option<Arc<Categories>>,
-    target: Option<Box<TargetTransform>>,
-    priors: Option<Vec<f64>>,
-    outputs: Outputs,
+    /// What only some models have (none for a forest's trees, for instance).
+    extras: Option<Box<Extras>>,
     /// What the model types that report details fill (none for the others).
     details: Option<Box<Details>>,
     probabilities: Vec<f64>,
     has_probabilities: bool,
     last: Outcome,
 }
+
+/// The parts of a model that only some models have.
+#[derive(Debug, Default)]
+struct Extras {
+    /// The target its own MiningSchema declares.
+    declared_target: Option<String>,
+    /// Its Targets post-processing.
+    target: Option<TargetTransform>,
+    /// A classifier's prior probabilities, for records without a prediction.
+    priors: Option<Vec<f64>>,
+    /// Its OutputFields.
+    outputs: Outputs,
+}
+
+impl Extras {
+    /// Whether the model has none of these parts.
+    fn is_empty(&self) -> bool {
+        self.declared_target.is_none()
+            && self.target.is_none()
+            && self.priors.is_none()
+            && self.outputs.fields.is_empty()
+            && self.outputs.unsupported.is_none()
+    }
+}
+
+/// The extras of a model that has none.
+static NO_EXTRAS: Extras = Extras {
+    declared_target: None,
+    target: None,
+    priors: None,
+    outputs: Outputs {
+        fields: Vec::new(),
+        unsupported: None,
+    },
+};
 
 /// The details of a model type that reports none.
 static NO_DETAILS: Details = Details {
@@ -273,7 +306,7 @@ impl ModelNode {
         let target = if passes_through {
             None
         } else {
-            TargetTransform::read(element, target_name.as_deref(), float)?.map(Box::new)
+            TargetTransform::read(element, target_name.as_deref(), float)?
         };
         let rules = match &body {
             Body::Association(association) => Some(association.table()),
@@ -287,7 +320,7 @@ impl ModelNode {
             categories.as_mut(),
             rules.is_some(),
         )?;
-        let priors = read_priors(c, element, target.as_deref(), categories.as_mut())?;
+        let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
         let categories = categories.map(|categories| c.share_categories(categories));
         let details = (rules.is_some() || body.reports_details()).then(|| {
@@ -296,14 +329,17 @@ impl ModelNode {
                 ..Details::default()
             })
         });
-        Ok(ModelNode {
-            function,
+        let extras = Extras {
             declared_target,
-            body,
-            categories,
             target,
             priors,
             outputs,
+        };
+        Ok(ModelNode {
+            function,
+            body,
+            categories,
+            extras: (!extras.is_empty()).then(|| Box::new(extras)),
             details,
             probabilities: vec![0.0; count],
             has_probabilities: false,
@@ -342,7 +378,7 @@ impl ModelNode {
         };
         let outcome = self.finish(raw);
         self.last = outcome;
-        if !self.outputs.fields.is_empty() {
+        if !self.extras().outputs.fields.is_empty() {
             self.write_outputs(env, outcome)?;
         }
         Ok(outcome)
@@ -353,8 +389,9 @@ impl ModelNode {
     /// fields follow from the prediction alone. Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
         let categories = self.categories.as_deref();
-        let direct_outputs = self.outputs.unsupported.is_none()
+        let direct_outputs = self.extras().outputs.unsupported.is_none()
             && self
+                .extras()
                 .outputs
                 .fields
                 .iter()
@@ -382,7 +419,8 @@ impl ModelNode {
             (true, Outcome::Class(winner)) => Some((self.probabilities.as_slice(), winner)),
             _ => None,
         };
-        self.outputs
+        self.extras()
+            .outputs
             .fields
             .iter()
             .map(|output| output.direct_value(&predicted, probabilities))
@@ -410,9 +448,11 @@ impl ModelNode {
     #[inline]
     fn finish(&mut self, raw: Raw) -> Outcome {
         self.has_probabilities = false;
+        let extras = self.extras.as_deref().unwrap_or(&NO_EXTRAS);
         match raw {
             Raw::Value(value) => Outcome::Value(
-                self.target
+                extras
+                    .target
                     .as_ref()
                     .map_or(value, |target| target.apply(value)),
             ),
@@ -423,16 +463,21 @@ impl ModelNode {
                 self.has_probabilities = probabilities;
                 Outcome::Class(winner)
             }
-            Raw::Missing => match (self.function, &self.priors) {
+            Raw::Missing => match (self.function, &extras.priors) {
                 (Function::Classification, Some(priors)) => {
                     self.probabilities.copy_from_slice(priors);
                     self.has_probabilities = true;
                     Outcome::Class(winner(priors).unwrap_or(0))
                 }
                 (Function::Regression, _) => {
-                    match self.target.as_ref().and_then(|target| target.default_value) {
+                    match extras
+                        .target
+                        .as_ref()
+                        .and_then(|target| target.default_value)
+                    {
                         Some(default) => Outcome::Value(
-                            self.target
+                            extras
+                                .target
                                 .as_ref()
                                 .map_or(default, |target| target.apply(default)),
                         ),
@@ -465,7 +510,7 @@ impl ModelNode {
             winner,
             details: self.details(),
         };
-        for output in &self.outputs.fields {
+        for output in &self.extras().outputs.fields {
             output.write(env, results)?;
         }
         Ok(())
@@ -474,7 +519,7 @@ impl ModelNode {
     /// Appends the values of the output fields [`ModelNode::exposed_outputs`] lists: missing for
     /// the segments whose results were not handed on.
     pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
-        for output in &self.outputs.fields {
+        for output in &self.extras().outputs.fields {
             if let (true, Some(list)) = (reported, output.list_value(self.details())?) {
                 values.push(list);
                 continue;
@@ -527,7 +572,7 @@ impl ModelNode {
     }
 
     fn expose<'s>(&'s self, exposed: &mut Vec<&'s OutputDef>) -> Result<()> {
-        if let Some(unsupported) = &self.outputs.unsupported {
+        if let Some(unsupported) = &self.extras().outputs.unsupported {
             let (name, line, reason) = &**unsupported;
             return Err(ErrorKind::Unsupported {
                 element: "OutputField".to_owned(),
@@ -536,13 +581,18 @@ impl ModelNode {
             }
             .into());
         }
-        exposed.extend(&self.outputs.fields);
+        exposed.extend(&self.extras().outputs.fields);
         if let Body::Mining(mining) = &self.body {
             for segment in mining.exposed_segments() {
                 segment.expose(exposed)?;
             }
         }
         Ok(())
+    }
+
+    /// What only some models have (empty for the others).
+    fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
     }
 
     /// The details the model reported for the last record (none for a model type without).
@@ -571,7 +621,7 @@ impl ModelNode {
 
     /// The target field the model's own MiningSchema declares, if any.
     pub fn declared_target(&self) -> Option<&str> {
-        self.declared_target.as_deref()
+        self.extras().declared_target.as_deref()
     }
 
     /// The model's mining function.

@@ -153,17 +153,33 @@ pub struct TreeModel {
     distributions: Box<[f64]>,
     /// The predicates that are not a number comparison, `True` or `False`.
     predicates: Box<[Pred]>,
+    /// What only some trees need (none for the others, such as a forest's trees).
+    extras: Option<Box<Extras>>,
+}
+
+/// The parts of a tree only some missing-value strategies and node contents need.
+#[derive(Debug, Default)]
+struct Extras {
     /// Each node's record count (only for `aggregateNodes`/`weightedConfidence`).
-    record_counts: Box<[f64]>,
+    record_counts: Vec<f64>,
     /// Each node's default child, or `NONE` (only for `defaultChild`).
-    default_children: Box<[u32]>,
+    default_children: Vec<u32>,
     /// Each node's index in `embedded`, or `NONE` (only when some node embeds a Regression).
-    embedded_of: Box<[u32]>,
+    embedded_of: Vec<u32>,
     /// The Regressions embedded in nodes (LightGBM's linear trees).
-    embedded: Box<[EmbeddedRegression]>,
+    embedded: Vec<EmbeddedRegression>,
     /// Nodes waiting to be visited while aggregating (reused between records).
     pending: Vec<u32>,
 }
+
+/// The extras of a tree that needs none.
+static NO_EXTRAS: Extras = Extras {
+    record_counts: Vec::new(),
+    default_children: Vec::new(),
+    embedded_of: Vec::new(),
+    embedded: Vec::new(),
+    pending: Vec::new(),
+};
 
 /// A node's score distribution before categories are final: (category, weight) pairs.
 type SparseDistribution = Vec<(usize, f64)>;
@@ -216,34 +232,21 @@ impl TreeModel {
             nodes: Box::new([]),
             distributions: Box::new([]),
             predicates: Box::new([]),
-            record_counts: Box::new([]),
-            default_children: Box::new([]),
-            embedded_of: Box::new([]),
-            embedded: embedded.into_boxed_slice(),
-            pending: Vec::new(),
+            extras: None,
         };
+        tree.extras = extras(missing, &drafts, embedded);
         tree.pack(drafts, element)?;
         tree.densify(sparse, element)?;
         Ok(tree)
     }
 
+    /// What only some trees need: their extras, if they need any.
+    fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
     /// Packs the builder's nodes into compact ones, with the side tables the tree needs.
     fn pack(&mut self, drafts: Vec<Draft>, element: &El<'_, '_>) -> Result<()> {
-        if self.missing == MissingStrategy::Aggregate {
-            self.record_counts = drafts
-                .iter()
-                .map(|d| d.record_count.unwrap_or(0.0))
-                .collect();
-        }
-        if self.missing == MissingStrategy::DefaultChild {
-            self.default_children = drafts
-                .iter()
-                .map(|d| d.default_child.unwrap_or(NONE))
-                .collect();
-        }
-        if !self.embedded.is_empty() {
-            self.embedded_of = drafts.iter().map(|d| d.embedded.unwrap_or(NONE)).collect();
-        }
         let mut predicates = Vec::new();
         let mut nodes = Vec::with_capacity(drafts.len());
         for draft in drafts {
@@ -338,7 +341,7 @@ impl TreeModel {
         };
         let compared = |node: &TreeNode| !matches!(node.test, Test::True | Test::False);
         let readable = |node: &TreeNode| node.test != Test::Other && direct(node.slot);
-        if !self.embedded.is_empty()
+        if !self.extras().embedded.is_empty()
             || self
                 .nodes
                 .iter()
@@ -451,19 +454,20 @@ impl TreeModel {
 
     /// The default child of node `index`.
     fn default_child(&self, index: u32) -> Result<u32> {
-        match self.default_children[index as usize] {
-            NONE => Err(Error::scoring(
+        match self.extras().default_children.get(index as usize) {
+            Some(&child) if child != NONE => Ok(child),
+            _ => Err(Error::scoring(
                 "a node without defaultChild met a missing value",
             )),
-            child => Ok(child),
         }
     }
 
     /// The result of a selected node.
     fn result(&self, env: &mut Env<'_>, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
-        match self.embedded_of.get(index) {
+        let extras = self.extras();
+        match extras.embedded_of.get(index) {
             Some(&embedded) if embedded != NONE => {
-                if let Some(value) = self.embedded[embedded as usize].evaluate(env)? {
+                if let Some(value) = extras.embedded[embedded as usize].evaluate(env)? {
                     return Ok(Raw::Value(value));
                 }
             }
@@ -520,7 +524,8 @@ impl TreeModel {
         start: u32,
         probabilities: &mut [f64],
     ) -> Result<Raw> {
-        let mut pending = std::mem::take(&mut self.pending);
+        let extras = self.extras.get_or_insert_with(Box::default);
+        let mut pending = std::mem::take(&mut extras.pending);
         pending.clear();
         pending.push(start);
         probabilities.iter_mut().for_each(|p| *p = 0.0);
@@ -528,7 +533,7 @@ impl TreeModel {
         while let Some(index) = pending.pop() {
             let node = &self.nodes[index as usize];
             if node.child_count == 0 {
-                let weight = self.record_counts[index as usize];
+                let weight = self.extras().record_counts[index as usize];
                 total += weight;
                 if self.function == Function::Regression {
                     weighted_score += weight * node.score;
@@ -546,7 +551,7 @@ impl TreeModel {
                 }
             }
         }
-        self.pending = pending;
+        self.extras.get_or_insert_with(Box::default).pending = pending;
         if total == 0.0 {
             return Ok(Raw::Missing);
         }
@@ -559,6 +564,35 @@ impl TreeModel {
             probabilities: true,
         })
     }
+}
+
+/// The extras a tree with these nodes and embedded Regressions needs under `missing`, if any.
+fn extras(
+    missing: MissingStrategy,
+    drafts: &[Draft],
+    embedded: Vec<EmbeddedRegression>,
+) -> Option<Box<Extras>> {
+    let mut extras = Extras::default();
+    if missing == MissingStrategy::Aggregate {
+        extras.record_counts = drafts
+            .iter()
+            .map(|d| d.record_count.unwrap_or(0.0))
+            .collect();
+    }
+    if missing == MissingStrategy::DefaultChild {
+        extras.default_children = drafts
+            .iter()
+            .map(|d| d.default_child.unwrap_or(NONE))
+            .collect();
+    }
+    if !embedded.is_empty() {
+        extras.embedded_of = drafts.iter().map(|d| d.embedded.unwrap_or(NONE)).collect();
+        extras.embedded = embedded;
+    }
+    let needed = missing == MissingStrategy::Aggregate
+        || missing == MissingStrategy::DefaultChild
+        || !extras.embedded.is_empty();
+    needed.then(|| Box::new(extras))
 }
 
 /// Checks that the tree has what its missing-value strategy needs.
