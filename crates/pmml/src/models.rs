@@ -95,7 +95,7 @@ pub struct ModelNode {
     extras: Option<Box<Extras>>,
     /// What the model types that report details fill (none for the others).
     details: Option<Box<Details>>,
-    probabilities: Vec<f64>,
+    probabilities: Box<[f64]>,
     has_probabilities: bool,
     last: Outcome,
 }
@@ -341,7 +341,7 @@ impl ModelNode {
             categories,
             extras: (!extras.is_empty()).then(|| Box::new(extras)),
             details,
-            probabilities: vec![0.0; count],
+            probabilities: vec![0.0; count].into_boxed_slice(),
             has_probabilities: false,
             last: Outcome::Missing,
         })
@@ -416,7 +416,7 @@ impl ModelNode {
             _ => Value::Missing,
         };
         let probabilities = match (self.has_probabilities, self.last) {
-            (true, Outcome::Class(winner)) => Some((self.probabilities.as_slice(), winner)),
+            (true, Outcome::Class(winner)) => Some((&self.probabilities[..], winner)),
             _ => None,
         };
         self.extras()
@@ -501,7 +501,7 @@ impl ModelNode {
             ),
         };
         let probabilities = match (self.has_probabilities, winner) {
-            (true, Some(index)) => Some((self.probabilities.as_slice(), index)),
+            (true, Some(index)) => Some((&self.probabilities[..], index)),
             _ => None,
         };
         let results = Results {
@@ -609,7 +609,7 @@ impl ModelNode {
     #[inline]
     pub fn probabilities(&self) -> Option<&[f64]> {
         self.has_probabilities
-            .then_some(self.probabilities.as_slice())
+            .then_some(&self.probabilities[..])
     }
 
     /// The labels of a classifier's categories (empty for a regression).

@@ -1,6 +1,6 @@
 //! TreeModel: nodes in one flat array of compact records (children contiguous, a number
-//! comparison inline, other predicates aside), score distributions turned into dense
-//! probability rows at load time.
+//! comparison inline, other predicates aside), scores and score distributions (turned into
+//! dense probability rows at load time) in one array beside them.
 
 use super::compile::{Compiler, ScopeId};
 use super::error::{Error, Result};
@@ -74,26 +74,28 @@ impl Test {
     }
 }
 
-/// The node's `flags`: it has a score.
+/// The node's `flags`: it has a score (its result's first number).
 const HAS_SCORE: u8 = 1;
+/// The node's `flags`: it has a probability row (its result's numbers after the first).
+const HAS_ROW: u8 = 4;
 /// The node's `flags`: every child's test is branch-free (see [`Test`]) on a direct input.
 const CHILDREN_BRANCH_FREE: u8 = 2;
 /// No node, no probability row.
 const NONE: u32 = u32::MAX;
 
-/// A tree node (32 bytes).
+/// A tree node (24 bytes).
 #[derive(Debug)]
 struct TreeNode {
     /// The number a comparison compares with (NaN for `True` and `False`).
     value: f64,
-    /// Regression score, or the index of the predicted category (with `HAS_SCORE`).
-    score: f64,
     /// The compared field's slot (where direct scoring reads its number); for `Test::Other`
     /// the predicate's index; for `True` and `False` some direct input's slot once prepared.
     slot: u32,
     first_child: u32,
-    /// Offset of the node's probability row in `TreeModel::distributions` (or `NONE`).
-    distribution: u32,
+    /// Offset of the node's result in `TreeModel::results` (`NONE`: it has none): its score
+    /// (a regression value or the index of the predicted category; NaN without `HAS_SCORE`),
+    /// then its probability row (with `HAS_ROW`).
+    result: u32,
     child_count: u16,
     test: Test,
     flags: u8,
@@ -150,7 +152,8 @@ pub struct TreeModel {
     return_last_when_no_true_child: bool,
     category_count: u32,
     nodes: Box<[TreeNode]>,
-    distributions: Box<[f64]>,
+    /// The nodes' results (see [`TreeNode::result`]).
+    results: Box<[f64]>,
     /// The predicates that are not a number comparison, `True` or `False`.
     predicates: Box<[Pred]>,
     /// What only some trees need (none for the others, such as a forest's trees).
@@ -230,13 +233,12 @@ impl TreeModel {
             return_last_when_no_true_child,
             category_count,
             nodes: Box::new([]),
-            distributions: Box::new([]),
+            results: Box::new([]),
             predicates: Box::new([]),
             extras: None,
         };
         tree.extras = extras(missing, &drafts, embedded);
-        tree.pack(drafts, element)?;
-        tree.densify(sparse, element)?;
+        tree.pack(drafts, sparse, element)?;
         Ok(tree)
     }
 
@@ -246,10 +248,25 @@ impl TreeModel {
     }
 
     /// Packs the builder's nodes into compact ones, with the side tables the tree needs.
-    fn pack(&mut self, drafts: Vec<Draft>, element: &El<'_, '_>) -> Result<()> {
+    fn pack(
+        &mut self,
+        drafts: Vec<Draft>,
+        sparse: Vec<Option<SparseDistribution>>,
+        element: &El<'_, '_>,
+    ) -> Result<()> {
+        let width = self.category_count as usize;
+        let with_result = drafts.iter().zip(&sparse);
+        let size = with_result
+            .map(|(draft, row)| match (draft.score, row) {
+                (_, Some(_)) => 1 + width,
+                (Some(_), None) => 1,
+                (None, None) => 0,
+            })
+            .sum();
+        let mut results = Vec::with_capacity(size);
         let mut predicates = Vec::new();
         let mut nodes = Vec::with_capacity(drafts.len());
-        for draft in drafts {
+        for (draft, row) in drafts.into_iter().zip(sparse) {
             let child_count = u16::try_from(draft.child_count)
                 .map_err(|_| element.unsupported("a node with more than 65,535 children"))?;
             let (test, slot, value) = match draft.predicate {
@@ -261,47 +278,32 @@ impl TreeModel {
                     (Test::Other, (predicates.len() - 1) as u32, f64::NAN)
                 }
             };
+            let mut flags = 0;
+            let result = match (draft.score, &row) {
+                (None, None) => NONE,
+                (score, _) => {
+                    results.push(score.unwrap_or(f64::NAN));
+                    flags |= if score.is_some() { HAS_SCORE } else { 0 };
+                    (results.len() - 1) as u32
+                }
+            };
+            if let Some(entries) = row {
+                push_row(&mut results, width, &entries, element)?;
+                flags |= HAS_ROW;
+            }
             nodes.push(TreeNode {
                 value,
-                score: draft.score.unwrap_or(f64::NAN),
                 slot,
                 first_child: draft.first_child,
-                distribution: NONE,
+                result,
                 child_count,
                 test,
-                flags: if draft.score.is_some() { HAS_SCORE } else { 0 },
+                flags,
             });
         }
         self.nodes = nodes.into_boxed_slice();
+        self.results = results.into_boxed_slice();
         self.predicates = predicates.into_boxed_slice();
-        Ok(())
-    }
-
-    /// Turns the sparse score distributions into dense probability rows.
-    fn densify(
-        &mut self,
-        sparse: Vec<Option<SparseDistribution>>,
-        element: &El<'_, '_>,
-    ) -> Result<()> {
-        let width = self.category_count as usize;
-        let rows = sparse.iter().filter(|entries| entries.is_some()).count();
-        let mut distributions = Vec::with_capacity(rows * width);
-        for (node, distribution) in self.nodes.iter_mut().zip(sparse) {
-            let Some(entries) = distribution else {
-                continue;
-            };
-            let offset = distributions.len();
-            distributions.resize(offset + width, 0.0);
-            let sum: f64 = entries.iter().map(|(_, weight)| weight).sum();
-            if sum == 0.0 {
-                return Err(element.invalid("a node's ScoreDistribution weights add up to zero"));
-            }
-            for (category, weight) in entries {
-                distributions[offset + category] = if sum == 1.0 { weight } else { weight / sum };
-            }
-            node.distribution = offset as u32;
-        }
-        self.distributions = distributions.into_boxed_slice();
         Ok(())
     }
 
@@ -480,16 +482,17 @@ impl TreeModel {
     fn score(&self, index: usize) -> Result<f64> {
         let node = &self.nodes[index];
         match node.has_score() {
-            true => Ok(node.score),
+            true => Ok(self.results[node.result as usize]),
             false => Err(Error::scoring("the selected node has no score")),
         }
     }
 
     /// Node `index`'s probability row, if it has one.
     fn row(&self, index: usize) -> Option<&[f64]> {
-        let offset = self.nodes[index].distribution;
+        let node = &self.nodes[index];
+        let start = node.result as usize + 1;
         let width = self.category_count as usize;
-        (offset != NONE).then(|| &self.distributions[offset as usize..offset as usize + width])
+        (node.flags & HAS_ROW != 0).then(|| &self.results[start..start + width])
     }
 
     /// The result of a selected node from its score or distribution.
@@ -507,7 +510,7 @@ impl TreeModel {
         probabilities.iter_mut().for_each(|p| *p = 0.0);
         probabilities[..row.len()].copy_from_slice(row);
         let best = match self.nodes[index].has_score() {
-            true => self.nodes[index].score as usize,
+            true => self.results[self.nodes[index].result as usize] as usize,
             false => winner(probabilities).unwrap_or(0),
         };
         Ok(Raw::Class {
@@ -536,7 +539,7 @@ impl TreeModel {
                 let weight = self.extras().record_counts[index as usize];
                 total += weight;
                 if self.function == Function::Regression {
-                    weighted_score += weight * node.score;
+                    weighted_score += weight * self.score(index as usize).unwrap_or(f64::NAN);
                 } else if let Some(row) = self.row(index as usize) {
                     probabilities
                         .iter_mut()
@@ -564,6 +567,25 @@ impl TreeModel {
             probabilities: true,
         })
     }
+}
+
+/// Appends the dense probability row of a node's score distribution (`width` categories).
+fn push_row(
+    results: &mut Vec<f64>,
+    width: usize,
+    entries: &[(usize, f64)],
+    element: &El<'_, '_>,
+) -> Result<()> {
+    let sum: f64 = entries.iter().map(|(_, weight)| weight).sum();
+    if sum == 0.0 {
+        return Err(element.invalid("a node's ScoreDistribution weights add up to zero"));
+    }
+    let offset = results.len();
+    results.resize(offset + width, 0.0);
+    for &(category, weight) in entries {
+        results[offset + category] = if sum == 1.0 { weight } else { weight / sum };
+    }
+    Ok(())
 }
 
 /// The extras a tree with these nodes and embedded Regressions needs under `missing`, if any.
