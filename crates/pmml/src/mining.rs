@@ -49,7 +49,8 @@ enum MissingTreatment {
 
 #[derive(Debug)]
 struct Segment {
-    predicate: Pred,
+    /// The segment's predicate; none for `True` (as most are).
+    predicate: Option<Box<Pred>>,
     weight: f64,
     model: ModelNode,
     /// The parent's category index for each of the segment model's categories ([`UNMAPPED`] for
@@ -219,7 +220,7 @@ impl MiningModel {
     }
 
     fn exposed_range(&self) -> std::ops::Range<usize> {
-        let always = |segment: &&Segment| matches!(segment.predicate, Pred::True);
+        let always = |segment: &&Segment| segment.predicate.is_none();
         let range = match self.method {
             Method::SelectFirst => {
                 0..self
@@ -275,7 +276,11 @@ impl MiningModel {
         self.selected.fill(false);
         for index in 0..self.segments.len() {
             let segment = &mut self.segments[index];
-            if segment.predicate.eval(env)? != Some(true) {
+            let applies = match &segment.predicate {
+                None => Some(true),
+                Some(predicate) => predicate.eval(env)?,
+            };
+            if applies != Some(true) {
                 continue;
             }
             let outcome = segment.model.evaluate(env)?;
@@ -614,7 +619,10 @@ fn compile_segment<'a, 'input>(
 ) -> Result<Segment> {
     let predicate_element =
         predicate::find(element).ok_or_else(|| element.invalid("the segment has no predicate"))?;
-    let predicate = predicate::compile(c, scope, &predicate_element)?;
+    let predicate = match predicate::compile(c, scope, &predicate_element)? {
+        Pred::True => None,
+        other => Some(Box::new(other)),
+    };
     let model_element = element
         .children()
         .find(|child| is_model_element(child.name()))

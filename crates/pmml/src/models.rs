@@ -329,6 +329,11 @@ impl ModelNode {
                 ..Details::default()
             })
         });
+        // A tree's probabilities are read from its rows, when no buffer is needed.
+        let probabilities = match &body {
+            Body::Tree(tree) if tree.reads_rows(count) && priors.is_none() => Box::new([]),
+            _ => vec![0.0; count].into_boxed_slice(),
+        };
         let extras = Extras {
             declared_target,
             target,
@@ -341,7 +346,7 @@ impl ModelNode {
             categories,
             extras: (!extras.is_empty()).then(|| Box::new(extras)),
             details,
-            probabilities: vec![0.0; count].into_boxed_slice(),
+            probabilities,
             has_probabilities: false,
             last: Outcome::Missing,
         })
@@ -415,8 +420,8 @@ impl ModelNode {
             (Outcome::Value(value), _) => Value::Number(value),
             _ => Value::Missing,
         };
-        let probabilities = match (self.has_probabilities, self.last) {
-            (true, Outcome::Class(winner)) => Some((&self.probabilities[..], winner)),
+        let probabilities = match (self.probabilities(), self.last) {
+            (Some(probabilities), Outcome::Class(winner)) => Some((probabilities, winner)),
             _ => None,
         };
         self.extras()
@@ -500,8 +505,8 @@ impl ModelNode {
                 Some(index),
             ),
         };
-        let probabilities = match (self.has_probabilities, winner) {
-            (true, Some(index)) => Some((&self.probabilities[..], index)),
+        let probabilities = match (self.probabilities(), winner) {
+            (Some(probabilities), Some(index)) => Some((probabilities, index)),
             _ => None,
         };
         let results = Results {
@@ -608,8 +613,13 @@ impl ModelNode {
     /// The class probabilities of the last classification, if it gave any.
     #[inline]
     pub fn probabilities(&self) -> Option<&[f64]> {
-        self.has_probabilities
-            .then_some(&self.probabilities[..])
+        if !self.has_probabilities {
+            return None;
+        }
+        match &self.body {
+            Body::Tree(tree) if self.probabilities.is_empty() => tree.last_row(),
+            _ => Some(&self.probabilities),
+        }
     }
 
     /// The labels of a classifier's categories (empty for a regression).

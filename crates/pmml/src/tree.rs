@@ -74,9 +74,13 @@ impl Test {
     }
 }
 
-/// The node's `flags`: it has a score (its result's first number).
+/// The node's `flags`: it has a score.
 const HAS_SCORE: u8 = 1;
-/// The node's `flags`: it has a probability row (its result's numbers after the first).
+/// The node's `flags`: its score is its result's first number (else it is the category its
+/// probability row makes the winner, which it is for most classifiers' leaves).
+const STORED_SCORE: u8 = 8;
+/// The node's `flags`: it has a probability row (its result's numbers after the score, if
+/// stored).
 const HAS_ROW: u8 = 4;
 /// The node's `flags`: every child's test is branch-free (see [`Test`]) on a direct input.
 const CHILDREN_BRANCH_FREE: u8 = 2;
@@ -93,8 +97,8 @@ struct TreeNode {
     slot: u32,
     first_child: u32,
     /// Offset of the node's result in `TreeModel::results` (`NONE`: it has none): its score
-    /// (a regression value or the index of the predicted category; NaN without `HAS_SCORE`),
-    /// then its probability row (with `HAS_ROW`).
+    /// (a regression value or the index of the predicted category, with `STORED_SCORE`), then
+    /// its probability row (with `HAS_ROW`).
     result: u32,
     child_count: u16,
     test: Test,
@@ -151,6 +155,8 @@ pub struct TreeModel {
     missing: MissingStrategy,
     return_last_when_no_true_child: bool,
     category_count: u32,
+    /// The node the last record selected.
+    selected: u32,
     nodes: Box<[TreeNode]>,
     /// The nodes' results (see [`TreeNode::result`]).
     results: Box<[f64]>,
@@ -232,6 +238,7 @@ impl TreeModel {
             missing,
             return_last_when_no_true_child,
             category_count,
+            selected: 0,
             nodes: Box::new([]),
             results: Box::new([]),
             predicates: Box::new([]),
@@ -256,14 +263,14 @@ impl TreeModel {
     ) -> Result<()> {
         let width = self.category_count as usize;
         let with_result = drafts.iter().zip(&sparse);
-        let size = with_result
+        let most = with_result
             .map(|(draft, row)| match (draft.score, row) {
                 (_, Some(_)) => 1 + width,
                 (Some(_), None) => 1,
                 (None, None) => 0,
             })
             .sum();
-        let mut results = Vec::with_capacity(size);
+        let mut results = Vec::with_capacity(most);
         let mut predicates = Vec::new();
         let mut nodes = Vec::with_capacity(drafts.len());
         for (draft, row) in drafts.into_iter().zip(sparse) {
@@ -278,19 +285,7 @@ impl TreeModel {
                     (Test::Other, (predicates.len() - 1) as u32, f64::NAN)
                 }
             };
-            let mut flags = 0;
-            let result = match (draft.score, &row) {
-                (None, None) => NONE,
-                (score, _) => {
-                    results.push(score.unwrap_or(f64::NAN));
-                    flags |= if score.is_some() { HAS_SCORE } else { 0 };
-                    (results.len() - 1) as u32
-                }
-            };
-            if let Some(entries) = row {
-                push_row(&mut results, width, &entries, element)?;
-                flags |= HAS_ROW;
-            }
+            let (result, flags) = push_result(&mut results, width, draft.score, row, element)?;
             nodes.push(TreeNode {
                 value,
                 slot,
@@ -302,6 +297,7 @@ impl TreeModel {
             });
         }
         self.nodes = nodes.into_boxed_slice();
+        results.shrink_to_fit();
         self.results = results.into_boxed_slice();
         self.predicates = predicates.into_boxed_slice();
         Ok(())
@@ -313,7 +309,10 @@ impl TreeModel {
             return Ok(Raw::Missing);
         }
         match self.descend(env, 0)? {
-            Selection::Node(index) => self.result(env, index as usize, probabilities),
+            Selection::Node(index) => {
+                self.selected = index;
+                self.result(env, index as usize, probabilities)
+            }
             Selection::Null => Ok(Raw::Missing),
             Selection::Aggregate(start) => self.aggregate(env, start, probabilities),
         }
@@ -378,23 +377,35 @@ impl TreeModel {
     /// after [`TreeModel::prepare_direct`]: no predicate can be UNKNOWN.
     #[inline]
     pub fn evaluate_direct(
-        &self,
+        &mut self,
         number: impl Fn(usize) -> f64,
         probabilities: &mut [f64],
     ) -> Result<Raw> {
+        match self.select_direct(number) {
+            Some(index) => {
+                self.selected = index;
+                self.result_plain(index as usize, probabilities)
+            }
+            None => Ok(Raw::Missing),
+        }
+    }
+
+    /// The node a record of present numbers selects (none: no prediction).
+    #[inline]
+    fn select_direct(&self, number: impl Fn(usize) -> f64) -> Option<u32> {
         let holds = |node: &TreeNode| match node.test {
             Test::True => true,
             Test::False => false,
             test => test.compare(number(node.slot as usize), node.value),
         };
         if !holds(&self.nodes[0]) {
-            return Ok(Raw::Missing);
+            return None;
         }
         let mut current = 0;
         'walk: loop {
             let node = &self.nodes[current as usize];
             if node.child_count == 0 {
-                return self.result_plain(current as usize, probabilities);
+                return Some(current);
             }
             if node.flags & CHILDREN_BRANCH_FREE != 0 {
                 for child in node.children() {
@@ -412,10 +423,8 @@ impl TreeModel {
                     }
                 }
             }
-            if self.return_last_when_no_true_child && node.has_score() {
-                return self.result_plain(current as usize, probabilities);
-            }
-            return Ok(Raw::Missing);
+            let last = self.return_last_when_no_true_child && node.has_score();
+            return last.then_some(current);
         }
     }
 
@@ -478,19 +487,37 @@ impl TreeModel {
         self.result_plain(index, probabilities)
     }
 
+    /// Whether a classifier of `count` categories may read this tree's probabilities from
+    /// [`TreeModel::last_row`] rather than have them copied (no probabilities are computed:
+    /// not aggregated, and every category of the model is the tree's).
+    pub fn reads_rows(&self, count: usize) -> bool {
+        self.missing != MissingStrategy::Aggregate && self.category_count as usize == count
+    }
+
+    /// The probability row of the node the last record selected, if it has one.
+    #[inline]
+    pub fn last_row(&self) -> Option<&[f64]> {
+        self.row(self.selected as usize)
+    }
+
     /// The score of node `index`, failing when it has none.
     fn score(&self, index: usize) -> Result<f64> {
         let node = &self.nodes[index];
-        match node.has_score() {
-            true => Ok(self.results[node.result as usize]),
-            false => Err(Error::scoring("the selected node has no score")),
+        match (
+            node.has_score(),
+            node.flags & STORED_SCORE != 0,
+            self.row(index),
+        ) {
+            (true, true, _) => Ok(self.results[node.result as usize]),
+            (true, false, Some(row)) => Ok(winner(row).unwrap_or(0) as f64),
+            _ => Err(Error::scoring("the selected node has no score")),
         }
     }
 
     /// Node `index`'s probability row, if it has one.
     fn row(&self, index: usize) -> Option<&[f64]> {
         let node = &self.nodes[index];
-        let start = node.result as usize + 1;
+        let start = node.result as usize + usize::from(node.flags & STORED_SCORE != 0);
         let width = self.category_count as usize;
         (node.flags & HAS_ROW != 0).then(|| &self.results[start..start + width])
     }
@@ -507,11 +534,15 @@ impl TreeModel {
                 probabilities: false,
             });
         };
-        probabilities.iter_mut().for_each(|p| *p = 0.0);
-        probabilities[..row.len()].copy_from_slice(row);
-        let best = match self.nodes[index].has_score() {
-            true => self.results[self.nodes[index].result as usize] as usize,
-            false => winner(probabilities).unwrap_or(0),
+        // Without a buffer, the model reads the row itself (see `TreeModel::reads_rows`).
+        if !probabilities.is_empty() {
+            probabilities.fill(0.0);
+            probabilities[..row.len()].copy_from_slice(row);
+        }
+        let best = match (self.nodes[index].has_score(), probabilities.is_empty()) {
+            (true, _) => self.score(index)? as usize,
+            (false, true) => winner(row).unwrap_or(0),
+            (false, false) => winner(probabilities).unwrap_or(0),
         };
         Ok(Raw::Class {
             winner: best,
@@ -569,21 +600,47 @@ impl TreeModel {
     }
 }
 
-/// Appends the dense probability row of a node's score distribution (`width` categories).
-fn push_row(
+/// Appends a node's result (its score, unless its probability row's winner gives it, then the
+/// row) to `results`; returns its offset (`NONE` when there is none) and the node's flags.
+fn push_result(
     results: &mut Vec<f64>,
     width: usize,
-    entries: &[(usize, f64)],
+    score: Option<f64>,
+    row: Option<SparseDistribution>,
     element: &El<'_, '_>,
-) -> Result<()> {
+) -> Result<(u32, u8)> {
+    let offset = results.len() as u32;
+    let Some(entries) = row else {
+        return Ok(match score {
+            Some(score) => {
+                results.push(score);
+                (offset, HAS_SCORE | STORED_SCORE)
+            }
+            None => (NONE, 0),
+        });
+    };
+    let mut dense = vec![0.0; width];
+    dense_row(&mut dense, &entries, element)?;
+    let flags = match score {
+        None => HAS_ROW,
+        Some(score) if winner(&dense) == Some(score as usize) => HAS_ROW | HAS_SCORE,
+        Some(score) => {
+            results.push(score);
+            HAS_ROW | HAS_SCORE | STORED_SCORE
+        }
+    };
+    results.extend_from_slice(&dense);
+    Ok((offset, flags))
+}
+
+/// Fills the dense probability row `row` of a node's score distribution.
+fn dense_row(row: &mut [f64], entries: &[(usize, f64)], element: &El<'_, '_>) -> Result<()> {
     let sum: f64 = entries.iter().map(|(_, weight)| weight).sum();
     if sum == 0.0 {
         return Err(element.invalid("a node's ScoreDistribution weights add up to zero"));
     }
-    let offset = results.len();
-    results.resize(offset + width, 0.0);
     for &(category, weight) in entries {
-        results[offset + category] = if sum == 1.0 { weight } else { weight / sum };
+        row[category] = if sum == 1.0 { weight } else { weight / sum };
     }
     Ok(())
 }
