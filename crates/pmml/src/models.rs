@@ -93,8 +93,6 @@ pub struct ModelNode {
     categories: Option<Arc<Categories>>,
     /// What only some models have (none for a forest's trees, for instance).
     extras: Option<Box<Extras>>,
-    /// What the model types that report details fill (none for the others).
-    details: Option<Box<Details>>,
     probabilities: Box<[f64]>,
     has_probabilities: bool,
     last: Outcome,
@@ -111,6 +109,10 @@ struct Extras {
     priors: Option<Vec<f64>>,
     /// Its OutputFields.
     outputs: Outputs,
+    /// What the model types that report details fill.
+    details: Details,
+    /// Whether the model type reports details.
+    reports_details: bool,
 }
 
 impl Extras {
@@ -121,6 +123,8 @@ impl Extras {
             && self.priors.is_none()
             && self.outputs.fields.is_empty()
             && self.outputs.unsupported.is_none()
+            && self.details.rules.is_none()
+            && !self.reports_details
     }
 }
 
@@ -133,15 +137,14 @@ static NO_EXTRAS: Extras = Extras {
         fields: Vec::new(),
         unsupported: None,
     },
-};
-
-/// The details of a model type that reports none.
-static NO_DETAILS: Details = Details {
-    ranked: Vec::new(),
-    reasons: Vec::new(),
-    confidences: Vec::new(),
-    rules: None,
-    rule_flags: Vec::new(),
+    details: Details {
+        ranked: Vec::new(),
+        reasons: Vec::new(),
+        confidences: Vec::new(),
+        rules: None,
+        rule_flags: Vec::new(),
+    },
+    reports_details: false,
 };
 
 impl Body {
@@ -323,12 +326,6 @@ impl ModelNode {
         let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
         let categories = categories.map(|categories| c.share_categories(categories));
-        let details = (rules.is_some() || body.reports_details()).then(|| {
-            Box::new(Details {
-                rules,
-                ..Details::default()
-            })
-        });
         // A tree's probabilities are read from its rows, when no buffer is needed.
         let probabilities = match &body {
             Body::Tree(tree) if tree.reads_rows(count) && priors.is_none() => Box::new([]),
@@ -339,13 +336,17 @@ impl ModelNode {
             target,
             priors,
             outputs,
+            details: Details {
+                rules,
+                ..Details::default()
+            },
+            reports_details: body.reports_details(),
         };
         Ok(ModelNode {
             function,
             body,
             categories,
             extras: (!extras.is_empty()).then(|| Box::new(extras)),
-            details,
             probabilities,
             has_probabilities: false,
             last: Outcome::Missing,
@@ -355,32 +356,33 @@ impl ModelNode {
     /// Scores the current record.
     pub fn evaluate(&mut self, env: &mut Env<'_>) -> Result<Outcome> {
         let probabilities = &mut self.probabilities;
-        let details = &mut self.details;
-        let raw = match &mut self.body {
-            Body::Tree(tree) => tree.evaluate(env, probabilities)?,
-            Body::Regression(regression) => regression.evaluate(env, probabilities)?,
-            Body::General(general) => general.evaluate(env, probabilities)?,
-            Body::Neural(network) => network.evaluate(env, probabilities)?,
-            Body::Mining(mining) => mining.evaluate(env, probabilities)?,
-            Body::NaiveBayes(bayes) => bayes.evaluate(env, probabilities)?,
-            Body::Svm(svm) => svm.evaluate(env, probabilities)?,
-            Body::Clustering(clustering) => {
-                clustering.evaluate(env, details.get_or_insert_with(Box::default))?
-            }
-            Body::Knn(knn) => knn.evaluate(env, details.get_or_insert_with(Box::default))?,
-            Body::Scorecard(scorecard) => {
-                scorecard.evaluate(env, details.get_or_insert_with(Box::default))?
-            }
-            Body::RuleSet(rules) => rules.evaluate(
-                env,
-                details.get_or_insert_with(Box::default),
-                probabilities.len(),
-            )?,
-            Body::Association(association) => {
-                association.evaluate(env, details.get_or_insert_with(Box::default))?
-            }
-            Body::TimeSeries(series) => series.evaluate(env)?,
-        };
+        let extras = &mut self.extras;
+        let raw =
+            match &mut self.body {
+                Body::Tree(tree) => tree.evaluate(env, probabilities)?,
+                Body::Regression(regression) => regression.evaluate(env, probabilities)?,
+                Body::General(general) => general.evaluate(env, probabilities)?,
+                Body::Neural(network) => network.evaluate(env, probabilities)?,
+                Body::Mining(mining) => mining.evaluate(env, probabilities)?,
+                Body::NaiveBayes(bayes) => bayes.evaluate(env, probabilities)?,
+                Body::Svm(svm) => svm.evaluate(env, probabilities)?,
+                Body::Clustering(clustering) => clustering
+                    .evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?,
+                Body::Knn(knn) => {
+                    knn.evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?
+                }
+                Body::Scorecard(scorecard) => {
+                    scorecard.evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?
+                }
+                Body::RuleSet(rules) => rules.evaluate(
+                    env,
+                    &mut extras.get_or_insert_with(Box::default).details,
+                    probabilities.len(),
+                )?,
+                Body::Association(association) => association
+                    .evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?,
+                Body::TimeSeries(series) => series.evaluate(env)?,
+            };
         let outcome = self.finish(raw);
         self.last = outcome;
         if !self.extras().outputs.fields.is_empty() {
@@ -602,7 +604,7 @@ impl ModelNode {
 
     /// The details the model reported for the last record (none for a model type without).
     fn details(&self) -> &Details {
-        self.details.as_deref().unwrap_or(&NO_DETAILS)
+        &self.extras().details
     }
 
     /// The result of the last evaluation.

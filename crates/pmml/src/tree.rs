@@ -41,7 +41,7 @@ enum Test {
     True = 6,
     Equal = 8,
     NotEqual = 9,
-    /// A predicate of `TreeModel::predicates` (the node's `slot` is its index).
+    /// A predicate of the tree's `Extras::predicates` (the node's `slot` is its index).
     Other = 10,
 }
 
@@ -160,8 +160,6 @@ pub struct TreeModel {
     nodes: Box<[TreeNode]>,
     /// The nodes' results (see [`TreeNode::result`]).
     results: Box<[f64]>,
-    /// The predicates that are not a number comparison, `True` or `False`.
-    predicates: Box<[Pred]>,
     /// What only some trees need (none for the others, such as a forest's trees).
     extras: Option<Box<Extras>>,
 }
@@ -169,6 +167,8 @@ pub struct TreeModel {
 /// The parts of a tree only some missing-value strategies and node contents need.
 #[derive(Debug, Default)]
 struct Extras {
+    /// The predicates that are not a number comparison, `True` or `False`.
+    predicates: Vec<Pred>,
     /// Each node's record count (only for `aggregateNodes`/`weightedConfidence`).
     record_counts: Vec<f64>,
     /// Each node's default child, or `NONE` (only for `defaultChild`).
@@ -183,6 +183,7 @@ struct Extras {
 
 /// The extras of a tree that needs none.
 static NO_EXTRAS: Extras = Extras {
+    predicates: Vec::new(),
     record_counts: Vec::new(),
     default_children: Vec::new(),
     embedded_of: Vec::new(),
@@ -241,7 +242,6 @@ impl TreeModel {
             selected: 0,
             nodes: Box::new([]),
             results: Box::new([]),
-            predicates: Box::new([]),
             extras: None,
         };
         tree.extras = extras(missing, &drafts, embedded);
@@ -299,7 +299,10 @@ impl TreeModel {
         self.nodes = nodes.into_boxed_slice();
         results.shrink_to_fit();
         self.results = results.into_boxed_slice();
-        self.predicates = predicates.into_boxed_slice();
+        if !predicates.is_empty() {
+            predicates.shrink_to_fit();
+            self.extras.get_or_insert_with(Box::default).predicates = predicates;
+        }
         Ok(())
     }
 
@@ -325,7 +328,7 @@ impl TreeModel {
         match node.test {
             Test::True => Ok(Some(true)),
             Test::False => Ok(Some(false)),
-            Test::Other => self.predicates[node.slot as usize].eval(env),
+            Test::Other => self.extras().predicates[node.slot as usize].eval(env),
             test => Ok(env.number(node.slot)?.map(|x| test.compare(x, node.value))),
         }
     }
