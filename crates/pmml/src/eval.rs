@@ -224,6 +224,17 @@ impl<'a> Env<'a> {
         (base + self.slots.dynamic.len() - 1) as u32
     }
 
+    /// The texts of the strings made during this record (not the document's), in id order.
+    pub fn record_texts(&self) -> &[String] {
+        &self.slots.dynamic
+    }
+
+    /// Makes `texts` this record's own strings again, with the ids they had when
+    /// [`Env::record_texts`] gave them (at the start of a record).
+    pub fn restore_record_texts(&mut self, texts: &[String]) {
+        self.slots.dynamic.extend_from_slice(texts);
+    }
+
     /// Casts `value` to `data_type`, as a derived field's declared type requires.
     pub fn cast(&mut self, value: Val, data_type: DataType) -> Result<Val> {
         Ok(match (value, data_type) {

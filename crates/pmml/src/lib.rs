@@ -151,6 +151,7 @@ mod naive_bayes;
 mod neural;
 mod output;
 mod predicate;
+mod prepared;
 mod regression;
 mod rule_set;
 mod schema;
@@ -166,6 +167,7 @@ mod xml;
 use std::sync::Arc;
 
 pub use error::{Error, ErrorKind};
+pub use prepared::PreparedRecord;
 pub use xml::{MAX_DEPTH, MAX_DOCUMENT_BYTES};
 
 use compile::Compiler;
@@ -340,6 +342,12 @@ pub struct Model {
     numbers: Vec<f64>,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
+    reporting: Reporting,
+}
+
+/// What a prediction reports besides the model's outcome.
+#[derive(Debug)]
+struct Reporting {
     labels: Vec<Arc<str>>,
     /// Each label read as a number (NaN when it is not one), for [`Prediction::value`].
     label_numbers: Vec<f64>,
@@ -427,10 +435,12 @@ impl Model {
             numbers,
             input_names,
             fields,
-            labels,
-            label_numbers,
-            targets,
-            output_names,
+            reporting: Reporting {
+                labels,
+                label_numbers,
+                targets,
+                output_names,
+            },
         })
     }
 
@@ -447,20 +457,20 @@ impl Model {
     /// A classifier's labels, in the order of [`Prediction::probabilities`]; empty for a
     /// regression model.
     pub fn class_labels(&self) -> &[Arc<str>] {
-        &self.labels
+        &self.reporting.labels
     }
 
     /// The target fields of the model, in MiningSchema order (empty for a model without one, such
     /// as a clustering).
     pub fn target_fields(&self) -> &[Arc<str>] {
-        &self.targets
+        &self.reporting.targets
     }
 
     /// The names of the output fields every [`Prediction::outputs`] reports, in that order: the
     /// model's own OutputFields and those of the segments whose results it hands on (as
     /// JPMML-Evaluator reports them).
     pub fn output_fields(&self) -> &[Arc<str>] {
-        self.output_names.as_deref().unwrap_or(&[])
+        self.reporting.output_names.as_deref().unwrap_or(&[])
     }
 
     /// Whether the model is a classifier.
@@ -489,18 +499,7 @@ impl Model {
         }
         let mut env = Env::new(&self.program, &mut self.slots);
         prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
-        let outcome = self.root.evaluate(&mut env)?;
-        let mut prediction = prediction(&self.root, &self.labels, &self.label_numbers, outcome);
-        if self.targets.len() > 1 || self.root.lists_targets() {
-            prediction.targets = self.root.target_values(&env);
-        }
-        if let Some(names) = &self.output_names {
-            let mut outputs = Vec::with_capacity(names.len());
-            self.root.report(&mut env, true, &mut outputs)?;
-            prediction.outputs = outputs;
-            prediction.output_names = Some(names.clone());
-        }
-        Ok(prediction)
+        score_env(&mut self.root, &mut env, &self.reporting)
     }
 
     /// Scores a record of present numbers straight from them (a direct model), after
@@ -508,13 +507,7 @@ impl Model {
     #[inline]
     fn score_direct(&mut self) -> Result<Prediction> {
         let numbers = &self.numbers;
-        let outcome = self.root.evaluate_direct(|index| numbers[index])?;
-        let mut prediction = prediction(&self.root, &self.labels, &self.label_numbers, outcome);
-        if let Some(names) = &self.output_names {
-            prediction.outputs = self.root.direct_outputs();
-            prediction.output_names = Some(names.clone());
-        }
-        Ok(prediction)
+        score_numbers(&mut self.root, |slot| numbers[slot], &self.reporting)
     }
 
     /// Copies the plain inputs' numbers to `numbers` (rounded as their fields say); false, when
@@ -542,6 +535,39 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// Scores the record whose inputs are in `env`'s slots.
+fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> Result<Prediction> {
+    let outcome = root.evaluate(env)?;
+    let mut prediction = prediction(root, reporting, outcome);
+    if reporting.targets.len() > 1 || root.lists_targets() {
+        prediction.targets = root.target_values(env);
+    }
+    if let Some(names) = &reporting.output_names {
+        let mut outputs = Vec::with_capacity(names.len());
+        root.report(env, true, &mut outputs)?;
+        prediction.outputs = outputs;
+        prediction.output_names = Some(names.clone());
+    }
+    Ok(prediction)
+}
+
+/// Scores a record of present numbers (`number` reads the one at an input's slot) with a direct
+/// model.
+#[inline]
+fn score_numbers(
+    root: &mut ModelNode,
+    number: impl Fn(usize) -> f64,
+    reporting: &Reporting,
+) -> Result<Prediction> {
+    let outcome = root.evaluate_direct(number)?;
+    let mut prediction = prediction(root, reporting, outcome);
+    if let Some(names) = &reporting.output_names {
+        prediction.outputs = root.direct_outputs();
+        prediction.output_names = Some(names.clone());
+    }
+    Ok(prediction)
 }
 
 /// Binds the top-level model's inputs to their positions among `fields`; fails when a required
@@ -630,12 +656,8 @@ fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
 /// The prediction for the model's outcome (a class's value is its label's numeric reading, as
 /// [`Prediction::classification`] reads it, computed at load time).
 #[inline]
-fn prediction(
-    root: &ModelNode,
-    labels: &[Arc<str>],
-    label_numbers: &[f64],
-    outcome: Outcome,
-) -> Prediction {
+fn prediction(root: &ModelNode, reporting: &Reporting, outcome: Outcome) -> Prediction {
+    let (labels, label_numbers) = (&reporting.labels, &reporting.label_numbers);
     match outcome {
         Outcome::Value(value) => Prediction::regression(value),
         Outcome::Class(index) => {
