@@ -540,15 +540,14 @@ impl Model {
 /// Scores the record whose inputs are in `env`'s slots.
 fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> Result<Prediction> {
     let outcome = root.evaluate(env)?;
-    let mut prediction = prediction(root, reporting, outcome);
+    let mut outputs = Vec::new();
+    if let Some(names) = &reporting.output_names {
+        outputs.reserve_exact(names.len());
+        root.report(env, true, &mut outputs)?;
+    }
+    let mut prediction = prediction(root, reporting, outcome, outputs);
     if reporting.targets.len() > 1 || root.lists_targets() {
         prediction.targets = root.target_values(env);
-    }
-    if let Some(names) = &reporting.output_names {
-        let mut outputs = Vec::with_capacity(names.len());
-        root.report(env, true, &mut outputs)?;
-        prediction.outputs = outputs;
-        prediction.output_names = Some(names.clone());
     }
     Ok(prediction)
 }
@@ -562,12 +561,11 @@ fn score_numbers(
     reporting: &Reporting,
 ) -> Result<Prediction> {
     let outcome = root.evaluate_direct(number)?;
-    let mut prediction = prediction(root, reporting, outcome);
-    if let Some(names) = &reporting.output_names {
-        prediction.outputs = root.direct_outputs();
-        prediction.output_names = Some(names.clone());
-    }
-    Ok(prediction)
+    let outputs = match reporting.output_names {
+        Some(_) => root.direct_outputs(),
+        None => Vec::new(),
+    };
+    Ok(prediction(root, reporting, outcome, outputs))
 }
 
 /// Binds the top-level model's inputs to their positions among `fields`; fails when a required
@@ -655,23 +653,32 @@ fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
 
 /// The prediction for the model's outcome (a class's value is its label's numeric reading, as
 /// [`Prediction::classification`] reads it, computed at load time).
-#[inline]
-fn prediction(root: &ModelNode, reporting: &Reporting, outcome: Outcome) -> Prediction {
-    let (labels, label_numbers) = (&reporting.labels, &reporting.label_numbers);
-    match outcome {
-        Outcome::Value(value) => Prediction::regression(value),
-        Outcome::Class(index) => {
-            let probabilities = root
-                .probabilities()
+/// The outputs come with it, and their names when there are (built whole, in one go: a
+/// prediction completed field by field is copied once more).
+#[inline(always)]
+fn prediction(
+    root: &ModelNode,
+    reporting: &Reporting,
+    outcome: Outcome,
+    outputs: Vec<Value>,
+) -> Prediction {
+    let (value, class, probabilities) = match outcome {
+        Outcome::Value(value) => (value, None, Vec::new()),
+        Outcome::Class(index) => (
+            reporting.label_numbers[index],
+            Some(reporting.labels[index].clone()),
+            root.probabilities()
                 .map(<[f64]>::to_vec)
-                .unwrap_or_default();
-            Prediction {
-                value: label_numbers[index],
-                class: Some(labels[index].clone()),
-                probabilities,
-                ..Prediction::regression(label_numbers[index])
-            }
-        }
-        Outcome::Missing => Prediction::regression(f64::NAN),
+                .unwrap_or_default(),
+        ),
+        Outcome::Missing => (f64::NAN, None, Vec::new()),
+    };
+    Prediction {
+        value,
+        class,
+        probabilities,
+        outputs,
+        targets: Vec::new(),
+        output_names: reporting.output_names.clone(),
     }
 }

@@ -452,7 +452,7 @@ impl ModelNode {
     }
 
     /// Applies Targets: rescaling of values, defaults and prior probabilities.
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, raw: Raw) -> Outcome {
         self.has_probabilities = false;
         let extras = self.extras.as_deref().unwrap_or(&NO_EXTRAS);

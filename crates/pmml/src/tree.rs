@@ -504,6 +504,7 @@ impl TreeModel {
     }
 
     /// The score of node `index`, failing when it has none.
+    #[inline(always)]
     fn score(&self, index: usize) -> Result<f64> {
         let node = &self.nodes[index];
         match (
@@ -526,7 +527,7 @@ impl TreeModel {
     }
 
     /// The result of a selected node from its score or distribution.
-    #[inline]
+    #[inline(always)]
     fn result_plain(&self, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
         if self.function == Function::Regression {
             return Ok(Raw::Value(self.score(index)?));
