@@ -497,13 +497,15 @@ impl MiningModel {
         for segment in self.chosen().filter(|segment| contributes(segment)) {
             let weight = if weighted { segment.weight } else { 1.0 };
             total += weight;
-            for (from, probability) in segment
-                .model
-                .probabilities()
-                .unwrap_or(&[])
-                .iter()
-                .enumerate()
-            {
+            let source = segment.model.probabilities().unwrap_or(&[]);
+            if segment.category_map.is_empty() {
+                // The same categories (a forest's trees): added in place (times 1 is exact).
+                for (sum, probability) in probabilities.iter_mut().zip(source) {
+                    *sum += weight * probability;
+                }
+                continue;
+            }
+            for (from, probability) in source.iter().enumerate() {
                 probabilities[segment.parent_category(from)] += if weighted {
                     weight * probability
                 } else {

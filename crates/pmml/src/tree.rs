@@ -79,6 +79,9 @@ const HAS_SCORE: u8 = 1;
 /// The node's `flags`: its score is its result's first number (else it is the category its
 /// probability row makes the winner, which it is for most classifiers' leaves).
 const STORED_SCORE: u8 = 8;
+/// The node's `flags`: a leaf whose score is not stored keeps its category (its row's winner) in
+/// `first_child`, which a leaf does not use.
+const SCORE_IN_NODE: u8 = 16;
 /// The node's `flags`: it has a probability row (its result's numbers after the score, if
 /// stored).
 const HAS_ROW: u8 = 4;
@@ -285,11 +288,17 @@ impl TreeModel {
                     (Test::Other, (predicates.len() - 1) as u32, f64::NAN)
                 }
             };
-            let (result, flags) = push_result(&mut results, width, draft.score, row, element)?;
+            let (result, mut flags) = push_result(&mut results, width, draft.score, row, element)?;
+            let mut first_child = draft.first_child;
+            if child_count == 0 && flags & (HAS_SCORE | STORED_SCORE) == HAS_SCORE {
+                // A leaf's derived score: kept where its children would be.
+                first_child = draft.score.map_or(0, |score| score as u32);
+                flags |= SCORE_IN_NODE;
+            }
             nodes.push(TreeNode {
                 value,
                 slot,
-                first_child: draft.first_child,
+                first_child,
                 result,
                 child_count,
                 test,
@@ -507,6 +516,9 @@ impl TreeModel {
     #[inline(always)]
     fn score(&self, index: usize) -> Result<f64> {
         let node = &self.nodes[index];
+        if node.flags & SCORE_IN_NODE != 0 {
+            return Ok(f64::from(node.first_child));
+        }
         match (
             node.has_score(),
             node.flags & STORED_SCORE != 0,
