@@ -358,7 +358,11 @@ impl RuleTable {
             Algorithm::RuleAssociation => antecedent && consequent,
         };
         let Some(index) = query.basis.numeric_index() else {
-            return self.select_by_scans(query, flags);
+            // No rule has a text to rank it by: fails when one is considered.
+            return match (0..flags.len()).find(|&rule| selected(flags[rule])) {
+                Some(rule) => self.measure(&self.rules[rule], query.basis).map(|_| None),
+                None => Ok(None),
+            };
         };
         let order = &self.orders[2 * index + usize::from(query.descending)];
         let considered = || {
@@ -375,57 +379,10 @@ impl RuleTable {
                 self.measure(&self.rules[last], query.basis)?;
             }
         }
-        let Some(skipped) = query.rank.checked_sub(1) else {
-            return Ok(None);
-        };
-        Ok(considered().nth(skipped).map(|rule| &self.rules[rule]))
-    }
-
-    /// [`RuleTable::select`] by a measure that is not a number (which fails when a rule is
-    /// considered).
-    fn select_by_scans(&self, query: &RuleQuery, flags: &[(bool, bool)]) -> Result<Option<&Rule>> {
-        let selected = |(antecedent, consequent): (bool, bool)| match query.algorithm {
-            Algorithm::Recommendation => antecedent,
-            Algorithm::ExclusiveRecommendation => antecedent && !consequent,
-            Algorithm::RuleAssociation => antecedent && consequent,
-        };
-        // The rank-th rule in the order of a stable sort by the measure: by (measure, index),
-        // found by `rank` scans, each for the first after the one before (no allocation). The
-        // first scan also checks that every rule considered has the measure.
-        let precedes = |a: (f64, usize), b: (f64, usize)| {
-            let order = a.0.total_cmp(&b.0);
-            let order = if query.descending {
-                order.reverse()
-            } else {
-                order
-            };
-            order.then(a.1.cmp(&b.1)) == std::cmp::Ordering::Less
-        };
-        let mut previous: Option<(f64, usize)> = None;
-        for scan in 0..query.rank {
-            let mut best: Option<(f64, usize)> = None;
-            for (index, flag) in flags.iter().enumerate() {
-                if !selected(*flag) {
-                    continue;
-                }
-                let candidate = if scan == 0 {
-                    (self.measure(&self.rules[index], query.basis)?, index)
-                } else {
-                    (self.number(&self.rules[index], query.basis), index)
-                };
-                if previous.is_some_and(|previous| !precedes(previous, candidate)) {
-                    continue;
-                }
-                if best.is_none_or(|best| precedes(candidate, best)) {
-                    best = Some(candidate);
-                }
-            }
-            previous = Some(match best {
-                Some(best) => best,
-                None => return Ok(None),
-            });
-        }
-        Ok(previous.map(|(_, index)| &self.rules[index]))
+        // The rank is at least 1 (checked at load).
+        Ok(considered()
+            .nth(query.rank - 1)
+            .map(|rule| &self.rules[rule]))
     }
 
     /// What `feature` of `rule` puts in an output field's slot: a number, an interned text, or
