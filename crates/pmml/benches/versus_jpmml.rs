@@ -2,8 +2,10 @@
 //! times this crate on models and their input rows exactly as scripts/jpmml's BenchScorer times
 //! JPMML, and prints the same lines.
 //!
-//! Each row's values are parsed before the timed loop (numbers as numbers, other text as text,
-//! blanks missing), which only calls `Model::score_inputs`, row after row; the clock is read
+//! Each row is prepared before the timed loop, as BenchScorer prepares JPMML's arguments with
+//! `InputField.prepare`: its cells read (numbers as numbers, other text as text, blanks
+//! missing) and prepared by `Model::prepare` (parsed, checked and typed as the model's fields
+//! say). The timed loop only calls `Model::score_prepared`, row after row; the clock is read
 //! once per 20,000 records or more, as BenchScorer reads its own. Each model is warmed
 //! up for half the time, then timed in several rounds; the best round's mean is printed. Time is
 //! the thread's CPU time (Linux's `/proc/thread-self/schedstat`), as BenchScorer measures the
@@ -17,7 +19,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pmml_evaluator::{Input, Model};
+use pmml_evaluator::{Input, Model, PreparedRecord};
 
 const ROUNDS: u32 = 5;
 
@@ -85,10 +87,13 @@ fn bench(model: &Path, inputs: &Path, seconds: f64) -> f64 {
         .records()
         .map(|record| record.expect("record").iter().map(Cell::parse).collect())
         .collect();
-    let rows: Vec<Vec<Input<'_>>> = cells
+    let rows: Vec<PreparedRecord> = cells
         .iter()
         .map(|row| row.iter().map(Cell::input).collect::<Vec<_>>())
-        .filter(|row| model.score_inputs(row).is_ok())
+        .filter_map(|row| {
+            let prepared = model.prepare(&row).ok()?;
+            model.score_prepared(&prepared).ok().map(|_| prepared)
+        })
         .collect();
     let budget = Duration::from_secs_f64(seconds / f64::from(2 * ROUNDS));
     run(&mut model, &rows, budget * ROUNDS);
@@ -103,14 +108,14 @@ const BATCH: usize = 20_000;
 
 /// Scores the rows in turn for about `budget` of CPU time; the mean nanoseconds per record. The
 /// clock is read after every `BATCH` records or more (whole passes over the rows).
-fn run(model: &mut Model, rows: &[Vec<Input<'_>>], budget: Duration) -> f64 {
+fn run(model: &mut Model, rows: &[PreparedRecord], budget: Duration) -> f64 {
     let passes = BATCH.div_ceil(rows.len().max(1));
     let clock = Clock::new();
     let mut records = 0u64;
     loop {
         for _ in 0..passes {
             for row in rows {
-                black_box(model.score_inputs(black_box(row)).expect("scores"));
+                black_box(model.score_prepared(black_box(row)).expect("scores"));
             }
         }
         records += (passes * rows.len()) as u64;

@@ -49,6 +49,9 @@ pub struct RuleTable {
     /// Each itemset's items.
     itemsets: Vec<Vec<usize>>,
     rules: Vec<Rule>,
+    /// For each numeric measure ([`Measure::numeric_index`]) ascending, then descending: the
+    /// rules in the order of a stable sort by it (those that lack it last).
+    orders: Vec<Box<[u32]>>,
 }
 
 /// A compiled AssociationModel.
@@ -116,7 +119,7 @@ impl Association {
         let itemset_flags = vec![false; itemsets.len()];
         Ok(Association {
             items,
-            table: Arc::new(RuleTable { itemsets, rules }),
+            table: Arc::new(RuleTable::new(itemsets, rules)),
             held,
             itemsets: itemset_flags,
         })
@@ -255,7 +258,21 @@ pub enum Measure {
     Affinity,
 }
 
+/// The measures that are numbers, in the order of [`Measure::numeric_index`].
+const NUMERIC_MEASURES: [Measure; 5] = [
+    Measure::Confidence,
+    Measure::Support,
+    Measure::Lift,
+    Measure::Leverage,
+    Measure::Affinity,
+];
+
 impl Measure {
+    /// The measure's index in [`NUMERIC_MEASURES`], if it is a number.
+    fn numeric_index(self) -> Option<usize> {
+        NUMERIC_MEASURES.iter().position(|known| *known == self)
+    }
+
     /// Whether the measure is a number (else a text or a list of texts).
     pub fn is_number(self) -> bool {
         !matches!(
@@ -297,50 +314,75 @@ pub struct RuleQuery {
 }
 
 impl RuleTable {
-    /// The rule `query` selects in this record (by the rules' flags), if any.
+    /// The table of these itemsets and rules, with the rules' orders by each measure.
+    fn new(itemsets: Vec<Vec<usize>>, rules: Vec<Rule>) -> RuleTable {
+        let mut table = RuleTable {
+            itemsets,
+            rules,
+            orders: Vec::new(),
+        };
+        for measure in NUMERIC_MEASURES {
+            for descending in [false, true] {
+                let order = table.order_by(measure, descending);
+                table.orders.push(order);
+            }
+        }
+        table
+    }
+
+    /// The rules in the order of a stable sort by `measure` (those that lack it last).
+    fn order_by(&self, measure: Measure, descending: bool) -> Box<[u32]> {
+        let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (
+                self.number(&self.rules[a as usize], measure),
+                self.number(&self.rules[b as usize], measure),
+            );
+            let by_measure = if descending {
+                y.total_cmp(&x)
+            } else {
+                x.total_cmp(&y)
+            };
+            x.is_nan().cmp(&y.is_nan()).then(by_measure)
+        });
+        order.into_boxed_slice()
+    }
+
+    /// The rule `query` selects in this record (by the rules' flags), if any: the rank-th of
+    /// those its algorithm considers, in the order of their measure (ties in document order).
+    /// Fails when one of those lacks the measure.
     pub fn select(&self, query: &RuleQuery, flags: &[(bool, bool)]) -> Result<Option<&Rule>> {
         let selected = |(antecedent, consequent): (bool, bool)| match query.algorithm {
             Algorithm::Recommendation => antecedent,
             Algorithm::ExclusiveRecommendation => antecedent && !consequent,
             Algorithm::RuleAssociation => antecedent && consequent,
         };
-        // The rank-th rule in the order of a stable sort by the measure: by (measure, index),
-        // found by `rank` scans, each for the first after the one before (no allocation). The
-        // first scan also checks that every rule considered has the measure.
-        let precedes = |a: (f64, usize), b: (f64, usize)| {
-            let order = a.0.total_cmp(&b.0);
-            let order = if query.descending {
-                order.reverse()
-            } else {
-                order
+        let Some(index) = query.basis.numeric_index() else {
+            // No rule has a text to rank it by: fails when one is considered.
+            return match (0..flags.len()).find(|&rule| selected(flags[rule])) {
+                Some(rule) => self.measure(&self.rules[rule], query.basis).map(|_| None),
+                None => Ok(None),
             };
-            order.then(a.1.cmp(&b.1)) == std::cmp::Ordering::Less
         };
-        let mut previous: Option<(f64, usize)> = None;
-        for scan in 0..query.rank {
-            let mut best: Option<(f64, usize)> = None;
-            for (index, flag) in flags.iter().enumerate() {
-                if !selected(*flag) {
-                    continue;
-                }
-                let candidate = if scan == 0 {
-                    (self.measure(&self.rules[index], query.basis)?, index)
-                } else {
-                    (self.number(&self.rules[index], query.basis), index)
-                };
-                if previous.is_some_and(|previous| !precedes(previous, candidate)) {
-                    continue;
-                }
-                if best.is_none_or(|best| precedes(candidate, best)) {
-                    best = Some(candidate);
-                }
+        let order = &self.orders[2 * index + usize::from(query.descending)];
+        let considered = || {
+            order
+                .iter()
+                .map(|&rule| rule as usize)
+                .filter(|&rule| selected(flags[rule]))
+        };
+        // Those that lack the measure come last: if the last of all does not, none does; else
+        // the last one considered tells.
+        let lacking = |rule: usize| self.number(&self.rules[rule], query.basis).is_nan();
+        if order.last().is_some_and(|&rule| lacking(rule as usize)) {
+            if let Some(last) = considered().next_back() {
+                self.measure(&self.rules[last], query.basis)?;
             }
-            previous = Some(match best {
-                Some(best) => best,
-                None => return Ok(None),
-            });
         }
-        Ok(previous.map(|(_, index)| &self.rules[index]))
+        // The rank is at least 1 (checked at load).
+        Ok(considered()
+            .nth(query.rank - 1)
+            .map(|rule| &self.rules[rule]))
     }
 
     /// What `feature` of `rule` puts in an output field's slot: a number, an interned text, or

@@ -11,6 +11,7 @@ use super::eval::{Program, SlotDef};
 use super::expr;
 use super::functions::Func;
 use super::schema::{read_mining_schema, DataFieldDef, MiningFieldDef, Preparation, Usage};
+use super::target::Categories;
 use super::value::{parse_literal, DataType, OpType, Val};
 use super::xml::{El, MAX_DEPTH};
 
@@ -77,6 +78,9 @@ pub struct Compiler<'a, 'input> {
     unsupported_outputs: HashMap<String, String>,
     /// Expressions and derived fields being compiled, nested (bounds the compiler's recursion).
     nesting: u32,
+    /// The distinct category lists of the models compiled so far (the trees of a forest share
+    /// one).
+    categories: Vec<Arc<Categories>>,
 }
 
 impl<'a, 'input> Compiler<'a, 'input> {
@@ -111,6 +115,7 @@ impl<'a, 'input> Compiler<'a, 'input> {
             in_progress: Vec::new(),
             unsupported_outputs: HashMap::new(),
             nesting: 0,
+            categories: Vec::new(),
         })
     }
 
@@ -247,6 +252,16 @@ impl<'a, 'input> Compiler<'a, 'input> {
     /// Records an output field whose feature is not supported: using it fails at load time.
     pub fn unsupported_output(&mut self, name: &str, reason: String) {
         self.unsupported_outputs.insert(name.to_owned(), reason);
+    }
+
+    /// A compiled model's final categories, shared with an earlier model's equal ones.
+    pub fn share_categories(&mut self, categories: Categories) -> Arc<Categories> {
+        if let Some(known) = self.categories.iter().find(|known| known.same(&categories)) {
+            return known.clone();
+        }
+        let shared = Arc::new(categories.shrunk());
+        self.categories.push(shared.clone());
+        shared
     }
 
     /// Enters one more level of nested compilation at `at`, failing past [`MAX_EVAL_DEPTH`].

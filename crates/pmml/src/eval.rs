@@ -224,8 +224,32 @@ impl<'a> Env<'a> {
         (base + self.slots.dynamic.len() - 1) as u32
     }
 
+    /// The texts of the strings made during this record (not the document's), in id order.
+    pub fn record_texts(&self) -> &[String] {
+        &self.slots.dynamic
+    }
+
+    /// Makes `texts` this record's own strings again, with the ids they had when
+    /// [`Env::record_texts`] gave them (at the start of a record).
+    pub fn restore_record_texts(&mut self, texts: &[String]) {
+        self.slots.dynamic.extend_from_slice(texts);
+    }
+
     /// Casts `value` to `data_type`, as a derived field's declared type requires.
+    #[inline]
     pub fn cast(&mut self, value: Val, data_type: DataType) -> Result<Val> {
+        match (value, data_type) {
+            // The common cases, which need no conversion.
+            (Val::Num(_), DataType::Double)
+            | (Val::Str(_), DataType::String)
+            | (Val::Bool(_), DataType::Boolean)
+            | (Val::Missing, _) => Ok(value),
+            _ => self.convert(value, data_type),
+        }
+    }
+
+    /// [`Env::cast`] where the value's type is not the one wanted.
+    fn convert(&mut self, value: Val, data_type: DataType) -> Result<Val> {
         Ok(match (value, data_type) {
             (Val::Missing, _) => Val::Missing,
             (Val::Str(_), DataType::String) | (Val::Bool(_), DataType::Boolean) => value,

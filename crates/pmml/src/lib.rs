@@ -151,6 +151,7 @@ mod naive_bayes;
 mod neural;
 mod output;
 mod predicate;
+mod prepared;
 mod regression;
 mod rule_set;
 mod schema;
@@ -166,6 +167,7 @@ mod xml;
 use std::sync::Arc;
 
 pub use error::{Error, ErrorKind};
+pub use prepared::PreparedRecord;
 pub use xml::{MAX_DEPTH, MAX_DOCUMENT_BYTES};
 
 use compile::Compiler;
@@ -335,11 +337,17 @@ pub struct Model {
     /// predicates compare plain inputs, a regression over plain inputs: no slots, no
     /// preparation).
     direct: bool,
-    /// For direct scoring: the plain inputs' numbers (rounded to `f32` for float fields), in
-    /// the order of `plain` (reused between records).
+    /// For direct scoring: the plain inputs' numbers (rounded to `f32` for float fields), each
+    /// at its slot (reused between records).
     numbers: Vec<f64>,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
+    reporting: Reporting,
+}
+
+/// What a prediction reports besides the model's outcome.
+#[derive(Debug)]
+struct Reporting {
     labels: Vec<Arc<str>>,
     /// Each label read as a number (NaN when it is not one), for [`Prediction::value`].
     label_numbers: Vec<f64>,
@@ -408,7 +416,14 @@ impl Model {
             .iter()
             .map(|label| label.parse::<f64>().unwrap_or(f64::NAN))
             .collect();
-        let numbers = vec![0.0; plain.len()];
+        let numbers = vec![
+            0.0;
+            plain
+                .iter()
+                .map(|input| input.slot as usize + 1)
+                .max()
+                .unwrap_or(0)
+        ];
         Ok(Model {
             program,
             slots,
@@ -420,10 +435,12 @@ impl Model {
             numbers,
             input_names,
             fields,
-            labels,
-            label_numbers,
-            targets,
-            output_names,
+            reporting: Reporting {
+                labels,
+                label_numbers,
+                targets,
+                output_names,
+            },
         })
     }
 
@@ -440,20 +457,20 @@ impl Model {
     /// A classifier's labels, in the order of [`Prediction::probabilities`]; empty for a
     /// regression model.
     pub fn class_labels(&self) -> &[Arc<str>] {
-        &self.labels
+        &self.reporting.labels
     }
 
     /// The target fields of the model, in MiningSchema order (empty for a model without one, such
     /// as a clustering).
     pub fn target_fields(&self) -> &[Arc<str>] {
-        &self.targets
+        &self.reporting.targets
     }
 
     /// The names of the output fields every [`Prediction::outputs`] reports, in that order: the
     /// model's own OutputFields and those of the segments whose results it hands on (as
     /// JPMML-Evaluator reports them).
     pub fn output_fields(&self) -> &[Arc<str>] {
-        self.output_names.as_deref().unwrap_or(&[])
+        self.reporting.output_names.as_deref().unwrap_or(&[])
     }
 
     /// Whether the model is a classifier.
@@ -482,18 +499,7 @@ impl Model {
         }
         let mut env = Env::new(&self.program, &mut self.slots);
         prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
-        let outcome = self.root.evaluate(&mut env)?;
-        let mut prediction = prediction(&self.root, &self.labels, &self.label_numbers, outcome);
-        if self.targets.len() > 1 || self.root.lists_targets() {
-            prediction.targets = self.root.target_values(&env);
-        }
-        if let Some(names) = &self.output_names {
-            let mut outputs = Vec::with_capacity(names.len());
-            self.root.report(&mut env, true, &mut outputs)?;
-            prediction.outputs = outputs;
-            prediction.output_names = Some(names.clone());
-        }
-        Ok(prediction)
+        score_env(&mut self.root, &mut env, &self.reporting)
     }
 
     /// Scores a record of present numbers straight from them (a direct model), after
@@ -501,23 +507,18 @@ impl Model {
     #[inline]
     fn score_direct(&mut self) -> Result<Prediction> {
         let numbers = &self.numbers;
-        let outcome = self.root.evaluate_direct(|index| numbers[index])?;
-        let mut prediction = prediction(&self.root, &self.labels, &self.label_numbers, outcome);
-        if let Some(names) = &self.output_names {
-            prediction.outputs = self.root.direct_outputs();
-            prediction.output_names = Some(names.clone());
-        }
-        Ok(prediction)
+        score_numbers(&mut self.root, |slot| numbers[slot], &self.reporting)
     }
 
     /// Copies the plain inputs' numbers to `numbers` (rounded as their fields say); false, when
     /// one is not a present number (so a direct model may not score the record).
     #[inline]
     fn gather_numbers<'r>(&mut self, value_at: &impl Fn(usize) -> Input<'r>) -> bool {
-        for (number, input) in self.numbers.iter_mut().zip(&self.plain) {
+        for input in &self.plain {
             match value_at(input.position as usize) {
                 Input::Number(x) if !x.is_nan() => {
-                    *number = if input.float { f64::from(x as f32) } else { x };
+                    self.numbers[input.slot as usize] =
+                        if input.float { f64::from(x as f32) } else { x };
                 }
                 _ => return false,
             }
@@ -534,6 +535,37 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// Scores the record whose inputs are in `env`'s slots.
+fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> Result<Prediction> {
+    let outcome = root.evaluate(env)?;
+    let mut outputs = Vec::new();
+    if let Some(names) = &reporting.output_names {
+        outputs.reserve_exact(names.len());
+        root.report(env, true, &mut outputs)?;
+    }
+    let mut prediction = prediction(root, reporting, outcome, outputs);
+    if reporting.targets.len() > 1 || root.lists_targets() {
+        prediction.targets = root.target_values(env);
+    }
+    Ok(prediction)
+}
+
+/// Scores a record of present numbers (`number` reads the one at an input's slot) with a direct
+/// model.
+#[inline]
+fn score_numbers(
+    root: &mut ModelNode,
+    number: impl Fn(usize) -> f64,
+    reporting: &Reporting,
+) -> Result<Prediction> {
+    let outcome = root.evaluate_direct(number)?;
+    let outputs = match reporting.output_names {
+        Some(_) => root.direct_outputs(),
+        None => Vec::new(),
+    };
+    Ok(prediction(root, reporting, outcome, outputs))
 }
 
 /// Binds the top-level model's inputs to their positions among `fields`; fails when a required
@@ -593,12 +625,12 @@ fn prepare_inputs<'r>(
 }
 
 /// The (slot, index among the gathered numbers, float field) of each plain input, for direct
-/// scoring: the gathered numbers are already rounded, so none is a float field there.
+/// scoring: the gathered numbers are at their slots, already rounded, so none is a float field
+/// there.
 fn direct_inputs(plain: &[PlainInput]) -> Vec<(u32, u32, bool)> {
     plain
         .iter()
-        .enumerate()
-        .map(|(index, input)| (input.slot, index as u32, false))
+        .map(|input| (input.slot, input.slot, false))
         .collect()
 }
 
@@ -621,27 +653,32 @@ fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
 
 /// The prediction for the model's outcome (a class's value is its label's numeric reading, as
 /// [`Prediction::classification`] reads it, computed at load time).
-#[inline]
+/// The outputs come with it, and their names when there are (built whole, in one go: a
+/// prediction completed field by field is copied once more).
+#[inline(always)]
 fn prediction(
     root: &ModelNode,
-    labels: &[Arc<str>],
-    label_numbers: &[f64],
+    reporting: &Reporting,
     outcome: Outcome,
+    outputs: Vec<Value>,
 ) -> Prediction {
-    match outcome {
-        Outcome::Value(value) => Prediction::regression(value),
-        Outcome::Class(index) => {
-            let probabilities = root
-                .probabilities()
+    let (value, class, probabilities) = match outcome {
+        Outcome::Value(value) => (value, None, Vec::new()),
+        Outcome::Class(index) => (
+            reporting.label_numbers[index],
+            Some(reporting.labels[index].clone()),
+            root.probabilities()
                 .map(<[f64]>::to_vec)
-                .unwrap_or_default();
-            Prediction {
-                value: label_numbers[index],
-                class: Some(labels[index].clone()),
-                probabilities,
-                ..Prediction::regression(label_numbers[index])
-            }
-        }
-        Outcome::Missing => Prediction::regression(f64::NAN),
+                .unwrap_or_default(),
+        ),
+        Outcome::Missing => (f64::NAN, None, Vec::new()),
+    };
+    Prediction {
+        value,
+        class,
+        probabilities,
+        outputs,
+        targets: Vec::new(),
+        output_names: reporting.output_names.clone(),
     }
 }

@@ -49,12 +49,14 @@ enum MissingTreatment {
 
 #[derive(Debug)]
 struct Segment {
-    predicate: Pred,
+    /// The segment's predicate; none for `True` (as most are).
+    predicate: Option<Box<Pred>>,
     weight: f64,
     model: ModelNode,
     /// The parent's category index for each of the segment model's categories ([`UNMAPPED`] for
-    /// a category of an intermediate model in a chain that the parent's target does not have).
-    category_map: Vec<usize>,
+    /// a category of an intermediate model in a chain that the parent's target does not have);
+    /// empty when each category has the same index in both (the trees of a forest).
+    category_map: Box<[u32]>,
     /// Whether the segment's model gives the parent's target (a chain's result comes from the
     /// last segment run only when it does).
     gives_target: bool,
@@ -63,6 +65,26 @@ struct Segment {
 /// The category index of a segment's category that the parent does not have.
 const UNMAPPED: usize = usize::MAX;
 
+impl Segment {
+    /// The parent's index of the segment model's category `index` (or [`UNMAPPED`]).
+    #[inline]
+    fn parent_category(&self, index: usize) -> usize {
+        match self.category_map.get(index) {
+            None => index,
+            Some(&u32::MAX) => UNMAPPED,
+            Some(&mapped) => mapped as usize,
+        }
+    }
+
+    /// The segment model's index of the parent's category `category`, if it has it.
+    fn own_category(&self, category: usize) -> Option<usize> {
+        if self.category_map.is_empty() {
+            return (category < self.model.labels().len()).then_some(category);
+        }
+        (0..self.category_map.len()).position(|from| self.parent_category(from) == category)
+    }
+}
+
 /// A compiled MiningModel.
 #[derive(Debug)]
 pub struct MiningModel {
@@ -70,12 +92,14 @@ pub struct MiningModel {
     method: Method,
     missing: MissingTreatment,
     missing_threshold: f64,
-    segments: Vec<Segment>,
+    segments: Box<[Segment]>,
     /// Which segments gave a result in this record (reused between records).
     selected: Vec<bool>,
-    /// Regression values of the segments, for the median (reused between records).
+    /// Regression values of the segments, for the median (reused between records; room for
+    /// them only for the median).
     values: Vec<f64>,
-    /// Regression values and weights of the segments, for the weighted median (reused).
+    /// Regression values and weights of the segments, for the weighted median (reused; room for
+    /// them only for the weighted median).
     weighted: Vec<(f64, f64)>,
     /// Categories in the order they first received a vote (reused between records).
     vote_order: Vec<usize>,
@@ -159,10 +183,14 @@ impl MiningModel {
             method,
             missing,
             missing_threshold,
-            segments,
+            segments: segments.into_boxed_slice(),
             selected: vec![false; count],
-            values: Vec::with_capacity(count),
-            weighted: Vec::with_capacity(count),
+            values: Vec::with_capacity(if method == Method::Median { count } else { 0 }),
+            weighted: Vec::with_capacity(if method == Method::WeightedMedian {
+                count
+            } else {
+                0
+            }),
             vote_order: Vec::new(),
             float,
             passed: None,
@@ -192,7 +220,7 @@ impl MiningModel {
     }
 
     fn exposed_range(&self) -> std::ops::Range<usize> {
-        let always = |segment: &&Segment| matches!(segment.predicate, Pred::True);
+        let always = |segment: &&Segment| segment.predicate.is_none();
         let range = match self.method {
             Method::SelectFirst => {
                 0..self
@@ -248,7 +276,11 @@ impl MiningModel {
         self.selected.fill(false);
         for index in 0..self.segments.len() {
             let segment = &mut self.segments[index];
-            if segment.predicate.eval(env)? != Some(true) {
+            let applies = match &segment.predicate {
+                None => Some(true),
+                Some(predicate) => predicate.eval(env)?,
+            };
+            if applies != Some(true) {
                 continue;
             }
             let outcome = segment.model.evaluate(env)?;
@@ -314,7 +346,7 @@ impl MiningModel {
             Outcome::Missing => Raw::Missing,
             Outcome::Value(value) => Raw::Value(value),
             Outcome::Class(winner) => {
-                let mapped = segment.category_map[winner];
+                let mapped = segment.parent_category(winner);
                 let Some(source) = segment.model.probabilities() else {
                     return Raw::Class {
                         winner: mapped,
@@ -323,7 +355,7 @@ impl MiningModel {
                 };
                 probabilities.iter_mut().for_each(|p| *p = 0.0);
                 for (from, probability) in source.iter().enumerate() {
-                    probabilities[segment.category_map[from]] = *probability;
+                    probabilities[segment.parent_category(from)] = *probability;
                 }
                 Raw::Class {
                     winner: mapped,
@@ -345,7 +377,7 @@ impl MiningModel {
     fn aggregate_values(&mut self) -> Result<Raw> {
         self.values.clear();
         self.weighted.clear();
-        let (mut sum, mut weighted, mut weights) = (0.0, 0.0, 0.0);
+        let (mut sum, mut weighted, mut weights, mut count) = (0.0, 0.0, 0.0, 0.0);
         for (segment, selected) in self.segments.iter().zip(&self.selected) {
             if !*selected {
                 continue;
@@ -360,10 +392,13 @@ impl MiningModel {
             };
             weighted += segment.weight * value;
             weights += segment.weight;
-            self.values.push(value);
-            self.weighted.push((value, segment.weight));
+            count += 1.0;
+            match self.method {
+                Method::Median => self.values.push(value),
+                Method::WeightedMedian => self.weighted.push((value, segment.weight)),
+                _ => {}
+            }
         }
-        let count = self.values.len() as f64;
         Ok(Raw::Value(match self.method {
             Method::Sum => sum,
             Method::Average if self.float => f64::from(sum as f32 / count as f32),
@@ -394,7 +429,7 @@ impl MiningModel {
             let weight = if weighted { segment.weight } else { 1.0 };
             match segment.model.last_outcome() {
                 Outcome::Class(winner) => {
-                    let category = segment.category_map[winner];
+                    let category = segment.parent_category(winner);
                     if !self.vote_order.contains(&category) {
                         self.vote_order.push(category);
                     }
@@ -462,14 +497,16 @@ impl MiningModel {
         for segment in self.chosen().filter(|segment| contributes(segment)) {
             let weight = if weighted { segment.weight } else { 1.0 };
             total += weight;
-            for (from, probability) in segment
-                .model
-                .probabilities()
-                .unwrap_or(&[])
-                .iter()
-                .enumerate()
-            {
-                probabilities[segment.category_map[from]] += if weighted {
+            let source = segment.model.probabilities().unwrap_or(&[]);
+            if segment.category_map.is_empty() {
+                // The same categories (a forest's trees): added in place (times 1 is exact).
+                for (sum, probability) in probabilities.iter_mut().zip(source) {
+                    *sum += weight * probability;
+                }
+                continue;
+            }
+            for (from, probability) in source.iter().enumerate() {
+                probabilities[segment.parent_category(from)] += if weighted {
                     weight * probability
                 } else {
                     *probability
@@ -508,9 +545,7 @@ impl MiningModel {
 fn category_probability(segment: &Segment, category: usize) -> f64 {
     let probabilities = segment.model.probabilities().unwrap_or(&[]);
     segment
-        .category_map
-        .iter()
-        .position(|mapped| *mapped == category)
+        .own_category(category)
         .map_or(0.0, |from| probabilities[from])
 }
 
@@ -586,7 +621,10 @@ fn compile_segment<'a, 'input>(
 ) -> Result<Segment> {
     let predicate_element =
         predicate::find(element).ok_or_else(|| element.invalid("the segment has no predicate"))?;
-    let predicate = predicate::compile(c, scope, &predicate_element)?;
+    let predicate = match predicate::compile(c, scope, &predicate_element)? {
+        Pred::True => None,
+        other => Some(Box::new(other)),
+    };
     let model_element = element
         .children()
         .find(|child| is_model_element(child.name()))
@@ -596,18 +634,23 @@ fn compile_segment<'a, 'input>(
     let mut category_map = Vec::new();
     if let Some(categories) = categories {
         for label in model.labels() {
-            category_map.push(if chained && !gives_target {
-                categories.find(c, label, element)?.unwrap_or(UNMAPPED)
+            let mapped = if chained && !gives_target {
+                categories.find(c, label, element)?
             } else {
-                categories.index_for(c, label, element)?
-            });
+                Some(categories.index_for(c, label, element)?)
+            };
+            category_map.push(mapped.map_or(u32::MAX, |index| index as u32));
         }
+    }
+    let identity = (0..category_map.len()).all(|index| category_map[index] == index as u32);
+    if identity {
+        category_map.clear();
     }
     Ok(Segment {
         gives_target,
         predicate,
         weight: element.parsed_or("weight", 1.0)?,
         model,
-        category_map,
+        category_map: category_map.into_boxed_slice(),
     })
 }

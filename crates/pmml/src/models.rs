@@ -65,38 +65,100 @@ pub enum Outcome {
     Class(usize),
 }
 
-/// The compiled structure of one model type.
+/// The compiled structure of one model type (boxed but for a tree, the one model type a
+/// document may hold hundreds of, as the segments of a forest: so that they stay small).
 #[derive(Debug)]
 enum Body {
     Tree(TreeModel),
-    Regression(RegressionModel),
-    General(GeneralRegression),
-    Neural(NeuralNetwork),
-    Mining(MiningModel),
-    NaiveBayes(NaiveBayes),
-    Svm(SupportVectorMachine),
-    Clustering(Clustering),
-    Knn(NearestNeighbors),
-    Scorecard(Scorecard),
-    RuleSet(RuleSet),
-    Association(Association),
-    TimeSeries(TimeSeries),
+    Regression(Box<RegressionModel>),
+    General(Box<GeneralRegression>),
+    Neural(Box<NeuralNetwork>),
+    Mining(Box<MiningModel>),
+    NaiveBayes(Box<NaiveBayes>),
+    Svm(Box<SupportVectorMachine>),
+    Clustering(Box<Clustering>),
+    Knn(Box<NearestNeighbors>),
+    Scorecard(Box<Scorecard>),
+    RuleSet(Box<RuleSet>),
+    Association(Box<Association>),
+    TimeSeries(Box<TimeSeries>),
 }
 
 /// A compiled model of any type, with its target handling and outputs.
 #[derive(Debug)]
 pub struct ModelNode {
     function: Function,
-    declared_target: Option<String>,
     body: Body,
-    categories: Option<Categories>,
-    target: Option<TargetTransform>,
-    priors: Option<Vec<f64>>,
-    outputs: Outputs,
-    details: Details,
-    probabilities: Vec<f64>,
+    /// The target's categories, shared with the models that have the same.
+    categories: Option<Arc<Categories>>,
+    /// What only some models have (none for a forest's trees, for instance).
+    extras: Option<Box<Extras>>,
+    probabilities: Box<[f64]>,
     has_probabilities: bool,
     last: Outcome,
+}
+
+/// The parts of a model that only some models have.
+#[derive(Debug, Default)]
+struct Extras {
+    /// The target its own MiningSchema declares.
+    declared_target: Option<String>,
+    /// Its Targets post-processing.
+    target: Option<TargetTransform>,
+    /// A classifier's prior probabilities, for records without a prediction.
+    priors: Option<Vec<f64>>,
+    /// Its OutputFields.
+    outputs: Outputs,
+    /// What the model types that report details fill.
+    details: Details,
+    /// Whether the model type reports details.
+    reports_details: bool,
+}
+
+impl Extras {
+    /// Whether the model has none of these parts.
+    fn is_empty(&self) -> bool {
+        self.declared_target.is_none()
+            && self.target.is_none()
+            && self.priors.is_none()
+            && self.outputs.fields.is_empty()
+            && self.outputs.unsupported.is_none()
+            && self.details.rules.is_none()
+            && !self.reports_details
+    }
+}
+
+/// The extras of a model that has none.
+static NO_EXTRAS: Extras = Extras {
+    declared_target: None,
+    target: None,
+    priors: None,
+    outputs: Outputs {
+        fields: Vec::new(),
+        unsupported: None,
+    },
+    details: Details {
+        ranked: Vec::new(),
+        reasons: Vec::new(),
+        confidences: Vec::new(),
+        rules: None,
+        rule_flags: Vec::new(),
+    },
+    reports_details: false,
+};
+
+impl Body {
+    /// Whether the model type reports details (entities, reason codes, confidences, rules).
+    fn reports_details(&self) -> bool {
+        matches!(
+            self,
+            Body::Clustering(_)
+                | Body::Knn(_)
+                | Body::Scorecard(_)
+                | Body::RuleSet(_)
+                | Body::Association(_)
+        )
+    }
 }
 
 /// The model elements of PMML this engine does not evaluate.
@@ -169,7 +231,7 @@ impl ModelNode {
             ModelType::Tree => Body::Tree(TreeModel::compile(
                 c, scope, element, function, cats, float,
             )?),
-            ModelType::Regression => Body::Regression(RegressionModel::compile(
+            ModelType::Regression => Body::Regression(Box::new(RegressionModel::compile(
                 c,
                 scope,
                 element,
@@ -177,47 +239,47 @@ impl ModelNode {
                 cats,
                 target_op_type,
                 float,
-            )?),
-            ModelType::General => Body::General(GeneralRegression::compile(
+            )?)),
+            ModelType::General => Body::General(Box::new(GeneralRegression::compile(
                 c, scope, element, function, cats,
-            )?),
-            ModelType::Neural => {
-                Body::Neural(NeuralNetwork::compile(c, scope, element, function, cats)?)
-            }
-            ModelType::NaiveBayes => Body::NaiveBayes(NaiveBayes::compile(
+            )?)),
+            ModelType::Neural => Body::Neural(Box::new(NeuralNetwork::compile(
+                c, scope, element, function, cats,
+            )?)),
+            ModelType::NaiveBayes => Body::NaiveBayes(Box::new(NaiveBayes::compile(
                 c,
                 scope,
                 element,
                 classifier_categories(element, cats)?,
-            )?),
-            ModelType::Clustering => Body::Clustering(Clustering::compile(
+            )?)),
+            ModelType::Clustering => Body::Clustering(Box::new(Clustering::compile(
                 c,
                 scope,
                 element,
                 classifier_categories(element, cats)?,
-            )?),
-            ModelType::Knn => Body::Knn(NearestNeighbors::compile(
+            )?)),
+            ModelType::Knn => Body::Knn(Box::new(NearestNeighbors::compile(
                 c,
                 scope,
                 element,
                 function,
                 target_name.as_deref(),
                 cats,
-            )?),
+            )?)),
             ModelType::Scorecard if function == Function::Regression => {
-                Body::Scorecard(Scorecard::compile(c, scope, element)?)
+                Body::Scorecard(Box::new(Scorecard::compile(c, scope, element)?))
             }
             ModelType::Scorecard => {
                 return Err(element.unsupported("a Scorecard that does not do regression"))
             }
-            ModelType::RuleSet => Body::RuleSet(RuleSet::compile(
+            ModelType::RuleSet => Body::RuleSet(Box::new(RuleSet::compile(
                 c,
                 scope,
                 element,
                 classifier_categories(element, cats)?,
-            )?),
+            )?)),
             ModelType::Association if function == Function::AssociationRules => {
-                Body::Association(Association::compile(c, scope, element)?)
+                Body::Association(Box::new(Association::compile(c, scope, element)?))
             }
             ModelType::Association => {
                 return Err(
@@ -225,15 +287,15 @@ impl ModelNode {
                 )
             }
             ModelType::TimeSeries if function == Function::Regression => {
-                Body::TimeSeries(TimeSeries::compile(c, scope, element)?)
+                Body::TimeSeries(Box::new(TimeSeries::compile(c, scope, element)?))
             }
             ModelType::TimeSeries => {
                 return Err(element.invalid("a TimeSeriesModel has functionName=\"timeSeries\""))
             }
-            ModelType::Svm => Body::Svm(SupportVectorMachine::compile(
+            ModelType::Svm => Body::Svm(Box::new(SupportVectorMachine::compile(
                 c, scope, element, function, cats, float,
-            )?),
-            ModelType::Mining => Body::Mining(MiningModel::compile(
+            )?)),
+            ModelType::Mining => Body::Mining(Box::new(MiningModel::compile(
                 c,
                 scope,
                 element,
@@ -241,7 +303,7 @@ impl ModelNode {
                 cats,
                 target_name.as_deref(),
                 float,
-            )?),
+            )?)),
         };
         let passes_through = matches!(&body, Body::Mining(mining) if mining.passes_through());
         let target = if passes_through {
@@ -263,11 +325,14 @@ impl ModelNode {
         )?;
         let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
-        Ok(ModelNode {
-            function,
+        let categories = categories.map(|categories| c.share_categories(categories));
+        // A tree's probabilities are read from its rows, when no buffer is needed.
+        let probabilities = match &body {
+            Body::Tree(tree) if tree.reads_rows(count) && priors.is_none() => Box::new([]),
+            _ => vec![0.0; count].into_boxed_slice(),
+        };
+        let extras = Extras {
             declared_target,
-            body,
-            categories,
             target,
             priors,
             outputs,
@@ -275,7 +340,14 @@ impl ModelNode {
                 rules,
                 ..Details::default()
             },
-            probabilities: vec![0.0; count],
+            reports_details: body.reports_details(),
+        };
+        Ok(ModelNode {
+            function,
+            body,
+            categories,
+            extras: (!extras.is_empty()).then(|| Box::new(extras)),
+            probabilities,
             has_probabilities: false,
             last: Outcome::Missing,
         })
@@ -284,25 +356,36 @@ impl ModelNode {
     /// Scores the current record.
     pub fn evaluate(&mut self, env: &mut Env<'_>) -> Result<Outcome> {
         let probabilities = &mut self.probabilities;
-        let details = &mut self.details;
-        let raw = match &mut self.body {
-            Body::Tree(tree) => tree.evaluate(env, probabilities)?,
-            Body::Regression(regression) => regression.evaluate(env, probabilities)?,
-            Body::General(general) => general.evaluate(env, probabilities)?,
-            Body::Neural(network) => network.evaluate(env, probabilities)?,
-            Body::Mining(mining) => mining.evaluate(env, probabilities)?,
-            Body::NaiveBayes(bayes) => bayes.evaluate(env, probabilities)?,
-            Body::Svm(svm) => svm.evaluate(env, probabilities)?,
-            Body::Clustering(clustering) => clustering.evaluate(env, details)?,
-            Body::Knn(knn) => knn.evaluate(env, details)?,
-            Body::Scorecard(scorecard) => scorecard.evaluate(env, details)?,
-            Body::RuleSet(rules) => rules.evaluate(env, details, probabilities.len())?,
-            Body::Association(association) => association.evaluate(env, details)?,
-            Body::TimeSeries(series) => series.evaluate(env)?,
-        };
+        let extras = &mut self.extras;
+        let raw =
+            match &mut self.body {
+                Body::Tree(tree) => tree.evaluate(env, probabilities)?,
+                Body::Regression(regression) => regression.evaluate(env, probabilities)?,
+                Body::General(general) => general.evaluate(env, probabilities)?,
+                Body::Neural(network) => network.evaluate(env, probabilities)?,
+                Body::Mining(mining) => mining.evaluate(env, probabilities)?,
+                Body::NaiveBayes(bayes) => bayes.evaluate(env, probabilities)?,
+                Body::Svm(svm) => svm.evaluate(env, probabilities)?,
+                Body::Clustering(clustering) => clustering
+                    .evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?,
+                Body::Knn(knn) => {
+                    knn.evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?
+                }
+                Body::Scorecard(scorecard) => {
+                    scorecard.evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?
+                }
+                Body::RuleSet(rules) => rules.evaluate(
+                    env,
+                    &mut extras.get_or_insert_with(Box::default).details,
+                    probabilities.len(),
+                )?,
+                Body::Association(association) => association
+                    .evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?,
+                Body::TimeSeries(series) => series.evaluate(env)?,
+            };
         let outcome = self.finish(raw);
         self.last = outcome;
-        if !self.outputs.fields.is_empty() {
+        if !self.extras().outputs.fields.is_empty() {
             self.write_outputs(env, outcome)?;
         }
         Ok(outcome)
@@ -312,9 +395,10 @@ impl ModelNode {
     /// [`RegressionModel::prepare_direct`]): possible for a tree or a regression whose output
     /// fields follow from the prediction alone. Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
-        let categories = self.categories.as_ref();
-        let direct_outputs = self.outputs.unsupported.is_none()
+        let categories = self.categories.as_deref();
+        let direct_outputs = self.extras().outputs.unsupported.is_none()
             && self
+                .extras()
                 .outputs
                 .fields
                 .iter()
@@ -338,11 +422,12 @@ impl ModelNode {
             (Outcome::Value(value), _) => Value::Number(value),
             _ => Value::Missing,
         };
-        let probabilities = match (self.has_probabilities, self.last) {
-            (true, Outcome::Class(winner)) => Some((self.probabilities.as_slice(), winner)),
+        let probabilities = match (self.probabilities(), self.last) {
+            (Some(probabilities), Outcome::Class(winner)) => Some((probabilities, winner)),
             _ => None,
         };
-        self.outputs
+        self.extras()
+            .outputs
             .fields
             .iter()
             .map(|output| output.direct_value(&predicted, probabilities))
@@ -367,12 +452,14 @@ impl ModelNode {
     }
 
     /// Applies Targets: rescaling of values, defaults and prior probabilities.
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, raw: Raw) -> Outcome {
         self.has_probabilities = false;
+        let extras = self.extras.as_deref().unwrap_or(&NO_EXTRAS);
         match raw {
             Raw::Value(value) => Outcome::Value(
-                self.target
+                extras
+                    .target
                     .as_ref()
                     .map_or(value, |target| target.apply(value)),
             ),
@@ -383,16 +470,21 @@ impl ModelNode {
                 self.has_probabilities = probabilities;
                 Outcome::Class(winner)
             }
-            Raw::Missing => match (self.function, &self.priors) {
+            Raw::Missing => match (self.function, &extras.priors) {
                 (Function::Classification, Some(priors)) => {
                     self.probabilities.copy_from_slice(priors);
                     self.has_probabilities = true;
                     Outcome::Class(winner(priors).unwrap_or(0))
                 }
                 (Function::Regression, _) => {
-                    match self.target.as_ref().and_then(|target| target.default_value) {
+                    match extras
+                        .target
+                        .as_ref()
+                        .and_then(|target| target.default_value)
+                    {
                         Some(default) => Outcome::Value(
-                            self.target
+                            extras
+                                .target
                                 .as_ref()
                                 .map_or(default, |target| target.apply(default)),
                         ),
@@ -415,17 +507,17 @@ impl ModelNode {
                 Some(index),
             ),
         };
-        let probabilities = match (self.has_probabilities, winner) {
-            (true, Some(index)) => Some((self.probabilities.as_slice(), index)),
+        let probabilities = match (self.probabilities(), winner) {
+            (Some(probabilities), Some(index)) => Some((probabilities, index)),
             _ => None,
         };
         let results = Results {
             predicted,
             probabilities,
             winner,
-            details: &self.details,
+            details: self.details(),
         };
-        for output in &self.outputs.fields {
+        for output in &self.extras().outputs.fields {
             output.write(env, results)?;
         }
         Ok(())
@@ -434,8 +526,8 @@ impl ModelNode {
     /// Appends the values of the output fields [`ModelNode::exposed_outputs`] lists: missing for
     /// the segments whose results were not handed on.
     pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
-        for output in &self.outputs.fields {
-            if let (true, Some(list)) = (reported, output.list_value(&self.details)?) {
+        for output in &self.extras().outputs.fields {
+            if let (true, Some(list)) = (reported, output.list_value(self.details())?) {
                 values.push(list);
                 continue;
             }
@@ -487,7 +579,8 @@ impl ModelNode {
     }
 
     fn expose<'s>(&'s self, exposed: &mut Vec<&'s OutputDef>) -> Result<()> {
-        if let Some((name, line, reason)) = &self.outputs.unsupported {
+        if let Some(unsupported) = &self.extras().outputs.unsupported {
+            let (name, line, reason) = &**unsupported;
             return Err(ErrorKind::Unsupported {
                 element: "OutputField".to_owned(),
                 line: *line,
@@ -495,13 +588,23 @@ impl ModelNode {
             }
             .into());
         }
-        exposed.extend(&self.outputs.fields);
+        exposed.extend(&self.extras().outputs.fields);
         if let Body::Mining(mining) = &self.body {
             for segment in mining.exposed_segments() {
                 segment.expose(exposed)?;
             }
         }
         Ok(())
+    }
+
+    /// What only some models have (empty for the others).
+    fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    /// The details the model reported for the last record (none for a model type without).
+    fn details(&self) -> &Details {
+        &self.extras().details
     }
 
     /// The result of the last evaluation.
@@ -512,8 +615,13 @@ impl ModelNode {
     /// The class probabilities of the last classification, if it gave any.
     #[inline]
     pub fn probabilities(&self) -> Option<&[f64]> {
-        self.has_probabilities
-            .then_some(self.probabilities.as_slice())
+        if !self.has_probabilities {
+            return None;
+        }
+        match &self.body {
+            Body::Tree(tree) if self.probabilities.is_empty() => tree.last_row(),
+            _ => Some(&self.probabilities),
+        }
     }
 
     /// The labels of a classifier's categories (empty for a regression).
@@ -525,7 +633,7 @@ impl ModelNode {
 
     /// The target field the model's own MiningSchema declares, if any.
     pub fn declared_target(&self) -> Option<&str> {
-        self.declared_target.as_deref()
+        self.extras().declared_target.as_deref()
     }
 
     /// The model's mining function.

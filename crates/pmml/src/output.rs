@@ -81,7 +81,7 @@ pub struct Outputs {
     /// The fields computed, in document order.
     pub fields: Vec<OutputDef>,
     /// The first unsupported field: its name, line and why.
-    pub unsupported: Option<(String, u32, String)>,
+    pub unsupported: Option<Box<(String, u32, String)>>,
 }
 
 /// Compiles the OutputFields of `model`. Each supported field becomes visible in the model's own
@@ -111,7 +111,7 @@ pub fn compile_outputs(
             Err(reason) => {
                 c.unsupported_output(name, reason.clone());
                 if outputs.unsupported.is_none() {
-                    outputs.unsupported = Some((name.to_owned(), field.line(), reason));
+                    outputs.unsupported = Some(Box::new((name.to_owned(), field.line(), reason)));
                 }
                 continue;
             }

@@ -94,6 +94,20 @@ impl Categories {
         self.values.iter().position(|known| *known == value)
     }
 
+    /// Whether `other` has the same categories, in the same order, of the same type.
+    pub fn same(&self, other: &Categories) -> bool {
+        self.data_type == other.data_type
+            && self.values == other.values
+            && self.labels == other.labels
+    }
+
+    /// The list without room to grow.
+    pub fn shrunk(mut self) -> Categories {
+        self.labels.shrink_to_fit();
+        self.values.shrink_to_fit();
+        self
+    }
+
     /// How many categories there are.
     pub fn len(&self) -> usize {
         self.values.len()

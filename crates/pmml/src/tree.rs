@@ -1,5 +1,6 @@
-//! TreeModel: nodes in one flat array (children contiguous), predicates pre-typed, score
-//! distributions turned into dense probability rows at load time.
+//! TreeModel: nodes in one flat array of compact records (children contiguous, a number
+//! comparison inline, other predicates aside), scores and score distributions (turned into
+//! dense probability rows at load time) in one array beside them.
 
 use super::compile::{Compiler, ScopeId};
 use super::error::{Error, Result};
@@ -25,93 +26,173 @@ enum MissingStrategy {
     Aggregate,
 }
 
-/// A tree node.
+/// How a node tests: a comparison of a number field with the node's value, `True`, `False`,
+/// or a predicate kept aside. For the four order comparisons and `True`/`False` (whose value is
+/// NaN) the low two bits give a branch-free test: `(x < value or x <= value) != negated`, bit 0
+/// meaning strict and bit 1 negated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Test {
+    LessOrEqual = 0,
+    LessThan = 1,
+    GreaterThan = 2,
+    GreaterOrEqual = 3,
+    False = 4,
+    True = 6,
+    Equal = 8,
+    NotEqual = 9,
+    /// A predicate of the tree's `Extras::predicates` (the node's `slot` is its index).
+    Other = 10,
+}
+
+impl Test {
+    /// The test of a number comparison.
+    fn of(op: CmpOp) -> Test {
+        match op {
+            CmpOp::LessOrEqual => Test::LessOrEqual,
+            CmpOp::LessThan => Test::LessThan,
+            CmpOp::GreaterThan => Test::GreaterThan,
+            CmpOp::GreaterOrEqual => Test::GreaterOrEqual,
+            CmpOp::Equal => Test::Equal,
+            CmpOp::NotEqual => Test::NotEqual,
+        }
+    }
+
+    /// Whether `x` passes the test against `value` (`Other`: never; it is not read here).
+    #[inline(always)]
+    fn compare(self, x: f64, value: f64) -> bool {
+        match self {
+            Test::LessOrEqual => x <= value,
+            Test::LessThan => x < value,
+            Test::GreaterThan => x > value,
+            Test::GreaterOrEqual => x >= value,
+            Test::Equal => x == value,
+            Test::NotEqual => x != value,
+            Test::True => true,
+            Test::False | Test::Other => false,
+        }
+    }
+}
+
+/// The node's `flags`: it has a score.
+const HAS_SCORE: u8 = 1;
+/// The node's `flags`: its score is its result's first number (else it is the category its
+/// probability row makes the winner, which it is for most classifiers' leaves).
+const STORED_SCORE: u8 = 8;
+/// The node's `flags`: a leaf whose score is not stored keeps its category (its row's winner) in
+/// `first_child`, which a leaf does not use.
+const SCORE_IN_NODE: u8 = 16;
+/// The node's `flags`: it has a probability row (its result's numbers after the score, if
+/// stored).
+const HAS_ROW: u8 = 4;
+/// The node's `flags`: every child's test is branch-free (see [`Test`]) on a direct input.
+const CHILDREN_BRANCH_FREE: u8 = 2;
+/// No node, no probability row.
+const NONE: u32 = u32::MAX;
+
+/// A tree node (24 bytes).
 #[derive(Debug)]
 struct TreeNode {
+    /// The number a comparison compares with (NaN for `True` and `False`).
+    value: f64,
+    /// The compared field's slot (where direct scoring reads its number); for `Test::Other`
+    /// the predicate's index; for `True` and `False` some direct input's slot once prepared.
+    slot: u32,
+    first_child: u32,
+    /// Offset of the node's result in `TreeModel::results` (`NONE`: it has none): its score
+    /// (a regression value or the index of the predicted category, with `STORED_SCORE`), then
+    /// its probability row (with `HAS_ROW`).
+    result: u32,
+    child_count: u16,
+    test: Test,
+    flags: u8,
+}
+
+impl TreeNode {
+    fn has_score(&self) -> bool {
+        self.flags & HAS_SCORE != 0
+    }
+
+    fn children(&self) -> std::ops::Range<u32> {
+        self.first_child..self.first_child + u32::from(self.child_count)
+    }
+
+    /// The branch-free form of an order comparison, `True` or `False` (see [`Test`]).
+    #[inline(always)]
+    fn passes(&self, x: f64) -> bool {
+        let bits = self.test as u8;
+        let below = if bits & 1 != 0 {
+            x < self.value
+        } else {
+            x <= self.value
+        };
+        below != (bits & 2 != 0)
+    }
+
+    /// Whether the test has a branch-free form.
+    fn branch_free(&self) -> bool {
+        match self.test {
+            Test::True | Test::False => true,
+            Test::Equal | Test::NotEqual | Test::Other => false,
+            _ => !self.value.is_nan(),
+        }
+    }
+}
+
+/// A node as the builder reads it, before it is packed into a [`TreeNode`].
+#[derive(Debug)]
+struct Draft {
     predicate: Pred,
     first_child: u32,
     child_count: u32,
-    /// Regression score, or the index of the predicted category.
     score: Option<f64>,
     default_child: Option<u32>,
     record_count: Option<f64>,
-    /// Offset of the node's probability row in `TreeModel::distributions`.
-    distribution: Option<u32>,
-    /// The index of the node's embedded Regression in `TreeModel::embedded`.
     embedded: Option<u32>,
-}
-
-/// A node's test on a record's raw numbers, for trees scored directly on the record.
-#[derive(Clone, Copy, Debug)]
-enum Check {
-    Always,
-    Never,
-    /// The number at a direct input position (rounded to `f32` for a float field), compared.
-    Compare {
-        position: u32,
-        float: bool,
-        op: CmpOp,
-        value: f64,
-    },
 }
 
 /// A compiled TreeModel.
 #[derive(Debug)]
 pub struct TreeModel {
     function: Function,
-    nodes: Vec<TreeNode>,
-    distributions: Vec<f64>,
-    category_count: usize,
     missing: MissingStrategy,
     return_last_when_no_true_child: bool,
-    /// Nodes waiting to be visited while aggregating (reused between records).
-    pending: Vec<u32>,
+    category_count: u32,
+    /// The node the last record selected.
+    selected: u32,
+    nodes: Box<[TreeNode]>,
+    /// The nodes' results (see [`TreeNode::result`]).
+    results: Box<[f64]>,
+    /// What only some trees need (none for the others, such as a forest's trees).
+    extras: Option<Box<Extras>>,
+}
+
+/// The parts of a tree only some missing-value strategies and node contents need.
+#[derive(Debug, Default)]
+struct Extras {
+    /// The predicates that are not a number comparison, `True` or `False`.
+    predicates: Vec<Pred>,
+    /// Each node's record count (only for `aggregateNodes`/`weightedConfidence`).
+    record_counts: Vec<f64>,
+    /// Each node's default child, or `NONE` (only for `defaultChild`).
+    default_children: Vec<u32>,
+    /// Each node's index in `embedded`, or `NONE` (only when some node embeds a Regression).
+    embedded_of: Vec<u32>,
     /// The Regressions embedded in nodes (LightGBM's linear trees).
     embedded: Vec<EmbeddedRegression>,
-    /// Each node's test on the raw record, when every predicate compares an input number (the
-    /// fast path: no slots, no preparation).
-    checks: Vec<Check>,
-    /// How the fast path walks each node.
-    walk: Vec<Walk>,
-    /// Each node's test for the fast path (where its `walk` is `Tests`, its children's tests are
-    /// contiguous).
-    tests: Vec<Test>,
+    /// Nodes waiting to be visited while aggregating (reused between records).
+    pending: Vec<u32>,
 }
 
-/// A node's predicate on a record of present numbers as one comparison without branches:
-/// `(x < value or x <= value) != negate`, `x` the number at a direct input position.
-#[derive(Clone, Copy, Debug)]
-struct Test {
-    value: f64,
-    position: u32,
-    strict: bool,
-    negate: bool,
-    float: bool,
-}
-
-impl Test {
-    #[inline(always)]
-    fn holds(self, x: f64) -> bool {
-        let x = if self.float { f64::from(x as f32) } else { x };
-        let below = if self.strict {
-            x < self.value
-        } else {
-            x <= self.value
-        };
-        below != self.negate
-    }
-}
-
-/// How the fast path goes on from a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Walk {
-    /// The node is a leaf.
-    Leaf,
-    /// Every child's predicate is a `Test`: the first that holds is taken.
-    Tests,
-    /// Children are tested one after the other.
-    Other,
-}
+/// The extras of a tree that needs none.
+static NO_EXTRAS: Extras = Extras {
+    predicates: Vec::new(),
+    record_counts: Vec::new(),
+    default_children: Vec::new(),
+    embedded_of: Vec::new(),
+    embedded: Vec::new(),
+    pending: Vec::new(),
+};
 
 /// A node's score distribution before categories are final: (category, weight) pairs.
 type SparseDistribution = Vec<(usize, f64)>;
@@ -153,191 +234,209 @@ impl TreeModel {
             embedded: Vec::new(),
         };
         builder.build(root)?;
-        let (nodes, sparse, embedded) = (builder.nodes, builder.sparse, builder.embedded);
-        if missing == MissingStrategy::Aggregate && !embedded.is_empty() {
-            return Err(element.unsupported(
-                "aggregateNodes/weightedConfidence with Regressions embedded in nodes",
-            ));
-        }
-        if missing == MissingStrategy::Aggregate
-            && nodes.iter().any(|node| node.record_count.is_none())
-        {
-            return Err(element.unsupported(
-                "aggregateNodes/weightedConfidence without a recordCount on every Node",
-            ));
-        }
-        let category_count = builder
-            .categories
-            .as_ref()
-            .map_or(0, |categories| categories.len());
+        let category_count = builder.categories.as_ref().map_or(0, |c| c.len()) as u32;
+        let (drafts, sparse, embedded) = (builder.nodes, builder.sparse, builder.embedded);
+        check_strategy(missing, &drafts, &embedded, element)?;
         let mut tree = TreeModel {
             function,
-            nodes,
-            distributions: Vec::new(),
-            category_count,
             missing,
             return_last_when_no_true_child,
-            pending: Vec::new(),
-            embedded,
-            checks: Vec::new(),
-            walk: Vec::new(),
-            tests: Vec::new(),
+            category_count,
+            selected: 0,
+            nodes: Box::new([]),
+            results: Box::new([]),
+            extras: None,
         };
-        tree.densify(sparse, element)?;
+        tree.extras = extras(missing, &drafts, embedded);
+        tree.pack(drafts, sparse, element)?;
         Ok(tree)
     }
 
-    /// Turns the sparse score distributions into dense probability rows.
-    fn densify(
+    /// What only some trees need: their extras, if they need any.
+    fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    /// Packs the builder's nodes into compact ones, with the side tables the tree needs.
+    fn pack(
         &mut self,
+        drafts: Vec<Draft>,
         sparse: Vec<Option<SparseDistribution>>,
         element: &El<'_, '_>,
     ) -> Result<()> {
-        for (node, distribution) in self.nodes.iter_mut().zip(sparse) {
-            let Some(entries) = distribution else {
-                continue;
+        let width = self.category_count as usize;
+        let with_result = drafts.iter().zip(&sparse);
+        let most = with_result
+            .map(|(draft, row)| match (draft.score, row) {
+                (_, Some(_)) => 1 + width,
+                (Some(_), None) => 1,
+                (None, None) => 0,
+            })
+            .sum();
+        let mut results = Vec::with_capacity(most);
+        let mut predicates = Vec::new();
+        let mut nodes = Vec::with_capacity(drafts.len());
+        for (draft, row) in drafts.into_iter().zip(sparse) {
+            let child_count = u16::try_from(draft.child_count)
+                .map_err(|_| element.unsupported("a node with more than 65,535 children"))?;
+            let (test, slot, value) = match draft.predicate {
+                Pred::True => (Test::True, 0, f64::NAN),
+                Pred::False => (Test::False, 0, f64::NAN),
+                Pred::Number { slot, op, value } => (Test::of(op), slot, value),
+                other => {
+                    predicates.push(other);
+                    (Test::Other, (predicates.len() - 1) as u32, f64::NAN)
+                }
             };
-            let offset = self.distributions.len();
-            self.distributions.resize(offset + self.category_count, 0.0);
-            let sum: f64 = entries.iter().map(|(_, weight)| weight).sum();
-            if sum == 0.0 {
-                return Err(element.invalid("a node's ScoreDistribution weights add up to zero"));
+            let (result, mut flags) = push_result(&mut results, width, draft.score, row, element)?;
+            let mut first_child = draft.first_child;
+            if child_count == 0 && flags & (HAS_SCORE | STORED_SCORE) == HAS_SCORE {
+                // A leaf's derived score: kept where its children would be.
+                first_child = draft.score.map_or(0, |score| score as u32);
+                flags |= SCORE_IN_NODE;
             }
-            for (category, weight) in entries {
-                self.distributions[offset + category] =
-                    if sum == 1.0 { weight } else { weight / sum };
-            }
-            node.distribution = Some(offset as u32);
+            nodes.push(TreeNode {
+                value,
+                slot,
+                first_child,
+                result,
+                child_count,
+                test,
+                flags,
+            });
+        }
+        self.nodes = nodes.into_boxed_slice();
+        results.shrink_to_fit();
+        self.results = results.into_boxed_slice();
+        if !predicates.is_empty() {
+            predicates.shrink_to_fit();
+            self.extras.get_or_insert_with(Box::default).predicates = predicates;
         }
         Ok(())
     }
 
     /// Scores the current record; classifier probabilities go to `probabilities`.
     pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
-        if self.nodes[0].predicate.eval(env)? != Some(true) {
+        if self.holds(0, env)? != Some(true) {
             return Ok(Raw::Missing);
         }
         match self.descend(env, 0)? {
-            Selection::Node(index) => self.result(env, index as usize, probabilities),
+            Selection::Node(index) => {
+                self.selected = index;
+                self.result(env, index as usize, probabilities)
+            }
             Selection::Null => Ok(Raw::Missing),
             Selection::Aggregate(start) => self.aggregate(env, start, probabilities),
         }
     }
 
-    /// Prepares scoring straight from records whose inputs are numbers: possible when every
-    /// predicate compares one of `inputs` (slot, direct input position, float field) with a number, and
-    /// no node embeds a model. Returns whether it is.
-    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
-        let mut checks = Vec::with_capacity(self.nodes.len());
-        for node in &self.nodes {
-            let check = match &node.predicate {
-                Pred::True => Check::Always,
-                Pred::False => Check::Never,
-                Pred::Number { slot, op, value } => {
-                    let Some((_, position, float)) =
-                        inputs.iter().find(|(known, _, _)| known == slot)
-                    else {
-                        return false;
-                    };
-                    Check::Compare {
-                        position: *position,
-                        float: *float,
-                        op: *op,
-                        value: *value,
-                    }
-                }
-                _ => return false,
-            };
-            if node.embedded.is_some() {
-                return false;
-            }
-            checks.push(check);
+    /// Whether node `index`'s predicate holds for the current record (`None`: UNKNOWN).
+    #[inline(always)]
+    fn holds(&self, index: u32, env: &mut Env<'_>) -> Result<Option<bool>> {
+        let node = &self.nodes[index as usize];
+        match node.test {
+            Test::True => Ok(Some(true)),
+            Test::False => Ok(Some(false)),
+            Test::Other => self.extras().predicates[node.slot as usize].eval(env),
+            test => Ok(env.number(node.slot)?.map(|x| test.compare(x, node.value))),
         }
-        let anywhere = checks.iter().find_map(|check| match check {
-            Check::Compare { position, .. } => Some(*position),
-            _ => None,
-        });
-        let tests: Vec<Option<Test>> = checks
-            .iter()
-            .map(|check| to_test(*check, anywhere))
-            .collect();
-        self.walk = self
+    }
+
+    /// Prepares scoring straight from records whose inputs are numbers: possible when every
+    /// predicate compares one of `inputs` (slot, direct input position, float field) with a
+    /// number, no node embeds a model, and each input's position is its slot (direct scoring
+    /// reads an input's number at its slot). Returns whether it is.
+    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        let direct = |slot: u32| {
+            inputs
+                .iter()
+                .any(|&(known, position, _)| known == slot && position == slot)
+        };
+        let compared = |node: &TreeNode| !matches!(node.test, Test::True | Test::False);
+        let readable = |node: &TreeNode| node.test != Test::Other && direct(node.slot);
+        if !self.extras().embedded.is_empty()
+            || self
+                .nodes
+                .iter()
+                .any(|node| compared(node) && !readable(node))
+        {
+            return false;
+        }
+        // `True` and `False` read some input's number on the branch-free path, and ignore it.
+        let anywhere = self
             .nodes
             .iter()
-            .map(|node| walk_of(node, &tests))
-            .collect();
-        // The tests of nodes that have none are never read.
-        let unused = Test {
-            value: f64::NAN,
-            position: 0,
-            strict: false,
-            negate: false,
-            float: false,
-        };
-        self.tests = tests
-            .into_iter()
-            .map(|test| test.unwrap_or(unused))
-            .collect();
-        self.checks = checks;
+            .find(|node| compared(node))
+            .map(|node| node.slot);
+        for node in self.nodes.iter_mut().filter(|node| !compared(node)) {
+            node.slot = anywhere.unwrap_or(NONE);
+        }
+        for index in 0..self.nodes.len() {
+            let children = self.nodes[index].children();
+            let branch_free = !children.is_empty()
+                && children.clone().all(|child| {
+                    let child = &self.nodes[child as usize];
+                    child.branch_free() && child.slot != NONE
+                });
+            if branch_free {
+                self.nodes[index].flags |= CHILDREN_BRANCH_FREE;
+            }
+        }
         true
     }
 
-    /// Scores a record whose inputs are all present numbers (`number` reads the one at a record
-    /// position), after [`TreeModel::prepare_direct`]: no predicate can be UNKNOWN.
+    /// Scores a record whose inputs are all present numbers (`number` reads the one at a slot),
+    /// after [`TreeModel::prepare_direct`]: no predicate can be UNKNOWN.
     #[inline]
     pub fn evaluate_direct(
-        &self,
+        &mut self,
         number: impl Fn(usize) -> f64,
         probabilities: &mut [f64],
     ) -> Result<Raw> {
-        let holds = |index: u32| match self.checks[index as usize] {
-            Check::Always => true,
-            Check::Never => false,
-            Check::Compare {
-                position,
-                float,
-                op,
-                value,
-            } => {
-                let x = number(position as usize);
-                let x = if float { f64::from(x as f32) } else { x };
-                op.holds_for_numbers(x, value)
+        match self.select_direct(number) {
+            Some(index) => {
+                self.selected = index;
+                self.result_plain(index as usize, probabilities)
             }
+            None => Ok(Raw::Missing),
+        }
+    }
+
+    /// The node a record of present numbers selects (none: no prediction).
+    #[inline]
+    fn select_direct(&self, number: impl Fn(usize) -> f64) -> Option<u32> {
+        let holds = |node: &TreeNode| match node.test {
+            Test::True => true,
+            Test::False => false,
+            test => test.compare(number(node.slot as usize), node.value),
         };
-        if !holds(0) {
-            return Ok(Raw::Missing);
+        if !holds(&self.nodes[0]) {
+            return None;
         }
         let mut current = 0;
         'walk: loop {
-            match self.walk[current as usize] {
-                Walk::Leaf => return self.result_plain(current as usize, probabilities),
-                Walk::Tests => {
-                    let node = &self.nodes[current as usize];
-                    for child in node.first_child..node.first_child + node.child_count {
-                        let test = self.tests[child as usize];
-                        if test.holds(number(test.position as usize)) {
-                            current = child;
-                            continue 'walk;
-                        }
-                    }
-                    if self.return_last_when_no_true_child && node.score.is_some() {
-                        return self.result_plain(current as usize, probabilities);
-                    }
-                    return Ok(Raw::Missing);
-                }
-                Walk::Other => {}
-            }
             let node = &self.nodes[current as usize];
-            for child in node.first_child..node.first_child + node.child_count {
-                if holds(child) {
-                    current = child;
-                    continue 'walk;
+            if node.child_count == 0 {
+                return Some(current);
+            }
+            if node.flags & CHILDREN_BRANCH_FREE != 0 {
+                for child in node.children() {
+                    let test = &self.nodes[child as usize];
+                    if test.passes(number(test.slot as usize)) {
+                        current = child;
+                        continue 'walk;
+                    }
+                }
+            } else {
+                for child in node.children() {
+                    if holds(&self.nodes[child as usize]) {
+                        current = child;
+                        continue 'walk;
+                    }
                 }
             }
-            if self.return_last_when_no_true_child && node.score.is_some() {
-                return self.result_plain(current as usize, probabilities);
-            }
-            return Ok(Raw::Missing);
+            let last = self.return_last_when_no_true_child && node.has_score();
+            return last.then_some(current);
         }
     }
 
@@ -349,8 +448,8 @@ impl TreeModel {
             if node.child_count == 0 {
                 return Ok(Selection::Node(current));
             }
-            for child in node.first_child..node.first_child + node.child_count {
-                match self.nodes[child as usize].predicate.eval(env)? {
+            for child in node.children() {
+                match self.holds(child, env)? {
                     Some(true) => {
                         current = child;
                         continue 'walk;
@@ -362,16 +461,13 @@ impl TreeModel {
                         MissingStrategy::LastPrediction => return Ok(Selection::Node(current)),
                         MissingStrategy::Aggregate => return Ok(Selection::Aggregate(current)),
                         MissingStrategy::DefaultChild => {
-                            current = node.default_child.ok_or_else(|| {
-                                Error::scoring("a node without defaultChild met a missing value")
-                            })?;
+                            current = self.default_child(current)?;
                             continue 'walk;
                         }
                     },
                 }
             }
-            let has_score = node.score.is_some();
-            return Ok(if self.return_last_when_no_true_child && has_score {
+            return Ok(if self.return_last_when_no_true_child && node.has_score() {
                 Selection::Node(current)
             } else {
                 Selection::Null
@@ -379,41 +475,90 @@ impl TreeModel {
         }
     }
 
+    /// The default child of node `index`.
+    fn default_child(&self, index: u32) -> Result<u32> {
+        match self.extras().default_children.get(index as usize) {
+            Some(&child) if child != NONE => Ok(child),
+            _ => Err(Error::scoring(
+                "a node without defaultChild met a missing value",
+            )),
+        }
+    }
+
     /// The result of a selected node.
     fn result(&self, env: &mut Env<'_>, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
-        if let Some(embedded) = self.nodes[index].embedded {
-            if let Some(value) = self.embedded[embedded as usize].evaluate(env)? {
-                return Ok(Raw::Value(value));
+        let extras = self.extras();
+        match extras.embedded_of.get(index) {
+            Some(&embedded) if embedded != NONE => {
+                if let Some(value) = extras.embedded[embedded as usize].evaluate(env)? {
+                    return Ok(Raw::Value(value));
+                }
             }
+            _ => {}
         }
         self.result_plain(index, probabilities)
     }
 
-    /// The result of a selected node from its score or distribution.
+    /// Whether a classifier of `count` categories may read this tree's probabilities from
+    /// [`TreeModel::last_row`] rather than have them copied (no probabilities are computed:
+    /// not aggregated, and every category of the model is the tree's).
+    pub fn reads_rows(&self, count: usize) -> bool {
+        self.missing != MissingStrategy::Aggregate && self.category_count as usize == count
+    }
+
+    /// The probability row of the node the last record selected, if it has one.
     #[inline]
-    fn result_plain(&self, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
+    pub fn last_row(&self) -> Option<&[f64]> {
+        self.row(self.selected as usize)
+    }
+
+    /// The score of node `index`, failing when it has none.
+    #[inline(always)]
+    fn score(&self, index: usize) -> Result<f64> {
         let node = &self.nodes[index];
-        if self.function == Function::Regression {
-            let score = node
-                .score
-                .ok_or_else(|| Error::scoring("the selected node has no score"))?;
-            return Ok(Raw::Value(score));
+        if node.flags & SCORE_IN_NODE != 0 {
+            return Ok(f64::from(node.first_child));
         }
-        let Some(offset) = node.distribution else {
-            let score = node
-                .score
-                .ok_or_else(|| Error::scoring("the selected node has no score"))?;
+        match (
+            node.has_score(),
+            node.flags & STORED_SCORE != 0,
+            self.row(index),
+        ) {
+            (true, true, _) => Ok(self.results[node.result as usize]),
+            (true, false, Some(row)) => Ok(winner(row).unwrap_or(0) as f64),
+            _ => Err(Error::scoring("the selected node has no score")),
+        }
+    }
+
+    /// Node `index`'s probability row, if it has one.
+    fn row(&self, index: usize) -> Option<&[f64]> {
+        let node = &self.nodes[index];
+        let start = node.result as usize + usize::from(node.flags & STORED_SCORE != 0);
+        let width = self.category_count as usize;
+        (node.flags & HAS_ROW != 0).then(|| &self.results[start..start + width])
+    }
+
+    /// The result of a selected node from its score or distribution.
+    #[inline(always)]
+    fn result_plain(&self, index: usize, probabilities: &mut [f64]) -> Result<Raw> {
+        if self.function == Function::Regression {
+            return Ok(Raw::Value(self.score(index)?));
+        }
+        let Some(row) = self.row(index) else {
             return Ok(Raw::Class {
-                winner: score as usize,
+                winner: self.score(index)? as usize,
                 probabilities: false,
             });
         };
-        let row = &self.distributions[offset as usize..offset as usize + self.category_count];
-        probabilities.iter_mut().for_each(|p| *p = 0.0);
-        probabilities[..self.category_count].copy_from_slice(row);
-        let best = match node.score {
-            Some(score) => score as usize,
-            None => winner(probabilities).unwrap_or(0),
+        // Without a buffer, the model reads the row itself (see `TreeModel::reads_rows`).
+        if !probabilities.is_empty() {
+            probabilities.fill(0.0);
+            probabilities[..row.len()].copy_from_slice(row);
+        }
+        let best = match (self.nodes[index].has_score(), probabilities.is_empty()) {
+            (true, _) => self.score(index)? as usize,
+            (false, true) => winner(row).unwrap_or(0),
+            (false, false) => winner(probabilities).unwrap_or(0),
         };
         Ok(Raw::Class {
             winner: best,
@@ -429,20 +574,20 @@ impl TreeModel {
         start: u32,
         probabilities: &mut [f64],
     ) -> Result<Raw> {
-        self.pending.clear();
-        self.pending.push(start);
+        let extras = self.extras.get_or_insert_with(Box::default);
+        let mut pending = std::mem::take(&mut extras.pending);
+        pending.clear();
+        pending.push(start);
         probabilities.iter_mut().for_each(|p| *p = 0.0);
         let (mut total, mut weighted_score) = (0.0, 0.0);
-        while let Some(index) = self.pending.pop() {
+        while let Some(index) = pending.pop() {
             let node = &self.nodes[index as usize];
             if node.child_count == 0 {
-                let weight = node.record_count.unwrap_or(0.0);
+                let weight = self.extras().record_counts[index as usize];
                 total += weight;
                 if self.function == Function::Regression {
-                    weighted_score += weight * node.score.unwrap_or(f64::NAN);
-                } else if let Some(offset) = node.distribution {
-                    let row =
-                        &self.distributions[offset as usize..offset as usize + self.category_count];
+                    weighted_score += weight * self.score(index as usize).unwrap_or(f64::NAN);
+                } else if let Some(row) = self.row(index as usize) {
                     probabilities
                         .iter_mut()
                         .zip(row)
@@ -450,12 +595,13 @@ impl TreeModel {
                 }
                 continue;
             }
-            for child in node.first_child..node.first_child + node.child_count {
-                if self.nodes[child as usize].predicate.eval(env)? != Some(false) {
-                    self.pending.push(child);
+            for child in node.children() {
+                if self.holds(child, env)? != Some(false) {
+                    pending.push(child);
                 }
             }
         }
+        self.extras.get_or_insert_with(Box::default).pending = pending;
         if total == 0.0 {
             return Ok(Raw::Missing);
         }
@@ -470,48 +616,96 @@ impl TreeModel {
     }
 }
 
-/// A check as a branch-free `Test`, when it is one (`anywhere`: some direct input position the
-/// tree reads, for the checks that read none).
-fn to_test(check: Check, anywhere: Option<u32>) -> Option<Test> {
-    let (value, position, strict, negate, float) = match check {
-        Check::Always => (f64::INFINITY, anywhere?, false, false, false),
-        Check::Never => (f64::NEG_INFINITY, anywhere?, true, false, false),
-        Check::Compare { value, .. } if value.is_nan() => return None,
-        Check::Compare {
-            position,
-            float,
-            op,
-            value,
-        } => {
-            let (strict, negate) = match op {
-                CmpOp::LessOrEqual => (false, false),
-                CmpOp::LessThan => (true, false),
-                CmpOp::GreaterThan => (false, true),
-                CmpOp::GreaterOrEqual => (true, true),
-                CmpOp::Equal | CmpOp::NotEqual => return None,
-            };
-            (value, position, strict, negate, float)
+/// Appends a node's result (its score, unless its probability row's winner gives it, then the
+/// row) to `results`; returns its offset (`NONE` when there is none) and the node's flags.
+fn push_result(
+    results: &mut Vec<f64>,
+    width: usize,
+    score: Option<f64>,
+    row: Option<SparseDistribution>,
+    element: &El<'_, '_>,
+) -> Result<(u32, u8)> {
+    let offset = results.len() as u32;
+    let Some(entries) = row else {
+        return Ok(match score {
+            Some(score) => {
+                results.push(score);
+                (offset, HAS_SCORE | STORED_SCORE)
+            }
+            None => (NONE, 0),
+        });
+    };
+    let mut dense = vec![0.0; width];
+    dense_row(&mut dense, &entries, element)?;
+    let flags = match score {
+        None => HAS_ROW,
+        Some(score) if winner(&dense) == Some(score as usize) => HAS_ROW | HAS_SCORE,
+        Some(score) => {
+            results.push(score);
+            HAS_ROW | HAS_SCORE | STORED_SCORE
         }
     };
-    Some(Test {
-        value,
-        position,
-        strict,
-        negate,
-        float,
-    })
+    results.extend_from_slice(&dense);
+    Ok((offset, flags))
 }
 
-/// How the fast path goes on from `node`.
-fn walk_of(node: &TreeNode, tests: &[Option<Test>]) -> Walk {
-    let children = node.first_child as usize..(node.first_child + node.child_count) as usize;
-    if children.is_empty() {
-        Walk::Leaf
-    } else if tests[children].iter().all(Option::is_some) {
-        Walk::Tests
-    } else {
-        Walk::Other
+/// Fills the dense probability row `row` of a node's score distribution.
+fn dense_row(row: &mut [f64], entries: &[(usize, f64)], element: &El<'_, '_>) -> Result<()> {
+    let sum: f64 = entries.iter().map(|(_, weight)| weight).sum();
+    if sum == 0.0 {
+        return Err(element.invalid("a node's ScoreDistribution weights add up to zero"));
     }
+    for &(category, weight) in entries {
+        row[category] = if sum == 1.0 { weight } else { weight / sum };
+    }
+    Ok(())
+}
+
+/// The extras a tree with these nodes and embedded Regressions needs under `missing`, if any.
+fn extras(
+    missing: MissingStrategy,
+    drafts: &[Draft],
+    embedded: Vec<EmbeddedRegression>,
+) -> Option<Box<Extras>> {
+    let mut extras = Extras::default();
+    if missing == MissingStrategy::Aggregate {
+        extras.record_counts = drafts
+            .iter()
+            .map(|d| d.record_count.unwrap_or(0.0))
+            .collect();
+    }
+    if missing == MissingStrategy::DefaultChild {
+        extras.default_children = drafts
+            .iter()
+            .map(|d| d.default_child.unwrap_or(NONE))
+            .collect();
+    }
+    if !embedded.is_empty() {
+        extras.embedded_of = drafts.iter().map(|d| d.embedded.unwrap_or(NONE)).collect();
+        extras.embedded = embedded;
+    }
+    let needed = missing == MissingStrategy::Aggregate
+        || missing == MissingStrategy::DefaultChild
+        || !extras.embedded.is_empty();
+    needed.then(|| Box::new(extras))
+}
+
+/// Checks that the tree has what its missing-value strategy needs.
+fn check_strategy(
+    missing: MissingStrategy,
+    drafts: &[Draft],
+    embedded: &[EmbeddedRegression],
+    element: &El<'_, '_>,
+) -> Result<()> {
+    if missing == MissingStrategy::Aggregate && !embedded.is_empty() {
+        return Err(element
+            .unsupported("aggregateNodes/weightedConfidence with Regressions embedded in nodes"));
+    }
+    if missing == MissingStrategy::Aggregate && drafts.iter().any(|d| d.record_count.is_none()) {
+        return Err(element
+            .unsupported("aggregateNodes/weightedConfidence without a recordCount on every Node"));
+    }
+    Ok(())
 }
 
 /// Where a walk down the tree ended.
@@ -541,7 +735,7 @@ struct Builder<'c, 'a, 'input, 'k> {
     function: Function,
     categories: Option<&'k mut Categories>,
     float: bool,
-    nodes: Vec<TreeNode>,
+    nodes: Vec<Draft>,
     sparse: Vec<Option<SparseDistribution>>,
     embedded: Vec<EmbeddedRegression>,
 }
@@ -598,14 +792,13 @@ impl Builder<'_, '_, '_, '_> {
         let predicate = predicate::compile(self.c, self.scope, &predicate_element)?;
         let score = self.read_score(element)?;
         let distribution = self.read_distribution(element)?;
-        self.nodes.push(TreeNode {
+        self.nodes.push(Draft {
             predicate,
             first_child: 0,
             child_count: 0,
             score,
             default_child: None,
             record_count: element.parsed("recordCount")?,
-            distribution: None,
             embedded,
         });
         self.sparse.push(distribution);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use pmml_evaluator::{Input, Model};
+use pmml_evaluator::{Input, Model, Value};
 
 fn document(dictionary: &str, model: &str) -> String {
     format!(
@@ -245,4 +245,49 @@ fn records_of_numbers_score_as_records_of_texts() {
         }
         assert!(compared >= 200, "{name}: {compared} records of numbers");
     }
+}
+
+#[test]
+fn prepared_records_score_as_records_do_any_number_of_times() {
+    let text = document(
+        r#"<DataField name="grade" optype="categorical" dataType="string"><Value value="1"/><Value value="2"/></DataField>
+  <DataField name="colour" optype="categorical" dataType="string"/>
+  <DataField name="y" optype="continuous" dataType="double"/>"#,
+        r#"<RegressionModel functionName="regression">
+    <MiningSchema><MiningField name="grade"/><MiningField name="colour"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <Output><OutputField name="seen" optype="categorical" dataType="string" feature="transformedValue"><FieldRef field="colour"/></OutputField></Output>
+    <RegressionTable intercept="1"><CategoricalPredictor name="grade" value="2" coefficient="10"/><CategoricalPredictor name="colour" value="red" coefficient="100"/></RegressionTable>
+  </RegressionModel>"#,
+    );
+    let mut model = Model::with_fields(text.as_bytes(), &["colour", "grade"]).expect("loads");
+    let red = model
+        .prepare(&[Input::Text("red"), Input::Text("2")])
+        .expect("prepares");
+    // "green" is not among the document's strings: the record keeps its text.
+    let green = model
+        .prepare(&[Input::Text("green"), Input::Number(1.0)])
+        .expect("prepares");
+    for _ in 0..2 {
+        let prediction = model.score_prepared(&green).expect("scores");
+        assert_eq!(prediction.value, 1.0);
+        assert_eq!(
+            prediction.output("seen"),
+            Some(&Value::Text("green".into()))
+        );
+        assert_eq!(model.score_prepared(&red).expect("scores").value, 111.0);
+    }
+    let error = model
+        .prepare(&[Input::Text("red"), Input::Text("7")])
+        .expect_err("invalid")
+        .to_string();
+    assert!(error.contains("invalid value"), "{error}");
+    let mut other = Model::with_fields(aggregating_tree("none").as_bytes(), &["x"]).expect("loads");
+    let error = other
+        .score_prepared(&red)
+        .expect_err("another model's")
+        .to_string();
+    assert!(
+        error.contains("prepared for a model of 2 inputs"),
+        "{error}"
+    );
 }

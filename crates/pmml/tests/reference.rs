@@ -257,7 +257,7 @@ fn check_fixture(name: &str, inputs: &str) {
                 }
             })
             .collect();
-        let scored = model.score_inputs(&values);
+        let scored = score_twice(&mut model, &values, &format!("{name} row {index}"));
         match (scored, row[0].as_str()) {
             (Err(_), "!error") => {}
             (Ok(prediction), "!error") => {
@@ -278,6 +278,27 @@ fn check_fixture(name: &str, inputs: &str) {
         "{name}: every expected row is compared"
     );
     assert!(compared >= 300, "{name}: a few hundred rows");
+}
+
+/// Scores `values` as they are and as a prepared record, which must give the same prediction
+/// (or both fail); returns the former.
+fn score_twice(
+    model: &mut Model,
+    values: &[Input<'_>],
+    what: &str,
+) -> pmml_evaluator::Result<Prediction> {
+    let scored = model.score_inputs(values);
+    let prepared = model
+        .prepare(values)
+        .and_then(|record| model.score_prepared(&record));
+    match (&scored, &prepared) {
+        (Ok(scored), Ok(prepared)) => {
+            assert_eq!(format!("{scored:?}"), format!("{prepared:?}"), "{what}")
+        }
+        (Err(_), Err(_)) => {}
+        _ => panic!("{what}: {scored:?} as a record, {prepared:?} prepared"),
+    }
+    scored
 }
 
 /// Scores one of the original system's PMML files on every row of its wine data and compares.

@@ -1,6 +1,8 @@
 //! What the tests and benchmarks share: where the fixtures are, and the wine data's fields.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod forest;
+
 use std::path::{Path, PathBuf};
 
 /// The PMML fixtures of the workspace (`data/pmml`, made by `scripts/train_pmml.py`), with
