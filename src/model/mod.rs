@@ -340,7 +340,7 @@ pub(crate) fn rows_tensor(
         rows.len()
     );
     let values: Vec<f32> = rows.iter().map(|&value| value as f32).collect();
-    tract_onnx::prelude::Tensor::from_shape(&[count, width], &values)
+    Ok(tract_onnx::prelude::tract_ndarray::Array2::from_shape_vec((count, width), values)?.into())
 }
 
 /// [`Model::score_batch`] for a model that can `run` many rows in one call: the whole batch in
