@@ -15,6 +15,7 @@
 //! tract's own.
 
 pub mod ml;
+mod row_broadcast;
 mod row_softmax;
 
 use std::sync::Arc;
@@ -182,6 +183,7 @@ fn optimize(
         .with_input_fact(0, f32::fact(shape).into())
         .and_then(|model| model.into_optimized())
         .and_then(|mut model| {
+            row_broadcast::replace_row_broadcasts(&mut model)?;
             row_softmax::replace_short_softmaxes(&mut model)?;
             model.into_runnable()
         })
