@@ -129,28 +129,40 @@ impl OnnxModel {
                 output.len()
             );
         }
+        if output.datum_type() == f32::datum_type() {
+            let values = output.try_as_plain_ram()?;
+            return self.rows(values.as_slice::<f32>()?, columns);
+        }
         let values = output.cast_to::<f64>()?;
-        let values = values.try_as_plain_ram()?.as_slice::<f64>()?;
+        self.rows(values.try_as_plain_ram()?.as_slice::<f64>()?, columns)
+    }
+
+    /// The predictions of rows of `columns` output values each.
+    fn rows<T: Copy + Into<f64>>(
+        &self,
+        values: &[T],
+        columns: usize,
+    ) -> TractResult<Vec<Prediction>> {
         if self.labels.is_empty() {
             return Ok(values
                 .iter()
-                .map(|&value| Prediction::regression(value))
+                .map(|&value| Prediction::regression(value.into()))
                 .collect());
         }
         values
             .chunks(columns)
-            .map(|row| self.classification(row))
+            .map(|row| self.classification(row.iter().map(|&p| p.into()).collect()))
             .collect()
     }
 
     /// The prediction of one row of class probabilities: the first most probable class.
-    fn classification(&self, probabilities: &[f64]) -> TractResult<Prediction> {
-        let best = arg_max(probabilities).context("no probabilities")?;
+    fn classification(&self, probabilities: Vec<f64>) -> TractResult<Prediction> {
+        let best = arg_max(&probabilities).context("no probabilities")?;
         // `Prediction::classification`, with the label's number read once at load.
         Ok(Prediction {
             value: self.label_values[best],
             class: Some(self.labels[best].clone()),
-            probabilities: probabilities.to_vec(),
+            probabilities,
         })
     }
 
