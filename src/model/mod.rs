@@ -357,8 +357,12 @@ pub(crate) fn rows_tensor(
         "{} values for {count} rows of {width}",
         rows.len()
     );
-    let values: Vec<f32> = rows.iter().map(|&value| value as f32).collect();
-    tract_onnx::prelude::Tensor::from_shape(&[count, width], &values)
+    let mut tensor = tract_onnx::prelude::Tensor::zero::<f32>(&[count, width])?;
+    let mut values = tensor.try_as_plain_ram_mut()?;
+    for (value, row) in values.as_slice_mut::<f32>()?.iter_mut().zip(rows) {
+        *value = *row as f32;
+    }
+    Ok(tensor)
 }
 
 /// [`Model::score_batch`] for a model that can `run` many rows in one call: the whole batch in

@@ -15,6 +15,8 @@
 //! tract's own.
 
 pub mod ml;
+mod row_broadcast;
+mod row_softmax;
 
 use std::sync::Arc;
 
@@ -44,6 +46,8 @@ pub struct OnnxModel {
     state: TypedSimpleState,
     inputs: Vec<Arc<str>>,
     labels: Vec<Arc<str>>,
+    /// Each label read as a number (NaN when it is not), as [`Prediction::value`] gives it.
+    label_values: Vec<f64>,
 }
 
 /// The metadata entry in which a model lists its features, comma-separated, in input order.
@@ -81,8 +85,9 @@ impl OnnxModel {
     fn from_proto(proto: &ModelProto, inputs: Vec<Arc<str>>) -> Result<Self, ModelError> {
         let onnx = framework();
         let labels = class_labels(proto)?;
-        let model = onnx.model_for_proto_model(proto).map_err(invalid)?;
+        let mut model = onnx.model_for_proto_model(proto).map_err(invalid)?;
         reject_unimplemented(&model)?;
+        keep_scored_output(&mut model, !labels.is_empty()).map_err(invalid)?;
         let width = inputs.len();
         let rows = model.sym("N");
         let (plan, batched) = match optimize(model.clone(), [rows.to_dim(), width.to_dim()]) {
@@ -91,11 +96,16 @@ impl OnnxModel {
             Err(_) => (optimize(model, [1.to_dim(), width.to_dim()])?, false),
         };
         let state = plan.spawn().map_err(invalid)?;
+        let label_values = labels
+            .iter()
+            .map(|label| label.parse().unwrap_or(f64::NAN))
+            .collect();
         let mut model = OnnxModel {
             batched,
             state,
             inputs,
             labels,
+            label_values,
         };
         model.batched =
             batched && rows_are_independent(width, |rows, count| model.score_rows(rows, count));
@@ -108,45 +118,52 @@ impl OnnxModel {
         self.state.run(tvec!(input.into()))
     }
 
-    /// The predictions of `count` rows from the outputs of one run.
+    /// The predictions of `count` rows from the outputs of one run (the one output kept by
+    /// [`keep_scored_output`]).
     fn predictions(&self, outputs: &[TValue], count: usize) -> TractResult<Vec<Prediction>> {
-        if self.labels.is_empty() {
-            return Self::regress(outputs, count);
-        }
-        let probabilities = outputs
-            .get(1)
-            .context("a classifier must have a probabilities output")?
-            .cast_to::<f64>()?;
-        let probabilities = probabilities.try_as_plain_ram()?.as_slice::<f64>()?;
-        if probabilities.len() != count * self.labels.len() {
+        let output = outputs.first().context("no output")?;
+        let columns = self.labels.len().max(1);
+        if output.len() != count * columns {
             bail!(
-                "{} probabilities for {count} rows of {} class labels",
-                probabilities.len(),
-                self.labels.len()
+                "{} values for {count} rows of {columns} columns",
+                output.len()
             );
         }
-        probabilities
-            .chunks(self.labels.len())
-            .map(|row| {
-                let best = arg_max(row).context("no probabilities")?;
-                Ok(Prediction::classification(
-                    self.labels[best].clone(),
-                    row.to_vec(),
-                ))
-            })
+        if output.datum_type() == f32::datum_type() {
+            let values = output.try_as_plain_ram()?;
+            return self.rows(values.as_slice::<f32>()?, columns);
+        }
+        let values = output.cast_to::<f64>()?;
+        self.rows(values.try_as_plain_ram()?.as_slice::<f64>()?, columns)
+    }
+
+    /// The predictions of rows of `columns` output values each.
+    fn rows<T: Copy + Into<f64>>(
+        &self,
+        values: &[T],
+        columns: usize,
+    ) -> TractResult<Vec<Prediction>> {
+        if self.labels.is_empty() {
+            return Ok(values
+                .iter()
+                .map(|&value| Prediction::regression(value.into()))
+                .collect());
+        }
+        values
+            .chunks(columns)
+            .map(|row| self.classification(row.iter().map(|&p| p.into()).collect()))
             .collect()
     }
 
-    fn regress(outputs: &[TValue], count: usize) -> TractResult<Vec<Prediction>> {
-        let values = outputs.first().context("no output")?.cast_to::<f64>()?;
-        let values = values.try_as_plain_ram()?.as_slice::<f64>()?;
-        if values.len() != count {
-            bail!("{} values for {count} rows", values.len());
-        }
-        Ok(values
-            .iter()
-            .map(|&value| Prediction::regression(value))
-            .collect())
+    /// The prediction of one row of class probabilities: the first most probable class.
+    fn classification(&self, probabilities: Vec<f64>) -> TractResult<Prediction> {
+        let best = arg_max(&probabilities).context("no probabilities")?;
+        // `Prediction::classification`, with the label's number read once at load.
+        Ok(Prediction {
+            value: self.label_values[best],
+            class: Some(self.labels[best].clone()),
+            probabilities,
+        })
     }
 
     /// Scores `count` rows in one run.
@@ -154,6 +171,19 @@ impl OnnxModel {
         let outputs = self.run(rows, count)?;
         self.predictions(&outputs, count)
     }
+}
+
+/// Keeps only the output that predictions are read from: a classifier's probabilities (the
+/// second output; its label is their arg-max, so the graph's own, often an `ArgMax` and a
+/// lookup, is not computed), a regressor's value (the first).
+fn keep_scored_output(model: &mut InferenceModel, classifier: bool) -> TractResult<()> {
+    let outputs = model.output_outlets()?;
+    let kept = match outputs.get(usize::from(classifier)) {
+        Some(kept) => *kept,
+        None if classifier => bail!("a classifier must have a probabilities output"),
+        None => bail!("the model has no output"),
+    };
+    model.select_output_outlets(&[kept])
 }
 
 /// The model, its input fixed to `shape`, optimized into a runnable plan.
@@ -164,7 +194,11 @@ fn optimize(
     model
         .with_input_fact(0, f32::fact(shape).into())
         .and_then(|model| model.into_optimized())
-        .and_then(|model| model.into_runnable())
+        .and_then(|mut model| {
+            row_broadcast::replace_row_broadcasts(&mut model)?;
+            row_softmax::replace_short_softmaxes(&mut model)?;
+            model.into_runnable()
+        })
         .map_err(invalid)
 }
 

@@ -16,7 +16,7 @@ mod attributes;
 mod class_labels;
 mod linear_classifier;
 mod scaler;
-mod transform;
+pub(crate) mod transform;
 mod tree_ensemble;
 mod zip_map;
 

@@ -83,7 +83,8 @@ fn largest(values: &[f32]) -> f32 {
         .fold(-f32::MAX, |max, &v| if v > max { v } else { max })
 }
 
-fn softmax(values: &mut [f32]) {
+/// The softmax of `values`, in place: `exp(v - max) / sum`.
+pub fn softmax(values: &mut [f32]) {
     let max = largest(values);
     let mut sum = 0.0f32;
     for value in values.iter_mut() {

@@ -4,7 +4,6 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::ops::Range;
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -95,6 +94,13 @@ enum Node {
     },
 }
 
+/// The leaf a tree reaches: its range of the weight table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Leaf {
+    first_weight: u32,
+    end_weight: u32,
+}
+
 /// What a leaf adds to one output column (a target or a class).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Weight {
@@ -156,15 +162,28 @@ impl Forest {
         self.features_needed
     }
 
-    /// The weights of the leaf that every tree reaches for `row`, tree after tree.
-    pub fn leaf_weights<'a>(&'a self, row: &'a [f32]) -> impl Iterator<Item = &'a [Weight]> + 'a {
-        self.roots
-            .iter()
-            .map(move |&root| &self.weights[self.leaf(root, row)])
+    /// The leaf that each tree reaches for each row of `block` (rows of `width` features, one
+    /// after another), written as `leaves[row * trees + tree]`: a leaf's weights are then
+    /// [`Self::weights`]. Each tree is walked for the whole block before the next, so that its
+    /// nodes stay in cache.
+    pub fn block_leaves(&self, block: &[f32], width: usize, leaves: &mut Vec<Leaf>) {
+        let trees = self.roots.len();
+        leaves.clear();
+        leaves.resize(block.len() / width * trees, Leaf::default());
+        for (tree, &root) in self.roots.iter().enumerate() {
+            for (row, features) in block.chunks_exact(width).enumerate() {
+                leaves[row * trees + tree] = self.leaf(root, features);
+            }
+        }
     }
 
-    /// The weight range of the leaf that the tree rooted at `root` reaches for `row`.
-    fn leaf(&self, root: u32, row: &[f32]) -> Range<usize> {
+    /// The weights of `leaf`, one that [`Self::block_leaves`] gave.
+    pub fn weights(&self, leaf: Leaf) -> &[Weight] {
+        &self.weights[leaf.first_weight as usize..leaf.end_weight as usize]
+    }
+
+    /// The leaf that the tree rooted at `root` reaches for `row`.
+    fn leaf(&self, root: u32, row: &[f32]) -> Leaf {
         let mut index = root as usize;
         loop {
             match self.nodes[index] {
@@ -184,7 +203,12 @@ impl Forest {
                 Node::Leaf {
                     first_weight,
                     end_weight,
-                } => return first_weight as usize..end_weight as usize,
+                } => {
+                    return Leaf {
+                        first_weight,
+                        end_weight,
+                    }
+                }
             }
         }
     }
@@ -428,7 +452,10 @@ mod tests {
     }
 
     fn leaf_of(forest: &Forest, row: &[f32]) -> Vec<Weight> {
-        forest.leaf_weights(row).flatten().copied().collect()
+        let mut leaves = Vec::new();
+        forest.block_leaves(row, row.len(), &mut leaves);
+        let weights = leaves.iter().flat_map(|&leaf| forest.weights(leaf));
+        weights.copied().collect()
     }
 
     fn weight(column: u32, value: f32) -> Weight {

@@ -124,16 +124,16 @@ impl Ensemble {
         }
     }
 
-    /// Scores one row of features into `output` (one value per column) and returns the index of
-    /// the predicted class (0 for a regressor).
-    fn score_row(&self, row: &[f32], output: &mut [f32]) -> usize {
+    /// Scores one row from the leaves its trees reach (tree after tree) into `output` (one value
+    /// per column) and returns the index of the predicted class (0 for a regressor).
+    fn score_row(&self, leaves: &[forest::Leaf], output: &mut [f32]) -> usize {
         let aggregate = match self.kind {
             Kind::Regressor { aggregate, .. } => aggregate,
             Kind::Classifier { .. } => Aggregate::Sum,
         };
         let mut scores = RowScores::new(output);
-        for weights in self.forest.leaf_weights(row) {
-            scores.add(weights, aggregate);
+        for &leaf in leaves {
+            scores.add(self.forest.weights(leaf), aggregate);
         }
         let (base, transform) = (&self.base_values, self.transform);
         match self.kind {

@@ -8,6 +8,9 @@ use tract_onnx::tract_hir::internal::*;
 
 use super::Ensemble;
 
+/// The rows whose leaves are found tree by tree before they are scored.
+const BLOCK: usize = 64;
+
 /// The typed operator: scores each input row with the ensemble.
 #[derive(Clone, Debug)]
 pub struct TreeEnsembleOp {
@@ -32,6 +35,11 @@ impl TreeEnsembleOp {
             );
         };
         self.check_features(features)?;
+        ensure!(
+            features > 0,
+            "{} takes at least one feature",
+            self.ensemble.operator
+        );
         Ok((rows, features))
     }
 
@@ -75,10 +83,18 @@ impl EvalOp for TreeEnsembleOp {
         let mut classes: TVec<usize> = TVec::with_capacity(rows);
         let mut view = scores.try_as_plain_ram_mut()?;
         let output = view.as_slice_mut::<f32>()?;
-        for row in 0..rows {
-            let features = &features[row * width..][..width];
-            let output = &mut output[row * columns..][..columns];
-            classes.push(self.ensemble.score_row(features, output));
+        let (trees, mut leaves) = (self.ensemble.forest.trees(), Vec::new());
+        let blocks = features
+            .chunks(BLOCK * width)
+            .zip(output.chunks_mut(BLOCK * columns));
+        for (block, output) in blocks {
+            self.ensemble.forest.block_leaves(block, width, &mut leaves);
+            let rows = leaves
+                .chunks_exact(trees)
+                .zip(output.chunks_exact_mut(columns));
+            for (leaves, output) in rows {
+                classes.push(self.ensemble.score_row(leaves, output));
+            }
         }
         Ok(match self.ensemble.labels() {
             None => tvec!(scores.into_tvalue()),

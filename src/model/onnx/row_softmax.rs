@@ -1,0 +1,89 @@
+//! A softmax over the last axis of a float32 tensor whose rows are short (a classifier's few
+//! classes), put in place of tract's own after optimization. tract's runs its SIMD kernels row
+//! by row, each call paying for a thread-local scratch buffer and padding to 32 lanes: with
+//! rows of a handful of values that is most of a small network's batch. This one computes each
+//! row in a plain loop with the ONNX-ML operators' float32 softmax (`ml::transform`).
+
+use anyhow::Context;
+use tract_onnx::tract_core::ops::nn::{Softmax, SoftmaxKind};
+use tract_onnx::tract_hir::internal::*;
+
+use super::ml::transform::softmax;
+
+/// The longest row the plain loop takes over; longer rows keep tract's SIMD kernels.
+const SHORT_ROW: usize = 64;
+
+/// Replaces each float32 softmax over the last, short axis of `model` by [`RowSoftmax`].
+pub fn replace_short_softmaxes(model: &mut TypedModel) -> TractResult<()> {
+    for id in 0..model.nodes().len() {
+        if is_short_row_softmax(model, id)? {
+            model.node_mut(id).op = Box::new(RowSoftmax);
+        }
+    }
+    Ok(())
+}
+
+fn is_short_row_softmax(model: &TypedModel, id: usize) -> TractResult<bool> {
+    let node = model.node(id);
+    let Some(softmax) = node.op_as::<Softmax>() else {
+        return Ok(false);
+    };
+    let Some(input) = node.inputs.first() else {
+        return Ok(false);
+    };
+    let fact = model.outlet_fact(*input)?;
+    let last = fact.rank().checked_sub(1);
+    let row = last.and_then(|axis| fact.shape[axis].to_usize().ok());
+    Ok(softmax.kind == SoftmaxKind::Softmax
+        && softmax.quant_output_dt.is_none()
+        && fact.datum_type == f32::datum_type()
+        && last.is_some_and(|axis| *softmax.axes == [axis])
+        && row.is_some_and(|row| (1..=SHORT_ROW).contains(&row)))
+}
+
+/// The softmax of each row (the last axis) of a float32 tensor.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RowSoftmax;
+
+impl Op for RowSoftmax {
+    fn name(&self) -> StaticName {
+        "RowSoftmax".into()
+    }
+
+    fn as_typed(&self) -> Option<&dyn TypedOp> {
+        Some(self)
+    }
+}
+
+impl EvalOp for RowSoftmax {
+    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
+        self.eval(&EvalContext::out_of_plan(), inputs).map(Some)
+    }
+
+    fn eval(&self, _context: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let mut output = inputs.into_iter().next().context("no input")?.into_tensor();
+        let row = *output.shape().last().context("a softmax of a scalar")?;
+        anyhow::ensure!(row > 0, "a softmax over an empty axis");
+        output
+            .try_as_plain_ram_mut()?
+            .as_slice_mut::<f32>()?
+            .chunks_exact_mut(row)
+            .for_each(softmax);
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for RowSoftmax {
+    fn as_op(&self) -> &dyn Op {
+        self
+    }
+
+    fn as_op_mut(&mut self) -> &mut dyn Op {
+        self
+    }
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let input = inputs.first().context("no input")?;
+        Ok(tvec!(f32::fact(input.shape.clone())))
+    }
+}
