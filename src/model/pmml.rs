@@ -57,6 +57,11 @@ impl Model for PmmlModel {
     fn kind(&self) -> ModelKind {
         ModelKind::Pmml
     }
+
+    /// A copy of the compiled model: the document is not parsed again.
+    fn fork(&self) -> Option<Box<dyn Model>> {
+        Some(Box::new(PmmlModel(self.0.clone())))
+    }
 }
 
 fn prediction(scored: pmml_evaluator::Prediction) -> Prediction {

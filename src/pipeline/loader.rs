@@ -6,9 +6,9 @@
 //!
 //! Identical builds are shared. A model whose content (type, bytes, inputs) is being built, or
 //! was built a moment ago, for another worker or another key, is not built again: each
-//! requester gets a fork of it that shares its compiled plan (ONNX and TensorFlow models; a
-//! PMML model is built by each). In the flat pipeline, where every worker serves every model,
-//! a model is thus built once per process, not once per worker.
+//! requester gets a fork of it ([`Model::fork`]: ONNX and TensorFlow models share their tract
+//! plan, a PMML model is copied without being parsed again). In the flat pipeline, where every
+//! worker serves every model, a model is thus built once per process, not once per worker.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
@@ -383,12 +383,12 @@ mod tests {
     }
 
     #[test]
-    fn a_model_that_shares_nothing_is_built_by_each_requester() {
+    fn a_pmml_model_is_parsed_once_and_copied() {
         let shared = SharedBuilds::default();
         let pmml = descriptor("red", "pmml/decision_tree_classifier.pmml", ModelType::Pmml);
         let mut first = build(&shared, &pmml);
         let mut second = build(&shared, &pmml);
-        assert_eq!(shared.runs.load(Ordering::Relaxed), 2, "nothing to fork");
+        assert_eq!(shared.runs.load(Ordering::Relaxed), 1, "built once");
         let (first, second) = (first.score(&ROW).unwrap(), second.score(&ROW).unwrap());
         assert_eq!(first, second);
     }

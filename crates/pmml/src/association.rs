@@ -16,7 +16,7 @@ use super::value::{parse_boolean, Val};
 use super::xml::El;
 
 /// How a record holds an item.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Item {
     slot: u32,
     /// The category the field must equal; `None`: the field is a flag (`T`/`F`, a boolean).
@@ -24,7 +24,7 @@ struct Item {
 }
 
 /// A rule and its measures.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Rule {
     antecedent: usize,
     consequent: usize,
@@ -55,7 +55,7 @@ pub struct RuleTable {
 }
 
 /// A compiled AssociationModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Association {
     items: Vec<Item>,
     table: Arc<RuleTable>,

@@ -13,7 +13,7 @@ use super::value::{DataType, Val};
 use super::xml::El;
 
 /// A compiled ClusteringModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Clustering {
     measure: Measure,
     fields: Vec<Compared>,

@@ -13,7 +13,7 @@ use super::xml::El;
 pub const MAX_PARAMETERS: usize = 16;
 
 /// A compiled DefineFunction.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct UserFunction {
     /// Each parameter's slot and declared data type.
     parameters: Vec<(u32, Option<DataType>)>,
@@ -26,7 +26,7 @@ pub struct UserFunction {
 }
 
 /// A call of a user-defined function.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Call {
     /// The function's index in the program.
     function: usize,

@@ -11,7 +11,7 @@ use super::schema::Preparation;
 use super::value::{number_text, parse_boolean, parse_temporal, round_to, DataType, Interner, Val};
 
 /// How the value of a slot is obtained.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum SlotDef {
     /// A record's input, written before the model runs.
     Input,
@@ -43,7 +43,7 @@ fn text_number(text: &str) -> f64 {
 }
 
 /// Everything compiled from a document that scoring reads but never changes.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Program {
     /// How each slot gets its value.
     pub defs: Vec<SlotDef>,
@@ -63,7 +63,7 @@ struct Entry {
 }
 
 /// Per-record values of every slot, reused from record to record.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Slots {
     entries: Vec<Entry>,
     stamp: u32,

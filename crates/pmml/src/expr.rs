@@ -11,7 +11,7 @@ use super::value::{DataType, Val};
 use super::xml::El;
 
 /// A compiled expression.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Expr {
     /// A constant.
     Const(Val),
@@ -50,14 +50,14 @@ pub enum Expr {
 }
 
 /// A compiled `(x op a) op b` (`steps` has one or two (operator, constant) pairs).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Scale {
     slot: u32,
     steps: Vec<(Func, f64)>,
 }
 
 /// A compiled double-precision `+`, `-`, `*` or `/`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Arithmetic {
     func: Func,
     left: Expr,
@@ -65,7 +65,7 @@ pub struct Arithmetic {
 }
 
 /// An expression with its static data type.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Typed {
     /// The expression.
     pub expr: Expr,
@@ -76,7 +76,7 @@ pub struct Typed {
 }
 
 /// A compiled NormContinuous.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct NormContinuous {
     slot: u32,
     points: Vec<(f64, f64)>,
@@ -92,7 +92,7 @@ enum NormOutliers {
 }
 
 /// A compiled Discretize.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Discretize {
     slot: u32,
     bins: Vec<(Interval, Val)>,
@@ -104,7 +104,7 @@ pub struct Discretize {
 const MAX_MAP_COLUMNS: usize = 8;
 
 /// A compiled MapValues: rows of input values followed by the output value.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MapValues {
     slots: Vec<u32>,
     cells: Vec<Val>,
@@ -113,7 +113,7 @@ pub struct MapValues {
 }
 
 /// A compiled Apply.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Apply {
     /// The function.
     pub func: Func,

@@ -71,14 +71,14 @@ enum Amount {
 }
 
 /// The product of the PPMatrix cells of one parameter.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Row {
     factors: Vec<(u32, Val)>,
     covariates: Vec<(u32, f64)>,
 }
 
 /// One PCell: `beta` times its parameter's row (or times 1 without a row).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Cell {
     beta: f64,
     row: Option<usize>,
@@ -88,7 +88,7 @@ struct Cell {
 type DirectTerm = (f64, Vec<(u32, bool, f64)>);
 
 /// A compiled GeneralRegressionModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct GeneralRegression {
     kind: Kind,
     classify: bool,

@@ -21,7 +21,7 @@ enum Continuous {
 }
 
 /// A compiled NearestNeighborModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct NearestNeighbors {
     function: Function,
     measure: Measure,

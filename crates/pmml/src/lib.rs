@@ -302,7 +302,7 @@ impl Prediction {
 }
 
 /// A record input the model reads, with its position among the fields given at load time.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct BoundInput {
     position: Option<usize>,
     slot: u32,
@@ -310,7 +310,7 @@ struct BoundInput {
 }
 
 /// An input whose numbers pass unchanged (the common case), read without its preparation.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct PlainInput {
     position: u32,
     slot: u32,
@@ -323,8 +323,9 @@ struct PlainInput {
 /// A PMML document compiled for scoring records whose fields come in a fixed order.
 ///
 /// Scoring takes `&mut self`: the model keeps its scratch space, so that it scores without
-/// allocating. Give each thread its own copy.
-#[derive(Debug)]
+/// allocating. Give each thread its own copy: a clone copies the compiled model (nothing is
+/// parsed or compiled again).
+#[derive(Clone, Debug)]
 pub struct Model {
     program: Program,
     slots: Slots,
@@ -346,7 +347,7 @@ pub struct Model {
 }
 
 /// What a prediction reports besides the model's outcome.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Reporting {
     labels: Vec<Arc<str>>,
     /// Each label read as a number (NaN when it is not one), for [`Prediction::value`].

@@ -21,7 +21,7 @@ enum Compare {
 }
 
 /// A compared field: its slot, comparison and weight.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Compared {
     /// The field's slot.
     pub slot: u32,
@@ -41,7 +41,7 @@ enum Kind {
 }
 
 /// A compiled distance measure.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Measure {
     kind: Kind,
     default_compare: Compare,

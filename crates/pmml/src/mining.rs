@@ -47,7 +47,7 @@ enum MissingTreatment {
     Continue,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Segment {
     /// The segment's predicate; none for `True` (as most are).
     predicate: Option<Box<Pred>>,
@@ -86,7 +86,7 @@ impl Segment {
 }
 
 /// A compiled MiningModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MiningModel {
     function: Function,
     method: Method,

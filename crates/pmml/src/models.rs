@@ -67,7 +67,7 @@ pub enum Outcome {
 
 /// The compiled structure of one model type (boxed but for a tree, the one model type a
 /// document may hold hundreds of, as the segments of a forest: so that they stay small).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Body {
     Tree(TreeModel),
     Regression(Box<RegressionModel>),
@@ -85,7 +85,7 @@ enum Body {
 }
 
 /// A compiled model of any type, with its target handling and outputs.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ModelNode {
     function: Function,
     body: Body,
@@ -99,7 +99,7 @@ pub struct ModelNode {
 }
 
 /// The parts of a model that only some models have.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Extras {
     /// The target its own MiningSchema declares.
     declared_target: Option<String>,

@@ -13,7 +13,7 @@ use super::value::Val;
 use super::xml::El;
 
 /// How one input contributes.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Likelihood {
     /// A Gaussian density per category: (mean, standard deviation, log of the standard deviation
     /// plus half the log of 2π).
@@ -23,14 +23,14 @@ enum Likelihood {
     Counts(Vec<(Val, Vec<f64>)>),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Input {
     slot: u32,
     likelihood: Likelihood,
 }
 
 /// A compiled NaiveBayesModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct NaiveBayes {
     threshold: f64,
     /// The log of each category's prior count.

@@ -58,7 +58,7 @@ enum LayerNorm {
     Simplemax,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Layer {
     first: usize,
     end: usize,
@@ -66,7 +66,7 @@ struct Layer {
     norm: LayerNorm,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Neuron {
     bias: f64,
     width: Option<f64>,
@@ -75,7 +75,7 @@ struct Neuron {
 }
 
 /// Where the model's result comes from.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Outputs {
     /// A continuous target: one neuron, optionally denormalized by (orig, norm) points.
     Value {
@@ -87,7 +87,7 @@ enum Outputs {
 }
 
 /// A compiled NeuralNetwork.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct NeuralNetwork {
     inputs: Vec<u32>,
     layers: Vec<Layer>,

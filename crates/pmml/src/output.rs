@@ -16,7 +16,7 @@ use crate::Value;
 
 /// What a model reports besides its prediction, for OutputFields; filled by the model types that
 /// have such results, reused between records.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Details {
     /// Entities (neighbours, clusters) best first, each with its affinity (a distance or a
     /// similarity, as the model measures).
@@ -33,7 +33,7 @@ pub struct Details {
 }
 
 /// What an OutputField reports.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum OutputKind {
     /// The predicted value (regression value or class).
     Predicted,
@@ -56,14 +56,14 @@ enum OutputKind {
 }
 
 /// Which entity an affinity is about.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum EntityRef {
     Id(Val),
     Rank(usize),
 }
 
 /// An OutputField, written to its slot after its model ran.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct OutputDef {
     /// The field's name.
     pub name: Arc<str>,
@@ -76,7 +76,7 @@ pub struct OutputDef {
 
 /// A model's OutputFields: those it computes, and those whose feature is not supported (which
 /// fail the document if anything, later segments or the caller, needs them).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Outputs {
     /// The fields computed, in document order.
     pub fields: Vec<OutputDef>,

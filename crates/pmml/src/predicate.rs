@@ -68,7 +68,7 @@ pub enum BoolOp {
 }
 
 /// A compiled predicate.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Pred {
     /// Always true.
     True,

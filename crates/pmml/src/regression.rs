@@ -97,7 +97,7 @@ fn divide_by_sum(values: &mut [f64], sum: f64) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct NumericTerm {
     slot: u32,
     /// The index of the slot in the model's gathered numbers.
@@ -107,20 +107,20 @@ struct NumericTerm {
 }
 
 /// The CategoricalPredictors of one field (consecutive in the table).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct CategoricalGroup {
     slot: u32,
     cases: Vec<(Val, f64)>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct InteractionTerm {
     slots: Vec<u32>,
     coefficient: f64,
 }
 
 /// A RegressionTable.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Table {
     intercept: f64,
     numeric: Vec<NumericTerm>,
@@ -130,7 +130,7 @@ struct Table {
 }
 
 /// A compiled RegressionModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RegressionModel {
     function: Function,
     tables: Vec<Table>,
@@ -395,7 +395,7 @@ impl RegressionModel {
 
 /// A `Regression` embedded in a tree node (LightGBM's linear trees): one table and a
 /// normalization, giving the node's value.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct EmbeddedRegression {
     table: Table,
     normalization: Normalization,

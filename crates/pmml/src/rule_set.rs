@@ -22,14 +22,14 @@ enum Criterion {
 
 /// A rule: its predicate, and for a simple rule the index of its class, weight, confidence and
 /// id; a compound rule's children follow it, `skip` tells how many.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Rule {
     predicate: Pred,
     simple: Option<usize>,
     skip: usize,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Simple {
     category: usize,
     weight: f64,
@@ -38,7 +38,7 @@ struct Simple {
 }
 
 /// A compiled RuleSetModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     simples: Vec<Simple>,

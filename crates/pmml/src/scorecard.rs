@@ -13,13 +13,13 @@ use super::value::Val;
 use super::xml::El;
 
 /// An attribute's partial score.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Score {
     Fixed(f64),
     Computed(Expr),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Attribute {
     predicate: Pred,
     score: Score,
@@ -27,14 +27,14 @@ struct Attribute {
     reason: Option<Val>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Characteristic {
     attributes: Vec<Attribute>,
     baseline: Option<f64>,
 }
 
 /// A compiled Scorecard.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Scorecard {
     initial: f64,
     characteristics: Vec<Characteristic>,

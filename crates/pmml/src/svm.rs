@@ -26,7 +26,7 @@ enum Kernel {
 }
 
 /// One coordinate of the input vector.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Coordinate {
     /// A number field.
     Field(u32),
@@ -35,7 +35,7 @@ enum Coordinate {
 }
 
 /// One SupportVectorMachine.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Machine {
     /// (support vector index, coefficient) pairs.
     terms: Vec<(usize, f64)>,
@@ -57,7 +57,7 @@ enum Method {
 }
 
 /// A compiled SupportVectorMachineModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SupportVectorMachine {
     function: Function,
     kernel: Kernel,

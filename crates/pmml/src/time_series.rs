@@ -25,7 +25,7 @@ struct Matrix {
 }
 
 /// A compiled TimeSeriesModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TimeSeries {
     /// The first step's forecast, `(M·s + c)[0]`.
     first: f64,

@@ -91,7 +91,7 @@ const CHILDREN_BRANCH_FREE: u8 = 2;
 const NONE: u32 = u32::MAX;
 
 /// A tree node (24 bytes).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct TreeNode {
     /// The number a comparison compares with (NaN for `True` and `False`).
     value: f64,
@@ -152,7 +152,7 @@ struct Draft {
 }
 
 /// A compiled TreeModel.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TreeModel {
     function: Function,
     missing: MissingStrategy,
@@ -168,7 +168,7 @@ pub struct TreeModel {
 }
 
 /// The parts of a tree only some missing-value strategies and node contents need.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Extras {
     /// The predicates that are not a number comparison, `True` or `False`.
     predicates: Vec<Pred>,

@@ -240,6 +240,7 @@ impl Model for OnnxModel {
             state,
             inputs: self.inputs.clone(),
             labels: self.labels.clone(),
+            label_values: self.label_values.clone(),
         }))
     }
 }
