@@ -10,7 +10,7 @@
 //! plan, a PMML model is copied without being parsed again). In the flat pipeline, where every
 //! worker serves every model, a model is thus built once per process, not once per worker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -25,10 +25,16 @@ use crate::proto::ModelDescriptor;
 use crate::record::Sourced;
 
 /// Builds models for the workers of one process.
-#[derive(Default)]
 pub struct Loader {
     source: ModelSource,
     shared: Arc<SharedBuilds>,
+    threads: Arc<BuildThreads>,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Loader::new(ModelSource::default())
+    }
 }
 
 impl std::fmt::Debug for Loader {
@@ -78,13 +84,15 @@ impl Ticket {
 impl Loader {
     /// A loader that reads models as `source` allows.
     pub fn new(source: ModelSource) -> Self {
+        let shared = Arc::new(SharedBuilds::default());
         Loader {
             source,
-            shared: Arc::default(),
+            threads: Arc::new(BuildThreads::new(shared.clone())),
+            shared,
         }
     }
 
-    /// Starts building `request` on a thread of its own; `wake` is activated when it is done.
+    /// Starts building `request` on a build thread; `wake` is activated when it is done.
     pub fn submit(&self, request: BuildRequest, wake: SyncActivator) -> Ticket {
         let outcome = Arc::new(Mutex::new(None));
         let ticket = Ticket {
@@ -92,19 +100,15 @@ impl Loader {
             started: Instant::now(),
         };
         let (source, shared) = (self.source.clone(), self.shared.clone());
-        let spawned = std::thread::Builder::new()
-            .name("model-build".into())
-            .spawn({
-                let outcome = outcome.clone();
-                move || {
-                    let built = build(&request, &source, &shared);
-                    *outcome
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(built);
-                    let _ = wake.activate();
-                }
-            });
-        if let Err(error) = spawned {
+        let started = self.threads.run(Box::new({
+            let outcome = outcome.clone();
+            move || {
+                let built = build(&request, &source, &shared);
+                *lock(&outcome) = Some(built);
+                let _ = wake.activate();
+            }
+        }));
+        if let Err(error) = started {
             let failure = ModelError::Unsupported(format!("no thread to build the model: {error}"));
             *outcome
                 .lock()
@@ -114,6 +118,138 @@ impl Loader {
             });
         }
         ticket
+    }
+}
+
+impl Loader {
+    /// Lets the builds that wait behind slow ones start beside them (called while builds are
+    /// under way: a build is slow once it has run for [`SLOW_BUILD`]).
+    pub fn nudge(&self) {
+        self.threads.nudge();
+    }
+}
+
+/// A build to run.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that build models. A thread is kept after its build, for the next (idle ones
+/// leave after [`IDLE_FOR`]): its allocator heap, where the last build's parse left its garbage,
+/// then serves the next build, instead of being abandoned with a few of the built model's
+/// blocks in each of its pages. At most [`BUSY_THREADS`] build at once, unless the oldest of
+/// them has been at it for [`SLOW_BUILD`]: a slow or runaway build never holds the others back.
+/// Idle threads forget the shared builds kept long enough.
+struct BuildThreads {
+    state: Mutex<ThreadsState>,
+    work: Condvar,
+    shared: Arc<SharedBuilds>,
+}
+
+#[derive(Default)]
+struct ThreadsState {
+    queue: VecDeque<Job>,
+    /// Build threads alive (busy, idle, or starting).
+    live: usize,
+    /// Threads waiting for a build.
+    idle: usize,
+    /// When each busy thread's build started, by thread.
+    busy: HashMap<std::thread::ThreadId, Instant>,
+}
+
+/// The most threads that build at once while no build is slow.
+const BUSY_THREADS: usize = 4;
+/// How long a build may run before another thread is started beside it.
+const SLOW_BUILD: Duration = Duration::from_secs(1);
+/// How long a build thread waits for a build before it leaves.
+const IDLE_FOR: Duration = Duration::from_secs(60);
+
+impl BuildThreads {
+    fn new(shared: Arc<SharedBuilds>) -> Self {
+        BuildThreads {
+            state: Mutex::default(),
+            work: Condvar::new(),
+            shared,
+        }
+    }
+
+    /// Runs `job` on an idle thread, a new one, or the first to be free.
+    fn run(self: &Arc<Self>, job: Job) -> std::io::Result<()> {
+        let mut state = lock(&self.state);
+        state.queue.push_back(job);
+        self.start_if_needed(state).inspect_err(|_| {
+            lock(&self.state).queue.pop_back();
+        })
+    }
+
+    /// Starts a thread if builds wait and none is idle for them, and either fewer than
+    /// [`BUSY_THREADS`] are alive or the oldest build is slow.
+    fn start_if_needed(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, ThreadsState>,
+    ) -> std::io::Result<()> {
+        if state.idle >= state.queue.len() {
+            self.work.notify_one();
+            return Ok(());
+        }
+        let slow = state
+            .busy
+            .values()
+            .min()
+            .is_some_and(|started| started.elapsed() >= SLOW_BUILD);
+        if state.live >= BUSY_THREADS && !slow {
+            return Ok(());
+        }
+        state.live += 1;
+        drop(state);
+        let threads = self.clone();
+        std::thread::Builder::new()
+            .name("model-build".into())
+            .spawn(move || threads.serve())
+            .map(drop)
+            .inspect_err(|_| lock(&self.state).live -= 1)
+    }
+
+    /// Starts a thread for the builds that wait behind slow ones, if any do.
+    fn nudge(self: &Arc<Self>) {
+        let state = lock(&self.state);
+        if !state.queue.is_empty() {
+            if let Err(error) = self.start_if_needed(state) {
+                tracing::warn!("no thread to build models on: {error}");
+            }
+        }
+    }
+
+    /// A build thread's life: builds while there are builds to run.
+    fn serve(&self) {
+        let id = std::thread::current().id();
+        while let Some(job) = self.next(id) {
+            job();
+        }
+    }
+
+    /// The next build, once there is one; `None` once none came for [`IDLE_FOR`]. While it
+    /// waits, forgets the shared builds kept long enough.
+    fn next(&self, id: std::thread::ThreadId) -> Option<Job> {
+        let mut state = lock(&self.state);
+        state.busy.remove(&id);
+        let idle_since = Instant::now();
+        loop {
+            if let Some(job) = state.queue.pop_front() {
+                state.busy.insert(id, Instant::now());
+                return Some(job);
+            }
+            if idle_since.elapsed() >= IDLE_FOR {
+                state.live -= 1;
+                return None;
+            }
+            state.idle += 1;
+            state = self
+                .work
+                .wait_timeout(state, KEEP_BUILT)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+            state.idle -= 1;
+            self.shared.forget_expired();
+        }
     }
 }
 
@@ -138,8 +274,9 @@ fn build(request: &BuildRequest, source: &ModelSource, shared: &SharedBuilds) ->
 }
 
 /// How long a build's outcome is kept for other requesters (a model to fork, or the error):
-/// the workers of a flat pipeline ask for a model within moments of each other.
-const KEEP_BUILT: Duration = Duration::from_secs(10);
+/// the workers of a flat pipeline ask for a model within moments of each other (one that
+/// comes later builds its own).
+const KEEP_BUILT: Duration = Duration::from_secs(2);
 
 /// What identifies a build: a 128-bit digest of the model's type, content and inputs.
 type BuildId = (u64, u64);
@@ -239,14 +376,19 @@ impl SharedBuilds {
     /// The build of `id`, and whether the caller is to build it (no one else is, or did a
     /// moment ago). Forgets the builds kept long enough.
     fn join(&self, id: BuildId) -> (Arc<SharedBuild>, bool) {
+        self.forget_expired();
         let mut builds = lock(&self.builds);
-        builds.retain(|_, build| !build.expired());
         if let Some(build) = builds.get(&id) {
             return (build.clone(), false);
         }
         let build = Arc::new(SharedBuild::default());
         builds.insert(id, build.clone());
         (build, true)
+    }
+
+    /// Forgets the builds kept long enough.
+    fn forget_expired(&self) {
+        lock(&self.builds).retain(|_, build| !build.expired());
     }
 
     /// Records what the build of `id` gave, wakes those waiting for it, and returns the
@@ -380,6 +522,62 @@ mod tests {
         let (first, second) = (first.err().unwrap(), second.err().unwrap());
         assert_eq!(first.to_string(), second.to_string());
         assert_eq!(shared.runs.load(Ordering::Relaxed), 1, "built once");
+    }
+
+    #[test]
+    fn build_threads_run_at_most_a_few_builds_at_once_and_are_kept() {
+        let threads = Arc::new(BuildThreads::new(Arc::default()));
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (done, finished) = std::sync::mpsc::channel();
+        for _ in 0..40 {
+            let (running, most, done) = (running.clone(), most.clone(), done.clone());
+            let job: Job = Box::new(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+                running.fetch_sub(1, Ordering::SeqCst);
+                done.send(()).unwrap();
+            });
+            threads.run(job).unwrap();
+        }
+        for _ in 0..40 {
+            finished
+                .recv_timeout(Duration::from_secs(10))
+                .expect("every build runs");
+        }
+        assert!(most.load(Ordering::SeqCst) <= BUSY_THREADS);
+        std::thread::sleep(Duration::from_millis(50));
+        let state = lock(&threads.state);
+        assert!((1..=BUSY_THREADS).contains(&state.idle), "threads are kept");
+    }
+
+    #[test]
+    fn builds_behind_slow_ones_start_beside_them() {
+        let threads = Arc::new(BuildThreads::new(Arc::default()));
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let stuck = Arc::new(Mutex::new(stuck));
+        for _ in 0..BUSY_THREADS {
+            let stuck = stuck.clone();
+            threads
+                .run(Box::new(move || {
+                    let _ = lock(&stuck).recv_timeout(Duration::from_secs(30));
+                }))
+                .unwrap();
+        }
+        let (done, finished) = std::sync::mpsc::channel();
+        threads
+            .run(Box::new(move || done.send(()).unwrap()))
+            .unwrap();
+        assert!(
+            finished.recv_timeout(Duration::from_millis(200)).is_err(),
+            "it waits"
+        );
+        std::thread::sleep(SLOW_BUILD);
+        threads.nudge();
+        finished
+            .recv_timeout(Duration::from_secs(5))
+            .expect("it runs beside the slow builds");
+        drop(release);
     }
 
     #[test]

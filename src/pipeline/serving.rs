@@ -672,8 +672,11 @@ impl<R: Record> ServingState<R> {
 
     /// While builds are under way or records wait, asks to be scheduled again soon, so that a
     /// build that runs out of time or a record that waited long enough is dealt with even when
-    /// no input arrives.
+    /// no input arrives; while builds are under way, lets those stuck behind slow ones start.
     fn schedule_next_check(&self) {
+        if !self.building.is_empty() {
+            self.loader.nudge();
+        }
         if !self.building.is_empty() || !self.queued.is_empty() {
             self.wake.now.activate_after(CHECK_INTERVAL);
         }
