@@ -17,6 +17,8 @@ use super::xml::El;
 pub struct Clustering {
     measure: Measure,
     fields: Vec<Compared>,
+    /// Whether the distance is a plain sum of squares ([`Measure::sums_squares`]).
+    squares: bool,
     /// The clusters' centers, one after the other.
     centers: Vec<f64>,
     /// Each cluster's id (its `id`, or its 1-based position) as a string value.
@@ -79,6 +81,7 @@ impl Clustering {
         }
         let values = vec![f64::NAN; fields.len()];
         Ok(Clustering {
+            squares: measure.sums_squares(&fields),
             measure,
             fields,
             centers,
@@ -99,9 +102,15 @@ impl Clustering {
         let mut best: Option<(usize, f64)> = None;
         for (index, id) in self.ids.iter().enumerate() {
             let center = &self.centers[index * width..(index + 1) * width];
-            let distance =
-                self.measure
-                    .distance_numbers(&self.fields, &self.values, center, adjustment);
+            let distance = match self.squares {
+                true => self
+                    .measure
+                    .squares_numbers(&self.values, center, adjustment),
+                false => {
+                    self.measure
+                        .distance_numbers(&self.fields, &self.values, center, adjustment)
+                }
+            };
             details.ranked.push((*id, distance));
             if best.is_none_or(|(_, nearest)| distance < nearest) {
                 best = Some((index, distance));

@@ -160,7 +160,44 @@ impl Measure {
     /// [`Measure::adjustment`] for numbers (NaN: missing).
     pub fn adjustment_numbers(values: &[f64]) -> Option<f64> {
         let present = values.iter().filter(|value| !value.is_nan()).count();
-        (present > 0).then(|| values.len() as f64 / present as f64)
+        match present {
+            0 => None,
+            // The quotient, without dividing.
+            _ if present == values.len() => Some(1.0),
+            _ => Some(values.len() as f64 / present as f64),
+        }
+    }
+
+    /// Whether the distance over `fields` is a sum of squared differences (euclidean or squared
+    /// euclidean, every field compared by absolute difference and unweighted), which
+    /// [`Measure::squares_numbers`] computes without looking at each field's comparison.
+    pub fn sums_squares(&self, fields: &[Compared]) -> bool {
+        matches!(
+            self.kind,
+            Kind::Power {
+                inner: 2.0,
+                outer: 1.0 | 2.0
+            }
+        ) && fields
+            .iter()
+            .all(|field| field.compare == Compare::AbsDiff && field.weight.is_none())
+    }
+
+    /// [`Measure::distance_numbers`] for fields [`Measure::sums_squares`] accepts: the same
+    /// terms, summed in the same order.
+    #[inline]
+    pub fn squares_numbers(&self, values: &[f64], reference: &[f64], adjustment: f64) -> f64 {
+        let mut total = 0.0;
+        for (x, y) in values.iter().zip(reference) {
+            if !x.is_nan() {
+                let difference = x - y;
+                total += difference * difference;
+            }
+        }
+        match self.kind {
+            Kind::Power { outer: 2.0, .. } => (total * adjustment).sqrt(),
+            _ => total * adjustment,
+        }
     }
 
     /// The distance between numbers `values` (NaN: missing, skipped) and `reference`, as

@@ -536,7 +536,11 @@ impl ModelNode {
             } else {
                 Val::Missing
             };
-            values.push(to_value(env, value));
+            // As in `OutputDef::write`: a number is pushed as such, not copied whole.
+            match value {
+                Val::Num(number) => values.push(Value::Number(number)),
+                value => values.push(to_value(env, value)),
+            }
         }
         if let Body::Mining(mining) = &self.body {
             for (segment, passed) in mining.reported_segments() {

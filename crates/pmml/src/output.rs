@@ -306,7 +306,12 @@ impl OutputDef {
             (_, None) | (Val::Num(_), Some(DataType::Double)) => value,
             (_, Some(data_type)) => env.cast(value, data_type)?,
         };
-        env.set(self.slot, value);
+        // A number is stored as such: a value assembled on the stack and then copied whole
+        // stalls the store (its parts were written separately).
+        match value {
+            Val::Num(number) => env.set(self.slot, Val::Num(number)),
+            value => env.set(self.slot, value),
+        }
         Ok(())
     }
 }
