@@ -526,20 +526,23 @@ impl ModelNode {
     /// Appends the values of the output fields [`ModelNode::exposed_outputs`] lists: missing for
     /// the segments whose results were not handed on.
     pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
+        let details = self.details();
         for output in &self.extras().outputs.fields {
-            if let (true, Some(list)) = (reported, output.list_value(self.details())?) {
+            if !reported {
+                values.push(Value::Missing);
+                continue;
+            }
+            if let Some(list) = output.list_value(details)? {
                 values.push(list);
                 continue;
             }
-            let value = if reported {
-                env.value(output.slot)?
-            } else {
-                Val::Missing
-            };
-            // As in `OutputDef::write`: a number is pushed as such, not copied whole.
-            match value {
+            // Each kind of value is pushed as such (as in `OutputDef::write`: a value assembled
+            // on the stack and then copied whole stalls).
+            match env.value(output.slot)? {
                 Val::Num(number) => values.push(Value::Number(number)),
-                value => values.push(to_value(env, value)),
+                Val::Str(id) => values.push(Value::Text(env.shared_text(id))),
+                Val::Bool(flag) => values.push(Value::Boolean(flag)),
+                Val::Missing => values.push(Value::Missing),
             }
         }
         if let Body::Mining(mining) = &self.body {

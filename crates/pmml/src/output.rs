@@ -302,15 +302,20 @@ impl OutputDef {
                 .copied()
                 .unwrap_or(Val::Missing),
         };
-        let value = match (value, self.data_type) {
-            (_, None) | (Val::Num(_), Some(DataType::Double)) => value,
-            (_, Some(data_type)) => env.cast(value, data_type)?,
-        };
-        // A number is stored as such: a value assembled on the stack and then copied whole
-        // stalls the store (its parts were written separately).
-        match value {
-            Val::Num(number) => env.set(self.slot, Val::Num(number)),
-            value => env.set(self.slot, value),
+        // The values that need no conversion are stored rebuilt from their parts: a value
+        // assembled on the stack and then copied whole stalls (its parts were written
+        // separately).
+        match (value, self.data_type) {
+            (Val::Num(number), None | Some(DataType::Double)) => {
+                env.set(self.slot, Val::Num(number));
+            }
+            (Val::Str(id), None | Some(DataType::String)) => env.set(self.slot, Val::Str(id)),
+            (Val::Missing, _) => env.set(self.slot, Val::Missing),
+            (value, None) => env.set(self.slot, value),
+            (value, Some(data_type)) => {
+                let value = env.cast(value, data_type)?;
+                env.set(self.slot, value);
+            }
         }
         Ok(())
     }
