@@ -232,7 +232,9 @@ start_process() {
 wait_ready() {  # BOOTSTRAP
     local deadline=$((SECONDS + START_TIMEOUT))
     while ((SECONDS < deadline)); do
-        broker_pid >/dev/null || { say "broker exited during startup"; return 1; }
+        # Alive, not yet `broker_pid`: until the launched shell has exec'd java, its command
+        # line is this script's (a busy machine makes that window long).
+        alive "$(cat "$PID_FILE")" || { say "broker exited during startup"; return 1; }
         if port_open "${1##*:}" && run_tool org.apache.kafka.tools.TopicCommand \
                 --bootstrap-server "$1" --command-config "$RUN/tools.properties" \
                 --list >/dev/null 2>&1; then

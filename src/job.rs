@@ -693,10 +693,15 @@ fn run_worker<R: Record>(
     let mut committer = Committer::new(config.commit_interval);
     let mut last_read = Instant::now();
     let mut restored = false;
+    // When the worker began reading data: the output cannot be behind what was read before.
+    let mut reading_since: Option<Time> = None;
     let mut holding_data = false;
     while !job.should_stop(last_read) {
         let output_frontier = probe.with_frontier(|frontier| frontier.first().copied());
-        let hold_data = too_far_behind(output_frontier, clock_ms(), config.max_lag);
+        let now = clock_ms();
+        let since = reading_since.unwrap_or(now);
+        let output_frontier = output_frontier.map(|frontier| frontier.max(since));
+        let hold_data = too_far_behind(output_frontier, now, config.max_lag);
         if hold_data != holding_data {
             holding_data = hold_data;
             match hold_data {
@@ -710,6 +715,7 @@ fn run_worker<R: Record>(
             inputs.read_batch(hold_data, config, &job.counters, &mut output, &job.sink);
         if !restored && inputs.model_source.caught_up() {
             restored = true;
+            reading_since = Some(time);
             tracing::info!(worker = index, "models restored; reading data");
         }
         committer.ledger.record(time, data_read);
