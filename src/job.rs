@@ -692,8 +692,8 @@ fn run_worker<R: Record>(
     process.worker_started();
     let mut committer = Committer::new(config.commit_interval);
     let mut last_read = Instant::now();
-    let mut restored = false;
-    // When the worker began reading data: the output cannot be behind what was read before.
+    // When the worker began reading data (its models restored): the output cannot be behind
+    // what was read before.
     let mut reading_since: Option<Time> = None;
     let mut holding_data = false;
     while !job.should_stop(last_read) {
@@ -713,8 +713,7 @@ fn run_worker<R: Record>(
         }
         let (time, data_read, read_any) =
             inputs.read_batch(hold_data, config, &job.counters, &mut output, &job.sink);
-        if !restored && inputs.model_source.caught_up() {
-            restored = true;
+        if reading_since.is_none() && inputs.model_source.caught_up() {
             reading_since = Some(time);
             tracing::info!(worker = index, "models restored; reading data");
         }

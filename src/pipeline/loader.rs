@@ -110,9 +110,7 @@ impl Loader {
         }));
         if let Err(error) = started {
             let failure = ModelError::Unsupported(format!("no thread to build the model: {error}"));
-            *outcome
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(BuildOutcome {
+            *lock(&outcome) = Some(BuildOutcome {
                 built: None,
                 failures: vec![(0, failure)],
             });

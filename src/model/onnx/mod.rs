@@ -186,6 +186,12 @@ fn keep_scored_output(model: &mut InferenceModel, classifier: bool) -> TractResu
     model.select_output_outlets(&[kept])
 }
 
+/// The output fact of a row-wise operator of ours: float32, of its first input's shape.
+fn f32_like_first_input(inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+    let input = inputs.first().context("no input")?;
+    Ok(tvec!(f32::fact(input.shape.clone())))
+}
+
 /// The model, its input fixed to `shape`, optimized into a runnable plan.
 fn optimize(
     model: InferenceModel,

@@ -123,15 +123,11 @@ impl Op for RowBroadcast {
         format!("Row{:?}", self.operation).into()
     }
 
-    fn as_typed(&self) -> Option<&dyn TypedOp> {
-        Some(self)
-    }
+    op_as_typed_op!();
 }
 
 impl EvalOp for RowBroadcast {
-    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
-        self.eval(&EvalContext::out_of_plan(), inputs).map(Some)
-    }
+    op_out_of_plan!();
 
     fn eval(&self, _context: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let mut inputs = inputs.into_iter();
@@ -164,16 +160,9 @@ impl EvalOp for RowBroadcast {
 }
 
 impl TypedOp for RowBroadcast {
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
-
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
+    as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let input = inputs.first().context("no input")?;
-        Ok(tvec!(f32::fact(input.shape.clone())))
+        super::f32_like_first_input(inputs)
     }
 }

@@ -172,15 +172,11 @@ impl Op for LinearClassifierOp {
         )])
     }
 
-    fn as_typed(&self) -> Option<&dyn TypedOp> {
-        Some(self)
-    }
+    op_as_typed_op!();
 }
 
 impl EvalOp for LinearClassifierOp {
-    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
-        self.eval(&EvalContext::out_of_plan(), inputs).map(Some)
-    }
+    op_out_of_plan!();
 
     fn eval(&self, _context: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs.first().context("no input")?;
@@ -207,13 +203,7 @@ impl EvalOp for LinearClassifierOp {
 }
 
 impl TypedOp for LinearClassifierOp {
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
-
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
+    as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let input = inputs.first().context("no input")?;

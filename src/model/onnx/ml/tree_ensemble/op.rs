@@ -64,15 +64,11 @@ impl Op for TreeEnsembleOp {
         Ok(vec![format!("{:?}", self.ensemble)])
     }
 
-    fn as_typed(&self) -> Option<&dyn TypedOp> {
-        Some(self)
-    }
+    op_as_typed_op!();
 }
 
 impl EvalOp for TreeEnsembleOp {
-    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
-        self.eval(&EvalContext::out_of_plan(), inputs).map(Some)
-    }
+    op_out_of_plan!();
 
     fn eval(&self, _context: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs.first().context("no input")?;
@@ -104,13 +100,7 @@ impl EvalOp for TreeEnsembleOp {
 }
 
 impl TypedOp for TreeEnsembleOp {
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
-
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
+    as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let input = inputs.first().context("no input")?;
