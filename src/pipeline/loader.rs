@@ -46,10 +46,9 @@ impl std::fmt::Debug for Loader {
     }
 }
 
-/// The models of one key that arrived at one instant: only the newest can serve, so they are
-/// tried newest first until one loads.
+/// The models of one key to build at one instant (the versions it keeps that it does not have).
 pub struct BuildRequest {
-    /// The descriptors, newest first.
+    /// The descriptors.
     pub candidates: Vec<Sourced<ModelDescriptor>>,
     /// The record type's features, if it has a fixed schema.
     pub schema: Option<FeatureSchema>,
@@ -57,8 +56,8 @@ pub struct BuildRequest {
 
 /// What became of a build request.
 pub struct BuildOutcome {
-    /// The model that loaded, with its index among the candidates.
-    pub built: Option<(usize, Box<dyn Model>)>,
+    /// The models that loaded, with their index among the candidates.
+    pub built: Vec<(usize, Box<dyn Model>)>,
     /// The candidates that were tried and failed, by index, with why.
     pub failures: Vec<(usize, ModelError)>,
 }
@@ -111,7 +110,7 @@ impl Loader {
         if let Err(error) = started {
             let failure = ModelError::Unsupported(format!("no thread to build the model: {error}"));
             *lock(&outcome) = Some(BuildOutcome {
-                built: None,
+                built: Vec::new(),
                 failures: vec![(0, failure)],
             });
         }
@@ -251,24 +250,19 @@ impl BuildThreads {
     }
 }
 
-/// Tries the candidates, newest first, until one loads.
+/// Builds every candidate.
 fn build(request: &BuildRequest, source: &ModelSource, shared: &SharedBuilds) -> BuildOutcome {
-    let mut failures = Vec::new();
+    let mut outcome = BuildOutcome {
+        built: Vec::new(),
+        failures: Vec::new(),
+    };
     for (index, candidate) in request.candidates.iter().enumerate() {
         match shared.build(&candidate.record, request.schema, source) {
-            Ok(model) => {
-                return BuildOutcome {
-                    built: Some((index, model)),
-                    failures,
-                }
-            }
-            Err(error) => failures.push((index, error)),
+            Ok(model) => outcome.built.push((index, model)),
+            Err(error) => outcome.failures.push((index, error)),
         }
     }
-    BuildOutcome {
-        built: None,
-        failures,
-    }
+    outcome
 }
 
 /// How long a build's outcome is kept for other requesters (a model to fork, or the error):

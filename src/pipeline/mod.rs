@@ -5,8 +5,10 @@
 //!   one worker;
 //! - [`flat`]: models are broadcast to every worker, data is spread over all workers.
 
+pub mod ensemble;
 pub mod flat;
 pub mod keyed;
+pub mod lifecycle;
 pub mod loader;
 pub mod serving;
 

@@ -6,12 +6,21 @@
 //! before it, records of time `t` or later by it. The swap is atomic and happens at one instant
 //! of the ingestion clock, on every worker alike.
 //!
-//! Models are built off the worker's thread, by the [`Loader`], as soon as every model of their
-//! time has arrived. While a key's model builds, only that key's records of its time or later
-//! wait (holding capabilities at their times); other keys are scored on. The models of one key
-//! that arrive at one instant (a restart replaying the models topic) are tried newest first, and
-//! only the first that loads is built. A model that fails to load, or takes longer than
-//! `build_timeout`, leaves the previous one serving, and goes to the dead letters.
+//! Each key has a lineup ([`Lineup`]): the versions it keeps ready (the last
+//! `versions_kept`), the current one, and perhaps a canary, a shadow or an ensemble, changed by
+//! the lifecycle operations of the models topic (a plain descriptor makes its model current).
+//! The messages of one key at one instant (a restart replaying the models topic) are applied in
+//! stream order to plan the key's lineup, and only the models the planned lineup keeps are
+//! built. Models are built off the worker's thread, by the [`Loader`], as soon as every model of
+//! their time has arrived. While a key's change is under way, only that key's records of its
+//! time or later wait (holding capabilities at their times); other keys are scored on. A model
+//! that fails to load, or takes longer than `build_timeout`, leaves the previous one serving,
+//! and goes to the dead letters, as does an operation that cannot apply.
+//!
+//! The canary scores the share of the key's records its position picks ([`canary_takes`]: the
+//! same record always takes the same path); a shadow scores every record too, its result
+//! flagged [`Role::Shadow`] beside the serving one; an ensemble scores every record with each
+//! member and decides ([`decide`]), keeping each member's answer in the result.
 //!
 //! A record whose key has no model yet waits until a model arrives (it is then scored by it),
 //! until it has waited `pending_timeout`, until more than `pending_limit` records of its key
@@ -19,8 +28,8 @@
 //! result. No record is dropped. A key that has no model and has seen nothing for
 //! `key_idle_timeout` is forgotten.
 //!
-//! Consecutive records of one key that need not wait are scored together, in one call to the
-//! model ([`Model::score_batch`]: one tract run for a batch, where a model takes `N` rows); each
+//! Consecutive records of one key that need not wait, and whose model serves alone, are scored
+//! together, in one call to the model ([`Model::score_batch`]: one tract run for a batch, where a model takes `N` rows); each
 //! is then counted as taking an equal share of the call's time.
 //!
 //! The operator keeps each key's [`KeyState`] (the current model's statistics, the history, the
@@ -39,13 +48,19 @@ use timely::dataflow::StreamVec;
 use timely::progress::frontier::MutableAntichain;
 use timely::scheduling::{Activator, SyncActivator};
 
+use super::ensemble::{answered_in_time, decide};
+use super::lifecycle::{canary_takes, operation, Lineup, VERSIONS_KEPT};
 use super::loader::{BuildOutcome, BuildRequest, Loader, Ticket};
 use crate::model::{contained, Model, ModelError, Prediction};
+use crate::proto::lifecycle::Decider;
 use crate::proto::ModelDescriptor;
 use crate::record::{
-    clock_ms, DeadLetter, ModelTag, Outcome, PayloadFormat, Record, Scored, Sourced, Stage, Time,
+    clock_ms, DeadLetter, MemberAnswer, ModelTag, Origin, Outcome, PayloadFormat, Record, Role,
+    Scored, Sourced, Stage, Time,
 };
-use crate::state::{KeyState, LoadFailure, ModelStats, Reporter, StateEvent};
+use crate::state::{
+    EnsembleState, KeyState, LineupState, LoadFailure, ModelStats, Reporter, StateEvent,
+};
 
 /// How records wait for models, and how long models may take to build.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +80,9 @@ pub struct ServingConfig {
     /// How records are encoded on the data topic (records that are not scored are re-encoded so
     /// for the dead letters).
     pub data_format: PayloadFormat,
+    /// How many versions each key keeps ready (more only while more are in use: current,
+    /// canary, shadow, ensemble members).
+    pub versions_kept: usize,
 }
 
 impl ServingConfig {
@@ -89,6 +107,7 @@ impl Default for ServingConfig {
             build_timeout: Self::BUILD_TIMEOUT,
             key_idle_timeout: Self::KEY_IDLE_TIMEOUT,
             data_format: PayloadFormat::Protobuf,
+            versions_kept: VERSIONS_KEPT,
         }
     }
 }
@@ -145,10 +164,13 @@ struct Wake {
     from_loader: SyncActivator,
 }
 
-/// A model serving one key on this worker.
+/// A model kept for one key on this worker: a version of its lineup.
 struct Served {
     model: Box<dyn Model>,
     tag: ModelTag,
+    /// Its type and description, for its statistics when it becomes current.
+    kind: String,
+    description: String,
     /// The features the model takes, for records that name theirs.
     inputs: Arc<[Arc<str>]>,
     /// Where each input was found in the last record (lookup hints).
@@ -156,10 +178,17 @@ struct Served {
 }
 
 impl Served {
-    fn new(model: Box<dyn Model>, tag: ModelTag) -> Self {
+    fn new(model: Box<dyn Model>, descriptor: &ModelDescriptor, since: Time) -> Self {
         let inputs: Arc<[Arc<str>]> = model.inputs().into();
         let hints = (0..inputs.len()).collect();
+        let tag = ModelTag {
+            name: descriptor.name.as_str().into(),
+            since,
+            labels: model.class_labels().into(),
+        };
         Served {
+            kind: model.kind().to_string(),
+            description: descriptor.description.clone(),
             model,
             tag,
             inputs,
@@ -181,30 +210,73 @@ impl Served {
             .collect::<Result<Vec<_>, _>>()?;
         self.model.score_inputs(&inputs)
     }
+
+    /// Scores one record (its `features`, for records of a fixed schema), timed and contained.
+    fn score_one<R: Record>(
+        &mut self,
+        record: &R,
+        features: &[f64],
+    ) -> (Result<Prediction, ModelError>, u64) {
+        let kind = self.model.kind();
+        let started = Instant::now();
+        let result = match R::FEATURES {
+            Some(_) => contained(kind, || self.model.score(features)),
+            None => contained(kind, || self.score_named(record)),
+        };
+        (result, started.elapsed().as_nanos() as u64)
+    }
 }
 
-/// A model build of one key under way.
-struct PendingBuild {
-    /// From this time on, the key's records are scored by what the build gives.
+/// What scores a key's records on this worker: its lineup and the models it names.
+#[derive(Default)]
+struct Installed {
+    lineup: Lineup,
+    models: HashMap<Arc<str>, Served>,
+    /// What the ensemble's decisions are tagged with, while one serves.
+    ensemble_tag: Option<ModelTag>,
+}
+
+impl Installed {
+    /// The model that scores the key's records alone (no canary, shadow or ensemble beside it),
+    /// if one does: its records are then scored in batches.
+    fn alone(&mut self) -> Option<&mut Served> {
+        let lineup = &self.lineup;
+        if lineup.canary.is_some() || lineup.shadow.is_some() || lineup.ensemble.is_some() {
+            return None;
+        }
+        self.models.get_mut(lineup.current.as_ref()?)
+    }
+}
+
+/// A change of one key's lineup under way: the models of one instant and their operations.
+struct PendingChange {
+    /// From this time on, the key's records are scored by the changed lineup.
     time: Time,
-    ticket: Ticket,
-    /// The candidates, newest first.
+    /// The lineup planned (every build assumed to succeed).
+    lineup: Lineup,
+    /// The build of the models it adds, if it adds any.
+    ticket: Option<Ticket>,
+    /// The descriptors being built.
     candidates: Vec<Sourced<ModelDescriptor>>,
+    /// The operations that could not apply, with why.
+    refused: Vec<(Sourced<ModelDescriptor>, String)>,
 }
 
-/// A record of one key not scored yet: behind a build of its key, or waiting for a first model.
+/// A record of one key not scored yet: behind a change of its key, or waiting for a first model.
 struct Queued<R> {
     time: Time,
     arrived: Instant,
     record: Sourced<R>,
 }
 
-/// One key on this worker: its model, its builds, its waiting records and its state.
+/// One key on this worker: its models, its changes under way, its waiting records and its state.
 struct KeySlot<R> {
     /// The key, shared with every result of it.
     key: Arc<str>,
-    served: Option<Served>,
-    builds: VecDeque<PendingBuild>,
+    installed: Installed,
+    /// The lineup once every change under way is made.
+    planned: Lineup,
+    changes: VecDeque<PendingChange>,
     queue: VecDeque<Queued<R>>,
     state: KeyState,
     /// Whether the state changed since it was last logged.
@@ -216,8 +288,9 @@ impl<R> KeySlot<R> {
     fn new(key: &str, worker: usize) -> Self {
         KeySlot {
             key: key.into(),
-            served: None,
-            builds: VecDeque::new(),
+            installed: Installed::default(),
+            planned: Lineup::default(),
+            changes: VecDeque::new(),
             queue: VecDeque::new(),
             state: KeyState::new(key, worker),
             changed: false,
@@ -225,12 +298,15 @@ impl<R> KeySlot<R> {
         }
     }
 
-    /// Whether a record of `time` must wait: behind older records of its key, or behind a build
-    /// of its key of that time or earlier.
+    /// Whether a record of `time` must wait: behind older records of its key, or behind a
+    /// change of its key of that time or earlier.
     fn must_wait(&self, time: Time) -> bool {
         !self.queue.is_empty()
-            || self.served.is_none()
-            || self.builds.front().is_some_and(|build| build.time <= time)
+            || !self.installed.lineup.serves()
+            || self
+                .changes
+                .front()
+                .is_some_and(|change| change.time <= time)
     }
 }
 
@@ -249,6 +325,13 @@ type Session<'a, 'b> = timely::dataflow::operators::generic::Session<
 /// The most records scored in one call to a model.
 const MAX_RUN: usize = 1024;
 
+/// What every result of a worker needs: where it reports, which worker it is, how it encodes.
+struct Context<'a> {
+    reporter: &'a Reporter,
+    worker: usize,
+    config: &'a ServingConfig,
+}
+
 /// One worker's state: its keys, the inputs not yet due, and the capabilities held for waiting
 /// records.
 struct ServingState<R> {
@@ -258,8 +341,8 @@ struct ServingState<R> {
     loader: Arc<Loader>,
     wake: Wake,
     keys: HashMap<String, KeySlot<R>>,
-    /// The keys with builds under way.
-    building: BTreeSet<String>,
+    /// The keys with changes under way.
+    changing: BTreeSet<String>,
     /// The keys with queued records.
     queued: BTreeSet<String>,
     next_stats: Instant,
@@ -289,7 +372,7 @@ impl<R: Record> ServingState<R> {
             loader,
             wake,
             keys: HashMap::new(),
-            building: BTreeSet::new(),
+            changing: BTreeSet::new(),
             queued: BTreeSet::new(),
             next_stats: Instant::now(),
             next_eviction: Instant::now() + config.key_idle_timeout,
@@ -326,17 +409,17 @@ impl<R: Record> ServingState<R> {
             .extend(descriptors);
     }
 
-    /// Starts the builds whose time is complete, scores the records that are due, installs the
-    /// builds that are done, then releases the waiting records that are due.
+    /// Starts the changes whose time is complete, scores the records that are due, makes the
+    /// changes that are ready, then releases the waiting records that are due.
     fn advance(
         &mut self,
         data_frontier: &MutableAntichain<Time>,
         model_frontier: &MutableAntichain<Time>,
         output: &mut Output<'_>,
     ) {
-        self.start_builds(model_frontier);
+        self.start_changes(model_frontier);
         self.score_due_data(model_frontier, output);
-        self.finish_builds(data_frontier, output);
+        self.finish_changes(data_frontier, output);
         self.release_due(model_frontier.is_empty(), output);
         self.evict_idle_keys();
         let closed = data_frontier.is_empty() && model_frontier.is_empty();
@@ -344,32 +427,59 @@ impl<R: Record> ServingState<R> {
         self.schedule_next_check();
     }
 
-    /// Submits a build for every key of every model time no model can arrive at any more.
-    fn start_builds(&mut self, model_frontier: &MutableAntichain<Time>) {
+    /// Plans a change for every key of every model time no model can arrive at any more, and
+    /// submits the builds of the models it adds.
+    fn start_changes(&mut self, model_frontier: &MutableAntichain<Time>) {
         while let Some(time) = self.model_stash.keys().next().copied() {
             if model_frontier.less_equal(&time) {
                 break;
             }
             let descriptors = self.model_stash.remove(&time).unwrap_or_default();
-            for (key, candidates) in newest_first_by_key(descriptors) {
-                let request = BuildRequest {
-                    candidates: candidates.clone(),
-                    schema: R::FEATURES,
-                };
-                let ticket = self.loader.submit(request, self.wake.from_loader.clone());
-                let slot = self.slot(&key);
-                slot.builds.push_back(PendingBuild {
-                    time,
-                    ticket,
-                    candidates,
-                });
-                self.building.insert(key);
+            for (key, descriptors) in by_key(descriptors) {
+                self.start_change(&key, time, descriptors);
             }
         }
     }
 
+    /// Plans the change the descriptors of one instant make to `key`'s lineup, in stream order.
+    fn start_change(&mut self, key: &str, time: Time, descriptors: Vec<Sourced<ModelDescriptor>>) {
+        let keep = self.config.versions_kept;
+        let slot = self.slot(key);
+        let mut lineup = slot.planned.clone();
+        let (mut candidates, mut refused) = (Vec::new(), Vec::new());
+        for descriptor in descriptors {
+            match lineup.apply(&descriptor.record, keep) {
+                Ok(true) => {
+                    candidates.retain(|c: &Sourced<ModelDescriptor>| {
+                        c.record.name != descriptor.record.name
+                    });
+                    candidates.push(descriptor);
+                }
+                Ok(false) => {}
+                Err(reason) => refused.push((descriptor, reason)),
+            }
+        }
+        candidates.retain(|candidate| lineup.keeps(&candidate.record.name));
+        slot.planned = lineup.clone();
+        let ticket = (!candidates.is_empty()).then(|| {
+            let request = BuildRequest {
+                candidates: candidates.clone(),
+                schema: R::FEATURES,
+            };
+            self.loader.submit(request, self.wake.from_loader.clone())
+        });
+        self.slot(key).changes.push_back(PendingChange {
+            time,
+            lineup,
+            ticket,
+            candidates,
+            refused,
+        });
+        self.changing.insert(key.to_owned());
+    }
+
     /// Scores, in time order, the records of every time whose models have all arrived (their
-    /// builds started): each is scored now, or queued behind its key.
+    /// changes planned): each is scored now, or queued behind its key.
     fn score_due_data(&mut self, model_frontier: &MutableAntichain<Time>, output: &mut Output<'_>) {
         while let Some(time) = self.data_stash.keys().next().copied() {
             if model_frontier.less_equal(&time) {
@@ -381,8 +491,8 @@ impl<R: Record> ServingState<R> {
     }
 
     /// Scores the records of one time: each run of consecutive records of one key that need
-    /// not wait is scored in one call to its model (at most [`MAX_RUN`] records); the others
-    /// queue behind their key.
+    /// not wait is scored together (in one call to its model, at most [`MAX_RUN`] records,
+    /// when that model serves alone); the others queue behind their key.
     fn score_batch(
         &mut self,
         capability: &Capability<Time>,
@@ -430,30 +540,29 @@ impl<R: Record> ServingState<R> {
         self.run = run;
     }
 
-    /// Scores `run` (records of one key that has a model), emptying it, into `session`.
+    /// Scores `run` (records of one key that has a lineup that serves), emptying it, into
+    /// `session`.
     fn score_run(&mut self, run: &mut Vec<Sourced<R>>, session: &mut Session<'_, '_>) {
         let Some(first) = run.first() else {
             return;
+        };
+        let context = Context {
+            reporter: &self.reporter,
+            worker: self.worker,
+            config: &self.config,
         };
         let slot = self
             .keys
             .get_mut(first.record.data_type())
             .expect("a key being scored has a slot");
-        if R::FEATURES.is_none() {
+        if R::FEATURES.is_none() || slot.installed.alone().is_none() {
             for record in run.drain(..) {
-                let scored = score(
-                    slot,
-                    record,
-                    &mut self.features,
-                    &self.reporter,
-                    self.worker,
-                    &self.config,
-                );
-                session.give(scored);
+                let (result, shadow) = score(slot, record, &mut self.features, &context);
+                session.give_iterator(shadow.into_iter().chain([result]));
             }
             return;
         }
-        let served = slot.served.as_mut().expect("a key with a model");
+        let served = slot.installed.alone().expect("a model alone");
         self.features.clear();
         for record in run.iter() {
             record.record.append_features(&mut self.features);
@@ -461,102 +570,118 @@ impl<R: Record> ServingState<R> {
         let started = Instant::now();
         score_rows(served, &self.features, run.len(), &mut self.results);
         let duration_ns = started.elapsed().as_nanos() as u64 / run.len() as u64;
+        let tag = served.tag.clone();
         for (record, result) in run.drain(..).zip(self.results.drain(..)) {
-            let scored = settle(
-                slot,
-                record,
+            count_live(slot, duration_ns, context.config);
+            let answer = Answer {
+                tag: Some(tag.clone()),
+                role: Role::Live,
                 result,
                 duration_ns,
-                &self.reporter,
-                self.worker,
-                &self.config,
-            );
-            session.give(scored);
+                members: Vec::new(),
+            };
+            session.give(settle(&slot.key, record, answer, &context));
         }
     }
 
-    /// Installs (or records the failure of) every build that is done or out of time, in time
+    /// Makes (or records the failure of) every change that is ready or out of time, in time
     /// order per key, once no record before its time can arrive; then scores what waited for it.
-    fn finish_builds(&mut self, data_frontier: &MutableAntichain<Time>, output: &mut Output<'_>) {
-        let keys: Vec<String> = self.building.iter().cloned().collect();
+    fn finish_changes(&mut self, data_frontier: &MutableAntichain<Time>, output: &mut Output<'_>) {
+        let keys: Vec<String> = self.changing.iter().cloned().collect();
         for key in keys {
-            while let Some(outcome) = self.take_finished_build(&key, data_frontier) {
-                let (time, outcome, candidates) = outcome;
-                self.apply_outcome(&key, time, outcome, &candidates);
+            while let Some(finished) = self.take_finished_change(&key, data_frontier) {
+                self.make_change(&key, finished);
                 self.drain(&key, output);
             }
             if self
                 .keys
                 .get(&key)
-                .is_none_or(|slot| slot.builds.is_empty())
+                .is_none_or(|slot| slot.changes.is_empty())
             {
-                self.building.remove(&key);
+                self.changing.remove(&key);
             }
         }
     }
 
-    /// The first build of `key`, with its outcome, if it is done (or out of time) and its time
-    /// has been reached by the data frontier.
-    fn take_finished_build(
+    /// The first change of `key`, with its build's outcome, if its build is done (or out of
+    /// time, or it has none) and its time has been reached by the data frontier.
+    fn take_finished_change(
         &mut self,
         key: &str,
         data_frontier: &MutableAntichain<Time>,
-    ) -> Option<(Time, BuildOutcome, Vec<Sourced<ModelDescriptor>>)> {
+    ) -> Option<(PendingChange, BuildOutcome)> {
         let timeout = self.config.build_timeout;
         let slot = self.keys.get_mut(key)?;
-        let build = slot.builds.front()?;
-        if data_frontier.less_than(&build.time) {
+        let change = slot.changes.front()?;
+        if data_frontier.less_than(&change.time) {
             return None;
         }
-        let outcome = match build.ticket.take() {
-            Some(outcome) => outcome,
-            None if build.ticket.elapsed() >= timeout => BuildOutcome {
-                built: None,
-                failures: vec![(
-                    0,
-                    ModelError::Unsupported(format!(
-                        "the model took longer than {timeout:?} to build (given up)"
-                    )),
-                )],
+        let outcome = match &change.ticket {
+            None => BuildOutcome {
+                built: Vec::new(),
+                failures: Vec::new(),
             },
-            None => return None,
+            Some(ticket) => match ticket.take() {
+                Some(outcome) => outcome,
+                None if ticket.elapsed() >= timeout => BuildOutcome {
+                    built: Vec::new(),
+                    failures: (0..change.candidates.len())
+                        .map(|index| (index, timed_out(timeout)))
+                        .collect(),
+                },
+                None => return None,
+            },
         };
-        let build = slot.builds.pop_front().expect("a first build");
-        Some((build.time, outcome, build.candidates))
+        let change = slot.changes.pop_front().expect("a first change");
+        Some((change, outcome))
     }
 
-    /// Makes the model a build gave current at `time`, or records why none could be.
-    fn apply_outcome(
-        &mut self,
-        key: &str,
-        time: Time,
-        outcome: BuildOutcome,
-        candidates: &[Sourced<ModelDescriptor>],
-    ) {
+    /// Makes a key's lineup the change's, with the models its build gave; what failed to load
+    /// or could not apply goes to the dead letters, and what used it falls back.
+    fn make_change(&mut self, key: &str, (change, outcome): (PendingChange, BuildOutcome)) {
+        let PendingChange {
+            time,
+            lineup,
+            candidates,
+            refused,
+            ..
+        } = change;
+        for (descriptor, reason) in &refused {
+            self.refuse(key, time, descriptor, reason);
+        }
         for (index, error) in outcome.failures {
             self.fail_model(key, time, &candidates[index], error);
         }
-        let Some((index, model)) = outcome.built else {
-            return;
-        };
-        let descriptor = &candidates[index].record;
-        self.reporter.counters.models_loaded.inc();
-        let kind = model.kind().to_string();
-        let tag = ModelTag {
-            name: descriptor.name.as_str().into(),
-            since: time,
-            labels: model.class_labels().into(),
-        };
+        let mut built: HashMap<Arc<str>, Served> = HashMap::new();
+        for (index, model) in outcome.built {
+            let descriptor = &candidates[index].record;
+            self.reporter.counters.models_loaded.inc();
+            let served = Served::new(model, descriptor, time);
+            built.insert(served.tag.name.clone(), served);
+        }
         let slot = self.slot(key);
-        let replaces = slot.served.replace(Served::new(model, tag)).is_some();
-        let stats = ModelStats::new(&descriptor.name, &descriptor.description, &kind, time);
-        slot.state.install(stats);
+        let before = slot.installed.lineup.clone();
+        let replaced = before
+            .current
+            .as_ref()
+            .is_some_and(|current| built.contains_key(current));
+        slot.installed = install(&mut slot.installed, lineup, built, time);
+        let lineup = &slot.installed.lineup;
+        slot.state.set_lineup(lineup_state(lineup));
+        let event = if lineup.current != before.current || replaced {
+            Some(slot.new_current(time))
+        } else if *lineup != before || !refused.is_empty() {
+            Some(StateEvent::LineupChanged {
+                at: clock_ms(),
+                state: slot.state.clone(),
+            })
+        } else {
+            None
+        };
         slot.changed = false;
-        let (at, state) = (clock_ms(), slot.state.clone());
-        self.reporter.log(match replaces {
-            true => StateEvent::ModelSwapped { at, state },
-            false => StateEvent::ModelLoaded { at, state },
-        });
+        if let Some(event) = event {
+            self.reporter.log(event);
+        }
     }
 
     fn fail_model(
@@ -567,9 +692,35 @@ impl<R: Record> ServingState<R> {
         error: ModelError,
     ) {
         self.reporter.counters.model_load_failures.inc();
-        let reason = error.to_string();
+        self.give_up(key, time, candidate, Stage::ModelLoad, error.to_string());
+        let (at, state) = (clock_ms(), self.slot(key).state.clone());
+        self.reporter.log(StateEvent::ModelFailed { at, state });
+    }
+
+    /// Sends an operation that could not apply to the dead letters, with why.
+    fn refuse(
+        &mut self,
+        key: &str,
+        time: Time,
+        descriptor: &Sourced<ModelDescriptor>,
+        reason: &str,
+    ) {
+        let reason = format!("{:?} refused: {reason}", operation(&descriptor.record));
+        self.give_up(key, time, descriptor, Stage::Lifecycle, reason);
+    }
+
+    /// A models-topic message the key could not take: to the dead letters, and the key's
+    /// last failure.
+    fn give_up(
+        &mut self,
+        key: &str,
+        time: Time,
+        candidate: &Sourced<ModelDescriptor>,
+        stage: Stage,
+        reason: String,
+    ) {
         self.reporter.dead_letter(DeadLetter {
-            stage: Stage::ModelLoad,
+            stage,
             origin: Some(candidate.origin),
             key: key.to_owned(),
             payload: prost::Message::encode_to_vec(&candidate.record),
@@ -582,33 +733,33 @@ impl<R: Record> ServingState<R> {
             error: reason,
         });
         slot.changed = false;
-        let (at, state) = (clock_ms(), slot.state.clone());
-        self.reporter.log(StateEvent::ModelFailed { at, state });
     }
 
-    /// Scores the queued records of `key` that no build holds back, as long as it has a model.
+    /// Scores the queued records of `key` that no change holds back, as long as it has a
+    /// lineup that serves.
     fn drain(&mut self, key: &str, output: &mut Output<'_>) {
         let Some(slot) = self.keys.get_mut(key) else {
             return;
         };
+        let context = Context {
+            reporter: &self.reporter,
+            worker: self.worker,
+            config: &self.config,
+        };
         while let Some(first) = slot.queue.front() {
             let held_back = slot
-                .builds
+                .changes
                 .front()
-                .is_some_and(|build| build.time <= first.time);
-            if held_back || slot.served.is_none() {
+                .is_some_and(|change| change.time <= first.time);
+            if held_back || !slot.installed.lineup.serves() {
                 break;
             }
             let queued = slot.queue.pop_front().expect("a first record");
-            let scored = score(
-                slot,
-                queued.record,
-                &mut self.features,
-                &self.reporter,
-                self.worker,
-                &self.config,
-            );
-            emit_held(&mut self.holds, queued.time, scored, output);
+            let (result, shadow) = score(slot, queued.record, &mut self.features, &context);
+            if let Some(shadow) = shadow {
+                emit_beside(&self.holds, queued.time, shadow, output);
+            }
+            emit_held(&mut self.holds, queued.time, result, output);
         }
         if slot.queue.is_empty() {
             self.queued.remove(key);
@@ -623,7 +774,7 @@ impl<R: Record> ServingState<R> {
         let mut emptied = Vec::new();
         for key in &self.queued {
             let slot = self.keys.get_mut(key).expect("a queued key has a slot");
-            if slot.served.is_some() || !slot.builds.is_empty() {
+            if slot.installed.lineup.serves() || !slot.changes.is_empty() {
                 continue;
             }
             while let Some(first) = slot.queue.front() {
@@ -658,8 +809,8 @@ impl<R: Record> ServingState<R> {
         self.next_eviction = now + idle_for / 4;
         let reporter = &self.reporter;
         self.keys.retain(|_, slot| {
-            let idle = slot.served.is_none()
-                && slot.builds.is_empty()
+            let idle = slot.installed.models.is_empty()
+                && slot.changes.is_empty()
                 && slot.queue.is_empty()
                 && now.duration_since(slot.last_seen) >= idle_for;
             if idle {
@@ -670,14 +821,14 @@ impl<R: Record> ServingState<R> {
         });
     }
 
-    /// While builds are under way or records wait, asks to be scheduled again soon, so that a
+    /// While changes are under way or records wait, asks to be scheduled again soon, so that a
     /// build that runs out of time or a record that waited long enough is dealt with even when
-    /// no input arrives; while builds are under way, lets those stuck behind slow ones start.
+    /// no input arrives; while changes are under way, lets builds stuck behind slow ones start.
     fn schedule_next_check(&self) {
-        if !self.building.is_empty() {
+        if !self.changing.is_empty() {
             self.loader.nudge();
         }
-        if !self.building.is_empty() || !self.queued.is_empty() {
+        if !self.changing.is_empty() || !self.queued.is_empty() {
             self.wake.now.activate_after(CHECK_INTERVAL);
         }
     }
@@ -710,20 +861,117 @@ impl<R: Record> ServingState<R> {
     }
 }
 
+impl<R> KeySlot<R> {
+    /// Starts the statistics of the model that became current at `time`: the event to log.
+    fn new_current(&mut self, time: Time) -> StateEvent {
+        let lineup = &self.installed.lineup;
+        let current = lineup
+            .current
+            .as_ref()
+            .and_then(|c| self.installed.models.get(c));
+        let at = clock_ms();
+        let Some(served) = current else {
+            return StateEvent::LineupChanged {
+                at,
+                state: self.state.clone(),
+            };
+        };
+        let stats = ModelStats::new(&served.tag.name, &served.description, &served.kind, time);
+        let replaces = self.state.current.is_some();
+        self.state.install(stats);
+        let state = self.state.clone();
+        match replaces {
+            true => StateEvent::ModelSwapped { at, state },
+            false => StateEvent::ModelLoaded { at, state },
+        }
+    }
+}
+
+/// The models of a key's new lineup: those just built, and those it keeps from before; the
+/// lineup without what failed to load (see [`Lineup::without_missing`]).
+fn install(
+    before: &mut Installed,
+    lineup: Lineup,
+    mut built: HashMap<Arc<str>, Served>,
+    time: Time,
+) -> Installed {
+    let loaded = |name: &str| built.contains_key(name) || before.models.contains_key(name);
+    let lineup = lineup.without_missing(loaded, before.lineup.current.as_ref());
+    let mut models = HashMap::new();
+    for name in &lineup.versions {
+        if let Some(served) = built.remove(name).or_else(|| before.models.remove(name)) {
+            models.insert(name.clone(), served);
+        }
+    }
+    if lineup.current != before.lineup.current {
+        if let Some(current) = lineup.current.as_ref().and_then(|c| models.get_mut(c)) {
+            current.tag.since = time;
+        }
+    }
+    let ensemble_tag = match (&lineup.ensemble, &before.ensemble_tag) {
+        (None, _) => None,
+        (Some(ensemble), Some(tag)) if before.lineup.ensemble.as_ref() == Some(ensemble) => {
+            Some(tag.clone())
+        }
+        (Some(ensemble), _) => Some(ModelTag {
+            name: ensemble.members.join("+").into(),
+            since: time,
+            labels: models
+                .get(&ensemble.members[0])
+                .map(|first| first.tag.labels.clone())
+                .unwrap_or_default(),
+        }),
+    };
+    Installed {
+        lineup,
+        models,
+        ensemble_tag,
+    }
+}
+
+/// What the state reports of a lineup.
+fn lineup_state(lineup: &Lineup) -> LineupState {
+    let name = |name: &Arc<str>| name.to_string();
+    LineupState {
+        versions: lineup.versions.iter().map(name).collect(),
+        current: lineup.current.as_ref().map(name),
+        pinned: lineup.pinned,
+        canary: lineup.canary.as_ref().map(|c| (name(&c.model), c.share)),
+        shadow: lineup.shadow.as_ref().map(name),
+        ensemble: lineup.ensemble.as_ref().map(|e| EnsembleState {
+            members: e.members.iter().map(name).collect(),
+            decider: match e.decider {
+                Decider::Majority => "majority",
+                Decider::Mean => "mean",
+                Decider::FirstWithin => "first-within",
+            }
+            .into(),
+            budget_ns: e.budget.as_nanos() as u64,
+        }),
+    }
+}
+
+/// The error of a build that ran out of time.
+fn timed_out(timeout: Duration) -> ModelError {
+    ModelError::Unsupported(format!(
+        "the model took longer than {timeout:?} to build (given up)"
+    ))
+}
+
 /// How often the operator looks again at builds under way and records waiting, when no input
 /// wakes it.
 const CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
-/// The descriptors of one instant grouped by key, newest first within each key (later in the
-/// stream is newer), keys in order of first appearance.
-fn newest_first_by_key(
+/// The descriptors of one instant grouped by key, in stream order within each key, keys in
+/// order of first appearance.
+fn by_key(
     descriptors: Vec<Sourced<ModelDescriptor>>,
 ) -> Vec<(String, Vec<Sourced<ModelDescriptor>>)> {
     let mut keys: Vec<(String, Vec<Sourced<ModelDescriptor>>)> = Vec::new();
     for descriptor in descriptors {
         let key = &descriptor.record.data_type;
         match keys.iter_mut().find(|(known, _)| known == key) {
-            Some((_, candidates)) => candidates.insert(0, descriptor),
+            Some((_, of_key)) => of_key.push(descriptor),
             None => keys.push((key.clone(), vec![descriptor])),
         }
     }
@@ -747,32 +995,204 @@ fn emit_held(
     }
 }
 
-/// Scores one record with its key's model.
+/// Emits a shadow's result under the capability held for its record, which stays held.
+fn emit_beside(
+    holds: &BTreeMap<Time, (Capability<Time>, usize)>,
+    time: Time,
+    result: Scored,
+    output: &mut Output<'_>,
+) {
+    let (capability, _) = holds
+        .get(&time)
+        .expect("a capability is held for every waiting record");
+    output.session(capability).give(result);
+}
+
+/// What a model (or an ensemble) answered for one record, and in which role.
+struct Answer {
+    tag: Option<ModelTag>,
+    role: Role,
+    result: Result<Prediction, ModelError>,
+    duration_ns: u64,
+    members: Vec<MemberAnswer>,
+}
+
+/// Scores one record with its key's lineup: the serving answer (the current model's, the
+/// canary's for its share, or the ensemble's), and a shadow's result beside it.
 fn score<R: Record>(
     slot: &mut KeySlot<R>,
     sourced: Sourced<R>,
     features: &mut Vec<f64>,
-    reporter: &Reporter,
-    worker: usize,
-    config: &ServingConfig,
-) -> Scored {
-    let served = slot.served.as_mut().expect("a key with a model");
-    let kind = served.model.kind();
-    let started;
-    let result = match R::FEATURES {
-        Some(_) => {
-            features.clear();
-            sourced.record.append_features(features);
-            started = Instant::now();
-            contained(kind, || served.model.score(features))
-        }
-        None => {
-            started = Instant::now();
-            contained(kind, || served.score_named(&sourced.record))
-        }
+    context: &Context<'_>,
+) -> (Scored, Option<Scored>) {
+    if R::FEATURES.is_some() {
+        features.clear();
+        sourced.record.append_features(features);
+    }
+    let answer = match slot.installed.lineup.ensemble.is_some() {
+        true => score_ensemble(slot, &sourced.record, features, context.config),
+        false => score_single(
+            slot,
+            &sourced.origin,
+            &sourced.record,
+            features,
+            context.config,
+        ),
     };
-    let duration_ns = started.elapsed().as_nanos() as u64;
-    settle(slot, sourced, result, duration_ns, reporter, worker, config)
+    let shadow = score_shadow(slot, &sourced, features, &answer.result, context);
+    (settle(&slot.key, sourced, answer, context), shadow)
+}
+
+/// The answer of the current model, or of the canary for the records its share takes.
+fn score_single<R: Record>(
+    slot: &mut KeySlot<R>,
+    origin: &Origin,
+    record: &R,
+    features: &[f64],
+    config: &ServingConfig,
+) -> Answer {
+    let lineup = &slot.installed.lineup;
+    let (role, name) = match &lineup.canary {
+        Some(canary) if canary_takes(origin, canary.share) => (Role::Canary, &canary.model),
+        _ => (
+            Role::Live,
+            lineup.current.as_ref().expect("a current model"),
+        ),
+    };
+    let served = slot
+        .installed
+        .models
+        .get_mut(name)
+        .expect("a model for every name in use");
+    let (result, duration_ns) = served.score_one(record, features);
+    let tag = served.tag.clone();
+    match role {
+        Role::Canary if config.stats_interval.is_some() => {
+            slot.state
+                .count_role(&tag.name, "canary", duration_ns, None);
+            slot.changed = true;
+        }
+        _ => count_live(slot, duration_ns, config),
+    }
+    Answer {
+        tag: Some(tag),
+        role,
+        result,
+        duration_ns,
+        members: Vec::new(),
+    }
+}
+
+/// The ensemble's answer: each member's in turn (a first-within ensemble stops at the first
+/// given within its budget), then the decider's.
+fn score_ensemble<R: Record>(
+    slot: &mut KeySlot<R>,
+    record: &R,
+    features: &[f64],
+    config: &ServingConfig,
+) -> Answer {
+    let Installed {
+        lineup,
+        models,
+        ensemble_tag,
+    } = &mut slot.installed;
+    let ensemble = lineup.ensemble.as_ref().expect("an ensemble");
+    let (mut members, mut labels) = (Vec::new(), Vec::new());
+    for name in &ensemble.members {
+        let served = models.get_mut(name).expect("a model for every member");
+        let (result, duration_ns) = served.score_one(record, features);
+        let member = MemberAnswer {
+            model: name.clone(),
+            answer: result.map_err(|error| error.to_string()),
+            duration_ns,
+        };
+        labels.push(served.tag.labels.clone());
+        let enough = answered_in_time(ensemble.decider, ensemble.budget, &member);
+        members.push(member);
+        if enough {
+            break;
+        }
+    }
+    let duration_ns = members.iter().map(|member| member.duration_ns).sum();
+    let result = decide(ensemble.decider, ensemble.budget, &members, &labels)
+        .map_err(ModelError::Unsupported);
+    let tag = ensemble_tag.clone();
+    if config.stats_interval.is_some() {
+        for member in &members {
+            let agreed = agrees(&member.answer, &result);
+            slot.state
+                .count_role(&member.model, "member", member.duration_ns, agreed);
+        }
+        let name = tag.as_ref().map_or("", |tag| &*tag.name);
+        slot.state.count_role(name, "ensemble", duration_ns, None);
+        slot.changed = true;
+    }
+    Answer {
+        tag,
+        role: Role::Ensemble,
+        result,
+        duration_ns,
+        members,
+    }
+}
+
+/// The shadow's result for a record, if the key has a shadow, counted with whether it agreed
+/// with the serving answer.
+fn score_shadow<R: Record>(
+    slot: &mut KeySlot<R>,
+    sourced: &Sourced<R>,
+    features: &[f64],
+    serving: &Result<Prediction, ModelError>,
+    context: &Context<'_>,
+) -> Option<Scored> {
+    let name = slot.installed.lineup.shadow.as_ref()?;
+    let served = slot.installed.models.get_mut(name).expect("a shadow model");
+    let (result, duration_ns) = served.score_one(&sourced.record, features);
+    let tag = served.tag.clone();
+    if context.config.stats_interval.is_some() {
+        let answer = result.as_ref().map_err(|error| error.to_string()).cloned();
+        let agreed = agrees(&answer, serving);
+        slot.state
+            .count_role(&tag.name, "shadow", duration_ns, agreed);
+        slot.changed = true;
+    }
+    let (outcome, _) = outcome_of(result, context.reporter, false);
+    Some(Scored {
+        origin: sourced.origin,
+        data_type: slot.key.clone(),
+        model: Some(tag),
+        outcome,
+        duration_ns,
+        worker: context.worker,
+        unscored: None,
+        role: Role::Shadow,
+        members: Vec::new(),
+    })
+}
+
+/// Whether two answers agree: the same class, or values equal within 1e-9 relative; two
+/// failures agree, a failure and an answer do not.
+fn agrees<E>(answer: &Result<Prediction, String>, other: &Result<Prediction, E>) -> Option<bool> {
+    Some(match (answer, other) {
+        (Ok(one), Ok(other)) => match (&one.class, &other.class) {
+            (Some(one), Some(other)) => one == other,
+            _ => {
+                let scale = one.value.abs().max(other.value.abs()).max(1.0);
+                (one.value - other.value).abs() <= 1e-9 * scale
+            }
+        },
+        (one, other) => one.is_err() == other.is_err(),
+    })
+}
+
+/// Counts a scoring by the current model in the key's statistics (when statistics are kept).
+fn count_live<R>(slot: &mut KeySlot<R>, duration_ns: u64, config: &ServingConfig) {
+    if config.stats_interval.is_some() {
+        if let Some(stats) = slot.state.current.as_mut() {
+            stats.record(duration_ns);
+            slot.changed = true;
+        }
+    }
 }
 
 /// Scores `count` rows of features in one call to the model, one result per row into `results`;
@@ -799,42 +1219,48 @@ fn score_rows(
     }
 }
 
-/// The result of a record the model scored (or failed on): counted, and in the key's statistics.
-fn settle<R: Record>(
-    slot: &mut KeySlot<R>,
-    sourced: Sourced<R>,
+/// A result's outcome, counted (when `counted`: shadows are not), and whether the record went
+/// unscored.
+fn outcome_of(
     result: Result<Prediction, ModelError>,
-    duration_ns: u64,
     reporter: &Reporter,
-    worker: usize,
-    config: &ServingConfig,
-) -> Scored {
-    if config.stats_interval.is_some() {
-        if let Some(stats) = slot.state.current.as_mut() {
-            stats.record(duration_ns);
-            slot.changed = true;
-        }
-    }
-    let (outcome, unscored) = match result {
+    counted: bool,
+) -> (Outcome, bool) {
+    match result {
         Ok(prediction) => {
-            reporter.counters.scored.inc();
-            (Outcome::Scored(prediction), None)
+            if counted {
+                reporter.counters.scored.inc();
+            }
+            (Outcome::Scored(prediction), false)
         }
         Err(error) => {
-            reporter.counters.scoring_failures.inc();
-            let encoded = sourced.record.encode(config.data_format);
-            (Outcome::Failed(error.to_string()), Some(encoded))
+            if counted {
+                reporter.counters.scoring_failures.inc();
+            }
+            (Outcome::Failed(error.to_string()), true)
         }
-    };
-    let tag = slot.served.as_ref().map(|served| served.tag.clone());
+    }
+}
+
+/// The result of a record its key's lineup scored (or failed on).
+fn settle<R: Record>(
+    key: &Arc<str>,
+    sourced: Sourced<R>,
+    answer: Answer,
+    context: &Context<'_>,
+) -> Scored {
+    let (outcome, failed) = outcome_of(answer.result, context.reporter, true);
+    let unscored = failed.then(|| sourced.record.encode(context.config.data_format));
     Scored {
         origin: sourced.origin,
-        data_type: slot.key.clone(),
-        model: tag,
+        data_type: key.clone(),
+        model: answer.tag,
         outcome,
-        duration_ns,
-        worker,
+        duration_ns: answer.duration_ns,
+        worker: context.worker,
         unscored,
+        role: answer.role,
+        members: answer.members,
     }
 }
 
@@ -852,6 +1278,8 @@ fn no_model<R: Record>(
         duration_ns: 0,
         worker,
         unscored: Some(sourced.record.encode(config.data_format)),
+        role: Role::Live,
+        members: Vec::new(),
     }
 }
 
@@ -875,8 +1303,8 @@ mod tests {
     }
 
     #[test]
-    fn models_of_one_instant_are_grouped_by_key_newest_first() {
-        let grouped = newest_first_by_key(vec![
+    fn models_of_one_instant_are_grouped_by_key_in_stream_order() {
+        let grouped = by_key(vec![
             descriptor("w1", "wine", 0),
             descriptor("i1", "iris", 1),
             descriptor("w2", "wine", 2),
@@ -894,7 +1322,7 @@ mod tests {
             [
                 (
                     "wine".to_owned(),
-                    vec!["w3".to_owned(), "w2".into(), "w1".into()]
+                    vec!["w1".to_owned(), "w2".into(), "w3".into()]
                 ),
                 ("iris".to_owned(), vec!["i1".to_owned()]),
             ]

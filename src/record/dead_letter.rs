@@ -17,6 +17,9 @@ pub enum Stage {
     ModelDecode,
     /// A model did not load (or took too long to).
     ModelLoad,
+    /// A lifecycle operation could not apply (e.g. a rollback to a version the key does not
+    /// keep).
+    Lifecycle,
     /// A result could not be produced to the results topic.
     Delivery,
 }
@@ -30,6 +33,7 @@ impl Stage {
             Stage::NoModel => "no-model",
             Stage::ModelDecode => "model-decode",
             Stage::ModelLoad => "model-load",
+            Stage::Lifecycle => "lifecycle",
             Stage::Delivery => "delivery",
         }
     }
@@ -37,7 +41,10 @@ impl Stage {
     /// Whether the input came from the models topic (else from the data topic, or, for
     /// [`Stage::Delivery`], is a result).
     pub fn is_model(self) -> bool {
-        matches!(self, Stage::ModelDecode | Stage::ModelLoad)
+        matches!(
+            self,
+            Stage::ModelDecode | Stage::ModelLoad | Stage::Lifecycle
+        )
     }
 }
 

@@ -20,7 +20,7 @@ use crate::model::{FeatureSchema, Input};
 pub use crate::proto::{Feature, FeatureRecord, WineRecord};
 pub use clock::{clock_ms, Time};
 pub use dead_letter::{DeadLetter, Stage};
-pub use scored::{ModelTag, Outcome, Scored};
+pub use scored::{MemberAnswer, ModelTag, Outcome, Role, Scored};
 pub use wine::WINE_FEATURES;
 
 /// A record type that a serving job can decode from the data topic and hand to models.

@@ -47,4 +47,47 @@ pub struct Scored {
     /// For a record that was not scored (no model, or the model rejected it): the record
     /// re-encoded, for the dead-letter topic.
     pub unscored: Option<Vec<u8>>,
+    /// The role the model played.
+    pub role: Role,
+    /// For an ensemble's decision: each member's answer, in member order (empty otherwise).
+    pub members: Vec<MemberAnswer>,
+}
+
+/// The role of the model that scored a record (see the model lifecycle in `proto/`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub enum Role {
+    /// The key's current model.
+    #[default]
+    Live,
+    /// The canary, for its share of the key's records.
+    Canary,
+    /// A shadow: its result comes beside the live one, which it does not affect.
+    Shadow,
+    /// An ensemble's decision.
+    Ensemble,
+}
+
+impl Role {
+    /// The role's name, as the state reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Live => "live",
+            Role::Canary => "canary",
+            Role::Shadow => "shadow",
+            Role::Ensemble => "ensemble",
+        }
+    }
+}
+
+/// What one member of an ensemble answered for a record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberAnswer {
+    /// The member's model name.
+    pub model: Arc<str>,
+    /// Its prediction, or why it gave none.
+    pub answer: Result<Prediction, String>,
+    /// Time it spent, in nanoseconds.
+    pub duration_ns: u64,
 }

@@ -16,7 +16,7 @@ pub mod report;
 
 pub use process::{Health, ProcessReport, ProcessState};
 pub use report::{
-    hooks, Bucket, Counter, CounterInfo, Counters, DeadLetters, EventSinks, Forward, KeyState,
-    LatencyHistogram, LoadFailure, ModelStats, Reporter, StateEvent, StateEventBuilder,
-    StateLogger, HISTORY, STATE_LOG,
+    hooks, Bucket, Counter, CounterInfo, Counters, DeadLetters, EnsembleState, EventSinks, Forward,
+    KeyState, LatencyHistogram, LineupState, LoadFailure, ModelStats, Reporter, RoleStats,
+    StateEvent, StateEventBuilder, StateLogger, HISTORY, STATE_LOG,
 };

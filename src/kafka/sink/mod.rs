@@ -900,6 +900,8 @@ mod tests {
             duration_ns: 0,
             worker: 0,
             unscored,
+            role: Default::default(),
+            members: Vec::new(),
         }
     }
 

@@ -4,9 +4,9 @@
 
 use prost::encoding::{encode_key, encode_varint, WireType};
 
-use crate::proto::serving_result::Outcome as WireOutcome;
-use crate::proto::{ClassProbability, ServingResult};
-use crate::record::{Outcome, Scored};
+use crate::proto::serving_result::{Outcome as WireOutcome, Role as WireRole};
+use crate::proto::{ClassProbability, MemberAnswer as WireMember, ServingResult};
+use crate::record::{MemberAnswer, Outcome, Role, Scored};
 
 /// The wire form of a result.
 pub fn to_wire(scored: &Scored, source_topic: &str) -> ServingResult {
@@ -23,6 +23,8 @@ pub fn to_wire(scored: &Scored, source_topic: &str) -> ServingResult {
         source_partition: scored.origin.partition,
         source_offset: scored.origin.offset,
         worker: scored.worker as i32,
+        role: wire_role(scored.role) as i32,
+        members: scored.members.iter().map(wire_member).collect(),
         ..ServingResult::default()
     };
     match &scored.outcome {
@@ -88,6 +90,42 @@ pub fn encode_result(scored: &Scored, source_topic: &str, out: &mut Vec<u8>) {
         Outcome::Failed(reason) => text(12, reason, out),
     }
     int64(13, scored.worker as i64, out);
+    int64(14, wire_role(scored.role) as i64, out);
+    for member in &scored.members {
+        member_answer(member, out);
+    }
+}
+
+/// A role as the wire names it.
+fn wire_role(role: Role) -> WireRole {
+    match role {
+        Role::Live => WireRole::Live,
+        Role::Canary => WireRole::Canary,
+        Role::Shadow => WireRole::Shadow,
+        Role::Ensemble => WireRole::Ensemble,
+    }
+}
+
+/// An ensemble member's answer as a `MemberAnswer` message.
+fn wire_member(member: &MemberAnswer) -> WireMember {
+    let mut wire = WireMember {
+        model_name: member.model.to_string(),
+        duration_ns: member.duration_ns as i64,
+        ..WireMember::default()
+    };
+    match &member.answer {
+        Ok(prediction) => {
+            wire.value = prediction.value;
+            wire.label = prediction.class.as_deref().unwrap_or_default().to_owned();
+        }
+        Err(error) => wire.error = error.clone(),
+    }
+    wire
+}
+
+/// Field 15: one `MemberAnswer` (rare: ensembles only, so built and encoded by prost).
+fn member_answer(member: &MemberAnswer, out: &mut Vec<u8>) {
+    prost::encoding::message::encode(15, &wire_member(member), out);
 }
 
 /// The error a no-model result carries.
@@ -148,7 +186,7 @@ mod tests {
 
     use super::*;
     use crate::model::Prediction;
-    use crate::record::{ModelTag, Origin};
+    use crate::record::{MemberAnswer, ModelTag, Origin, Role};
 
     fn scored(outcome: Outcome, labels: &[&str]) -> Scored {
         Scored {
@@ -166,6 +204,8 @@ mod tests {
             duration_ns: 912,
             worker: 1,
             unscored: None,
+            role: Role::Live,
+            members: Vec::new(),
         }
     }
 
@@ -203,5 +243,34 @@ mod tests {
         let mut long = scored(Outcome::Failed("é".repeat(300)), &[]);
         long.duration_ns = u64::MAX >> 1;
         assert_same_bytes(&long);
+    }
+
+    #[test]
+    fn roles_and_ensemble_members_are_written_as_prost_writes_them() {
+        let mut shadow = scored(Outcome::Scored(Prediction::regression(1.5)), &[]);
+        shadow.role = Role::Shadow;
+        assert_same_bytes(&shadow);
+        let vote = Prediction::classification("6".into(), vec![]);
+        let mut ensemble = scored(Outcome::Scored(vote.clone()), &[]);
+        ensemble.role = Role::Ensemble;
+        ensemble.members = vec![
+            MemberAnswer {
+                model: "a".into(),
+                answer: Ok(vote),
+                duration_ns: 40,
+            },
+            MemberAnswer {
+                model: "b".into(),
+                answer: Err("needs `ph`".into()),
+                duration_ns: 0,
+            },
+        ];
+        assert_same_bytes(&ensemble);
+        let wire = to_wire(&ensemble, "wine-data");
+        assert_eq!(wire.role(), WireRole::Ensemble);
+        assert_eq!(
+            (&wire.members[0].label[..], &wire.members[1].error[..]),
+            ("6", "needs `ph`")
+        );
     }
 }

@@ -50,6 +50,14 @@ pub enum StateEvent {
         /// The key's state after the event.
         state: KeyState,
     },
+    /// A lifecycle operation changed the key's lineup (versions, pin, canary, shadow, ensemble)
+    /// without changing its current model, or was refused.
+    LineupChanged {
+        /// Wall-clock milliseconds since the Unix epoch.
+        at: u64,
+        /// The key's state after the event.
+        state: KeyState,
+    },
     /// The key's figures, sent periodically while they change.
     Stats {
         /// Wall-clock milliseconds since the Unix epoch.
@@ -73,6 +81,7 @@ impl StateEvent {
             StateEvent::ModelLoaded { state, .. }
             | StateEvent::ModelSwapped { state, .. }
             | StateEvent::ModelFailed { state, .. }
+            | StateEvent::LineupChanged { state, .. }
             | StateEvent::Stats { state, .. }
             | StateEvent::KeyEvicted { state, .. } => state,
         }

@@ -10,4 +10,7 @@ mod stats;
 pub use counters::{Counter, CounterInfo, Counters};
 pub use events::{DeadLetters, Reporter, StateEvent, StateEventBuilder, StateLogger, STATE_LOG};
 pub use sinks::{EventSinks, Forward};
-pub use stats::{Bucket, KeyState, LatencyHistogram, LoadFailure, ModelStats, HISTORY};
+pub use stats::{
+    Bucket, EnsembleState, KeyState, LatencyHistogram, LineupState, LoadFailure, ModelStats,
+    RoleStats, HISTORY,
+};

@@ -124,6 +124,15 @@ fn trace_state(event: &StateEvent) {
             let keeps = current.map(|stats| stats.name.as_str());
             tracing::warn!(worker, %data_type, model = failed, ?keeps, "model failed to load: {error}");
         }
+        StateEvent::LineupChanged { .. } => {
+            let lineup = &state.lineup;
+            let canary = lineup
+                .canary
+                .as_ref()
+                .map(|(name, share)| format!("{name} ({share} %)"));
+            let ensemble = lineup.ensemble.as_ref().map(|e| e.members.join("+"));
+            tracing::info!(worker, %data_type, model, pinned = lineup.pinned, ?canary, shadow = ?lineup.shadow, ?ensemble, versions = ?lineup.versions, "lineup changed");
+        }
         StateEvent::KeyEvicted { .. } => {
             tracing::debug!(worker, %data_type, no_model = state.no_model, "idle key evicted");
         }

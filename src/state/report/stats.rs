@@ -180,6 +180,68 @@ pub struct KeyState {
     pub last_failure: Option<LoadFailure>,
     /// Records that left without a model.
     pub no_model: u64,
+    /// The key's model lifecycle: versions kept, pinned or not, canary, shadow, ensemble.
+    #[serde(default)]
+    pub lineup: LineupState,
+    /// What the models other than the live one did, per model and role, since they took it.
+    #[serde(default)]
+    pub roles: Vec<RoleStats>,
+}
+
+/// The model lifecycle of one key, by model name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineupState {
+    /// The versions kept ready, oldest first.
+    pub versions: Vec<String>,
+    /// The version that serves (when no ensemble does).
+    pub current: Option<String>,
+    /// Whether newly published models are staged instead of served.
+    pub pinned: bool,
+    /// The canary and its share of the records, in percent.
+    pub canary: Option<(String, f64)>,
+    /// The shadow.
+    pub shadow: Option<String>,
+    /// The ensemble's members and decider, when one serves.
+    pub ensemble: Option<EnsembleState>,
+}
+
+/// An ensemble that serves a key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnsembleState {
+    /// The members, in order.
+    pub members: Vec<String>,
+    /// `majority`, `mean` or `first-within`.
+    pub decider: String,
+    /// The time budget of `first-within`, in nanoseconds.
+    pub budget_ns: u64,
+}
+
+/// What one model did in one role other than live (canary, shadow, ensemble member, or the
+/// ensemble's decision), since it took the role.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleStats {
+    /// The model's name.
+    pub model: String,
+    /// `canary`, `shadow`, `member` or `ensemble`.
+    pub role: String,
+    /// Records it scored (failed scorings included).
+    pub usage: u64,
+    /// Total scoring time, in nanoseconds.
+    pub total_ns: u64,
+    /// Records whose answer was compared with the live answer (shadows and members).
+    pub compared: u64,
+    /// Of those, the ones where it gave the same answer.
+    pub agreed: u64,
+}
+
+impl RoleStats {
+    /// The share of compared records where it agreed with the live answer.
+    pub fn agreement(&self) -> Option<f64> {
+        (self.compared > 0).then(|| self.agreed as f64 / self.compared as f64)
+    }
 }
 
 /// How many replaced models a key's history keeps.
@@ -209,6 +271,53 @@ impl KeyState {
     pub fn fail(&mut self, failure: LoadFailure) {
         self.load_failures += 1;
         self.last_failure = Some(failure);
+    }
+
+    /// Counts one scoring by `model` in `role` that took `duration_ns`, and whether its answer
+    /// agreed with the live one, when compared.
+    pub fn count_role(&mut self, model: &str, role: &str, duration_ns: u64, agreed: Option<bool>) {
+        let at = match self
+            .roles
+            .iter()
+            .position(|stats| stats.model == model && stats.role == role)
+        {
+            Some(at) => at,
+            None => {
+                self.roles.push(RoleStats {
+                    model: model.to_owned(),
+                    role: role.to_owned(),
+                    ..RoleStats::default()
+                });
+                self.roles.len() - 1
+            }
+        };
+        let stats = &mut self.roles[at];
+        stats.usage += 1;
+        stats.total_ns += duration_ns;
+        if let Some(agreed) = agreed {
+            stats.compared += 1;
+            stats.agreed += u64::from(agreed);
+        }
+    }
+
+    /// Sets the lineup, dropping the figures of models that left the roles they had.
+    pub fn set_lineup(&mut self, lineup: LineupState) {
+        self.roles.retain(|stats| match stats.role.as_str() {
+            "canary" => lineup
+                .canary
+                .as_ref()
+                .is_some_and(|(m, _)| *m == stats.model),
+            "shadow" => lineup.shadow.as_ref() == Some(&stats.model),
+            "ensemble" => lineup
+                .ensemble
+                .as_ref()
+                .is_some_and(|e| e.members.join("+") == stats.model),
+            _ => lineup
+                .ensemble
+                .as_ref()
+                .is_some_and(|e| e.members.contains(&stats.model)),
+        });
+        self.lineup = lineup;
     }
 }
 
