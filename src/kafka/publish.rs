@@ -11,8 +11,9 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use super::admin::REQUEST_TIMEOUT;
 use super::{send_when_room, KafkaConfig};
 use crate::model::ModelKind;
+use crate::proto::lifecycle::Operation;
 use crate::proto::model_descriptor::MessageContent;
-use crate::proto::ModelDescriptor;
+use crate::proto::{Lifecycle, ModelDescriptor};
 use crate::record::{PayloadFormat, Record};
 
 /// A producer of records and models.
@@ -38,11 +39,12 @@ impl Publisher {
         })
     }
 
-    /// Publishes a model descriptor, keyed by its `dataType`, and waits until it is delivered.
+    /// Publishes a model descriptor (a model, or a lifecycle operation), keyed by
+    /// [`model_key`], and waits until it is delivered.
     pub fn publish_model(&self, topic: &str, descriptor: &ModelDescriptor) -> Result<()> {
         self.send(
             BaseRecord::to(topic)
-                .key(descriptor.data_type.as_str())
+                .key(model_key(descriptor).as_str())
                 .payload(descriptor.encode_to_vec().as_slice()),
         )?;
         self.flush()
@@ -176,4 +178,46 @@ fn describe(
     };
     descriptor.set_modeltype(kind.to_wire());
     descriptor
+}
+
+/// A lifecycle operation on the models of `data_type` (see `proto/modeldescriptor.proto`).
+pub fn lifecycle_operation(data_type: &str, lifecycle: Lifecycle) -> ModelDescriptor {
+    ModelDescriptor {
+        name: lifecycle.model.clone(),
+        data_type: data_type.to_owned(),
+        lifecycle: Some(lifecycle),
+        ..ModelDescriptor::default()
+    }
+}
+
+/// `descriptor` with its model staged (kept ready, not served) instead of served.
+pub fn staged(mut descriptor: ModelDescriptor) -> ModelDescriptor {
+    let mut lifecycle = Lifecycle::default();
+    lifecycle.set_operation(Operation::Stage);
+    descriptor.lifecycle = Some(lifecycle);
+    descriptor
+}
+
+/// The Kafka key of a models-topic message. The job creates the models topic compacted, so the
+/// key decides what Kafka keeps: a model is keyed by its `dataType` and name (`wine/forest`:
+/// the newest bytes of each version are kept, for rollbacks after a restart), an operation
+/// by a key of its own (`wine/~canary/<nanoseconds>`: operations are small and every one is
+/// kept, so that a restart replays them all in order).
+pub fn model_key(descriptor: &ModelDescriptor) -> String {
+    let data_type = &descriptor.data_type;
+    if descriptor.message_content.is_some() {
+        return format!("{data_type}/{}", descriptor.name);
+    }
+    let operation = descriptor
+        .lifecycle
+        .as_ref()
+        .map_or(Operation::Serve, |lifecycle| lifecycle.operation());
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{data_type}/~{}/{unique}",
+        operation.as_str_name().to_lowercase()
+    )
 }

@@ -1,3 +1,4 @@
 //! What the library's tests share.
 
 pub mod hostile;
+pub mod operator;
