@@ -5,6 +5,10 @@
 //! client publish-model data/onnx/wine_tree_classifier.onnx --name tree --type onnx
 //! client publish-data --record features --csv data/iris/iris.csv --exclude species --data-type iris
 //! client dead-letters --count 10                        # what the job gave up on, and why
+//! client publish-model data/onnx/wine_logistic.onnx --name logistic --type onnx --stage
+//! client canary --data-type wine --model logistic --share 10
+//! client promote --data-type wine                       # or: abort
+//! client rollback --data-type wine [--to tree]
 //! ```
 
 #![forbid(unsafe_code)]
@@ -20,9 +24,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use modelserver::dataset;
 use modelserver::job::{DeadLetterTopic, JobConfig};
 use modelserver::kafka::admin::ensure_topics;
-use modelserver::kafka::publish::{model_at_location, model_with_bytes, Publisher};
+use modelserver::kafka::publish::{
+    lifecycle_operation, model_at_location, model_with_bytes, staged, Publisher,
+};
 use modelserver::kafka::sink::{read_dead_letters, ReadDeadLetter};
 use modelserver::model::ModelKind;
+use modelserver::proto::lifecycle::{Decider, Operation};
+use modelserver::proto::Lifecycle;
 use modelserver::record::{PayloadFormat, Record};
 
 /// Publish data records and models to Kafka.
@@ -95,9 +103,86 @@ enum Command {
         /// Send the file's path as the model's location instead of its bytes.
         #[arg(long)]
         location: bool,
+        /// Keep the model ready as a version of its dataType without serving it (for a canary,
+        /// a shadow, an ensemble or a rollback later).
+        #[arg(long)]
+        stage: bool,
         /// The models topic.
         #[arg(long, default_value = JobConfig::MODELS_TOPIC)]
         topic: String,
+    },
+    /// Serve an earlier version of a dataType again (kept by the job: the last few published).
+    Rollback {
+        #[command(flatten)]
+        key: Key,
+        /// The version (default: the one published before the current one).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Stop serving newly published models of a dataType: they are staged until `unpin`.
+    Pin {
+        #[command(flatten)]
+        key: Key,
+    },
+    /// Serve newly published models of a dataType again.
+    Unpin {
+        #[command(flatten)]
+        key: Key,
+    },
+    /// Send a share of a dataType's records to a staged version (the choice is made by each
+    /// record's Kafka position: a replayed record takes the same path).
+    Canary {
+        #[command(flatten)]
+        key: Key,
+        /// The version.
+        #[arg(long)]
+        model: String,
+        /// The share of records, in percent.
+        #[arg(long)]
+        share: f64,
+    },
+    /// Make the canary serve every record.
+    Promote {
+        #[command(flatten)]
+        key: Key,
+    },
+    /// Drop the canary.
+    Abort {
+        #[command(flatten)]
+        key: Key,
+    },
+    /// Score every record with a staged version too; its results come flagged SHADOW beside
+    /// the live ones, which they do not change.
+    Shadow {
+        #[command(flatten)]
+        key: Key,
+        /// The version.
+        #[arg(long)]
+        model: String,
+    },
+    /// Drop the shadow.
+    Unshadow {
+        #[command(flatten)]
+        key: Key,
+    },
+    /// Serve a dataType with several versions at once, a decider choosing the answer.
+    Ensemble {
+        #[command(flatten)]
+        key: Key,
+        /// The versions, in order, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        members: Vec<String>,
+        /// majority, mean or first-within.
+        #[arg(long, default_value = "majority")]
+        decider: String,
+        /// first-within: the time each member has per record, in microseconds.
+        #[arg(long, default_value_t = 0.0)]
+        budget_us: f64,
+    },
+    /// Drop the ensemble: the current version serves alone.
+    Disband {
+        #[command(flatten)]
+        key: Key,
     },
     /// Print what a job gave up on (its dead-letter topic), one JSON line each: where it came
     /// from, why, and its bytes (as text when they are UTF-8, else their length).
@@ -112,6 +197,17 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         idle: f64,
     },
+}
+
+/// The dataType a lifecycle operation applies to, and where it is published.
+#[derive(clap::Args, Debug)]
+struct Key {
+    /// The dataType.
+    #[arg(long, default_value = "wine")]
+    data_type: String,
+    /// The models topic.
+    #[arg(long, default_value = JobConfig::MODELS_TOPIC)]
+    topic: String,
 }
 
 fn main() -> Result<()> {
@@ -167,6 +263,7 @@ fn main() -> Result<()> {
             description,
             inputs,
             location,
+            stage,
             topic,
         } => {
             ensure_topics(&kafka, &[(&topic, 1)])?;
@@ -184,22 +281,96 @@ fn main() -> Result<()> {
                 descriptor.description = description;
             }
             descriptor.inputs = inputs;
+            if stage {
+                descriptor = staged(descriptor);
+            }
             publisher.publish_model(&topic, &descriptor)?;
-            println!("model `{name}` ({kind}) for dataType `{data_type}` published to `{topic}`");
+            let how = if stage { "staged" } else { "published" };
+            println!("model `{name}` ({kind}) for dataType `{data_type}` {how} on `{topic}`");
         }
         Command::DeadLetters { topic, count, idle } => {
-            let topic = topic.unwrap_or_else(|| {
-                DeadLetterTopic::Derived
-                    .name(JobConfig::DATA_TOPIC)
-                    .expect("a derived name")
-            });
-            let idle = Duration::from_secs_f64(idle);
-            for letter in read_dead_letters(&kafka, &topic, count, idle)? {
-                println!("{}", dead_letter_line(&letter));
-            }
+            print_dead_letters(&kafka, topic, count, idle)?;
+        }
+        operation => {
+            let (key, lifecycle) = lifecycle(operation)?;
+            ensure_topics(&kafka, &[(&key.topic, 1)])?;
+            let descriptor = lifecycle_operation(&key.data_type, lifecycle);
+            publisher.publish_model(&key.topic, &descriptor)?;
+            let operation = descriptor.lifecycle.as_ref().map(|l| l.operation());
+            let name = operation.map_or("", |o| o.as_str_name()).to_lowercase();
+            println!(
+                "{name} for dataType `{}` published on `{}`",
+                key.data_type, key.topic
+            );
         }
     }
     Ok(())
+}
+
+/// Prints the dead letters of `topic` (by default the default data topic's).
+fn print_dead_letters(
+    kafka: &modelserver::kafka::KafkaConfig,
+    topic: Option<String>,
+    count: usize,
+    idle: f64,
+) -> Result<()> {
+    let topic = topic.unwrap_or_else(|| {
+        DeadLetterTopic::Derived
+            .name(JobConfig::DATA_TOPIC)
+            .expect("a derived name")
+    });
+    let idle = Duration::from_secs_f64(idle);
+    for letter in read_dead_letters(kafka, &topic, count, idle)? {
+        println!("{}", dead_letter_line(&letter));
+    }
+    Ok(())
+}
+
+/// The lifecycle operation a command publishes, and on which key.
+fn lifecycle(command: Command) -> Result<(Key, Lifecycle)> {
+    let mut lifecycle = Lifecycle::default();
+    let (key, operation) = match command {
+        Command::Rollback { key, to } => {
+            lifecycle.model = to.unwrap_or_default();
+            (key, Operation::Rollback)
+        }
+        Command::Pin { key } => (key, Operation::Pin),
+        Command::Unpin { key } => (key, Operation::Unpin),
+        Command::Canary { key, model, share } => {
+            (lifecycle.model, lifecycle.share) = (model, share);
+            (key, Operation::Canary)
+        }
+        Command::Promote { key } => (key, Operation::Promote),
+        Command::Abort { key } => (key, Operation::Abort),
+        Command::Shadow { key, model } => {
+            lifecycle.model = model;
+            (key, Operation::Shadow)
+        }
+        Command::Unshadow { key } => (key, Operation::Unshadow),
+        Command::Ensemble {
+            key,
+            members,
+            decider,
+            budget_us,
+        } => {
+            let decider = Decider::from_str_name(&decider.to_uppercase().replace('-', "_"))
+                .with_context(|| {
+                    format!("unknown decider `{decider}` (majority, mean, first-within)")
+                })?;
+            lifecycle.members = members;
+            lifecycle.set_decider(decider);
+            lifecycle.budget_ns = (budget_us * 1_000.0) as i64;
+            (key, Operation::Ensemble)
+        }
+        Command::Disband { key } => (key, Operation::Disband),
+        Command::PublishData { .. }
+        | Command::PublishModel { .. }
+        | Command::DeadLetters { .. } => {
+            unreachable!("not a lifecycle operation")
+        }
+    };
+    lifecycle.set_operation(operation);
+    Ok((key, lifecycle))
 }
 
 /// A dead letter as a JSON line.

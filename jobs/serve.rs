@@ -81,6 +81,10 @@ struct Args {
     /// build or for a slow worker) before the job stops reading data until it catches up.
     #[arg(long, default_value_t = JobConfig::MAX_LAG.as_millis() as u64)]
     max_lag_ms: u64,
+    /// Versions of each dataType's model kept ready for rollbacks, canaries, shadows and
+    /// ensembles (more only while more are in use).
+    #[arg(long, default_value_t = modelserver::pipeline::lifecycle::VERSIONS_KEPT)]
+    versions: usize,
     /// Exit once no input has seen a message for this many seconds.
     #[arg(long)]
     exit_when_idle: Option<f64>,
@@ -179,6 +183,7 @@ fn job_config(args: Args) -> JobConfig {
         build_timeout: Duration::from_millis(args.model_build_timeout_ms),
         key_idle_timeout: Duration::from_secs(args.key_idle_timeout_s),
         data_format: args.data_format,
+        versions_kept: args.versions.max(1),
     };
     config.models = ModelSource::new(args.model_root, args.max_model_bytes);
     config.state = StateOptions {

@@ -876,7 +876,9 @@ impl<R> KeySlot<R> {
                 state: self.state.clone(),
             };
         };
-        let stats = ModelStats::new(&served.tag.name, &served.description, &served.kind, time);
+        // Models restored at start serve from time 0: their statistics say when they began.
+        let since = if time == 0 { at } else { time };
+        let stats = ModelStats::new(&served.tag.name, &served.description, &served.kind, since);
         let replaces = self.state.current.is_some();
         self.state.install(stats);
         let state = self.state.clone();

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{KeyState, ModelStats, ProcessReport};
+use super::{KeyState, ModelStats, ProcessReport, RoleStats};
 
 /// The answers of all processes of a job.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -136,10 +136,16 @@ pub fn render_table(report: &JobReport) -> String {
     table
 }
 
-/// A key's rows: its current model with the key's counts, then the models it replaced.
+/// A key's rows: its current model with the key's counts, the models in other roles (canary,
+/// shadow, ensemble), then the models it replaced.
 fn key_rows(process: usize, key: &KeyState) -> Vec<[String; 13]> {
     let counts = [key.swaps, key.load_failures, key.no_model].map(|count| count.to_string());
-    let mut rows = vec![model_row(process, key, key.current.as_ref(), counts)];
+    let mut current = model_row(process, key, key.current.as_ref(), counts);
+    if key.lineup.pinned {
+        current[3] += " (pinned)";
+    }
+    let mut rows = vec![current];
+    rows.extend(key.roles.iter().map(|stats| role_row(process, key, stats)));
     for replaced in &key.history {
         let blank = ["", "", ""].map(String::from);
         let mut row = model_row(process, key, Some(replaced), blank);
@@ -147,6 +153,23 @@ fn key_rows(process: usize, key: &KeyState) -> Vec<[String; 13]> {
         rows.push(row);
     }
     rows
+}
+
+/// A model in a role other than live: its usage, mean time and agreement with the answer served.
+fn role_row(process: usize, key: &KeyState, stats: &RoleStats) -> [String; 13] {
+    let mut role = stats.role.clone();
+    if let Some((_, share)) = key.lineup.canary.as_ref().filter(|_| role == "canary") {
+        role += &format!(" {share} %");
+    }
+    if let Some(agreement) = stats.agreement() {
+        role += &format!(", agrees {:.1} %", agreement * 100.0);
+    }
+    let mean = stats.total_ns as f64 / stats.usage.max(1) as f64;
+    let mut row = model_row(process, key, None, ["", "", ""].map(String::from));
+    row[3] = format!("{} ({role})", stats.model);
+    row[6] = stats.usage.to_string();
+    row[7] = format_ns(mean);
+    row
 }
 
 fn model_row(
@@ -217,5 +240,24 @@ mod tests {
         assert_eq!(format_ns(12_345.0), "12.3 µs");
         assert_eq!(format_ns(1_234_567.0), "1.23 ms");
         assert_eq!(format_time(1_764_064_801_234), "2025-11-25T10:00:01.234Z");
+    }
+
+    #[test]
+    fn a_pinned_key_with_a_canary_and_a_shadow_shows_each_role() {
+        let mut key = KeyState::new("wine", 1);
+        key.current = Some(ModelStats::new("tree", "", "onnx", 0));
+        key.lineup.pinned = true;
+        key.lineup.canary = Some(("forest".into(), 20.0));
+        key.count_role("forest", "canary", 3_000, None);
+        key.count_role("logistic", "shadow", 1_000, Some(true));
+        key.count_role("logistic", "shadow", 3_000, Some(false));
+        let rows = key_rows(0, &key);
+        let cells = |row: &[String; 13]| [row[3].clone(), row[6].clone(), row[7].clone()];
+        assert_eq!(cells(&rows[0])[0], "tree (pinned)");
+        assert_eq!(cells(&rows[1]), ["forest (canary 20 %)", "1", "3.00 µs"]);
+        assert_eq!(
+            cells(&rows[2]),
+            ["logistic (shadow, agrees 50.0 %)", "2", "2.00 µs"]
+        );
     }
 }

@@ -19,7 +19,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::record::lag::PartitionLag;
-use crate::state::{KeyState, LatencyHistogram, ProcessState};
+use crate::state::{KeyState, LatencyHistogram, ProcessState, RoleStats};
 
 /// The metrics of one process, ready to render.
 pub struct Metrics {
@@ -74,6 +74,7 @@ impl Collector for ProcessCollector {
         let (top, others) = top_keys(keys);
         encode_key_counters(&mut encoder, &top, others.as_ref())?;
         encode_models(&mut encoder, &top)?;
+        encode_lifecycle(&mut encoder, &top)?;
         encode_lag(&mut encoder, process)
     }
 }
@@ -174,6 +175,67 @@ fn encode_models(
     )?;
     for (labels, stats) in current() {
         ConstGauge::new(stats.since as f64 / 1e3).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Per key: versions kept, pinned, canary share; per model in a role other than live (canary,
+/// shadow, ensemble member or decision): usage, scoring time, agreement with the live answer.
+fn encode_lifecycle(
+    encoder: &mut DescriptorEncoder,
+    keys: &[KeyState],
+) -> Result<(), std::fmt::Error> {
+    let lineup: [Family<KeyState, f64>; 3] = [
+        (
+            "modelserver_versions_kept",
+            "Versions of a key's model kept ready.",
+            |key| key.lineup.versions.len() as f64,
+        ),
+        (
+            "modelserver_pinned",
+            "Whether a key is pinned (1: newly published models are staged).",
+            |key| f64::from(u8::from(key.lineup.pinned)),
+        ),
+        (
+            "modelserver_canary_share",
+            "The share of a key's records its canary scores, in percent.",
+            |key| key.lineup.canary.as_ref().map_or(0.0, |(_, share)| *share),
+        ),
+    ];
+    for (name, help, value) in lineup {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for key in keys.iter().filter(|key| !key.lineup.versions.is_empty()) {
+            ConstGauge::new(value(key)).encode(family.encode_family(&key_labels(key))?)?;
+        }
+    }
+    let roles: [Family<RoleStats, Option<f64>>; 3] = [
+        (
+            "modelserver_role_usage",
+            "Records a model scored in a role other than live.",
+            |stats| Some(stats.usage as f64),
+        ),
+        (
+            "modelserver_role_scoring_seconds",
+            "Time a model spent scoring in a role other than live.",
+            |stats| Some(stats.total_ns as f64 / 1e9),
+        ),
+        (
+            "modelserver_role_agreement",
+            "The share of records where a shadow or ensemble member agreed with the answer served.",
+            RoleStats::agreement,
+        ),
+    ];
+    for (name, help, value) in roles {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for key in keys {
+            for stats in &key.roles {
+                let Some(value) = value(stats) else { continue };
+                let mut labels = key_labels(key);
+                labels.push(("model", stats.model.clone()));
+                labels.push(("role", stats.role.clone()));
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
     }
     Ok(())
 }
