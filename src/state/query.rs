@@ -254,10 +254,10 @@ mod tests {
         let rows = key_rows(0, &key);
         let cells = |row: &[String; 13]| [row[3].clone(), row[6].clone(), row[7].clone()];
         assert_eq!(cells(&rows[0])[0], "tree (pinned)");
-        assert_eq!(cells(&rows[1]), ["forest (canary 20 %)", "1", "3.00 µs"]);
+        assert_eq!(cells(&rows[1]), ["forest (canary 20 %)", "1", "3.0 µs"]);
         assert_eq!(
             cells(&rows[2]),
-            ["logistic (shadow, agrees 50.0 %)", "2", "2.00 µs"]
+            ["logistic (shadow, agrees 50.0 %)", "2", "2.0 µs"]
         );
     }
 }
