@@ -32,6 +32,21 @@ fn canary(model: &str, share: f64) -> ModelDescriptor {
     descriptor
 }
 
+/// `tree` serves from time 10.
+fn tree_from_10() -> Step {
+    step(
+        10,
+        vec![],
+        vec![model("tree", "wine", "wine_tree_classifier")],
+    )
+}
+
+/// `tree` serves from time 10, `logistic` is kept ready from 20.
+fn tree_then_staged_logistic() -> Vec<Step> {
+    let logistic = staged(model("logistic", "wine", "wine_logistic"));
+    vec![tree_from_10(), step(20, vec![], vec![logistic])]
+}
+
 /// The results of one role, in offset order.
 fn of_role(results: &[Scored], role: Role) -> Vec<&Scored> {
     results
@@ -64,11 +79,7 @@ fn wine_states(kind: PipelineKind, steps: Vec<Step>) -> (Vec<Scored>, Vec<KeySta
 fn a_rollback_serves_the_version_before_again_from_its_time_with_no_record_lost() {
     for kind in KINDS {
         let steps = vec![
-            step(
-                10,
-                vec![],
-                vec![model("tree", "wine", "wine_tree_classifier")],
-            ),
+            tree_from_10(),
             step(20, records("wine", 0..40), vec![]),
             step(
                 30,
@@ -118,11 +129,7 @@ fn a_rollback_serves_the_version_before_again_from_its_time_with_no_record_lost(
 fn a_pinned_key_stages_new_models_until_one_is_rolled_to() {
     for kind in KINDS {
         let steps = vec![
-            step(
-                10,
-                vec![],
-                vec![model("tree", "wine", "wine_tree_classifier")],
-            ),
+            tree_from_10(),
             step(
                 20,
                 records("wine", 0..20),
@@ -163,23 +170,17 @@ fn the_canary_takes_its_share_and_every_record_the_same_path_run_after_run() {
     let share = 10.0;
     let mut paths = Vec::new();
     for kind in KINDS {
-        let steps = vec![
-            step(
-                10,
-                vec![],
-                vec![model("tree", "wine", "wine_tree_classifier")],
-            ),
-            step(
-                20,
-                vec![],
-                vec![staged(model("logistic", "wine", "wine_logistic"))],
-            ),
-            step(
+        let steps: Vec<Step> = [
+            tree_then_staged_logistic(),
+            vec![step(
                 30,
                 records("wine", 0..10_000),
                 vec![canary("logistic", share)],
-            ),
-        ];
+            )],
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let (results, states) = wine_states(kind, steps);
         assert_one_result_each(&results, 0..10_000);
         let canaries: BTreeSet<i64> = of_role(&results, Role::Canary)
@@ -256,28 +257,24 @@ fn promote_makes_the_canary_current_and_abort_drops_it() {
 #[test]
 fn a_shadow_scores_every_record_as_it_would_alone_and_the_live_results_are_unchanged() {
     for kind in KINDS {
-        let steps = vec![
-            step(
-                10,
-                vec![],
-                vec![model("tree", "wine", "wine_tree_classifier")],
-            ),
-            step(
-                20,
-                vec![],
-                vec![staged(model("logistic", "wine", "wine_logistic"))],
-            ),
-            step(
-                30,
-                records("wine", 0..300),
-                vec![operation(Operation::Shadow, "logistic")],
-            ),
-            step(
-                40,
-                records("wine", 300..400),
-                vec![operation(Operation::Unshadow, "")],
-            ),
-        ];
+        let steps: Vec<Step> = [
+            tree_then_staged_logistic(),
+            vec![
+                step(
+                    30,
+                    records("wine", 0..300),
+                    vec![operation(Operation::Shadow, "logistic")],
+                ),
+                step(
+                    40,
+                    records("wine", 300..400),
+                    vec![operation(Operation::Unshadow, "")],
+                ),
+            ],
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let (results, states) = wine_states(kind, steps);
         assert_served_once_each(&results, 0..400);
         let shadows = of_role(&results, Role::Shadow);
@@ -317,23 +314,17 @@ fn a_shadow_scores_every_record_as_it_would_alone_and_the_live_results_are_uncha
 #[test]
 fn shadow_agreement_is_counted_against_the_live_answers() {
     for kind in KINDS {
-        let steps = vec![
-            step(
-                10,
-                vec![],
-                vec![model("tree", "wine", "wine_tree_classifier")],
-            ),
-            step(
-                20,
-                vec![],
-                vec![staged(model("logistic", "wine", "wine_logistic"))],
-            ),
-            step(
+        let steps: Vec<Step> = [
+            tree_then_staged_logistic(),
+            vec![step(
                 30,
                 records("wine", 0..300),
                 vec![operation(Operation::Shadow, "logistic")],
-            ),
-        ];
+            )],
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let (results, states) = wine_states(kind, steps);
         let agreed = of_role(&results, Role::Shadow)
             .iter()
@@ -368,11 +359,7 @@ fn an_ensembles_vote_is_the_majority_of_its_members_answers() {
             .map(|(name, file)| staged(model(name, "wine", file)))
             .collect();
         let steps = vec![
-            step(
-                10,
-                vec![],
-                vec![model("tree", "wine", "wine_tree_classifier")],
-            ),
+            tree_from_10(),
             step(20, vec![], models),
             step(30, records("wine", 0..200), vec![form]),
             step(
@@ -421,11 +408,7 @@ fn an_ensembles_vote_is_the_majority_of_its_members_answers() {
 fn an_operation_that_cannot_apply_changes_nothing_and_is_reported() {
     for kind in KINDS {
         let steps = vec![
-            step(
-                10,
-                vec![],
-                vec![model("tree", "wine", "wine_tree_classifier")],
-            ),
+            tree_from_10(),
             step(
                 20,
                 records("wine", 0..20),
