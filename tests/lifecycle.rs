@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use modelserver::kafka::publish::{lifecycle_operation, staged};
+use modelserver::model::ModelKind;
 use modelserver::pipeline::lifecycle::canary_takes;
 use modelserver::pipeline::{PipelineKind, ServingConfig};
 use modelserver::proto::lifecycle::{Decider, Operation};
@@ -457,6 +458,34 @@ fn a_replay_of_the_models_topic_at_one_instant_rebuilds_the_same_lineup() {
         for state in states {
             assert_eq!(state.lineup.versions, ["tree", "logistic", "forest"]);
             assert_eq!(state.lineup.canary, Some(("forest".into(), 20.0)));
+        }
+    }
+}
+
+#[test]
+fn a_replay_whose_newest_models_fail_to_load_serves_the_newest_that_loads() {
+    let broken = |index: usize| {
+        let bytes = b"not an onnx model".to_vec();
+        let name = format!("broken-{index}");
+        modelserver::kafka::publish::model_with_bytes(&name, "wine", ModelKind::Onnx, bytes)
+    };
+    for kind in KINDS {
+        // More broken models than the versions kept come after the good one, at one instant.
+        let mut history = vec![model("good", "wine", "wine_tree_classifier")];
+        history.extend((0..8).map(broken));
+        let steps = vec![step(10, records("wine", 0..50), history)];
+        let (results, states) = wine_states(kind, steps);
+        assert_one_result_each(&results, 0..50);
+        assert!(
+            results.iter().all(|s| model_name(s) == Some("good")),
+            "{kind}"
+        );
+        for state in states {
+            assert_eq!(state.lineup.current.as_deref(), Some("good"));
+            assert_eq!(
+                state.load_failures, 8,
+                "{kind}: every broken model is reported"
+            );
         }
     }
 }

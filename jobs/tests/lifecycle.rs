@@ -1,7 +1,8 @@
 //! The model lifecycle against a real Kafka broker, in a job of two `serve` processes of two
 //! workers each, in both pipelines: a rollback while records stream, a canary that takes its
-//! share and keeps every record on its path across a restart by SIGKILL, a shadow, and an
-//! ensemble, each checked against onnxruntime's predictions.
+//! share and keeps every record on its path across a restart by SIGKILL and is promoted, a
+//! shadow, an ensemble, then a pinned key that stages what is published, each checked against
+//! onnxruntime's predictions.
 
 mod support;
 
@@ -348,15 +349,16 @@ fn lifecycle_on_kafka(pipeline: PipelineKind) {
     assert_canary_paths(&check, &results, &positions);
     assert_canary_paths(&check, &results, &after);
 
-    // A shadow: every record also scored by forest, flagged; the live results unchanged.
-    let abort = operation(Operation::Abort, |_| {});
-    let shadow = operation(Operation::Shadow, |l| l.model = "forest".into());
-    publisher.publish_model(&topics.models, &abort).unwrap();
+    // The canary promoted, and a shadow: every record also scored by tree, flagged; the live
+    // results (by forest now) unchanged.
+    let promote = operation(Operation::Promote, |_| {});
+    let shadow = operation(Operation::Shadow, |l| l.model = "tree".into());
+    publisher.publish_model(&topics.models, &promote).unwrap();
     publisher.publish_model(&topics.models, &shadow).unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let (positions, results) = stream(&kafka, &publisher, &topics, &mut check, 300, true);
     let wanted: BTreeSet<&(i32, i64)> = positions.iter().collect();
-    for (role, named) in [(Role::Live, "tree"), (Role::Shadow, "forest")] {
+    for (role, named) in [(Role::Live, "forest"), (Role::Shadow, "tree")] {
         let of_role: BTreeSet<(i32, i64)> = results
             .iter()
             .filter(|r| r.role() == role && wanted.contains(&position(r)))
@@ -408,6 +410,28 @@ fn lifecycle_on_kafka(pipeline: PipelineKind) {
             .find(|answer| answers.iter().filter(|a| a == answer).count() >= 2)
             .unwrap_or(&answers[0]);
         assert_eq!(vote.value, *majority, "the vote at {position:?}");
+    }
+
+    // The ensemble disbanded and the key pinned: a model published then is staged, and the
+    // current one (forest) serves alone.
+    for step in [Operation::Disband, Operation::Pin] {
+        publisher
+            .publish_model(&topics.models, &operation(step, |_| {}))
+            .unwrap();
+    }
+    publisher
+        .publish_model(&topics.models, &onnx("logistic", "wine_logistic"))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let (positions, results) = stream(&kafka, &publisher, &topics, &mut check, 300, false);
+    let serving = serving_by_position(&results);
+    for position in &positions {
+        let result = serving[position];
+        assert_eq!(
+            (result.role(), result.model_name.as_str()),
+            (Role::Live, "forest")
+        );
+        check.assert_scored_right(result);
     }
     for serve in &job {
         serve.terminate();

@@ -246,17 +246,18 @@ impl Lineup {
     }
 
     /// The lineup without the versions `loaded` refuses (models that failed to build): what
-    /// used them falls back: the current version to `fallback` if it loaded, else to the newest
-    /// version that did; a canary, shadow or ensemble member is dropped.
+    /// used them falls back: the current version to the first of `fallbacks` that loaded, else
+    /// to the newest version that did; a canary, shadow or ensemble member is dropped.
     pub fn without_missing(
         mut self,
         loaded: impl Fn(&str) -> bool,
-        fallback: Option<&Arc<str>>,
+        fallbacks: &[Arc<str>],
     ) -> Self {
         self.versions.retain(|version| loaded(version));
         if self.current.as_deref().is_some_and(|name| !loaded(name)) {
-            self.current = fallback
-                .filter(|name| loaded(name))
+            self.current = fallbacks
+                .iter()
+                .find(|name| loaded(name))
                 .cloned()
                 .or_else(|| self.versions.last().cloned());
             if let Some(current) = &self.current {
@@ -419,7 +420,7 @@ mod tests {
     fn what_failed_to_load_falls_back() {
         let lineup = lineup(&[model("a"), model("b")], 5);
         let a: Arc<str> = "a".into();
-        let fallen = lineup.without_missing(|name| name != "b", Some(&a));
+        let fallen = lineup.without_missing(|name| name != "b", &[a]);
         assert_eq!(fallen.current.as_deref(), Some("a"));
         assert_eq!(names(&fallen.versions), ["a"]);
     }

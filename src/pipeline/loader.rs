@@ -50,13 +50,16 @@ impl std::fmt::Debug for Loader {
 pub struct BuildRequest {
     /// The descriptors.
     pub candidates: Vec<Sourced<ModelDescriptor>>,
+    /// Should the candidate at this index (the one to serve) fail: the descriptors to try in
+    /// its place, in order, until one loads (older models of the same instant).
+    pub fallbacks: Option<(usize, Vec<Sourced<ModelDescriptor>>)>,
     /// The record type's features, if it has a fixed schema.
     pub schema: Option<FeatureSchema>,
 }
 
 /// What became of a build request.
 pub struct BuildOutcome {
-    /// The models that loaded, with their index among the candidates.
+    /// The models that loaded, with their index among the candidates (then the fallbacks).
     pub built: Vec<(usize, Box<dyn Model>)>,
     /// The candidates that were tried and failed, by index, with why.
     pub failures: Vec<(usize, ModelError)>,
@@ -250,17 +253,35 @@ impl BuildThreads {
     }
 }
 
-/// Builds every candidate.
+/// Builds every candidate, and, should the one to serve fail, the fallbacks until one loads.
 fn build(request: &BuildRequest, source: &ModelSource, shared: &SharedBuilds) -> BuildOutcome {
     let mut outcome = BuildOutcome {
         built: Vec::new(),
         failures: Vec::new(),
     };
-    for (index, candidate) in request.candidates.iter().enumerate() {
-        match shared.build(&candidate.record, request.schema, source) {
+    let try_one =
+        |outcome: &mut BuildOutcome, index, candidate: &Sourced<ModelDescriptor>| match shared
+            .build(&candidate.record, request.schema, source)
+        {
             Ok(model) => outcome.built.push((index, model)),
             Err(error) => outcome.failures.push((index, error)),
+        };
+    for (index, candidate) in request.candidates.iter().enumerate() {
+        try_one(&mut outcome, index, candidate);
+    }
+    let Some((serving, fallbacks)) = &request.fallbacks else {
+        return outcome;
+    };
+    let first = request.candidates.len();
+    for (offset, fallback) in fallbacks.iter().enumerate() {
+        if outcome
+            .built
+            .iter()
+            .any(|(index, _)| index == serving || *index >= first)
+        {
+            break;
         }
+        try_one(&mut outcome, first + offset, fallback);
     }
     outcome
 }

@@ -441,33 +441,31 @@ impl<R: Record> ServingState<R> {
         }
     }
 
-    /// Plans the change the descriptors of one instant make to `key`'s lineup, in stream order.
+    /// Plans the change the descriptors of one instant make to `key`'s lineup, in stream order,
+    /// and submits the builds of the models it keeps (and of the older models of the instant,
+    /// newest first, to serve in place of the one it serves should that fail to load).
     fn start_change(&mut self, key: &str, time: Time, descriptors: Vec<Sourced<ModelDescriptor>>) {
         let keep = self.config.versions_kept;
         let slot = self.slot(key);
         let mut lineup = slot.planned.clone();
-        let (mut candidates, mut refused) = (Vec::new(), Vec::new());
+        let (mut models, mut refused) = (Vec::new(), Vec::new());
         for descriptor in descriptors {
             match lineup.apply(&descriptor.record, keep) {
-                Ok(true) => {
-                    candidates.retain(|c: &Sourced<ModelDescriptor>| {
-                        c.record.name != descriptor.record.name
-                    });
-                    candidates.push(descriptor);
-                }
+                Ok(true) => models.push(descriptor),
                 Ok(false) => {}
                 Err(reason) => refused.push((descriptor, reason)),
             }
         }
-        candidates.retain(|candidate| lineup.keeps(&candidate.record.name));
         slot.planned = lineup.clone();
-        let ticket = (!candidates.is_empty()).then(|| {
-            let request = BuildRequest {
-                candidates: candidates.clone(),
-                schema: R::FEATURES,
-            };
-            self.loader.submit(request, self.wake.from_loader.clone())
+        let (mut candidates, fallbacks) = to_build(&lineup, models);
+        let request = (!candidates.is_empty()).then(|| BuildRequest {
+            candidates: candidates.clone(),
+            fallbacks: fallbacks.clone(),
+            schema: R::FEATURES,
         });
+        let ticket =
+            request.map(|request| self.loader.submit(request, self.wake.from_loader.clone()));
+        candidates.extend(fallbacks.into_iter().flat_map(|(_, fallbacks)| fallbacks));
         self.slot(key).changes.push_back(PendingChange {
             time,
             lineup,
@@ -889,8 +887,42 @@ impl<R> KeySlot<R> {
     }
 }
 
+/// Of the models of one instant (in stream order), the newest of each version the lineup keeps,
+/// to build; and, if the one it serves is among them, the older ones of the instant, newest
+/// first, to try in its place should it fail (with its index).
+type ToBuild = (
+    Vec<Sourced<ModelDescriptor>>,
+    Option<(usize, Vec<Sourced<ModelDescriptor>>)>,
+);
+
+fn to_build(lineup: &Lineup, models: Vec<Sourced<ModelDescriptor>>) -> ToBuild {
+    let (mut candidates, mut older) = (Vec::new(), Vec::new());
+    for model in models.into_iter().rev() {
+        let name = model.record.name.as_str();
+        let seen = |list: &[Sourced<ModelDescriptor>]| list.iter().any(|m| m.record.name == name);
+        if seen(&candidates) || seen(&older) {
+            continue;
+        }
+        match lineup.keeps(name) {
+            true => candidates.push(model),
+            false => older.push(model),
+        }
+    }
+    candidates.reverse();
+    let serving = lineup.current.as_ref().and_then(|current| {
+        candidates
+            .iter()
+            .position(|candidate| *candidate.record.name == **current)
+    });
+    let fallbacks = serving
+        .filter(|_| !older.is_empty())
+        .map(|serving| (serving, older));
+    (candidates, fallbacks)
+}
+
 /// The models of a key's new lineup: those just built, and those it keeps from before; the
-/// lineup without what failed to load (see [`Lineup::without_missing`]).
+/// lineup without what failed to load (see [`Lineup::without_missing`]): the current version
+/// falls back to the previous one, else to an older model of the instant that loaded.
 fn install(
     before: &mut Installed,
     lineup: Lineup,
@@ -898,7 +930,9 @@ fn install(
     time: Time,
 ) -> Installed {
     let loaded = |name: &str| built.contains_key(name) || before.models.contains_key(name);
-    let lineup = lineup.without_missing(loaded, before.lineup.current.as_ref());
+    let mut fallbacks: Vec<Arc<str>> = before.lineup.current.iter().cloned().collect();
+    fallbacks.extend(built.keys().filter(|name| !lineup.keeps(name)).cloned());
+    let lineup = lineup.without_missing(loaded, &fallbacks);
     let mut models = HashMap::new();
     for name in &lineup.versions {
         if let Some(served) = built.remove(name).or_else(|| before.models.remove(name)) {
