@@ -117,6 +117,9 @@ impl Lineup {
             name => name,
         };
         match operation(descriptor) {
+            Operation::Serve if !carries_model(descriptor) => {
+                Err("the descriptor carries neither model bytes nor a location".into())
+            }
             Operation::Serve if self.pinned => Ok(()),
             Operation::Serve => self.make_current(self.kept(named)?),
             Operation::Stage => Ok(()),

@@ -52,7 +52,7 @@ use super::ensemble::{answered_in_time, decide};
 use super::lifecycle::{canary_takes, operation, Lineup, VERSIONS_KEPT};
 use super::loader::{BuildOutcome, BuildRequest, Loader, Ticket};
 use crate::model::{contained, Model, ModelError, Prediction};
-use crate::proto::lifecycle::Decider;
+use crate::proto::lifecycle::{Decider, Operation};
 use crate::proto::ModelDescriptor;
 use crate::record::{
     clock_ms, DeadLetter, MemberAnswer, ModelTag, Origin, Outcome, PayloadFormat, Record, Role,
@@ -695,7 +695,8 @@ impl<R: Record> ServingState<R> {
         self.reporter.log(StateEvent::ModelFailed { at, state });
     }
 
-    /// Sends an operation that could not apply to the dead letters, with why.
+    /// Sends an operation that could not apply to the dead letters, with why (a plain
+    /// descriptor that carries no model is a model that does not load, as in the original).
     fn refuse(
         &mut self,
         key: &str,
@@ -703,7 +704,12 @@ impl<R: Record> ServingState<R> {
         descriptor: &Sourced<ModelDescriptor>,
         reason: &str,
     ) {
-        let reason = format!("{:?} refused: {reason}", operation(&descriptor.record));
+        let operation = operation(&descriptor.record);
+        if operation == Operation::Serve {
+            self.reporter.counters.model_load_failures.inc();
+            return self.give_up(key, time, descriptor, Stage::ModelLoad, reason.to_owned());
+        }
+        let reason = format!("{operation:?} refused: {reason}");
         self.give_up(key, time, descriptor, Stage::Lifecycle, reason);
     }
 
