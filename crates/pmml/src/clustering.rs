@@ -97,30 +97,43 @@ impl Clustering {
         }
         let adjustment = Measure::adjustment_numbers(&self.values)
             .ok_or_else(|| Error::scoring("every clustering field is missing"))?;
-        details.ranked.clear();
-        let width = self.fields.len();
-        let mut best: Option<(usize, f64)> = None;
-        for (index, id) in self.ids.iter().enumerate() {
-            let center = &self.centers[index * width..(index + 1) * width];
-            let distance = match self.squares {
-                true => self
-                    .measure
-                    .squares_numbers(&self.values, center, adjustment),
-                false => {
-                    self.measure
-                        .distance_numbers(&self.fields, &self.values, center, adjustment)
-                }
-            };
-            details.ranked.push((*id, distance));
-            if best.is_none_or(|(_, nearest)| distance < nearest) {
-                best = Some((index, distance));
-            }
-        }
+        self.distances(adjustment, &mut details.ranked);
+        let winner = nearest(&details.ranked);
         details.ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let winner = best.map_or(0, |(index, _)| index);
         Ok(Raw::Class {
             winner,
             probabilities: false,
         })
     }
+
+    /// Every cluster's id and distance from the record's values, in cluster order.
+    fn distances(&self, adjustment: f64, ranked: &mut Vec<(Val, f64)>) {
+        ranked.clear();
+        let width = self.fields.len();
+        for (index, id) in self.ids.iter().enumerate() {
+            let center = &self.centers[index * width..(index + 1) * width];
+            let distance = match self.squares {
+                true => Measure::sum_squares(&self.values, center) * adjustment,
+                false => {
+                    self.measure
+                        .distance_numbers(&self.fields, &self.values, center, adjustment)
+                }
+            };
+            ranked.push((*id, distance));
+        }
+        if self.squares {
+            self.measure.root_squares(ranked);
+        }
+    }
+}
+
+/// The index of the nearest cluster (the first of those as near), 0 when none is.
+fn nearest(distances: &[(Val, f64)]) -> usize {
+    let mut best: Option<(usize, f64)> = None;
+    for (index, (_, distance)) in distances.iter().enumerate() {
+        if best.is_none_or(|(_, nearest)| *distance < nearest) {
+            best = Some((index, *distance));
+        }
+    }
+    best.map_or(0, |(index, _)| index)
 }
