@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::association::Association;
+use super::association::{Association, RuleChoices};
 use super::clustering::Clustering;
 use super::compile::{Compiler, ScopeId};
 use super::error::{ErrorKind, Result};
@@ -142,7 +142,6 @@ static NO_EXTRAS: Extras = Extras {
         reasons: Vec::new(),
         confidences: Vec::new(),
         rules: None,
-        rule_flags: Vec::new(),
     },
     reports_details: false,
 };
@@ -311,8 +310,8 @@ impl ModelNode {
         } else {
             TargetTransform::read(element, target_name.as_deref(), float)?
         };
-        let rules = match &body {
-            Body::Association(association) => Some(association.table()),
+        let mut rules = match &body {
+            Body::Association(association) => Some(RuleChoices::new(association.table())),
             _ => None,
         };
         let outputs = compile_outputs(
@@ -321,7 +320,7 @@ impl ModelNode {
             scope,
             parent,
             categories.as_mut(),
-            rules.is_some(),
+            rules.as_mut(),
         )?;
         let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
@@ -527,22 +526,22 @@ impl ModelNode {
     /// the segments whose results were not handed on.
     pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
         let details = self.details();
-        for output in &self.extras().outputs.fields {
+        let fields = &self.extras().outputs.fields;
+        let start = values.len();
+        values.resize(start + fields.len(), Value::Missing);
+        for (value, output) in values[start..].iter_mut().zip(fields) {
             if !reported {
-                values.push(Value::Missing);
-                continue;
+                break;
             }
             if let Some(list) = output.list_value(details)? {
-                values.push(list);
+                *value = list;
                 continue;
             }
-            // Each kind of value is pushed as such (as in `OutputDef::write`: a value assembled
-            // on the stack and then copied whole stalls).
             match env.value(output.slot)? {
-                Val::Num(number) => values.push(Value::Number(number)),
-                Val::Str(id) => values.push(Value::Text(env.shared_text(id))),
-                Val::Bool(flag) => values.push(Value::Boolean(flag)),
-                Val::Missing => values.push(Value::Missing),
+                Val::Num(number) => *value = Value::Number(number),
+                Val::Str(id) => *value = Value::Text(env.shared_text(id)),
+                Val::Bool(flag) => *value = Value::Boolean(flag),
+                Val::Missing => {}
             }
         }
         if let Body::Mining(mining) = &self.body {

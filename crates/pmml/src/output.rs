@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::association::{Algorithm, Measure, RuleQuery, RuleTable};
+use super::association::{Algorithm, Choice, Measure, RuleChoices};
 use super::compile::{Compiler, FieldInfo, ScopeId};
 use super::error::Result;
 use super::eval::{Env, SlotDef};
@@ -25,11 +25,9 @@ pub struct Details {
     pub reasons: Vec<Val>,
     /// Each category's confidence, for a rule set.
     pub confidences: Vec<f64>,
-    /// For an association model: its rules, each rule's (antecedent holds, consequent holds) in
-    /// this record, and room to rank them.
-    pub rules: Option<Arc<RuleTable>>,
-    /// See `rules`.
-    pub rule_flags: Vec<(bool, bool)>,
+    /// For an association model: the rules its output fields choose, and which each chose in
+    /// this record.
+    pub rules: Option<RuleChoices>,
 }
 
 /// What an OutputField reports.
@@ -51,8 +49,8 @@ enum OutputKind {
     Reason(usize),
     /// The confidence of a category (of the predicted class when `None`).
     Confidence(Option<usize>),
-    /// Something of an association rule.
-    Rule(RuleQuery),
+    /// Something of the rule an association model's choice (by index) picked.
+    Rule { feature: Measure, choice: usize },
 }
 
 /// Which entity an affinity is about.
@@ -86,14 +84,15 @@ pub struct Outputs {
 
 /// Compiles the OutputFields of `model`. Each supported field becomes visible in the model's own
 /// scope (for later output fields) and in `parent` (for later segments). For an association
-/// model (`rules`), the rule features apply.
+/// model (`rules`), the rule features apply, and the fields' choices of rules are added to
+/// `rules`.
 pub fn compile_outputs(
     c: &mut Compiler<'_, '_>,
     model: &El<'_, '_>,
     scope: ScopeId,
     parent: Option<ScopeId>,
     categories: Option<&mut Categories>,
-    rules: bool,
+    mut rules: Option<&mut RuleChoices>,
 ) -> Result<Outputs> {
     let mut outputs = Outputs::default();
     let Some(output) = model.child("Output") else {
@@ -102,9 +101,12 @@ pub fn compile_outputs(
     let mut categories = categories;
     for field in output.children_named("OutputField") {
         let name = field.required("name")?;
-        let compiled = match rules {
-            true => rule_query(&field).map(OutputKind::Rule),
-            false => compile_kind(c, scope, &field, categories.as_deref_mut()),
+        let compiled = match rules.as_deref_mut() {
+            Some(rules) => rule_query(&field).map(|(feature, choice)| OutputKind::Rule {
+                feature,
+                choice: rules.add(choice),
+            }),
+            None => compile_kind(c, scope, &field, categories.as_deref_mut()),
         };
         let kind = match compiled {
             Ok(kind) => kind,
@@ -192,8 +194,8 @@ fn compile_kind(
     })
 }
 
-/// The rule an association model's output field reports.
-fn rule_query(field: &El<'_, '_>) -> Result<RuleQuery, String> {
+/// What an association model's output field reports, of which rule.
+fn rule_query(field: &El<'_, '_>) -> Result<(Measure, Choice), String> {
     let keyword = |name: &str, default: &'static str| field.attr(name).unwrap_or(default);
     let measure = |name: &str, default: &'static str| {
         let text = keyword(name, default);
@@ -223,13 +225,13 @@ fn rule_query(field: &El<'_, '_>) -> Result<RuleQuery, String> {
         Ok(Some(0)) | Err(_) => return Err("a rank that is not a positive integer".to_owned()),
         Ok(rank) => rank.unwrap_or(1),
     };
-    Ok(RuleQuery {
-        feature,
+    let choice = Choice {
         algorithm,
         rank,
         basis: measure("rankBasis", "confidence")?,
         descending,
-    })
+    };
+    Ok((feature, choice))
 }
 
 impl OutputKind {
@@ -238,7 +240,7 @@ impl OutputKind {
         match self {
             OutputKind::Predicted => categories.map_or(DataType::Double, |c| c.data_type),
             OutputKind::Entity(_) | OutputKind::Reason(_) | OutputKind::Cluster => DataType::String,
-            OutputKind::Rule(query) if !query.feature.is_number() => DataType::String,
+            OutputKind::Rule { feature, .. } if !feature.is_number() => DataType::String,
             _ => DataType::Double,
         }
     }
@@ -262,53 +264,17 @@ impl OutputDef {
     /// Computes and stores the field's value for the current record (a list of items, which a
     /// slot cannot hold, is stored as missing: [`OutputDef::list_value`] reports it).
     pub fn write(&self, env: &mut Env<'_>, results: Results<'_>) -> Result<()> {
-        let details = results.details;
-        let value = match &self.kind {
-            OutputKind::Rule(query) => match &details.rules {
-                Some(table) => match table.select(query, &details.rule_flags)? {
-                    Some(rule) => table.slot_value(rule, query.feature),
-                    None => Val::Missing,
-                },
-                None => Val::Missing,
-            },
-            OutputKind::Predicted => results.predicted,
-            OutputKind::Probability(category) => match (results.probabilities, category) {
-                (Some((probabilities, _)), Some(index)) => Val::Num(probabilities[*index]),
-                (Some((probabilities, winner)), None) => Val::Num(probabilities[winner]),
-                (None, _) => Val::Missing,
-            },
-            OutputKind::Transformed(expr) => expr.eval(env)?,
-            OutputKind::Entity(rank) => details
-                .ranked
-                .get(rank - 1)
-                .map_or(Val::Missing, |(id, _)| *id),
-            OutputKind::Cluster => details.ranked.first().map_or(Val::Missing, |(id, _)| *id),
-            OutputKind::Affinity(EntityRef::Rank(rank)) => details
-                .ranked
-                .get(rank - 1)
-                .map_or(Val::Missing, |(_, affinity)| Val::Num(*affinity)),
-            OutputKind::Affinity(EntityRef::Id(id)) => details
-                .ranked
-                .iter()
-                .find(|(entity, _)| entity == id)
-                .map_or(Val::Missing, |(_, affinity)| Val::Num(*affinity)),
-            OutputKind::Confidence(category) => category
-                .or(results.winner)
-                .and_then(|index| details.confidences.get(index))
-                .map_or(Val::Missing, |confidence| Val::Num(*confidence)),
-            OutputKind::Reason(rank) => details
-                .reasons
-                .get(rank - 1)
-                .copied()
-                .unwrap_or(Val::Missing),
-        };
-        // The values that need no conversion are stored rebuilt from their parts: a value
-        // assembled on the stack and then copied whole stalls (its parts were written
-        // separately).
-        match (value, self.data_type) {
-            (Val::Num(number), None | Some(DataType::Double)) => {
-                env.set(self.slot, Val::Num(number));
+        // A number is stored from its parts where it is made: a value assembled on the stack
+        // and then copied whole stalls (its parts were written separately).
+        let value = match self.number(results) {
+            Some(number) if matches!(self.data_type, None | Some(DataType::Double)) => {
+                env.set(self.slot, number.map_or(Val::Missing, Val::Num));
+                return Ok(());
             }
+            Some(number) => number.map_or(Val::Missing, Val::Num),
+            None => self.value(env, results)?,
+        };
+        match (value, self.data_type) {
             (Val::Str(id), None | Some(DataType::String)) => env.set(self.slot, Val::Str(id)),
             (Val::Missing, _) => env.set(self.slot, Val::Missing),
             (value, None) => env.set(self.slot, value),
@@ -318,6 +284,58 @@ impl OutputDef {
             }
         }
         Ok(())
+    }
+
+    /// The number the field reports, for the kinds that report one (`Some(None)`: missing).
+    #[inline]
+    fn number(&self, results: Results<'_>) -> Option<Option<f64>> {
+        let details = results.details;
+        Some(match &self.kind {
+            OutputKind::Probability(category) => match (results.probabilities, category) {
+                (Some((probabilities, _)), Some(index)) => Some(probabilities[*index]),
+                (Some((probabilities, winner)), None) => Some(probabilities[winner]),
+                (None, _) => None,
+            },
+            OutputKind::Affinity(EntityRef::Rank(rank)) => {
+                details.ranked.get(rank - 1).map(|(_, affinity)| *affinity)
+            }
+            OutputKind::Affinity(EntityRef::Id(id)) => details
+                .ranked
+                .iter()
+                .find(|(entity, _)| entity == id)
+                .map(|(_, affinity)| *affinity),
+            OutputKind::Confidence(category) => category
+                .or(results.winner)
+                .and_then(|index| details.confidences.get(index))
+                .copied(),
+            _ => return None,
+        })
+    }
+
+    /// The value of the field, for the kinds [`OutputDef::number`] does not give.
+    fn value(&self, env: &mut Env<'_>, results: Results<'_>) -> Result<Val> {
+        let details = results.details;
+        Ok(match &self.kind {
+            OutputKind::Rule { feature, choice } => match &details.rules {
+                Some(rules) => rules.slot_value(*choice, *feature)?,
+                None => Val::Missing,
+            },
+            OutputKind::Predicted => results.predicted,
+            OutputKind::Transformed(expr) => expr.eval(env)?,
+            OutputKind::Entity(rank) => details
+                .ranked
+                .get(rank - 1)
+                .map_or(Val::Missing, |(id, _)| *id),
+            OutputKind::Cluster => details.ranked.first().map_or(Val::Missing, |(id, _)| *id),
+            OutputKind::Reason(rank) => details
+                .reasons
+                .get(rank - 1)
+                .copied()
+                .unwrap_or(Val::Missing),
+            OutputKind::Probability(_) | OutputKind::Affinity(_) | OutputKind::Confidence(_) => {
+                Val::Missing
+            }
+        })
     }
 }
 
@@ -355,24 +373,16 @@ impl OutputDef {
     /// The value of a rule output whose value is a list of items (antecedent, consequent), which
     /// the caller gets instead of the slot's.
     pub fn list_value(&self, details: &Details) -> Result<Option<Value>> {
-        match &self.kind {
-            OutputKind::Rule(query)
-                if matches!(query.feature, Measure::Antecedent | Measure::Consequent) =>
-            {
-                self.rule_value(details, query).map(Some)
-            }
+        match (&self.kind, &details.rules) {
+            (
+                OutputKind::Rule {
+                    feature: feature @ (Measure::Antecedent | Measure::Consequent),
+                    choice,
+                },
+                Some(rules),
+            ) => rules.report(*choice, *feature).map(Some),
             _ => Ok(None),
         }
-    }
-
-    fn rule_value(&self, details: &Details, query: &RuleQuery) -> Result<Value> {
-        let Some(table) = &details.rules else {
-            return Ok(Value::Missing);
-        };
-        Ok(match table.select(query, &details.rule_flags)? {
-            Some(rule) => table.report(rule, query.feature),
-            None => Value::Missing,
-        })
     }
 }
 
