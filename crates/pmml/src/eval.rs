@@ -143,6 +143,16 @@ impl<'a> Env<'a> {
         Ok(value)
     }
 
+    /// The value an output field wrote to `slot` in this record (missing when it wrote none).
+    #[inline]
+    pub fn written(&self, slot: u32) -> &Val {
+        let entry = &self.slots.entries[slot as usize];
+        match entry.stamp == self.slots.stamp {
+            true => &entry.value,
+            false => &Val::Missing,
+        }
+    }
+
     /// The value of `slot` as a number; `None` when missing.
     #[inline]
     pub fn number(&mut self, slot: u32) -> Result<Option<f64>> {

@@ -541,16 +541,18 @@ impl Model {
 /// Scores the record whose inputs are in `env`'s slots.
 fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> Result<Prediction> {
     let outcome = root.evaluate(env)?;
+    // The targets before the outputs: a vector made last would be copied to the prediction
+    // before its parts were stored, and stall.
+    let targets = match reporting.targets.len() > 1 || root.lists_targets() {
+        true => root.target_values(env),
+        false => Vec::new(),
+    };
     let mut outputs = Vec::new();
     if let Some(names) = &reporting.output_names {
         outputs.reserve_exact(names.len());
         root.report(env, true, &mut outputs)?;
     }
-    let mut prediction = prediction(root, reporting, outcome, outputs);
-    if reporting.targets.len() > 1 || root.lists_targets() {
-        prediction.targets = root.target_values(env);
-    }
-    Ok(prediction)
+    Ok(prediction(root, reporting, outcome, outputs, targets))
 }
 
 /// Scores a record of present numbers (`number` reads the one at an input's slot) with a direct
@@ -566,7 +568,7 @@ fn score_numbers(
         Some(_) => root.direct_outputs(),
         None => Vec::new(),
     };
-    Ok(prediction(root, reporting, outcome, outputs))
+    Ok(prediction(root, reporting, outcome, outputs, Vec::new()))
 }
 
 /// Binds the top-level model's inputs to their positions among `fields`; fails when a required
@@ -654,14 +656,15 @@ fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
 
 /// The prediction for the model's outcome (a class's value is its label's numeric reading, as
 /// [`Prediction::classification`] reads it, computed at load time).
-/// The outputs come with it, and their names when there are (built whole, in one go: a
-/// prediction completed field by field is copied once more).
+/// The outputs and targets come with it, and the outputs' names when there are (built whole,
+/// in one go: a prediction completed field by field is copied once more).
 #[inline(always)]
 fn prediction(
     root: &ModelNode,
     reporting: &Reporting,
     outcome: Outcome,
     outputs: Vec<Value>,
+    targets: Vec<Value>,
 ) -> Prediction {
     let (value, class, probabilities) = match outcome {
         Outcome::Value(value) => (value, None, Vec::new()),
@@ -679,7 +682,7 @@ fn prediction(
         class,
         probabilities,
         outputs,
-        targets: Vec::new(),
+        targets,
         output_names: reporting.output_names.clone(),
     }
 }

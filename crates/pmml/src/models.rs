@@ -528,7 +528,7 @@ impl ModelNode {
         let details = self.details();
         let fields = &self.extras().outputs.fields;
         let start = values.len();
-        values.resize(start + fields.len(), Value::Missing);
+        values.resize_with(start + fields.len(), || Value::Missing);
         for (value, output) in values[start..].iter_mut().zip(fields) {
             if !reported {
                 break;
@@ -537,10 +537,12 @@ impl ModelNode {
                 *value = list;
                 continue;
             }
-            match env.value(output.slot)? {
-                Val::Num(number) => *value = Value::Number(number),
-                Val::Str(id) => *value = Value::Text(env.shared_text(id)),
-                Val::Bool(flag) => *value = Value::Boolean(flag),
+            // Read in place, kind by kind: the slot was just written in parts, which a copy
+            // of the whole value would wait for.
+            match env.written(output.slot) {
+                Val::Num(number) => *value = Value::Number(*number),
+                Val::Str(id) => *value = Value::Text(env.shared_text(*id)),
+                Val::Bool(flag) => *value = Value::Boolean(*flag),
                 Val::Missing => {}
             }
         }
