@@ -68,6 +68,8 @@ pub struct Slots {
     entries: Vec<Entry>,
     stamp: u32,
     dynamic: Vec<String>,
+    /// A buffer for the texts string functions build (lent by [`Env::text_buffer`]).
+    buffer: String,
 }
 
 impl Slots {
@@ -81,6 +83,7 @@ impl Slots {
             entries: vec![empty; count],
             stamp: 0,
             dynamic: Vec::new(),
+            buffer: String::new(),
         }
     }
 }
@@ -232,6 +235,22 @@ impl<'a> Env<'a> {
         }
         self.slots.dynamic.push(text.to_owned());
         (base + self.slots.dynamic.len() - 1) as u32
+    }
+
+    /// An empty buffer to build a text in, to be given back by [`Env::intern_built`] (so that
+    /// building a text allocates nothing once the buffer has grown).
+    pub fn text_buffer(&mut self) -> String {
+        let mut buffer = std::mem::take(&mut self.slots.buffer);
+        buffer.clear();
+        buffer
+    }
+
+    /// The id of a text built in a buffer from [`Env::text_buffer`] (as [`Env::intern`]
+    /// gives it), keeping the buffer for the next text.
+    pub fn intern_built(&mut self, text: String) -> u32 {
+        let id = self.intern(&text);
+        self.slots.buffer = text;
+        id
     }
 
     /// The texts of the strings made during this record (not the document's), in id order.
