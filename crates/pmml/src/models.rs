@@ -39,7 +39,12 @@ pub enum Function {
 }
 
 /// What a model type computed, before Targets post-processing.
+///
+/// The tag is a whole word (as [`Val`]'s), so that a result is copied in words: with a byte tag,
+/// the flag beside it was copied with the padding after it, in an unaligned word that a caller
+/// reading the result had to wait for.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u64)]
 pub enum Raw {
     /// No prediction.
     Missing,
