@@ -36,9 +36,9 @@ struct Rule {
     id: Arc<str>,
     /// `{antecedent}->{consequent}`, and the two itemsets' item values, made at load time.
     text: Arc<str>,
-    /// The interned ids of `id` and `text`.
-    id_string: u32,
-    text_string: u32,
+    /// `id` and `text` as interned values.
+    id_value: Val,
+    text_value: Val,
     antecedent_items: Vec<Arc<str>>,
     consequent_items: Vec<Arc<str>>,
 }
@@ -118,8 +118,8 @@ impl Association {
                 compiled.consequent_items.join(",")
             ));
             // Interned now, so that output fields store them without a per-record copy.
-            compiled.text_string = c.program.interner.intern(&compiled.text);
-            compiled.id_string = c.program.interner.intern(&compiled.id);
+            compiled.text_value = Val::Str(c.program.interner.intern(&compiled.text));
+            compiled.id_value = Val::Str(c.program.interner.intern(&compiled.id));
             rules.push(compiled);
         }
         let held = vec![false; items.len()];
@@ -219,8 +219,8 @@ fn compile_rule(rule: &El<'_, '_>, index: usize, itemsets: &[&str]) -> Result<Ru
             None => (index + 1).to_string(),
         }),
         text: Arc::from(""),
-        id_string: 0,
-        text_string: 0,
+        id_value: Val::Missing,
+        text_value: Val::Missing,
         antecedent_items: Vec::new(),
         consequent_items: Vec::new(),
     })
@@ -398,13 +398,23 @@ impl RuleChoices {
         }
     }
 
-    /// What `feature` of the rule the choice `index` picked puts in an output field's slot: a
-    /// number, an interned text, or missing (none picked, or a list of items, which
+    /// The number `feature` (a numeric measure) of the rule the choice `index` picked: `None`
+    /// when none was picked or the rule lacks it.
+    pub fn number(&self, index: usize, feature: Measure) -> Result<Option<f64>> {
+        Ok(self
+            .chosen(index)?
+            .map(|rule| self.table.number(rule, feature))
+            .filter(|number| !number.is_nan()))
+    }
+
+    /// The text `feature` (the rule or its id) of the rule the choice `index` picked, as kept
+    /// interned; missing when none was picked, or for a list of items (which
     /// [`RuleChoices::report`] gives).
-    pub fn slot_value(&self, index: usize, feature: Measure) -> Result<Val> {
-        Ok(match self.chosen(index)? {
-            Some(rule) => self.table.slot_value(rule, feature),
-            None => Val::Missing,
+    pub fn text(&self, index: usize, feature: Measure) -> Result<&Val> {
+        Ok(match (self.chosen(index)?, feature) {
+            (Some(rule), Measure::Rule) => &rule.text_value,
+            (Some(rule), Measure::RuleId) => &rule.id_value,
+            _ => &Val::Missing,
         })
     }
 
@@ -487,20 +497,6 @@ impl RuleTable {
             .filter(considered)
             .nth(choice.rank - 1)
             .map_or(Chosen::Nothing, |rule| Chosen::Rule(*rule))
-    }
-
-    /// What `feature` of `rule` puts in an output field's slot: a number, an interned text, or
-    /// missing for the lists of items (which [`RuleTable::report`] gives).
-    fn slot_value(&self, rule: &Rule, feature: Measure) -> Val {
-        match feature {
-            Measure::Antecedent | Measure::Consequent => Val::Missing,
-            Measure::Rule => Val::Str(rule.text_string),
-            Measure::RuleId => Val::Str(rule.id_string),
-            measure => match self.number(rule, measure) {
-                number if number.is_nan() => Val::Missing,
-                number => Val::Num(number),
-            },
-        }
     }
 
     /// The rule's number for `measure` (NaN when the rule lacks it).

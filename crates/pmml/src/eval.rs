@@ -267,14 +267,11 @@ impl<'a> Env<'a> {
     /// Casts `value` to `data_type`, as a derived field's declared type requires.
     #[inline]
     pub fn cast(&mut self, value: Val, data_type: DataType) -> Result<Val> {
-        match (value, data_type) {
-            // The common cases, which need no conversion.
-            (Val::Num(_), DataType::Double)
-            | (Val::Str(_), DataType::String)
-            | (Val::Bool(_), DataType::Boolean)
-            | (Val::Missing, _) => Ok(value),
-            _ => self.convert(value, data_type),
+        // The common cases, which need no conversion.
+        if value.is_missing() || value.has_type(data_type) {
+            return Ok(value);
         }
+        self.convert(value, data_type)
     }
 
     /// [`Env::cast`] where the value's type is not the one wanted.

@@ -501,13 +501,17 @@ impl ModelNode {
     }
 
     fn write_outputs(&self, env: &mut Env<'_>, outcome: Outcome) -> Result<()> {
+        let number;
         let (predicted, winner) = match outcome {
-            Outcome::Missing => (Val::Missing, None),
-            Outcome::Value(value) => (Val::Num(value), None),
+            Outcome::Missing => (&Val::Missing, None),
+            Outcome::Value(value) => {
+                number = Val::Num(value);
+                (&number, None)
+            }
             Outcome::Class(index) => (
                 self.categories
                     .as_ref()
-                    .map_or(Val::Missing, |c| c.values[index]),
+                    .map_or(&Val::Missing, |c| &c.values[index]),
                 Some(index),
             ),
         };

@@ -250,8 +250,8 @@ impl OutputKind {
 /// the winner's index when the model gave them.
 #[derive(Clone, Copy)]
 pub struct Results<'r> {
-    /// The predicted value.
-    pub predicted: Val,
+    /// The predicted value (a class's value where its categories keep it).
+    pub predicted: &'r Val,
     /// The class probabilities and the predicted class's index.
     pub probabilities: Option<(&'r [f64], usize)>,
     /// The predicted class's index.
@@ -264,33 +264,52 @@ impl OutputDef {
     /// Computes and stores the field's value for the current record (a list of items, which a
     /// slot cannot hold, is stored as missing: [`OutputDef::list_value`] reports it).
     pub fn write(&self, env: &mut Env<'_>, results: Results<'_>) -> Result<()> {
-        // A number is stored from its parts where it is made: a value assembled on the stack
-        // and then copied whole stalls (its parts were written separately).
-        let value = match self.number(results) {
-            Some(number) if matches!(self.data_type, None | Some(DataType::Double)) => {
+        // A number is stored from its parts where it is made, a value kept elsewhere is copied
+        // whole from there: a value assembled on the stack and then copied whole stalls (its
+        // parts were written separately).
+        let value = match self.number(results)? {
+            Some(number) if self.keeps(Val::Num(0.0)) => {
                 env.set(self.slot, number.map_or(Val::Missing, Val::Num));
                 return Ok(());
             }
             Some(number) => number.map_or(Val::Missing, Val::Num),
-            None => self.value(env, results)?,
+            None => match self.stored(results)? {
+                Some(value) if self.keeps(*value) => {
+                    env.set(self.slot, *value);
+                    return Ok(());
+                }
+                Some(value) => *value,
+                None => match &self.kind {
+                    OutputKind::Transformed(expr) => expr.eval(env)?,
+                    _ => Val::Missing,
+                },
+            },
         };
-        match (value, self.data_type) {
-            (Val::Str(id), None | Some(DataType::String)) => env.set(self.slot, Val::Str(id)),
-            (Val::Missing, _) => env.set(self.slot, Val::Missing),
-            (value, None) => env.set(self.slot, value),
-            (value, Some(data_type)) => {
-                let value = env.cast(value, data_type)?;
-                env.set(self.slot, value);
-            }
-        }
+        let value = match self.data_type {
+            Some(data_type) => env.cast(value, data_type)?,
+            None => value,
+        };
+        env.set(self.slot, value);
         Ok(())
+    }
+
+    /// Whether the field stores a value of this kind as it is (it declares no type, or that
+    /// of the value, or the value is missing).
+    fn keeps(&self, value: Val) -> bool {
+        self.data_type
+            .is_none_or(|data_type| value.is_missing() || value.has_type(data_type))
     }
 
     /// The number the field reports, for the kinds that report one (`Some(None)`: missing).
     #[inline]
-    fn number(&self, results: Results<'_>) -> Option<Option<f64>> {
+    fn number(&self, results: Results<'_>) -> Result<Option<Option<f64>>> {
         let details = results.details;
-        Some(match &self.kind {
+        Ok(Some(match &self.kind {
+            OutputKind::Predicted => match *results.predicted {
+                Val::Num(number) => Some(number),
+                Val::Missing => None,
+                _ => return Ok(None),
+            },
             OutputKind::Probability(category) => match (results.probabilities, category) {
                 (Some((probabilities, _)), Some(index)) => Some(probabilities[*index]),
                 (Some((probabilities, winner)), None) => Some(probabilities[winner]),
@@ -308,34 +327,36 @@ impl OutputDef {
                 .or(results.winner)
                 .and_then(|index| details.confidences.get(index))
                 .copied(),
-            _ => return None,
-        })
+            OutputKind::Rule { feature, choice } if feature.is_number() => match &details.rules {
+                Some(rules) => rules.number(*choice, *feature)?,
+                None => None,
+            },
+            _ => return Ok(None),
+        }))
     }
 
-    /// The value of the field, for the kinds [`OutputDef::number`] does not give.
-    fn value(&self, env: &mut Env<'_>, results: Results<'_>) -> Result<Val> {
+    /// The value the field reports as it is kept elsewhere, for the kinds that report one
+    /// (predicted classes, entities, reason codes, rules' texts).
+    #[inline]
+    fn stored<'r>(&self, results: Results<'r>) -> Result<Option<&'r Val>> {
         let details = results.details;
-        Ok(match &self.kind {
-            OutputKind::Rule { feature, choice } => match &details.rules {
-                Some(rules) => rules.slot_value(*choice, *feature)?,
-                None => Val::Missing,
-            },
-            OutputKind::Predicted => results.predicted,
-            OutputKind::Transformed(expr) => expr.eval(env)?,
-            OutputKind::Entity(rank) => details
+        let entity = |rank: usize| {
+            details
                 .ranked
                 .get(rank - 1)
-                .map_or(Val::Missing, |(id, _)| *id),
-            OutputKind::Cluster => details.ranked.first().map_or(Val::Missing, |(id, _)| *id),
-            OutputKind::Reason(rank) => details
-                .reasons
-                .get(rank - 1)
-                .copied()
-                .unwrap_or(Val::Missing),
-            OutputKind::Probability(_) | OutputKind::Affinity(_) | OutputKind::Confidence(_) => {
-                Val::Missing
-            }
-        })
+                .map_or(&Val::Missing, |(id, _)| id)
+        };
+        Ok(Some(match &self.kind {
+            OutputKind::Predicted => results.predicted,
+            OutputKind::Entity(rank) => entity(*rank),
+            OutputKind::Cluster => entity(1),
+            OutputKind::Reason(rank) => details.reasons.get(rank - 1).unwrap_or(&Val::Missing),
+            OutputKind::Rule { feature, choice } => match &details.rules {
+                Some(rules) => rules.text(*choice, *feature)?,
+                None => &Val::Missing,
+            },
+            _ => return Ok(None),
+        }))
     }
 }
 
