@@ -507,8 +507,7 @@ impl Model {
     /// [`Model::gather_numbers`].
     #[inline]
     fn score_direct(&mut self) -> Result<Prediction> {
-        let numbers = &self.numbers;
-        score_numbers(&mut self.root, |slot| numbers[slot], &self.reporting)
+        score_numbers(&mut self.root, &self.numbers, &self.reporting)
     }
 
     /// Copies the plain inputs' numbers to `numbers` (rounded as their fields say); false, when
@@ -544,7 +543,7 @@ fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> 
     // The targets before the outputs: a vector made last would be copied to the prediction
     // before its parts were stored, and stall.
     let targets = match reporting.targets.len() > 1 || root.lists_targets() {
-        true => root.target_values(env),
+        true => root.target_values(),
         false => Vec::new(),
     };
     let mut outputs = Vec::new();
@@ -555,20 +554,24 @@ fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> 
     Ok(prediction(root, reporting, outcome, outputs, targets))
 }
 
-/// Scores a record of present numbers (`number` reads the one at an input's slot) with a direct
+/// Scores a record of present numbers (each input's at its slot in `numbers`) with a direct
 /// model.
 #[inline]
 fn score_numbers(
     root: &mut ModelNode,
-    number: impl Fn(usize) -> f64,
+    numbers: &[f64],
     reporting: &Reporting,
 ) -> Result<Prediction> {
-    let outcome = root.evaluate_direct(number)?;
+    let outcome = root.evaluate_direct(numbers)?;
+    let targets = match reporting.targets.len() > 1 || root.lists_targets() {
+        true => root.target_values(),
+        false => Vec::new(),
+    };
     let outputs = match reporting.output_names {
         Some(_) => root.direct_outputs(),
         None => Vec::new(),
     };
-    Ok(prediction(root, reporting, outcome, outputs, Vec::new()))
+    Ok(prediction(root, reporting, outcome, outputs, targets))
 }
 
 /// Binds the top-level model's inputs to their positions among `fields`; fails when a required

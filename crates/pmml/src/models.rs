@@ -13,7 +13,7 @@ use super::knn::NearestNeighbors;
 use super::mining::MiningModel;
 use super::naive_bayes::NaiveBayes;
 use super::neural::NeuralNetwork;
-use super::output::{compile_outputs, to_value, Details, OutputDef, Outputs, Results};
+use super::output::{compile_outputs, Details, OutputDef, Outputs, Results};
 use super::regression::RegressionModel;
 use super::rule_set::RuleSet;
 use super::scorecard::Scorecard;
@@ -395,9 +395,10 @@ impl ModelNode {
         Ok(outcome)
     }
 
-    /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`] and
-    /// [`RegressionModel::prepare_direct`]): possible for a tree or a regression whose output
-    /// fields follow from the prediction alone. Returns whether it is.
+    /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`],
+    /// [`RegressionModel::prepare_direct`] and [`MiningModel::prepare_direct`]): possible for a
+    /// tree, a regression or a segmentation of them whose output fields follow from the
+    /// prediction alone. Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
         let categories = self.categories.as_deref();
         let direct_outputs = self.extras().outputs.unsupported.is_none()
@@ -411,8 +412,15 @@ impl ModelNode {
             Body::Tree(tree) if direct_outputs => tree.prepare_direct(inputs),
             Body::Regression(regression) if direct_outputs => regression.prepare_direct(inputs),
             Body::General(general) if direct_outputs => general.prepare_direct(inputs),
+            Body::Mining(mining) if direct_outputs => mining.prepare_direct(inputs),
             _ => false,
         }
+    }
+
+    /// Whether the model has no output fields (supported or not).
+    pub fn has_no_outputs(&self) -> bool {
+        let outputs = &self.extras().outputs;
+        outputs.fields.is_empty() && outputs.unsupported.is_none()
     }
 
     /// The output fields' values after [`ModelNode::evaluate_direct`].
@@ -438,16 +446,18 @@ impl ModelNode {
             .collect()
     }
 
-    /// Scores a record whose inputs are all present numbers, after
-    /// [`ModelNode::prepare_direct`].
+    /// Scores a record whose inputs are all present numbers (each at its slot in `numbers`),
+    /// after [`ModelNode::prepare_direct`].
     #[inline]
-    pub fn evaluate_direct(&mut self, number: impl Fn(usize) -> f64) -> Result<Outcome> {
+    pub fn evaluate_direct(&mut self, numbers: &[f64]) -> Result<Outcome> {
+        let number = |slot: usize| numbers[slot];
         let raw = match &mut self.body {
             Body::Tree(tree) => tree.evaluate_direct(number, &mut self.probabilities)?,
             Body::Regression(regression) => {
                 regression.evaluate_direct(number, &mut self.probabilities)?
             }
             Body::General(general) => general.evaluate_direct(number)?,
+            Body::Mining(mining) => mining.evaluate_direct(numbers, &mut self.probabilities)?,
             _ => return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
         };
         let outcome = self.finish(raw);
@@ -564,10 +574,10 @@ impl ModelNode {
     }
 
     /// The value of the last evaluation, as a caller sees it (a class as its label).
-    pub fn value(&self, env: &Env<'_>) -> Value {
+    pub fn value(&self) -> Value {
         match self.last {
             Outcome::Missing => Value::Missing,
-            Outcome::Value(value) => to_value(env, Val::Num(value)),
+            Outcome::Value(value) => Value::Number(value),
             Outcome::Class(index) => Value::Text(self.labels()[index].clone()),
         }
     }
@@ -579,10 +589,10 @@ impl ModelNode {
 
     /// The value of each target of a model with several (a multi-model chain), or the lists of a
     /// `selectAll` segmentation.
-    pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
+    pub fn target_values(&self) -> Vec<Value> {
         match &self.body {
-            Body::Mining(mining) => mining.target_values(env),
-            _ => vec![self.value(env)],
+            Body::Mining(mining) => mining.target_values(),
+            _ => vec![self.value()],
         }
     }
 

@@ -406,13 +406,3 @@ impl OutputDef {
         }
     }
 }
-
-/// The value a caller sees for `value`.
-pub fn to_value(env: &Env<'_>, value: Val) -> Value {
-    match value {
-        Val::Missing => Value::Missing,
-        Val::Num(number) => Value::Number(number),
-        Val::Bool(flag) => Value::Boolean(flag),
-        Val::Str(id) => Value::Text(env.shared_text(id)),
-    }
-}
