@@ -372,6 +372,12 @@ impl RuleChoices {
         self.choices.len() - 1
     }
 
+    /// Whether the choice of this index never fails (every rule has the measure it ranks by).
+    pub fn cannot_fail(&self, index: usize) -> bool {
+        let ranking = &self.table.rankings[self.choices[index].1];
+        ranking.lacking == ranking.order.len()
+    }
+
     /// Sets each rule's mask from which `itemsets` the record holds, and makes every choice.
     fn choose(&mut self, itemsets: &[bool]) {
         self.masks.clear();

@@ -386,7 +386,8 @@ impl Model {
             .children()
             .find(|child| is_model_element(child.name()))
             .ok_or_else(|| root.invalid("the document has no model"))?;
-        let node = ModelNode::compile(&mut compiler, None, &model, None)?;
+        let mut node = ModelNode::compile(&mut compiler, None, &model, None)?;
+        node.settle_outputs(&|slot| compiler.reads_output(slot));
         let targets = compiler
             .targets(0)
             .iter()
@@ -408,7 +409,6 @@ impl Model {
             .collect();
         let (inputs, input_names) = bind_inputs(compiler.bindings, &fields)?;
         let (plain, other) = split_plain(&inputs);
-        let mut node = node;
         let direct = other.is_empty() && node.prepare_direct(&direct_inputs(&plain));
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());

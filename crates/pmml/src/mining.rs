@@ -207,6 +207,11 @@ impl MiningModel {
             .map(|index| &self.segments[index].model)
     }
 
+    /// The segments' models.
+    pub fn models_mut(&mut self) -> impl Iterator<Item = &mut ModelNode> {
+        self.segments.iter_mut().map(|segment| &mut segment.model)
+    }
+
     /// The exposed segments' models, each with whether its output fields hold this record's
     /// values: JPMML reports only the outputs of the segment whose results it hands on.
     pub fn reported_segments(&self) -> impl Iterator<Item = (&ModelNode, bool)> {

@@ -13,7 +13,7 @@ use super::knn::NearestNeighbors;
 use super::mining::MiningModel;
 use super::naive_bayes::NaiveBayes;
 use super::neural::NeuralNetwork;
-use super::output::{compile_outputs, Details, OutputDef, Outputs, Results};
+use super::output::{compile_outputs, put, Details, OutputDef, Outputs, Results};
 use super::regression::RegressionModel;
 use super::rule_set::RuleSet;
 use super::scorecard::Scorecard;
@@ -390,7 +390,7 @@ impl ModelNode {
         let outcome = self.finish(raw);
         self.last = outcome;
         if !self.extras().outputs.fields.is_empty() {
-            self.write_outputs(env, outcome)?;
+            self.write_outputs(env)?;
         }
         Ok(outcome)
     }
@@ -510,13 +510,27 @@ impl ModelNode {
         }
     }
 
-    fn write_outputs(&self, env: &mut Env<'_>, outcome: Outcome) -> Result<()> {
-        let number;
-        let (predicted, winner) = match outcome {
+    /// Stores the output fields' values (but those computed when reported).
+    fn write_outputs(&self, env: &mut Env<'_>) -> Result<()> {
+        let mut number = Val::Missing;
+        let results = self.results(&mut number);
+        for output in &self.extras().outputs.fields {
+            if !output.is_computed() {
+                output.write(env, results)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last evaluation's results, for the output fields (`number` keeps a regression's
+    /// value).
+    fn results<'s>(&'s self, number: &'s mut Val) -> Results<'s> {
+        let (predicted, winner) = match self.last {
             Outcome::Missing => (&Val::Missing, None),
             Outcome::Value(value) => {
-                number = Val::Num(value);
-                (&number, None)
+                *number = Val::Num(value);
+                let number: &Val = number;
+                (number, None)
             }
             Outcome::Class(index) => (
                 self.categories
@@ -529,41 +543,22 @@ impl ModelNode {
             (Some(probabilities), Some(index)) => Some((probabilities, index)),
             _ => None,
         };
-        let results = Results {
+        Results {
             predicted,
             probabilities,
             winner,
             details: self.details(),
-        };
-        for output in &self.extras().outputs.fields {
-            output.write(env, results)?;
         }
-        Ok(())
     }
 
     /// Appends the values of the output fields [`ModelNode::exposed_outputs`] lists: missing for
     /// the segments whose results were not handed on.
     pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
-        let details = self.details();
         let fields = &self.extras().outputs.fields;
         let start = values.len();
         values.resize_with(start + fields.len(), || Value::Missing);
-        for (value, output) in values[start..].iter_mut().zip(fields) {
-            if !reported {
-                break;
-            }
-            if let Some(list) = output.list_value(details)? {
-                *value = list;
-                continue;
-            }
-            // Read in place, kind by kind: the slot was just written in parts, which a copy
-            // of the whole value would wait for.
-            match env.written(output.slot) {
-                Val::Num(number) => *value = Value::Number(*number),
-                Val::Str(id) => *value = Value::Text(env.shared_text(*id)),
-                Val::Bool(flag) => *value = Value::Boolean(*flag),
-                Val::Missing => {}
-            }
+        if reported {
+            self.report_own(env, &mut values[start..])?;
         }
         if let Body::Mining(mining) = &self.body {
             for (segment, passed) in mining.reported_segments() {
@@ -571,6 +566,46 @@ impl ModelNode {
             }
         }
         Ok(())
+    }
+
+    /// Sets the values of the model's own output fields: lists of items, values computed when
+    /// reported, and those stored (read in place, kind by kind: the slot was just written in
+    /// parts, which a copy of the whole value would wait for).
+    fn report_own(&self, env: &mut Env<'_>, values: &mut [Value]) -> Result<()> {
+        let details = self.details();
+        let mut number = Val::Missing;
+        let results = self.results(&mut number);
+        for (value, output) in values.iter_mut().zip(&self.extras().outputs.fields) {
+            if let Some(list) = output.list_value(details)? {
+                *value = list;
+            } else if output.is_computed() {
+                output.compute(env, results, value)?;
+            } else {
+                put(env, env.written(output.slot), value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides, once the whole document is compiled, which output fields (the model's and its
+    /// segments') are computed when reported ([`OutputDef::settle`]; `reads`: whether something
+    /// reads a slot).
+    pub fn settle_outputs(&mut self, reads: &dyn Fn(u32) -> bool) {
+        let categories = self.categories.clone();
+        if let Some(extras) = &mut self.extras {
+            let Extras {
+                outputs, details, ..
+            } = &mut **extras;
+            for output in &mut outputs.fields {
+                let read = reads(output.slot);
+                output.settle(read, categories.as_deref(), details.rules.as_ref());
+            }
+        }
+        if let Body::Mining(mining) = &mut self.body {
+            for segment in mining.models_mut() {
+                segment.settle_outputs(reads);
+            }
+        }
     }
 
     /// The value of the last evaluation, as a caller sees it (a class as its label).

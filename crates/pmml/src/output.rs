@@ -70,6 +70,9 @@ pub struct OutputDef {
     kind: OutputKind,
     /// The declared data type (none: the value as the feature gives it).
     data_type: Option<DataType>,
+    /// Whether the value is computed when it is reported, not stored when the model ran:
+    /// nothing reads the slot, and computing it cannot fail ([`OutputDef::settle`]).
+    computed: bool,
 }
 
 /// A model's OutputFields: those it computes, and those whose feature is not supported (which
@@ -140,6 +143,7 @@ pub fn compile_outputs(
             slot,
             kind,
             data_type: declared,
+            computed: false,
         });
     }
     Ok(outputs)
@@ -293,6 +297,78 @@ impl OutputDef {
         Ok(())
     }
 
+    /// Decides, once the whole document is compiled (`read`: whether anything reads the
+    /// field's slot), whether the value is computed when reported: for a field nothing reads
+    /// whose value follows from the model's results and whose conversion cannot fail.
+    pub fn settle(
+        &mut self,
+        read: bool,
+        categories: Option<&Categories>,
+        rules: Option<&RuleChoices>,
+    ) {
+        let predicted = categories.map_or(DataType::Double, |c| c.data_type);
+        let numbers = |kind: &OutputKind| match kind {
+            OutputKind::Probability(_) | OutputKind::Affinity(_) | OutputKind::Confidence(_) => {
+                true
+            }
+            OutputKind::Rule { feature, .. } => feature.is_number(),
+            OutputKind::Predicted => predicted == DataType::Double,
+            _ => false,
+        };
+        let cannot_fail = match (&self.kind, self.data_type) {
+            (OutputKind::Transformed(_), _) => false,
+            (OutputKind::Rule { choice, .. }, _)
+                if !rules.is_some_and(|rules| rules.cannot_fail(*choice)) =>
+            {
+                false
+            }
+            // Anything converts to a string.
+            (_, None | Some(DataType::String)) => true,
+            (kind, Some(DataType::Double)) => numbers(kind),
+            (OutputKind::Predicted, Some(data_type)) => {
+                data_type == predicted && data_type == DataType::Boolean
+            }
+            _ => false,
+        };
+        self.computed = !read && cannot_fail;
+    }
+
+    /// Whether the value is computed when reported (never stored).
+    pub fn is_computed(&self) -> bool {
+        self.computed
+    }
+
+    /// Computes the value of a field [`OutputDef::is_computed`] says is computed when reported,
+    /// into `value`, as the caller sees it: what [`OutputDef::write`] would have stored.
+    pub fn compute(
+        &self,
+        env: &mut Env<'_>,
+        results: Results<'_>,
+        value: &mut Value,
+    ) -> Result<()> {
+        // As `write` stores them: numbers from their parts, kept values from where they are.
+        let computed = match self.number(results)? {
+            Some(Some(number)) if self.keeps(Val::Num(number)) => {
+                *value = Value::Number(number);
+                return Ok(());
+            }
+            Some(number) => number.map_or(Val::Missing, Val::Num),
+            None => match self.stored(results)? {
+                Some(stored) if self.keeps(*stored) => {
+                    put(env, stored, value);
+                    return Ok(());
+                }
+                stored => stored.copied().unwrap_or(Val::Missing),
+            },
+        };
+        let converted = match self.data_type {
+            Some(data_type) => env.cast(computed, data_type)?,
+            None => computed,
+        };
+        put(env, &converted, value);
+        Ok(())
+    }
+
     /// Whether the field stores a value of this kind as it is (it declares no type, or that
     /// of the value, or the value is missing).
     fn keeps(&self, value: Val) -> bool {
@@ -301,7 +377,7 @@ impl OutputDef {
     }
 
     /// The number the field reports, for the kinds that report one (`Some(None)`: missing).
-    #[inline]
+    #[inline(always)]
     fn number(&self, results: Results<'_>) -> Result<Option<Option<f64>>> {
         let details = results.details;
         Ok(Some(match &self.kind {
@@ -337,7 +413,7 @@ impl OutputDef {
 
     /// The value the field reports as it is kept elsewhere, for the kinds that report one
     /// (predicted classes, entities, reason codes, rules' texts).
-    #[inline]
+    #[inline(always)]
     fn stored<'r>(&self, results: Results<'r>) -> Result<Option<&'r Val>> {
         let details = results.details;
         let entity = |rank: usize| {
@@ -404,5 +480,17 @@ impl OutputDef {
             ) => rules.report(*choice, *feature).map(Some),
             _ => Ok(None),
         }
+    }
+}
+
+/// Sets `value` to what a caller sees of `stored`, kind by kind (a value assembled first and
+/// then copied whole would wait for its parts to be stored).
+#[inline(always)]
+pub fn put(env: &Env<'_>, stored: &Val, value: &mut Value) {
+    match stored {
+        Val::Num(number) => *value = Value::Number(*number),
+        Val::Str(id) => *value = Value::Text(env.shared_text(*id)),
+        Val::Bool(flag) => *value = Value::Boolean(*flag),
+        Val::Missing => *value = Value::Missing,
     }
 }
