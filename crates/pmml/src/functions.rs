@@ -646,6 +646,7 @@ fn cast_numeric(value: Val, data_type: DataType) -> Val {
 pub fn equal(env: &Env<'_>, left: Val, right: Val) -> Result<bool> {
     Ok(match (left, right) {
         (Val::Str(a), Val::Str(b)) => a == b,
+        (Val::Bool(a), Val::Bool(b)) => a == b,
         (Val::Missing, _) | (_, Val::Missing) => left == right,
         _ => compare(env, left, right)? == Ordering::Equal,
     })
