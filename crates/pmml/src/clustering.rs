@@ -25,6 +25,9 @@ pub struct Clustering {
     ids: Vec<Val>,
     /// The record's values of the fields, NaN when missing (reused between records).
     values: Vec<f64>,
+    /// Whether the clusters are ranked by distance (for output fields that read ranks; else
+    /// they stay in document order).
+    ranks: bool,
 }
 
 impl Clustering {
@@ -87,10 +90,17 @@ impl Clustering {
             centers,
             ids,
             values,
+            ranks: true,
         })
     }
 
-    /// Scores the current record: the nearest cluster, every cluster's distance in `details`.
+    /// Ranks the clusters by distance only when `ranks` (some output field reads ranks).
+    pub fn rank_when(&mut self, ranks: bool) {
+        self.ranks = ranks;
+    }
+
+    /// Scores the current record: the nearest cluster, every cluster's distance in `details`
+    /// (nearest first, when ranked).
     pub fn evaluate(&mut self, env: &mut Env<'_>, details: &mut Details) -> Result<Raw> {
         for (value, field) in self.values.iter_mut().zip(&self.fields) {
             *value = env.number(field.slot)?.unwrap_or(f64::NAN);
@@ -99,7 +109,9 @@ impl Clustering {
             .ok_or_else(|| Error::scoring("every clustering field is missing"))?;
         self.distances(adjustment, &mut details.ranked);
         let winner = nearest(&details.ranked);
-        details.ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        if self.ranks {
+            details.ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        }
         Ok(Raw::Class {
             winner,
             probabilities: false,

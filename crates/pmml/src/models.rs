@@ -231,7 +231,7 @@ impl ModelNode {
             .map_or(OpType::Categorical, |field| field.op_type);
         let cats = categories.as_mut();
         let float = read_math_context(element)?;
-        let body = match model_type {
+        let mut body = match model_type {
             ModelType::Tree => Body::Tree(TreeModel::compile(
                 c, scope, element, function, cats, float,
             )?),
@@ -327,6 +327,9 @@ impl ModelNode {
             categories.as_mut(),
             rules.as_mut(),
         )?;
+        if let Body::Clustering(clustering) = &mut body {
+            clustering.rank_when(outputs.fields.iter().any(OutputDef::reads_ranks));
+        }
         let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
         let categories = categories.map(|categories| c.share_categories(categories));

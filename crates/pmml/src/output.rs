@@ -333,6 +333,14 @@ impl OutputDef {
         self.computed = !read && cannot_fail;
     }
 
+    /// Whether the field reads the entities by rank (which must then be ranked).
+    pub fn reads_ranks(&self) -> bool {
+        matches!(
+            self.kind,
+            OutputKind::Entity(_) | OutputKind::Cluster | OutputKind::Affinity(EntityRef::Rank(_))
+        )
+    }
+
     /// Whether the value is computed when reported (never stored).
     pub fn is_computed(&self) -> bool {
         self.computed
