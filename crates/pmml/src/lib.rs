@@ -353,6 +353,8 @@ struct Reporting {
     /// Each label read as a number (NaN when it is not one), for [`Prediction::value`].
     label_numbers: Vec<f64>,
     targets: Vec<Arc<str>>,
+    /// Whether a prediction lists each target's value (several targets, or `selectAll`).
+    lists_targets: bool,
     output_names: Option<Arc<[Arc<str>]>>,
 }
 
@@ -388,7 +390,7 @@ impl Model {
             .ok_or_else(|| root.invalid("the document has no model"))?;
         let mut node = ModelNode::compile(&mut compiler, None, &model, None)?;
         node.settle_outputs(&|slot| compiler.reads_output(slot));
-        let targets = compiler
+        let targets: Vec<Arc<str>> = compiler
             .targets(0)
             .iter()
             .map(|name| Arc::from(name.as_str()))
@@ -412,6 +414,7 @@ impl Model {
         let direct = other.is_empty() && node.prepare_direct(&direct_inputs(&plain));
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());
+        let lists_targets = targets.len() > 1 || node.lists_targets();
         let labels = node.labels().to_vec();
         let label_numbers = labels
             .iter()
@@ -439,6 +442,7 @@ impl Model {
             reporting: Reporting {
                 labels,
                 label_numbers,
+                lists_targets,
                 targets,
                 output_names,
             },
@@ -542,7 +546,7 @@ fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> 
     let outcome = root.evaluate(env)?;
     // The targets before the outputs: a vector made last would be copied to the prediction
     // before its parts were stored, and stall.
-    let targets = match reporting.targets.len() > 1 || root.lists_targets() {
+    let targets = match reporting.lists_targets {
         true => root.target_values(),
         false => Vec::new(),
     };
@@ -563,15 +567,20 @@ fn score_numbers(
     reporting: &Reporting,
 ) -> Result<Prediction> {
     let outcome = root.evaluate_direct(numbers)?;
-    let targets = match reporting.targets.len() > 1 || root.lists_targets() {
-        true => root.target_values(),
-        false => Vec::new(),
-    };
     let outputs = match reporting.output_names {
         Some(_) => root.direct_outputs(),
         None => Vec::new(),
     };
-    Ok(prediction(root, reporting, outcome, outputs, targets))
+    if reporting.lists_targets {
+        return Ok(prediction(
+            root,
+            reporting,
+            outcome,
+            outputs,
+            root.target_values(),
+        ));
+    }
+    Ok(prediction(root, reporting, outcome, outputs, Vec::new()))
 }
 
 /// Binds the top-level model's inputs to their positions among `fields`; fails when a required

@@ -460,12 +460,22 @@ impl ModelNode {
                 regression.evaluate_direct(number, &mut self.probabilities)?
             }
             Body::General(general) => general.evaluate_direct(number)?,
-            Body::Mining(mining) => mining.evaluate_direct(numbers, &mut self.probabilities)?,
-            _ => return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
+            _ => self.evaluate_segments_direct(numbers)?,
         };
         let outcome = self.finish(raw);
         self.last = outcome;
         Ok(outcome)
+    }
+
+    /// [`ModelNode::evaluate_direct`] for a segmentation (apart, so that a single tree's or
+    /// regression's scoring stays as short as it was).
+    #[cold]
+    #[inline(never)]
+    fn evaluate_segments_direct(&mut self, numbers: &[f64]) -> Result<Raw> {
+        match &mut self.body {
+            Body::Mining(mining) => mining.evaluate_direct(numbers, &mut self.probabilities),
+            _ => Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
+        }
     }
 
     /// Applies Targets: rescaling of values, defaults and prior probabilities.
