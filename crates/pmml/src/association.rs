@@ -25,7 +25,7 @@ struct Item {
 
 /// A rule and its measures.
 #[derive(Clone, Debug)]
-pub struct Rule {
+struct Rule {
     antecedent: usize,
     consequent: usize,
     support: f64,
@@ -36,9 +36,9 @@ pub struct Rule {
     id: Arc<str>,
     /// `{antecedent}->{consequent}`, and the two itemsets' item values, made at load time.
     text: Arc<str>,
-    /// The interned ids of `id` and `text`.
-    id_string: u32,
-    text_string: u32,
+    /// `id` and `text` as interned values.
+    id_value: Val,
+    text_value: Val,
     antecedent_items: Vec<Arc<str>>,
     consequent_items: Vec<Arc<str>>,
 }
@@ -49,9 +49,16 @@ pub struct RuleTable {
     /// Each itemset's items.
     itemsets: Vec<Vec<usize>>,
     rules: Vec<Rule>,
-    /// For each numeric measure ([`Measure::numeric_index`]) ascending, then descending: the
-    /// rules in the order of a stable sort by it (those that lack it last).
-    orders: Vec<Box<[u32]>>,
+    /// The orders rules are ranked in ([`RuleTable::ranking`]).
+    rankings: Vec<Ranking>,
+}
+
+/// An order of the rules, those that lack its measure last.
+#[derive(Debug)]
+struct Ranking {
+    order: Box<[u32]>,
+    /// Where in `order` the rules that lack the measure begin.
+    lacking: usize,
 }
 
 /// A compiled AssociationModel.
@@ -111,8 +118,8 @@ impl Association {
                 compiled.consequent_items.join(",")
             ));
             // Interned now, so that output fields store them without a per-record copy.
-            compiled.text_string = c.program.interner.intern(&compiled.text);
-            compiled.id_string = c.program.interner.intern(&compiled.id);
+            compiled.text_value = Val::Str(c.program.interner.intern(&compiled.text));
+            compiled.id_value = Val::Str(c.program.interner.intern(&compiled.id));
             rules.push(compiled);
         }
         let held = vec![false; items.len()];
@@ -130,8 +137,9 @@ impl Association {
         self.table.clone()
     }
 
-    /// Finds the items the record holds and each rule's antecedent and consequent flags (in
-    /// `details`); the model itself predicts nothing.
+    /// Finds the items the record holds, each rule's antecedent and consequent flags, and the
+    /// rule each of the output fields' choices picks (in `details`); the model itself predicts
+    /// nothing.
     pub fn evaluate(&mut self, env: &mut Env<'_>, details: &mut Details) -> Result<Raw> {
         for (held, item) in self.held.iter_mut().zip(&self.items) {
             *held = item.holds(env)?;
@@ -139,15 +147,9 @@ impl Association {
         for (flag, members) in self.itemsets.iter_mut().zip(&self.table.itemsets) {
             *flag = members.iter().all(|member| self.held[*member]);
         }
-        details.rule_flags.clear();
-        details
-            .rule_flags
-            .extend(self.table.rules.iter().map(|rule| {
-                (
-                    self.itemsets[rule.antecedent],
-                    self.itemsets[rule.consequent],
-                )
-            }));
+        if let Some(choices) = &mut details.rules {
+            choices.choose(&self.itemsets);
+        }
         Ok(Raw::Missing)
     }
 }
@@ -217,8 +219,8 @@ fn compile_rule(rule: &El<'_, '_>, index: usize, itemsets: &[&str]) -> Result<Ru
             None => (index + 1).to_string(),
         }),
         text: Arc::from(""),
-        id_string: 0,
-        text_string: 0,
+        id_value: Val::Missing,
+        text_value: Val::Missing,
         antecedent_items: Vec::new(),
         consequent_items: Vec::new(),
     })
@@ -233,6 +235,18 @@ pub enum Algorithm {
     ExclusiveRecommendation,
     /// Rules whose antecedent and consequent hold.
     RuleAssociation,
+}
+
+impl Algorithm {
+    /// The bit of a rule's per-record mask ([`RuleChoices::choose`]) that says whether the
+    /// algorithm considers it.
+    fn bit(self) -> u8 {
+        match self {
+            Algorithm::Recommendation => 1,
+            Algorithm::ExclusiveRecommendation => 2,
+            Algorithm::RuleAssociation => 4,
+        }
+    }
 }
 
 /// What an output field reports of a rule, or ranks rules by.
@@ -298,11 +312,9 @@ impl Measure {
     }
 }
 
-/// A rule output field: which rules, ranked how, which rank, what of it.
-#[derive(Clone, Copy, Debug)]
-pub struct RuleQuery {
-    /// What is reported.
-    pub feature: Measure,
+/// Which rule an output field reports: which rules are considered, ranked how, which rank.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Choice {
     /// Which rules are considered.
     pub algorithm: Algorithm,
     /// Which of them (1: the first).
@@ -313,31 +325,152 @@ pub struct RuleQuery {
     pub descending: bool,
 }
 
+/// What a choice picked in the current record.
+#[derive(Clone, Copy, Debug)]
+enum Chosen {
+    /// No rule.
+    Nothing,
+    /// The rule of this index.
+    Rule(u32),
+    /// A rule it considers (this one) lacks the measure they are ranked by.
+    Failed(u32),
+}
+
+/// The distinct choices an association model's output fields make, and what each picked in the
+/// current record: each is made once per record, however many output fields report it.
+#[derive(Clone, Debug)]
+pub struct RuleChoices {
+    table: Arc<RuleTable>,
+    /// Each choice, with the index of its ranking.
+    choices: Vec<(Choice, usize)>,
+    /// Each choice's rule in the current record.
+    chosen: Vec<Chosen>,
+    /// Each rule's mask of the algorithms that consider it in the current record
+    /// ([`Algorithm::bit`]).
+    masks: Vec<u8>,
+}
+
+impl RuleChoices {
+    /// No choices yet, over the rules of `table`.
+    pub fn new(table: Arc<RuleTable>) -> RuleChoices {
+        RuleChoices {
+            table,
+            choices: Vec::new(),
+            chosen: Vec::new(),
+            masks: Vec::new(),
+        }
+    }
+
+    /// The index of `choice` among the distinct choices (added when new).
+    pub fn add(&mut self, choice: Choice) -> usize {
+        if let Some(index) = self.choices.iter().position(|(known, _)| *known == choice) {
+            return index;
+        }
+        let ranking = RuleTable::ranking(choice.basis, choice.descending);
+        self.choices.push((choice, ranking));
+        self.chosen.push(Chosen::Nothing);
+        self.choices.len() - 1
+    }
+
+    /// Whether the choice of this index never fails (every rule has the measure it ranks by).
+    pub fn cannot_fail(&self, index: usize) -> bool {
+        let ranking = &self.table.rankings[self.choices[index].1];
+        ranking.lacking == ranking.order.len()
+    }
+
+    /// Sets each rule's mask from which `itemsets` the record holds, and makes every choice.
+    fn choose(&mut self, itemsets: &[bool]) {
+        self.masks.clear();
+        self.masks.extend(self.table.rules.iter().map(|rule| {
+            let (antecedent, consequent) = (itemsets[rule.antecedent], itemsets[rule.consequent]);
+            u8::from(antecedent)
+                | u8::from(antecedent && !consequent) << 1
+                | u8::from(antecedent && consequent) << 2
+        }));
+        for (chosen, (choice, ranking)) in self.chosen.iter_mut().zip(&self.choices) {
+            *chosen = self.table.select(*ranking, choice, &self.masks);
+        }
+    }
+
+    /// The rule the choice of this index picked in the current record, if any; fails when one
+    /// of the rules it considers lacks the measure they are ranked by.
+    #[inline]
+    fn chosen(&self, index: usize) -> Result<Option<&Rule>> {
+        let rules = &self.table.rules;
+        match self.chosen[index] {
+            Chosen::Nothing => Ok(None),
+            Chosen::Rule(rule) => Ok(Some(&rules[rule as usize])),
+            Chosen::Failed(rule) => Err(lacks(&rules[rule as usize], self.choices[index].0.basis)),
+        }
+    }
+
+    /// The number `feature` (a numeric measure) of the rule the choice `index` picked: `None`
+    /// when none was picked or the rule lacks it.
+    pub fn number(&self, index: usize, feature: Measure) -> Result<Option<f64>> {
+        Ok(self
+            .chosen(index)?
+            .map(|rule| self.table.number(rule, feature))
+            .filter(|number| !number.is_nan()))
+    }
+
+    /// The text `feature` (the rule or its id) of the rule the choice `index` picked, as kept
+    /// interned; missing when none was picked, or for a list of items (which
+    /// [`RuleChoices::report`] gives).
+    pub fn text(&self, index: usize, feature: Measure) -> Result<&Val> {
+        Ok(match (self.chosen(index)?, feature) {
+            (Some(rule), Measure::Rule) => &rule.text_value,
+            (Some(rule), Measure::RuleId) => &rule.id_value,
+            _ => &Val::Missing,
+        })
+    }
+
+    /// What `feature` reports of the rule the choice `index` picked: a number, a text, a list of
+    /// item values, or missing when none was picked.
+    pub fn report(&self, index: usize, feature: Measure) -> Result<crate::Value> {
+        Ok(match self.chosen(index)? {
+            Some(rule) => self.table.report(rule, feature),
+            None => crate::Value::Missing,
+        })
+    }
+}
+
 impl RuleTable {
-    /// The table of these itemsets and rules, with the rules' orders by each measure.
+    /// The table of these itemsets and rules, with the rules' rankings.
     fn new(itemsets: Vec<Vec<usize>>, rules: Vec<Rule>) -> RuleTable {
         let mut table = RuleTable {
             itemsets,
             rules,
-            orders: Vec::new(),
+            rankings: Vec::new(),
         };
         for measure in NUMERIC_MEASURES {
             for descending in [false, true] {
-                let order = table.order_by(measure, descending);
-                table.orders.push(order);
+                let ranking = table.rank_by(measure, descending);
+                table.rankings.push(ranking);
             }
         }
+        // Ranked by a text, which no rule has: every rule lacks it, and the one named is the
+        // first considered in document order (the last in this one).
+        table.rankings.push(Ranking {
+            order: (0..table.rules.len() as u32).rev().collect(),
+            lacking: 0,
+        });
         table
     }
 
+    /// The index of the ranking by `basis`, highest first when `descending`.
+    fn ranking(basis: Measure, descending: bool) -> usize {
+        match basis.numeric_index() {
+            Some(index) => 2 * index + usize::from(descending),
+            None => 2 * NUMERIC_MEASURES.len(),
+        }
+    }
+
     /// The rules in the order of a stable sort by `measure` (those that lack it last).
-    fn order_by(&self, measure: Measure, descending: bool) -> Box<[u32]> {
+    fn rank_by(&self, measure: Measure, descending: bool) -> Ranking {
         let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();
+        let number = |rule: u32| self.number(&self.rules[rule as usize], measure);
         order.sort_by(|&a, &b| {
-            let (x, y) = (
-                self.number(&self.rules[a as usize], measure),
-                self.number(&self.rules[b as usize], measure),
-            );
+            let (x, y) = (number(a), number(b));
             let by_measure = if descending {
                 y.total_cmp(&x)
             } else {
@@ -345,58 +478,31 @@ impl RuleTable {
             };
             x.is_nan().cmp(&y.is_nan()).then(by_measure)
         });
-        order.into_boxed_slice()
+        let lacking = order.partition_point(|&rule| !number(rule).is_nan());
+        Ranking {
+            order: order.into_boxed_slice(),
+            lacking,
+        }
     }
 
-    /// The rule `query` selects in this record (by the rules' flags), if any: the rank-th of
-    /// those its algorithm considers, in the order of their measure (ties in document order).
-    /// Fails when one of those lacks the measure.
-    pub fn select(&self, query: &RuleQuery, flags: &[(bool, bool)]) -> Result<Option<&Rule>> {
-        let selected = |(antecedent, consequent): (bool, bool)| match query.algorithm {
-            Algorithm::Recommendation => antecedent,
-            Algorithm::ExclusiveRecommendation => antecedent && !consequent,
-            Algorithm::RuleAssociation => antecedent && consequent,
-        };
-        let Some(index) = query.basis.numeric_index() else {
-            // No rule has a text to rank it by: fails when one is considered.
-            return match (0..flags.len()).find(|&rule| selected(flags[rule])) {
-                Some(rule) => self.measure(&self.rules[rule], query.basis).map(|_| None),
-                None => Ok(None),
-            };
-        };
-        let order = &self.orders[2 * index + usize::from(query.descending)];
-        let considered = || {
-            order
-                .iter()
-                .map(|&rule| rule as usize)
-                .filter(|&rule| selected(flags[rule]))
-        };
-        // Those that lack the measure come last: if the last of all does not, none does; else
-        // the last one considered tells.
-        let lacking = |rule: usize| self.number(&self.rules[rule], query.basis).is_nan();
-        if order.last().is_some_and(|&rule| lacking(rule as usize)) {
-            if let Some(last) = considered().next_back() {
-                self.measure(&self.rules[last], query.basis)?;
-            }
+    /// The rule `choice` picks in this record (by the rules' masks): the rank-th of those its
+    /// algorithm considers, in the order of its ranking (ties in document order); failed when
+    /// one of those lacks the measure (the last such, in that order).
+    #[inline]
+    fn select(&self, ranking: usize, choice: &Choice, masks: &[u8]) -> Chosen {
+        let ranking = &self.rankings[ranking];
+        let bit = choice.algorithm.bit();
+        let considered = |rule: &&u32| masks[**rule as usize] & bit != 0;
+        let (ranked, lacking) = ranking.order.split_at(ranking.lacking);
+        if let Some(rule) = lacking.iter().rev().find(considered) {
+            return Chosen::Failed(*rule);
         }
         // The rank is at least 1 (checked at load).
-        Ok(considered()
-            .nth(query.rank - 1)
-            .map(|rule| &self.rules[rule]))
-    }
-
-    /// What `feature` of `rule` puts in an output field's slot: a number, an interned text, or
-    /// missing for the lists of items (which the caller gets from [`RuleTable::report`]).
-    pub fn slot_value(&self, rule: &Rule, feature: Measure) -> Val {
-        match feature {
-            Measure::Antecedent | Measure::Consequent => Val::Missing,
-            Measure::Rule => Val::Str(rule.text_string),
-            Measure::RuleId => Val::Str(rule.id_string),
-            measure => match self.number(rule, measure) {
-                number if number.is_nan() => Val::Missing,
-                number => Val::Num(number),
-            },
-        }
+        ranked
+            .iter()
+            .filter(considered)
+            .nth(choice.rank - 1)
+            .map_or(Chosen::Nothing, |rule| Chosen::Rule(*rule))
     }
 
     /// The rule's number for `measure` (NaN when the rule lacks it).
@@ -411,20 +517,8 @@ impl RuleTable {
         }
     }
 
-    /// Fails when the rule lacks the measure it is ranked by.
-    fn measure(&self, rule: &Rule, measure: Measure) -> Result<f64> {
-        let number = self.number(rule, measure);
-        if number.is_nan() {
-            return Err(Error::scoring(format!(
-                "the rule `{}` has no {measure:?} to rank it by",
-                rule.id
-            )));
-        }
-        Ok(number)
-    }
-
     /// What `feature` reports of `rule`: a number, a text, or a list of item values.
-    pub fn report(&self, rule: &Rule, feature: Measure) -> crate::Value {
+    fn report(&self, rule: &Rule, feature: Measure) -> crate::Value {
         use crate::Value;
         let list =
             |items: &[Arc<str>]| Value::List(items.iter().cloned().map(Value::Text).collect());
@@ -439,4 +533,12 @@ impl RuleTable {
             },
         }
     }
+}
+
+/// The error of a rule that lacks the measure it is ranked by.
+fn lacks(rule: &Rule, measure: Measure) -> Error {
+    Error::scoring(format!(
+        "the rule `{}` has no {measure:?} to rank it by",
+        rule.id
+    ))
 }

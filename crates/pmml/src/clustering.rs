@@ -25,6 +25,9 @@ pub struct Clustering {
     ids: Vec<Val>,
     /// The record's values of the fields, NaN when missing (reused between records).
     values: Vec<f64>,
+    /// Whether the clusters are ranked by distance (for output fields that read ranks; else
+    /// they stay in document order).
+    ranks: bool,
 }
 
 impl Clustering {
@@ -87,40 +90,62 @@ impl Clustering {
             centers,
             ids,
             values,
+            ranks: true,
         })
     }
 
-    /// Scores the current record: the nearest cluster, every cluster's distance in `details`.
+    /// Ranks the clusters by distance only when `ranks` (some output field reads ranks).
+    pub fn rank_when(&mut self, ranks: bool) {
+        self.ranks = ranks;
+    }
+
+    /// Scores the current record: the nearest cluster, every cluster's distance in `details`
+    /// (nearest first, when ranked).
     pub fn evaluate(&mut self, env: &mut Env<'_>, details: &mut Details) -> Result<Raw> {
         for (value, field) in self.values.iter_mut().zip(&self.fields) {
             *value = env.number(field.slot)?.unwrap_or(f64::NAN);
         }
         let adjustment = Measure::adjustment_numbers(&self.values)
             .ok_or_else(|| Error::scoring("every clustering field is missing"))?;
-        details.ranked.clear();
-        let width = self.fields.len();
-        let mut best: Option<(usize, f64)> = None;
-        for (index, id) in self.ids.iter().enumerate() {
-            let center = &self.centers[index * width..(index + 1) * width];
-            let distance = match self.squares {
-                true => self
-                    .measure
-                    .squares_numbers(&self.values, center, adjustment),
-                false => {
-                    self.measure
-                        .distance_numbers(&self.fields, &self.values, center, adjustment)
-                }
-            };
-            details.ranked.push((*id, distance));
-            if best.is_none_or(|(_, nearest)| distance < nearest) {
-                best = Some((index, distance));
-            }
+        self.distances(adjustment, &mut details.ranked);
+        let winner = nearest(&details.ranked);
+        if self.ranks {
+            details.ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
         }
-        details.ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let winner = best.map_or(0, |(index, _)| index);
         Ok(Raw::Class {
             winner,
             probabilities: false,
         })
     }
+
+    /// Every cluster's id and distance from the record's values, in cluster order.
+    fn distances(&self, adjustment: f64, ranked: &mut Vec<(Val, f64)>) {
+        ranked.clear();
+        let width = self.fields.len();
+        for (index, id) in self.ids.iter().enumerate() {
+            let center = &self.centers[index * width..(index + 1) * width];
+            let distance = match self.squares {
+                true => Measure::sum_squares(&self.values, center) * adjustment,
+                false => {
+                    self.measure
+                        .distance_numbers(&self.fields, &self.values, center, adjustment)
+                }
+            };
+            ranked.push((*id, distance));
+        }
+        if self.squares {
+            self.measure.root_squares(ranked);
+        }
+    }
+}
+
+/// The index of the nearest cluster (the first of those as near), 0 when none is.
+fn nearest(distances: &[(Val, f64)]) -> usize {
+    let mut best: Option<(usize, f64)> = None;
+    for (index, (_, distance)) in distances.iter().enumerate() {
+        if best.is_none_or(|(_, nearest)| *distance < nearest) {
+            best = Some((index, *distance));
+        }
+    }
+    best.map_or(0, |(index, _)| index)
 }

@@ -2,7 +2,7 @@
 //! following PMML's scoping (a model's MiningSchema and LocalTransformations, the enclosing
 //! models, the TransformationDictionary, the DataDictionary).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::define;
@@ -81,6 +81,9 @@ pub struct Compiler<'a, 'input> {
     /// The distinct category lists of the models compiled so far (the trees of a forest share
     /// one).
     categories: Vec<Arc<Categories>>,
+    /// The slots of the output fields something reads by name (a later output field, a later
+    /// segment).
+    read_outputs: HashSet<u32>,
 }
 
 impl<'a, 'input> Compiler<'a, 'input> {
@@ -116,6 +119,7 @@ impl<'a, 'input> Compiler<'a, 'input> {
             unsupported_outputs: HashMap::new(),
             nesting: 0,
             categories: Vec::new(),
+            read_outputs: HashSet::new(),
         })
     }
 
@@ -249,6 +253,11 @@ impl<'a, 'input> Compiler<'a, 'input> {
             .insert(name.to_owned(), info);
     }
 
+    /// Whether something reads the output field of this slot (so far).
+    pub fn reads_output(&self, slot: u32) -> bool {
+        self.read_outputs.contains(&slot)
+    }
+
     /// Records an output field whose feature is not supported: using it fails at load time.
     pub fn unsupported_output(&mut self, name: &str, reason: String) {
         self.unsupported_outputs.insert(name.to_owned(), reason);
@@ -303,6 +312,7 @@ impl<'a, 'input> Compiler<'a, 'input> {
             return Ok(info.clone());
         }
         if let Some(info) = self.scopes[scope].segment_outputs.get(name) {
+            self.read_outputs.insert(info.slot);
             return Ok(info.clone());
         }
         let info = self.resolve_uncached(scope, name, at)?;

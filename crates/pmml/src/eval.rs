@@ -68,6 +68,8 @@ pub struct Slots {
     entries: Vec<Entry>,
     stamp: u32,
     dynamic: Vec<String>,
+    /// A buffer for the texts string functions build (lent by [`Env::text_buffer`]).
+    buffer: String,
 }
 
 impl Slots {
@@ -81,6 +83,7 @@ impl Slots {
             entries: vec![empty; count],
             stamp: 0,
             dynamic: Vec::new(),
+            buffer: String::new(),
         }
     }
 }
@@ -141,6 +144,16 @@ impl<'a> Env<'a> {
         };
         self.set(slot, value);
         Ok(value)
+    }
+
+    /// The value an output field wrote to `slot` in this record (missing when it wrote none).
+    #[inline]
+    pub fn written(&self, slot: u32) -> &Val {
+        let entry = &self.slots.entries[slot as usize];
+        match entry.stamp == self.slots.stamp {
+            true => &entry.value,
+            false => &Val::Missing,
+        }
     }
 
     /// The value of `slot` as a number; `None` when missing.
@@ -224,6 +237,22 @@ impl<'a> Env<'a> {
         (base + self.slots.dynamic.len() - 1) as u32
     }
 
+    /// An empty buffer to build a text in, to be given back by [`Env::intern_built`] (so that
+    /// building a text allocates nothing once the buffer has grown).
+    pub fn text_buffer(&mut self) -> String {
+        let mut buffer = std::mem::take(&mut self.slots.buffer);
+        buffer.clear();
+        buffer
+    }
+
+    /// The id of a text built in a buffer from [`Env::text_buffer`] (as [`Env::intern`]
+    /// gives it), keeping the buffer for the next text.
+    pub fn intern_built(&mut self, text: String) -> u32 {
+        let id = self.intern(&text);
+        self.slots.buffer = text;
+        id
+    }
+
     /// The texts of the strings made during this record (not the document's), in id order.
     pub fn record_texts(&self) -> &[String] {
         &self.slots.dynamic
@@ -238,14 +267,11 @@ impl<'a> Env<'a> {
     /// Casts `value` to `data_type`, as a derived field's declared type requires.
     #[inline]
     pub fn cast(&mut self, value: Val, data_type: DataType) -> Result<Val> {
-        match (value, data_type) {
-            // The common cases, which need no conversion.
-            (Val::Num(_), DataType::Double)
-            | (Val::Str(_), DataType::String)
-            | (Val::Bool(_), DataType::Boolean)
-            | (Val::Missing, _) => Ok(value),
-            _ => self.convert(value, data_type),
+        // The common cases, which need no conversion.
+        if value.is_missing() || value.has_type(data_type) {
+            return Ok(value);
         }
+        self.convert(value, data_type)
     }
 
     /// [`Env::cast`] where the value's type is not the one wanted.

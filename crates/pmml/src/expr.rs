@@ -495,7 +495,9 @@ fn optional_value(
 }
 
 impl Expr {
-    /// Evaluates the expression for the current record.
+    /// Evaluates the expression for the current record: constants and fields (most operands)
+    /// here, without the set-up the other expressions' evaluation takes.
+    #[inline]
     pub fn eval(&self, env: &mut Env<'_>) -> Result<Val> {
         match self {
             Expr::Const(value) => Ok(*value),
@@ -506,6 +508,15 @@ impl Expr {
                     _ => value,
                 })
             }
+            _ => self.eval_other(env),
+        }
+    }
+
+    /// [`Expr::eval`] for the expressions that are neither constants nor fields.
+    #[inline(never)]
+    fn eval_other(&self, env: &mut Env<'_>) -> Result<Val> {
+        match self {
+            Expr::Const(_) | Expr::Field { .. } => self.eval(env),
             Expr::NormContinuous(norm) => norm.eval(env),
             Expr::NormDiscrete {
                 slot,

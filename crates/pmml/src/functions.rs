@@ -466,8 +466,8 @@ impl Fold {
             },
             Func::Concat => {
                 if !value.is_missing() {
-                    let piece = text_of(env, value);
-                    self.text.get_or_insert_with(String::new).push_str(&piece);
+                    let text = self.text.get_or_insert_with(|| env.text_buffer());
+                    append_text(env, value, text);
                 }
             }
             _ => {
@@ -490,7 +490,10 @@ impl Fold {
             Func::And | Func::Or => self.flag.map_or(Val::Missing, Val::Bool),
             Func::IsIn => Val::Bool(self.flag.unwrap_or(false)),
             Func::IsNotIn => Val::Bool(!self.flag.unwrap_or(false)),
-            Func::Concat => Val::Str(env.intern(self.text.as_deref().unwrap_or(""))),
+            Func::Concat => Val::Str(match self.text {
+                Some(text) => env.intern_built(text),
+                None => env.intern(""),
+            }),
             _ if self.count == 0 => Val::Missing,
             Func::Avg => Val::Num(round_to(data_type, self.number / self.count as f64)),
             _ => Val::Num(round_to(data_type, self.number)),
@@ -617,11 +620,18 @@ fn eval_date(apply: &Apply, values: &[Val], env: &mut Env<'_>) -> Result<Outcome
 
 /// The text of a value, as string functions see it.
 fn text_of(env: &Env<'_>, value: Val) -> String {
+    let mut text = String::new();
+    append_text(env, value, &mut text);
+    text
+}
+
+/// Appends the text of a value, as string functions see it (nothing for a missing value).
+fn append_text(env: &Env<'_>, value: Val, text: &mut String) {
     match value {
-        Val::Str(id) => env.text(id).to_owned(),
-        Val::Num(number) => super::value::number_text(number),
-        Val::Bool(flag) => flag.to_string(),
-        Val::Missing => String::new(),
+        Val::Str(id) => text.push_str(env.text(id)),
+        Val::Num(number) => text.push_str(&super::value::number_text(number)),
+        Val::Bool(flag) => text.push_str(if flag { "true" } else { "false" }),
+        Val::Missing => {}
     }
 }
 
@@ -636,6 +646,7 @@ fn cast_numeric(value: Val, data_type: DataType) -> Val {
 pub fn equal(env: &Env<'_>, left: Val, right: Val) -> Result<bool> {
     Ok(match (left, right) {
         (Val::Str(a), Val::Str(b)) => a == b,
+        (Val::Bool(a), Val::Bool(b)) => a == b,
         (Val::Missing, _) | (_, Val::Missing) => left == right,
         _ => compare(env, left, right)? == Ordering::Equal,
     })

@@ -353,6 +353,8 @@ struct Reporting {
     /// Each label read as a number (NaN when it is not one), for [`Prediction::value`].
     label_numbers: Vec<f64>,
     targets: Vec<Arc<str>>,
+    /// Whether a prediction lists each target's value (several targets, or `selectAll`).
+    lists_targets: bool,
     output_names: Option<Arc<[Arc<str>]>>,
 }
 
@@ -386,8 +388,9 @@ impl Model {
             .children()
             .find(|child| is_model_element(child.name()))
             .ok_or_else(|| root.invalid("the document has no model"))?;
-        let node = ModelNode::compile(&mut compiler, None, &model, None)?;
-        let targets = compiler
+        let mut node = ModelNode::compile(&mut compiler, None, &model, None)?;
+        node.settle_outputs(&|slot| compiler.reads_output(slot));
+        let targets: Vec<Arc<str>> = compiler
             .targets(0)
             .iter()
             .map(|name| Arc::from(name.as_str()))
@@ -408,10 +411,10 @@ impl Model {
             .collect();
         let (inputs, input_names) = bind_inputs(compiler.bindings, &fields)?;
         let (plain, other) = split_plain(&inputs);
-        let mut node = node;
         let direct = other.is_empty() && node.prepare_direct(&direct_inputs(&plain));
         let program = compiler.program;
         let slots = Slots::new(program.defs.len());
+        let lists_targets = targets.len() > 1 || node.lists_targets();
         let labels = node.labels().to_vec();
         let label_numbers = labels
             .iter()
@@ -439,6 +442,7 @@ impl Model {
             reporting: Reporting {
                 labels,
                 label_numbers,
+                lists_targets,
                 targets,
                 output_names,
             },
@@ -507,8 +511,7 @@ impl Model {
     /// [`Model::gather_numbers`].
     #[inline]
     fn score_direct(&mut self) -> Result<Prediction> {
-        let numbers = &self.numbers;
-        score_numbers(&mut self.root, |slot| numbers[slot], &self.reporting)
+        score_numbers(&mut self.root, &self.numbers, &self.reporting)
     }
 
     /// Copies the plain inputs' numbers to `numbers` (rounded as their fields say); false, when
@@ -541,32 +544,43 @@ impl Model {
 /// Scores the record whose inputs are in `env`'s slots.
 fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> Result<Prediction> {
     let outcome = root.evaluate(env)?;
+    // The targets before the outputs: a vector made last would be copied to the prediction
+    // before its parts were stored, and stall.
+    let targets = match reporting.lists_targets {
+        true => root.target_values(),
+        false => Vec::new(),
+    };
     let mut outputs = Vec::new();
     if let Some(names) = &reporting.output_names {
         outputs.reserve_exact(names.len());
         root.report(env, true, &mut outputs)?;
     }
-    let mut prediction = prediction(root, reporting, outcome, outputs);
-    if reporting.targets.len() > 1 || root.lists_targets() {
-        prediction.targets = root.target_values(env);
-    }
-    Ok(prediction)
+    Ok(prediction(root, reporting, outcome, outputs, targets))
 }
 
-/// Scores a record of present numbers (`number` reads the one at an input's slot) with a direct
+/// Scores a record of present numbers (each input's at its slot in `numbers`) with a direct
 /// model.
 #[inline]
 fn score_numbers(
     root: &mut ModelNode,
-    number: impl Fn(usize) -> f64,
+    numbers: &[f64],
     reporting: &Reporting,
 ) -> Result<Prediction> {
-    let outcome = root.evaluate_direct(number)?;
+    let outcome = root.evaluate_direct(numbers)?;
     let outputs = match reporting.output_names {
         Some(_) => root.direct_outputs(),
         None => Vec::new(),
     };
-    Ok(prediction(root, reporting, outcome, outputs))
+    if reporting.lists_targets {
+        return Ok(prediction(
+            root,
+            reporting,
+            outcome,
+            outputs,
+            root.target_values(),
+        ));
+    }
+    Ok(prediction(root, reporting, outcome, outputs, Vec::new()))
 }
 
 /// Binds the top-level model's inputs to their positions among `fields`; fails when a required
@@ -654,14 +668,15 @@ fn split_plain(inputs: &[BoundInput]) -> (Vec<PlainInput>, Vec<u32>) {
 
 /// The prediction for the model's outcome (a class's value is its label's numeric reading, as
 /// [`Prediction::classification`] reads it, computed at load time).
-/// The outputs come with it, and their names when there are (built whole, in one go: a
-/// prediction completed field by field is copied once more).
+/// The outputs and targets come with it, and the outputs' names when there are (built whole,
+/// in one go: a prediction completed field by field is copied once more).
 #[inline(always)]
 fn prediction(
     root: &ModelNode,
     reporting: &Reporting,
     outcome: Outcome,
     outputs: Vec<Value>,
+    targets: Vec<Value>,
 ) -> Prediction {
     let (value, class, probabilities) = match outcome {
         Outcome::Value(value) => (value, None, Vec::new()),
@@ -679,7 +694,7 @@ fn prediction(
         class,
         probabilities,
         outputs,
-        targets: Vec::new(),
+        targets,
         output_names: reporting.output_names.clone(),
     }
 }

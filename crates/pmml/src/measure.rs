@@ -170,7 +170,7 @@ impl Measure {
 
     /// Whether the distance over `fields` is a sum of squared differences (euclidean or squared
     /// euclidean, every field compared by absolute difference and unweighted), which
-    /// [`Measure::squares_numbers`] computes without looking at each field's comparison.
+    /// [`Measure::sum_squares`] computes without looking at each field's comparison.
     pub fn sums_squares(&self, fields: &[Compared]) -> bool {
         matches!(
             self.kind,
@@ -183,10 +183,12 @@ impl Measure {
             .all(|field| field.compare == Compare::AbsDiff && field.weight.is_none())
     }
 
-    /// [`Measure::distance_numbers`] for fields [`Measure::sums_squares`] accepts: the same
-    /// terms, summed in the same order.
+    /// The sum of squared differences between `values` (NaN: missing, skipped) and
+    /// `reference`: [`Measure::distance_numbers`]'s terms for fields [`Measure::sums_squares`]
+    /// accepts, summed in the same order; times the adjustment, the squared euclidean distance,
+    /// the square of the euclidean one (see [`Measure::root_squares`]).
     #[inline]
-    pub fn squares_numbers(&self, values: &[f64], reference: &[f64], adjustment: f64) -> f64 {
+    pub fn sum_squares(values: &[f64], reference: &[f64]) -> f64 {
         let mut total = 0.0;
         for (x, y) in values.iter().zip(reference) {
             if !x.is_nan() {
@@ -194,9 +196,17 @@ impl Measure {
                 total += difference * difference;
             }
         }
-        match self.kind {
-            Kind::Power { outer: 2.0, .. } => (total * adjustment).sqrt(),
-            _ => total * adjustment,
+        total
+    }
+
+    /// Turns the adjusted sums of [`Measure::sum_squares`] (each entity's, in `distances`) into
+    /// distances: their square roots for the euclidean distance, as they are for the squared
+    /// one (no root taken in vain).
+    pub fn root_squares<T>(&self, distances: &mut [(T, f64)]) {
+        if let Kind::Power { outer: 2.0, .. } = self.kind {
+            for (_, distance) in distances {
+                *distance = distance.sqrt();
+            }
         }
     }
 

@@ -207,6 +207,11 @@ impl MiningModel {
             .map(|index| &self.segments[index].model)
     }
 
+    /// The segments' models.
+    pub fn models_mut(&mut self) -> impl Iterator<Item = &mut ModelNode> {
+        self.segments.iter_mut().map(|segment| &mut segment.model)
+    }
+
     /// The exposed segments' models, each with whether its output fields hold this record's
     /// values: JPMML reports only the outputs of the segment whose results it hands on.
     pub fn reported_segments(&self) -> impl Iterator<Item = (&ModelNode, bool)> {
@@ -250,10 +255,10 @@ impl MiningModel {
     /// The value of each of the model's targets in this record: a multi-model chain's, or for
     /// `selectAll` the list of the values of the segments that applied (missing when a segment
     /// gave none and the model returns missing then).
-    pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
+    pub fn target_values(&self) -> Vec<Value> {
         if self.method == Method::SelectAll {
             let listed = self.listed.then(|| {
-                let values = self.chosen().map(|segment| segment.model.value(env));
+                let values = self.chosen().map(|segment| segment.model.value());
                 Value::List(values.collect())
             });
             return vec![listed.unwrap_or(Value::Missing); self.target_segments.len().max(1)];
@@ -261,7 +266,7 @@ impl MiningModel {
         self.target_segments
             .iter()
             .map(|segment| match segment {
-                Some(index) if self.selected[*index] => self.segments[*index].model.value(env),
+                Some(index) if self.selected[*index] => self.segments[*index].model.value(),
                 _ => Value::Missing,
             })
             .collect()
@@ -269,6 +274,48 @@ impl MiningModel {
 
     /// Scores the current record; classifier probabilities go to `probabilities`.
     pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
+        self.combine(probabilities, |segment| {
+            let applies = match &segment.predicate {
+                None => Some(true),
+                Some(predicate) => predicate.eval(env)?,
+            };
+            match applies {
+                Some(true) => segment.model.evaluate(env).map(Some),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    /// Prepares scoring straight from records of numbers (`inputs` as
+    /// [`ModelNode::prepare_direct`] takes them): possible when every segment applies to every
+    /// record (its predicate is `True`), hands on no output fields, and is itself prepared.
+    /// Returns whether it is.
+    pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        self.segments
+            .iter()
+            .all(|segment| segment.predicate.is_none() && segment.model.has_no_outputs())
+            && self
+                .segments
+                .iter_mut()
+                .all(|segment| segment.model.prepare_direct(inputs))
+    }
+
+    /// Scores a record whose inputs are all present numbers (each at its slot in `numbers`),
+    /// after [`MiningModel::prepare_direct`]; as [`MiningModel::evaluate`] scores it.
+    pub fn evaluate_direct(&mut self, numbers: &[f64], probabilities: &mut [f64]) -> Result<Raw> {
+        self.combine(probabilities, |segment| {
+            segment.model.evaluate_direct(numbers).map(Some)
+        })
+    }
+
+    /// Runs the segments in turn (`run` scores one: `None` when its predicate does not hold)
+    /// and combines their results.
+    #[inline]
+    fn combine(
+        &mut self,
+        probabilities: &mut [f64],
+        mut run: impl FnMut(&mut Segment) -> Result<Option<Outcome>>,
+    ) -> Result<Raw> {
         let mut last: Option<(usize, Outcome)> = None;
         let (mut total_weight, mut missing_weight) = (0.0, 0.0);
         self.passed = None;
@@ -276,14 +323,9 @@ impl MiningModel {
         self.selected.fill(false);
         for index in 0..self.segments.len() {
             let segment = &mut self.segments[index];
-            let applies = match &segment.predicate {
-                None => Some(true),
-                Some(predicate) => predicate.eval(env)?,
-            };
-            if applies != Some(true) {
+            let Some(outcome) = run(segment)? else {
                 continue;
-            }
-            let outcome = segment.model.evaluate(env)?;
+            };
             total_weight += segment.weight;
             if outcome == Outcome::Missing {
                 missing_weight += segment.weight;
@@ -373,7 +415,9 @@ impl MiningModel {
             .map(|(segment, _)| segment)
     }
 
-    /// Sums, averages or the median of the segments' regression values.
+    /// Sums, averages or the median of the segments' regression values (inlined in both ways
+    /// of scoring, as it was in the one: a forest's sum is a short loop).
+    #[inline(always)]
     fn aggregate_values(&mut self) -> Result<Raw> {
         self.values.clear();
         self.weighted.clear();

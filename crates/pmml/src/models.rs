@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::association::Association;
+use super::association::{Association, RuleChoices};
 use super::clustering::Clustering;
 use super::compile::{Compiler, ScopeId};
 use super::error::{ErrorKind, Result};
@@ -13,7 +13,7 @@ use super::knn::NearestNeighbors;
 use super::mining::MiningModel;
 use super::naive_bayes::NaiveBayes;
 use super::neural::NeuralNetwork;
-use super::output::{compile_outputs, to_value, Details, OutputDef, Outputs, Results};
+use super::output::{compile_outputs, put, Details, OutputDef, Outputs, Results};
 use super::regression::RegressionModel;
 use super::rule_set::RuleSet;
 use super::scorecard::Scorecard;
@@ -39,7 +39,12 @@ pub enum Function {
 }
 
 /// What a model type computed, before Targets post-processing.
+///
+/// The tag is a whole word (as [`Val`]'s), so that a result is copied in words: with a byte tag,
+/// the flag beside it was copied with the padding after it, in an unaligned word that a caller
+/// reading the result had to wait for.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u64)]
 pub enum Raw {
     /// No prediction.
     Missing,
@@ -142,7 +147,6 @@ static NO_EXTRAS: Extras = Extras {
         reasons: Vec::new(),
         confidences: Vec::new(),
         rules: None,
-        rule_flags: Vec::new(),
     },
     reports_details: false,
 };
@@ -227,7 +231,7 @@ impl ModelNode {
             .map_or(OpType::Categorical, |field| field.op_type);
         let cats = categories.as_mut();
         let float = read_math_context(element)?;
-        let body = match model_type {
+        let mut body = match model_type {
             ModelType::Tree => Body::Tree(TreeModel::compile(
                 c, scope, element, function, cats, float,
             )?),
@@ -311,8 +315,8 @@ impl ModelNode {
         } else {
             TargetTransform::read(element, target_name.as_deref(), float)?
         };
-        let rules = match &body {
-            Body::Association(association) => Some(association.table()),
+        let mut rules = match &body {
+            Body::Association(association) => Some(RuleChoices::new(association.table())),
             _ => None,
         };
         let outputs = compile_outputs(
@@ -321,8 +325,11 @@ impl ModelNode {
             scope,
             parent,
             categories.as_mut(),
-            rules.is_some(),
+            rules.as_mut(),
         )?;
+        if let Body::Clustering(clustering) = &mut body {
+            clustering.rank_when(outputs.fields.iter().any(OutputDef::reads_ranks));
+        }
         let priors = read_priors(c, element, target.as_ref(), categories.as_mut())?;
         let count = categories.as_ref().map_or(0, Categories::len);
         let categories = categories.map(|categories| c.share_categories(categories));
@@ -386,14 +393,15 @@ impl ModelNode {
         let outcome = self.finish(raw);
         self.last = outcome;
         if !self.extras().outputs.fields.is_empty() {
-            self.write_outputs(env, outcome)?;
+            self.write_outputs(env)?;
         }
         Ok(outcome)
     }
 
-    /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`] and
-    /// [`RegressionModel::prepare_direct`]): possible for a tree or a regression whose output
-    /// fields follow from the prediction alone. Returns whether it is.
+    /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`],
+    /// [`RegressionModel::prepare_direct`] and [`MiningModel::prepare_direct`]): possible for a
+    /// tree, a regression or a segmentation of them whose output fields follow from the
+    /// prediction alone. Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
         let categories = self.categories.as_deref();
         let direct_outputs = self.extras().outputs.unsupported.is_none()
@@ -407,8 +415,15 @@ impl ModelNode {
             Body::Tree(tree) if direct_outputs => tree.prepare_direct(inputs),
             Body::Regression(regression) if direct_outputs => regression.prepare_direct(inputs),
             Body::General(general) if direct_outputs => general.prepare_direct(inputs),
+            Body::Mining(mining) if direct_outputs => mining.prepare_direct(inputs),
             _ => false,
         }
+    }
+
+    /// Whether the model has no output fields (supported or not).
+    pub fn has_no_outputs(&self) -> bool {
+        let outputs = &self.extras().outputs;
+        outputs.fields.is_empty() && outputs.unsupported.is_none()
     }
 
     /// The output fields' values after [`ModelNode::evaluate_direct`].
@@ -434,21 +449,33 @@ impl ModelNode {
             .collect()
     }
 
-    /// Scores a record whose inputs are all present numbers, after
-    /// [`ModelNode::prepare_direct`].
+    /// Scores a record whose inputs are all present numbers (each at its slot in `numbers`),
+    /// after [`ModelNode::prepare_direct`].
     #[inline]
-    pub fn evaluate_direct(&mut self, number: impl Fn(usize) -> f64) -> Result<Outcome> {
+    pub fn evaluate_direct(&mut self, numbers: &[f64]) -> Result<Outcome> {
+        let number = |slot: usize| numbers[slot];
         let raw = match &mut self.body {
             Body::Tree(tree) => tree.evaluate_direct(number, &mut self.probabilities)?,
             Body::Regression(regression) => {
                 regression.evaluate_direct(number, &mut self.probabilities)?
             }
             Body::General(general) => general.evaluate_direct(number)?,
-            _ => return Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
+            _ => self.evaluate_segments_direct(numbers)?,
         };
         let outcome = self.finish(raw);
         self.last = outcome;
         Ok(outcome)
+    }
+
+    /// [`ModelNode::evaluate_direct`] for a segmentation (apart, so that a single tree's or
+    /// regression's scoring stays as short as it was).
+    #[cold]
+    #[inline(never)]
+    fn evaluate_segments_direct(&mut self, numbers: &[f64]) -> Result<Raw> {
+        match &mut self.body {
+            Body::Mining(mining) => mining.evaluate_direct(numbers, &mut self.probabilities),
+            _ => Err(ErrorKind::Scoring("not prepared for direct scoring".into()).into()),
+        }
     }
 
     /// Applies Targets: rescaling of values, defaults and prior probabilities.
@@ -496,14 +523,32 @@ impl ModelNode {
         }
     }
 
-    fn write_outputs(&self, env: &mut Env<'_>, outcome: Outcome) -> Result<()> {
-        let (predicted, winner) = match outcome {
-            Outcome::Missing => (Val::Missing, None),
-            Outcome::Value(value) => (Val::Num(value), None),
+    /// Stores the output fields' values (but those computed when reported).
+    fn write_outputs(&self, env: &mut Env<'_>) -> Result<()> {
+        let mut number = Val::Missing;
+        let results = self.results(&mut number);
+        for output in &self.extras().outputs.fields {
+            if !output.is_computed() {
+                output.write(env, results)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last evaluation's results, for the output fields (`number` keeps a regression's
+    /// value).
+    fn results<'s>(&'s self, number: &'s mut Val) -> Results<'s> {
+        let (predicted, winner) = match self.last {
+            Outcome::Missing => (&Val::Missing, None),
+            Outcome::Value(value) => {
+                *number = Val::Num(value);
+                let number: &Val = number;
+                (number, None)
+            }
             Outcome::Class(index) => (
                 self.categories
                     .as_ref()
-                    .map_or(Val::Missing, |c| c.values[index]),
+                    .map_or(&Val::Missing, |c| &c.values[index]),
                 Some(index),
             ),
         };
@@ -511,39 +556,22 @@ impl ModelNode {
             (Some(probabilities), Some(index)) => Some((probabilities, index)),
             _ => None,
         };
-        let results = Results {
+        Results {
             predicted,
             probabilities,
             winner,
             details: self.details(),
-        };
-        for output in &self.extras().outputs.fields {
-            output.write(env, results)?;
         }
-        Ok(())
     }
 
     /// Appends the values of the output fields [`ModelNode::exposed_outputs`] lists: missing for
     /// the segments whose results were not handed on.
     pub fn report(&self, env: &mut Env<'_>, reported: bool, values: &mut Vec<Value>) -> Result<()> {
-        let details = self.details();
-        for output in &self.extras().outputs.fields {
-            if !reported {
-                values.push(Value::Missing);
-                continue;
-            }
-            if let Some(list) = output.list_value(details)? {
-                values.push(list);
-                continue;
-            }
-            // Each kind of value is pushed as such (as in `OutputDef::write`: a value assembled
-            // on the stack and then copied whole stalls).
-            match env.value(output.slot)? {
-                Val::Num(number) => values.push(Value::Number(number)),
-                Val::Str(id) => values.push(Value::Text(env.shared_text(id))),
-                Val::Bool(flag) => values.push(Value::Boolean(flag)),
-                Val::Missing => values.push(Value::Missing),
-            }
+        let fields = &self.extras().outputs.fields;
+        let start = values.len();
+        values.resize_with(start + fields.len(), || Value::Missing);
+        if reported {
+            self.report_own(env, &mut values[start..])?;
         }
         if let Body::Mining(mining) = &self.body {
             for (segment, passed) in mining.reported_segments() {
@@ -553,11 +581,51 @@ impl ModelNode {
         Ok(())
     }
 
+    /// Sets the values of the model's own output fields: lists of items, values computed when
+    /// reported, and those stored (read in place, kind by kind: the slot was just written in
+    /// parts, which a copy of the whole value would wait for).
+    fn report_own(&self, env: &mut Env<'_>, values: &mut [Value]) -> Result<()> {
+        let details = self.details();
+        let mut number = Val::Missing;
+        let results = self.results(&mut number);
+        for (value, output) in values.iter_mut().zip(&self.extras().outputs.fields) {
+            if let Some(list) = output.list_value(details)? {
+                *value = list;
+            } else if output.is_computed() {
+                output.compute(env, results, value)?;
+            } else {
+                put(env, env.written(output.slot), value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides, once the whole document is compiled, which output fields (the model's and its
+    /// segments') are computed when reported ([`OutputDef::settle`]; `reads`: whether something
+    /// reads a slot).
+    pub fn settle_outputs(&mut self, reads: &dyn Fn(u32) -> bool) {
+        let categories = self.categories.clone();
+        if let Some(extras) = &mut self.extras {
+            let Extras {
+                outputs, details, ..
+            } = &mut **extras;
+            for output in &mut outputs.fields {
+                let read = reads(output.slot);
+                output.settle(read, categories.as_deref(), details.rules.as_ref());
+            }
+        }
+        if let Body::Mining(mining) = &mut self.body {
+            for segment in mining.models_mut() {
+                segment.settle_outputs(reads);
+            }
+        }
+    }
+
     /// The value of the last evaluation, as a caller sees it (a class as its label).
-    pub fn value(&self, env: &Env<'_>) -> Value {
+    pub fn value(&self) -> Value {
         match self.last {
             Outcome::Missing => Value::Missing,
-            Outcome::Value(value) => to_value(env, Val::Num(value)),
+            Outcome::Value(value) => Value::Number(value),
             Outcome::Class(index) => Value::Text(self.labels()[index].clone()),
         }
     }
@@ -569,10 +637,10 @@ impl ModelNode {
 
     /// The value of each target of a model with several (a multi-model chain), or the lists of a
     /// `selectAll` segmentation.
-    pub fn target_values(&self, env: &Env<'_>) -> Vec<Value> {
+    pub fn target_values(&self) -> Vec<Value> {
         match &self.body {
-            Body::Mining(mining) => mining.target_values(env),
-            _ => vec![self.value(env)],
+            Body::Mining(mining) => mining.target_values(),
+            _ => vec![self.value()],
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::association::{Algorithm, Measure, RuleQuery, RuleTable};
+use super::association::{Algorithm, Choice, Measure, RuleChoices};
 use super::compile::{Compiler, FieldInfo, ScopeId};
 use super::error::Result;
 use super::eval::{Env, SlotDef};
@@ -25,11 +25,9 @@ pub struct Details {
     pub reasons: Vec<Val>,
     /// Each category's confidence, for a rule set.
     pub confidences: Vec<f64>,
-    /// For an association model: its rules, each rule's (antecedent holds, consequent holds) in
-    /// this record, and room to rank them.
-    pub rules: Option<Arc<RuleTable>>,
-    /// See `rules`.
-    pub rule_flags: Vec<(bool, bool)>,
+    /// For an association model: the rules its output fields choose, and which each chose in
+    /// this record.
+    pub rules: Option<RuleChoices>,
 }
 
 /// What an OutputField reports.
@@ -51,8 +49,8 @@ enum OutputKind {
     Reason(usize),
     /// The confidence of a category (of the predicted class when `None`).
     Confidence(Option<usize>),
-    /// Something of an association rule.
-    Rule(RuleQuery),
+    /// Something of the rule an association model's choice (by index) picked.
+    Rule { feature: Measure, choice: usize },
 }
 
 /// Which entity an affinity is about.
@@ -72,6 +70,9 @@ pub struct OutputDef {
     kind: OutputKind,
     /// The declared data type (none: the value as the feature gives it).
     data_type: Option<DataType>,
+    /// Whether the value is computed when it is reported, not stored when the model ran:
+    /// nothing reads the slot, and computing it cannot fail ([`OutputDef::settle`]).
+    computed: bool,
 }
 
 /// A model's OutputFields: those it computes, and those whose feature is not supported (which
@@ -86,14 +87,15 @@ pub struct Outputs {
 
 /// Compiles the OutputFields of `model`. Each supported field becomes visible in the model's own
 /// scope (for later output fields) and in `parent` (for later segments). For an association
-/// model (`rules`), the rule features apply.
+/// model (`rules`), the rule features apply, and the fields' choices of rules are added to
+/// `rules`.
 pub fn compile_outputs(
     c: &mut Compiler<'_, '_>,
     model: &El<'_, '_>,
     scope: ScopeId,
     parent: Option<ScopeId>,
     categories: Option<&mut Categories>,
-    rules: bool,
+    mut rules: Option<&mut RuleChoices>,
 ) -> Result<Outputs> {
     let mut outputs = Outputs::default();
     let Some(output) = model.child("Output") else {
@@ -102,9 +104,12 @@ pub fn compile_outputs(
     let mut categories = categories;
     for field in output.children_named("OutputField") {
         let name = field.required("name")?;
-        let compiled = match rules {
-            true => rule_query(&field).map(OutputKind::Rule),
-            false => compile_kind(c, scope, &field, categories.as_deref_mut()),
+        let compiled = match rules.as_deref_mut() {
+            Some(rules) => rule_query(&field).map(|(feature, choice)| OutputKind::Rule {
+                feature,
+                choice: rules.add(choice),
+            }),
+            None => compile_kind(c, scope, &field, categories.as_deref_mut()),
         };
         let kind = match compiled {
             Ok(kind) => kind,
@@ -138,6 +143,7 @@ pub fn compile_outputs(
             slot,
             kind,
             data_type: declared,
+            computed: false,
         });
     }
     Ok(outputs)
@@ -192,8 +198,8 @@ fn compile_kind(
     })
 }
 
-/// The rule an association model's output field reports.
-fn rule_query(field: &El<'_, '_>) -> Result<RuleQuery, String> {
+/// What an association model's output field reports, of which rule.
+fn rule_query(field: &El<'_, '_>) -> Result<(Measure, Choice), String> {
     let keyword = |name: &str, default: &'static str| field.attr(name).unwrap_or(default);
     let measure = |name: &str, default: &'static str| {
         let text = keyword(name, default);
@@ -223,13 +229,13 @@ fn rule_query(field: &El<'_, '_>) -> Result<RuleQuery, String> {
         Ok(Some(0)) | Err(_) => return Err("a rank that is not a positive integer".to_owned()),
         Ok(rank) => rank.unwrap_or(1),
     };
-    Ok(RuleQuery {
-        feature,
+    let choice = Choice {
         algorithm,
         rank,
         basis: measure("rankBasis", "confidence")?,
         descending,
-    })
+    };
+    Ok((feature, choice))
 }
 
 impl OutputKind {
@@ -238,7 +244,7 @@ impl OutputKind {
         match self {
             OutputKind::Predicted => categories.map_or(DataType::Double, |c| c.data_type),
             OutputKind::Entity(_) | OutputKind::Reason(_) | OutputKind::Cluster => DataType::String,
-            OutputKind::Rule(query) if !query.feature.is_number() => DataType::String,
+            OutputKind::Rule { feature, .. } if !feature.is_number() => DataType::String,
             _ => DataType::Double,
         }
     }
@@ -248,8 +254,8 @@ impl OutputKind {
 /// the winner's index when the model gave them.
 #[derive(Clone, Copy)]
 pub struct Results<'r> {
-    /// The predicted value.
-    pub predicted: Val,
+    /// The predicted value (a class's value where its categories keep it).
+    pub predicted: &'r Val,
     /// The class probabilities and the predicted class's index.
     pub probabilities: Option<(&'r [f64], usize)>,
     /// The predicted class's index.
@@ -262,62 +268,179 @@ impl OutputDef {
     /// Computes and stores the field's value for the current record (a list of items, which a
     /// slot cannot hold, is stored as missing: [`OutputDef::list_value`] reports it).
     pub fn write(&self, env: &mut Env<'_>, results: Results<'_>) -> Result<()> {
-        let details = results.details;
-        let value = match &self.kind {
-            OutputKind::Rule(query) => match &details.rules {
-                Some(table) => match table.select(query, &details.rule_flags)? {
-                    Some(rule) => table.slot_value(rule, query.feature),
-                    None => Val::Missing,
+        // A number is stored from its parts where it is made, a value kept elsewhere is copied
+        // whole from there: a value assembled on the stack and then copied whole stalls (its
+        // parts were written separately).
+        let value = match self.number(results)? {
+            Some(number) if self.keeps(Val::Num(0.0)) => {
+                env.set(self.slot, number.map_or(Val::Missing, Val::Num));
+                return Ok(());
+            }
+            Some(number) => number.map_or(Val::Missing, Val::Num),
+            None => match self.stored(results)? {
+                Some(value) if self.keeps(*value) => {
+                    env.set(self.slot, *value);
+                    return Ok(());
+                }
+                Some(value) => *value,
+                None => match &self.kind {
+                    OutputKind::Transformed(expr) => expr.eval(env)?,
+                    _ => Val::Missing,
                 },
-                None => Val::Missing,
             },
-            OutputKind::Predicted => results.predicted,
+        };
+        let value = match self.data_type {
+            Some(data_type) => env.cast(value, data_type)?,
+            None => value,
+        };
+        env.set(self.slot, value);
+        Ok(())
+    }
+
+    /// Decides, once the whole document is compiled (`read`: whether anything reads the
+    /// field's slot), whether the value is computed when reported: for a field nothing reads
+    /// whose value follows from the model's results and whose conversion cannot fail.
+    pub fn settle(
+        &mut self,
+        read: bool,
+        categories: Option<&Categories>,
+        rules: Option<&RuleChoices>,
+    ) {
+        let predicted = categories.map_or(DataType::Double, |c| c.data_type);
+        let numbers = |kind: &OutputKind| match kind {
+            OutputKind::Probability(_) | OutputKind::Affinity(_) | OutputKind::Confidence(_) => {
+                true
+            }
+            OutputKind::Rule { feature, .. } => feature.is_number(),
+            OutputKind::Predicted => predicted == DataType::Double,
+            _ => false,
+        };
+        let cannot_fail = match (&self.kind, self.data_type) {
+            (OutputKind::Transformed(_), _) => false,
+            (OutputKind::Rule { choice, .. }, _)
+                if !rules.is_some_and(|rules| rules.cannot_fail(*choice)) =>
+            {
+                false
+            }
+            // Anything converts to a string.
+            (_, None | Some(DataType::String)) => true,
+            (kind, Some(DataType::Double)) => numbers(kind),
+            (OutputKind::Predicted, Some(data_type)) => {
+                data_type == predicted && data_type == DataType::Boolean
+            }
+            _ => false,
+        };
+        self.computed = !read && cannot_fail;
+    }
+
+    /// Whether the field reads the entities by rank (which must then be ranked).
+    pub fn reads_ranks(&self) -> bool {
+        matches!(
+            self.kind,
+            OutputKind::Entity(_) | OutputKind::Cluster | OutputKind::Affinity(EntityRef::Rank(_))
+        )
+    }
+
+    /// Whether the value is computed when reported (never stored).
+    pub fn is_computed(&self) -> bool {
+        self.computed
+    }
+
+    /// Computes the value of a field [`OutputDef::is_computed`] says is computed when reported,
+    /// into `value`, as the caller sees it: what [`OutputDef::write`] would have stored.
+    pub fn compute(
+        &self,
+        env: &mut Env<'_>,
+        results: Results<'_>,
+        value: &mut Value,
+    ) -> Result<()> {
+        // As `write` stores them: numbers from their parts, kept values from where they are.
+        let computed = match self.number(results)? {
+            Some(Some(number)) if self.keeps(Val::Num(number)) => {
+                *value = Value::Number(number);
+                return Ok(());
+            }
+            Some(number) => number.map_or(Val::Missing, Val::Num),
+            None => match self.stored(results)? {
+                Some(stored) if self.keeps(*stored) => {
+                    put(env, stored, value);
+                    return Ok(());
+                }
+                stored => stored.copied().unwrap_or(Val::Missing),
+            },
+        };
+        let converted = match self.data_type {
+            Some(data_type) => env.cast(computed, data_type)?,
+            None => computed,
+        };
+        put(env, &converted, value);
+        Ok(())
+    }
+
+    /// Whether the field stores a value of this kind as it is (it declares no type, or that
+    /// of the value, or the value is missing).
+    fn keeps(&self, value: Val) -> bool {
+        self.data_type
+            .is_none_or(|data_type| value.is_missing() || value.has_type(data_type))
+    }
+
+    /// The number the field reports, for the kinds that report one (`Some(None)`: missing).
+    #[inline(always)]
+    fn number(&self, results: Results<'_>) -> Result<Option<Option<f64>>> {
+        let details = results.details;
+        Ok(Some(match &self.kind {
+            OutputKind::Predicted => match *results.predicted {
+                Val::Num(number) => Some(number),
+                Val::Missing => None,
+                _ => return Ok(None),
+            },
             OutputKind::Probability(category) => match (results.probabilities, category) {
-                (Some((probabilities, _)), Some(index)) => Val::Num(probabilities[*index]),
-                (Some((probabilities, winner)), None) => Val::Num(probabilities[winner]),
-                (None, _) => Val::Missing,
+                (Some((probabilities, _)), Some(index)) => Some(probabilities[*index]),
+                (Some((probabilities, winner)), None) => Some(probabilities[winner]),
+                (None, _) => None,
             },
-            OutputKind::Transformed(expr) => expr.eval(env)?,
-            OutputKind::Entity(rank) => details
-                .ranked
-                .get(rank - 1)
-                .map_or(Val::Missing, |(id, _)| *id),
-            OutputKind::Cluster => details.ranked.first().map_or(Val::Missing, |(id, _)| *id),
-            OutputKind::Affinity(EntityRef::Rank(rank)) => details
-                .ranked
-                .get(rank - 1)
-                .map_or(Val::Missing, |(_, affinity)| Val::Num(*affinity)),
+            OutputKind::Affinity(EntityRef::Rank(rank)) => {
+                details.ranked.get(rank - 1).map(|(_, affinity)| *affinity)
+            }
             OutputKind::Affinity(EntityRef::Id(id)) => details
                 .ranked
                 .iter()
                 .find(|(entity, _)| entity == id)
-                .map_or(Val::Missing, |(_, affinity)| Val::Num(*affinity)),
+                .map(|(_, affinity)| *affinity),
             OutputKind::Confidence(category) => category
                 .or(results.winner)
                 .and_then(|index| details.confidences.get(index))
-                .map_or(Val::Missing, |confidence| Val::Num(*confidence)),
-            OutputKind::Reason(rank) => details
-                .reasons
+                .copied(),
+            OutputKind::Rule { feature, choice } if feature.is_number() => match &details.rules {
+                Some(rules) => rules.number(*choice, *feature)?,
+                None => None,
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The value the field reports as it is kept elsewhere, for the kinds that report one
+    /// (predicted classes, entities, reason codes, rules' texts).
+    #[inline(always)]
+    fn stored<'r>(&self, results: Results<'r>) -> Result<Option<&'r Val>> {
+        let details = results.details;
+        let entity = |rank: usize| {
+            details
+                .ranked
                 .get(rank - 1)
-                .copied()
-                .unwrap_or(Val::Missing),
+                .map_or(&Val::Missing, |(id, _)| id)
         };
-        // The values that need no conversion are stored rebuilt from their parts: a value
-        // assembled on the stack and then copied whole stalls (its parts were written
-        // separately).
-        match (value, self.data_type) {
-            (Val::Num(number), None | Some(DataType::Double)) => {
-                env.set(self.slot, Val::Num(number));
-            }
-            (Val::Str(id), None | Some(DataType::String)) => env.set(self.slot, Val::Str(id)),
-            (Val::Missing, _) => env.set(self.slot, Val::Missing),
-            (value, None) => env.set(self.slot, value),
-            (value, Some(data_type)) => {
-                let value = env.cast(value, data_type)?;
-                env.set(self.slot, value);
-            }
-        }
-        Ok(())
+        Ok(Some(match &self.kind {
+            OutputKind::Predicted => results.predicted,
+            OutputKind::Entity(rank) => entity(*rank),
+            OutputKind::Cluster => entity(1),
+            OutputKind::Reason(rank) => details.reasons.get(rank - 1).unwrap_or(&Val::Missing),
+            OutputKind::Rule { feature, choice } => match &details.rules {
+                Some(rules) => rules.text(*choice, *feature)?,
+                None => &Val::Missing,
+            },
+            _ => return Ok(None),
+        }))
     }
 }
 
@@ -355,33 +478,27 @@ impl OutputDef {
     /// The value of a rule output whose value is a list of items (antecedent, consequent), which
     /// the caller gets instead of the slot's.
     pub fn list_value(&self, details: &Details) -> Result<Option<Value>> {
-        match &self.kind {
-            OutputKind::Rule(query)
-                if matches!(query.feature, Measure::Antecedent | Measure::Consequent) =>
-            {
-                self.rule_value(details, query).map(Some)
-            }
+        match (&self.kind, &details.rules) {
+            (
+                OutputKind::Rule {
+                    feature: feature @ (Measure::Antecedent | Measure::Consequent),
+                    choice,
+                },
+                Some(rules),
+            ) => rules.report(*choice, *feature).map(Some),
             _ => Ok(None),
         }
     }
-
-    fn rule_value(&self, details: &Details, query: &RuleQuery) -> Result<Value> {
-        let Some(table) = &details.rules else {
-            return Ok(Value::Missing);
-        };
-        Ok(match table.select(query, &details.rule_flags)? {
-            Some(rule) => table.report(rule, query.feature),
-            None => Value::Missing,
-        })
-    }
 }
 
-/// The value a caller sees for `value`.
-pub fn to_value(env: &Env<'_>, value: Val) -> Value {
-    match value {
-        Val::Missing => Value::Missing,
-        Val::Num(number) => Value::Number(number),
-        Val::Bool(flag) => Value::Boolean(flag),
-        Val::Str(id) => Value::Text(env.shared_text(id)),
+/// Sets `value` to what a caller sees of `stored`, kind by kind (a value assembled first and
+/// then copied whole would wait for its parts to be stored).
+#[inline(always)]
+pub fn put(env: &Env<'_>, stored: &Val, value: &mut Value) {
+    match stored {
+        Val::Num(number) => *value = Value::Number(*number),
+        Val::Str(id) => *value = Value::Text(env.shared_text(*id)),
+        Val::Bool(flag) => *value = Value::Boolean(*flag),
+        Val::Missing => *value = Value::Missing,
     }
 }

@@ -58,7 +58,7 @@ impl Model {
             )));
         }
         if let (true, Some(numbers)) = (self.direct, &record.numbers) {
-            return score_numbers(&mut self.root, |slot| numbers[slot], &self.reporting);
+            return score_numbers(&mut self.root, numbers, &self.reporting);
         }
         let mut env = Env::new(&self.program, &mut self.slots);
         env.restore_record_texts(&record.texts);

@@ -169,6 +169,18 @@ impl Val {
     pub fn is_missing(self) -> bool {
         matches!(self, Val::Missing)
     }
+
+    /// Whether the value is present and of `data_type` as such (a number of a double field, a
+    /// string of a string field, a boolean of a boolean field).
+    #[inline]
+    pub fn has_type(self, data_type: DataType) -> bool {
+        matches!(
+            (self, data_type),
+            (Val::Num(_), DataType::Double)
+                | (Val::Str(_), DataType::String)
+                | (Val::Bool(_), DataType::Boolean)
+        )
+    }
 }
 
 /// Rounds `value` to the precision of `data_type` (float fields hold `f32` values).
