@@ -205,13 +205,10 @@ pub fn staged(mut descriptor: ModelDescriptor) -> ModelDescriptor {
 /// kept, so that a restart replays them all in order).
 pub fn model_key(descriptor: &ModelDescriptor) -> String {
     let data_type = &descriptor.data_type;
-    if descriptor.message_content.is_some() {
+    if descriptor.carries_model() {
         return format!("{data_type}/{}", descriptor.name);
     }
-    let operation = descriptor
-        .lifecycle
-        .as_ref()
-        .map_or(Operation::Serve, |lifecycle| lifecycle.operation());
+    let operation = descriptor.operation();
     let unique = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

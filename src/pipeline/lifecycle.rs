@@ -55,19 +55,6 @@ pub struct Lineup {
 /// The default number of versions a key keeps (besides those in use).
 pub const VERSIONS_KEPT: usize = 5;
 
-/// Whether a descriptor carries a model to build (bytes or a location).
-pub fn carries_model(descriptor: &ModelDescriptor) -> bool {
-    descriptor.message_content.is_some()
-}
-
-/// A descriptor's operation (a plain descriptor serves its model).
-pub fn operation(descriptor: &ModelDescriptor) -> Operation {
-    descriptor
-        .lifecycle
-        .as_ref()
-        .map_or(Operation::Serve, |lifecycle| lifecycle.operation())
-}
-
 impl Lineup {
     /// Whether anything serves the key's records.
     pub fn serves(&self) -> bool {
@@ -96,7 +83,7 @@ impl Lineup {
     /// not in use.
     pub fn apply(&mut self, descriptor: &ModelDescriptor, keep: usize) -> Result<bool, String> {
         let mut next = self.clone();
-        let adds = carries_model(descriptor);
+        let adds = descriptor.carries_model();
         if adds {
             let name: Arc<str> = descriptor.name.as_str().into();
             next.versions.retain(|version| *version != name);
@@ -116,15 +103,15 @@ impl Lineup {
             "" => descriptor.name.as_str(),
             name => name,
         };
-        match operation(descriptor) {
-            Operation::Serve if !carries_model(descriptor) => {
+        match descriptor.operation() {
+            Operation::Serve if !descriptor.carries_model() => {
                 Err("the descriptor carries neither model bytes nor a location".into())
             }
             Operation::Serve if self.pinned => Ok(()),
             Operation::Serve => self.make_current(self.kept(named)?),
             Operation::Stage => Ok(()),
             Operation::Rollback => {
-                let target = match (lifecycle.model.is_empty(), carries_model(descriptor)) {
+                let target = match (lifecycle.model.is_empty(), descriptor.carries_model()) {
                     (true, false) => self.previous()?,
                     _ => self.kept(named)?,
                 };

@@ -49,7 +49,7 @@ use timely::progress::frontier::MutableAntichain;
 use timely::scheduling::{Activator, SyncActivator};
 
 use super::ensemble::{answered_in_time, decide};
-use super::lifecycle::{canary_takes, operation, Lineup, VERSIONS_KEPT};
+use super::lifecycle::{canary_takes, Lineup, VERSIONS_KEPT};
 use super::loader::{BuildOutcome, BuildRequest, Loader, Ticket};
 use crate::model::{contained, Model, ModelError, Prediction};
 use crate::proto::lifecycle::{Decider, Operation};
@@ -704,7 +704,7 @@ impl<R: Record> ServingState<R> {
         descriptor: &Sourced<ModelDescriptor>,
         reason: &str,
     ) {
-        let operation = operation(&descriptor.record);
+        let operation = descriptor.record.operation();
         if operation == Operation::Serve {
             self.reporter.counters.model_load_failures.inc();
             return self.give_up(key, time, descriptor, Stage::ModelLoad, reason.to_owned());
@@ -1111,7 +1111,7 @@ fn score_single<R: Record>(
     match role {
         Role::Canary if config.stats_interval.is_some() => {
             slot.state
-                .count_role(&tag.name, "canary", duration_ns, None);
+                .count_role(&tag.name, Role::Canary.name(), duration_ns, None);
             slot.changed = true;
         }
         _ => count_live(slot, duration_ns, config),
@@ -1166,7 +1166,8 @@ fn score_ensemble<R: Record>(
                 .count_role(&member.model, "member", member.duration_ns, agreed);
         }
         let name = tag.as_ref().map_or("", |tag| &*tag.name);
-        slot.state.count_role(name, "ensemble", duration_ns, None);
+        slot.state
+            .count_role(name, Role::Ensemble.name(), duration_ns, None);
         slot.changed = true;
     }
     Answer {
@@ -1195,7 +1196,7 @@ fn score_shadow<R: Record>(
         let answer = result.as_ref().map_err(|error| error.to_string()).cloned();
         let agreed = agrees(&answer, serving);
         slot.state
-            .count_role(&tag.name, "shadow", duration_ns, agreed);
+            .count_role(&tag.name, Role::Shadow.name(), duration_ns, agreed);
         slot.changed = true;
     }
     let (outcome, _) = outcome_of(result, context.reporter, false);
