@@ -270,11 +270,11 @@ fn lifecycle_on_kafka(pipeline: PipelineKind) {
         "{pipeline}: the newest serves"
     );
 
-    // A rollback while records stream: every record once, by logistic then by tree, for good.
+    // A rollback while records stream (4 s of them): every record once, by logistic then by tree, for good.
     std::thread::scope(|scope| {
         let streamer = scope.spawn(|| {
             publisher
-                .publish_records(&topics.data, records(4_000), Some(2_000.0), |_| {})
+                .publish_records(&topics.data, records(4_000), Some(1_000.0), |_| {})
                 .unwrap()
         });
         // Under way: a few hundred of the stream's records are scored.
