@@ -204,6 +204,7 @@ fn throughput(
             mut data,
             mut models,
             probe,
+            ..
         } = match kind {
             Some(kind) => {
                 let serving = Serving {
@@ -212,6 +213,7 @@ fn throughput(
                     reporter: Reporter::for_worker(worker, counters.clone()),
                     loader: loader.clone(),
                     deliver_where_read: false,
+                    monitoring: None,
                 };
                 serving_dataflow(worker, serving, |_, _| {})
             }
@@ -268,6 +270,7 @@ fn passthrough(worker: &mut Worker) -> ServingDataflow<WineRecord> {
         data,
         models,
         probe,
+        monitor: None,
     }
 }
 

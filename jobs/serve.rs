@@ -25,7 +25,7 @@ use clap::{ArgAction, Parser};
 use cli::{init_logging, ClusterArgs, KafkaArgs, RecordKind};
 use modelserver::job::{exit_on_panic, DeadLetterTopic, Job, JobConfig, StateOptions};
 use modelserver::model::ModelSource;
-use modelserver::pipeline::{PipelineKind, ServingConfig};
+use modelserver::pipeline::{MonitorConfig, PipelineKind, ServingConfig};
 use modelserver::record::{FeatureRecord, PayloadFormat, WineRecord};
 
 /// Serve models on a live Kafka stream, swapping them while data flows.
@@ -88,7 +88,19 @@ struct Args {
     /// Exit once no input has seen a message for this many seconds.
     #[arg(long)]
     exit_when_idle: Option<f64>,
-    /// Answer state queries (GET /models, /models/{dataType}, /health, /metrics) on this address;
+    /// Seconds of ingestion time the monitoring dataflow's window covers (GET /monitor).
+    #[arg(long, default_value_t = MonitorConfig::default().window.as_secs())]
+    monitor_window_s: u64,
+    /// Milliseconds between two slides of the monitoring window (and readings of it).
+    #[arg(long, default_value_t = MonitorConfig::default().tick.as_millis() as u64)]
+    monitor_tick_ms: u64,
+    /// The population stability index above which a window has drifted from its reference.
+    #[arg(long, default_value_t = MonitorConfig::default().drift_threshold)]
+    drift_threshold: f64,
+    /// Run no monitoring dataflow.
+    #[arg(long)]
+    no_monitor: bool,
+    /// Answer state queries (GET /models, /models/{dataType}, /monitor, /health, /metrics) on this address;
     /// process p of a job listens on the port plus p.
     #[arg(long)]
     state_addr: Option<std::net::SocketAddr>,
@@ -193,6 +205,11 @@ fn job_config(args: Args) -> JobConfig {
         events_topic: args.state_topic,
         timely_events: args.timely_events,
     };
+    config.monitor = (!args.no_monitor).then(|| MonitorConfig {
+        window: Duration::from_secs(args.monitor_window_s.max(1)),
+        tick: Duration::from_millis(args.monitor_tick_ms.max(1)),
+        drift_threshold: args.drift_threshold,
+    });
     config.commit_interval = Duration::from_millis(args.commit_interval_ms);
     config.max_lag = Duration::from_millis(args.max_lag_ms);
     config.startup_timeout = Duration::from_secs(args.startup_timeout_s);

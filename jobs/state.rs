@@ -5,6 +5,7 @@
 //! state --addr 127.0.0.1:9100                          # one process
 //! state -h hosts.txt --port 9100                       # every process of a hostfile
 //! state -h hosts.txt --port 9100 --data-type wine --json
+//! state --addr 127.0.0.1:9100 --monitor                # the monitoring window's figures
 //! ```
 
 #![forbid(unsafe_code)]
@@ -15,7 +16,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{ArgAction, Parser};
-use modelserver::state::query::{hostfile_endpoints, query_job, render_table};
+use modelserver::state::query::{
+    hostfile_endpoints, query_job, query_monitor, render_monitor, render_table,
+};
 
 /// Show the model state of a running serving job.
 #[derive(Parser, Debug)]
@@ -33,6 +36,9 @@ struct Args {
     /// Only this data type.
     #[arg(long)]
     data_type: Option<String>,
+    /// Show the monitoring window's figures (GET /monitor) instead of the models.
+    #[arg(long)]
+    monitor: bool,
     /// Print the merged answers as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -68,6 +74,9 @@ fn main() -> Result<()> {
 
 /// Prints the merged state once; returns whether every process answered.
 fn show(args: &Args, endpoints: &[String]) -> Result<bool> {
+    if args.monitor {
+        return show_monitor(args, endpoints);
+    }
     let mut report = query_job(endpoints, Duration::from_secs_f64(args.timeout));
     for unreachable in &report.unreachable {
         eprintln!("{}: {}", unreachable.addr, unreachable.error);
@@ -79,6 +88,22 @@ fn show(args: &Args, endpoints: &[String]) -> Result<bool> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !report.processes.is_empty() {
         print!("{}", render_table(&report));
+    }
+    Ok(report.unreachable.is_empty())
+}
+
+/// Prints the merged monitoring figures once; returns whether every process answered.
+fn show_monitor(args: &Args, endpoints: &[String]) -> Result<bool> {
+    let mut report = query_monitor(endpoints, Duration::from_secs_f64(args.timeout));
+    for unreachable in &report.unreachable {
+        eprintln!("{}: {}", unreachable.addr, unreachable.error);
+    }
+    if let Some(data_type) = &args.data_type {
+        report.retain_data_type(data_type);
+    }
+    match args.json {
+        true => println!("{}", serde_json::to_string_pretty(&report)?),
+        false => print!("{}", render_monitor(&report)),
     }
     Ok(report.unreachable.is_empty())
 }

@@ -39,7 +39,8 @@ use crate::kafka::source::{PartitionSource, SourceOptions, StartAt};
 use crate::kafka::KafkaConfig;
 use crate::model::{panics_contained, ModelSource};
 use crate::pipeline::{
-    serving_dataflow, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
+    serving_dataflow, Loader, MonitorConfig, Monitoring, PipelineKind, Serving, ServingConfig,
+    ServingDataflow,
 };
 use crate::proto::ModelDescriptor;
 use crate::record::lag::BrokerStatus;
@@ -89,6 +90,8 @@ pub struct JobConfig {
     pub exit_when_idle: Option<Duration>,
     /// How the job shows its state.
     pub state: StateOptions,
+    /// How the job monitors what it serves (`None`: it does not).
+    pub monitor: Option<MonitorConfig>,
 }
 
 /// Where a job's dead letters go.
@@ -168,6 +171,7 @@ impl JobConfig {
             startup_timeout: Self::STARTUP_TIMEOUT,
             exit_when_idle: None,
             state: StateOptions::default(),
+            monitor: Some(MonitorConfig::default()),
         }
     }
 
@@ -626,7 +630,14 @@ fn run_worker<R: Record>(
         reporter,
         loader: job.loader.clone(),
         deliver_where_read: config.exactly_once,
+        monitoring: config.monitor.map(|config| Monitoring {
+            config,
+            monitors: process.monitors().clone(),
+        }),
     };
+    if config.monitor.is_some() {
+        process.monitoring();
+    }
     let (mut output, dataflow) = match config.exactly_once {
         false => {
             let deliver = {
@@ -669,6 +680,7 @@ fn run_worker<R: Record>(
         data,
         models,
         probe,
+        mut monitor,
     } = dataflow;
     let source = |topic: &str, start, track_end| {
         let options = SourceOptions {
@@ -729,6 +741,9 @@ fn run_worker<R: Record>(
             worker.step_or_park(Some(config.poll_wait));
         }
         output.collect();
+        if let Some(monitor) = &mut monitor {
+            monitor.publish();
+        }
         if committer.is_due() {
             committer.commit(&probe, &inputs.data_source, &mut output, job)?;
         } else if committer.awaits_delivery() {

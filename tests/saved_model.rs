@@ -447,12 +447,14 @@ fn serve(
             reporter: Reporter::for_worker(worker, counters.clone()),
             loader: loader.clone(),
             deliver_where_read: false,
+            monitoring: None,
         };
         let deliver = move |_, scored: &Scored| sink.lock().unwrap().push(scored.clone());
         let ServingDataflow {
             mut data,
             mut models,
             probe,
+            ..
         } = serving_dataflow(worker, serving, deliver);
         if worker.index() != 0 {
             return;

@@ -11,6 +11,9 @@
 //!   fresh `serve` reads the whole backlog. Records/s from the output messages' own Kafka
 //!   timestamps (first to last), as a ratio to the passthrough; start-up (process start → first
 //!   result); the job's CPU seconds (`/proc`) per million records;
+//! - **monitoring**: the cost of the monitoring dataflow: records/s of a job with it (the
+//!   default) and without (`--no-monitor`), two models, keyed and flat, 1 process × 2 workers,
+//!   runs alternating, best of two each, and the ratio;
 //! - **startup**: process start → first result's Kafka timestamp, with the backlog waiting,
 //!   keyed and flat (1 process × 2 workers, 5-tree forest), median of a few runs;
 //! - **scaling**: throughput vs forest size (synthetic forests of 10, 100, 500 trees), keyed and
@@ -64,8 +67,9 @@ use forest::ForestWriter;
 const PARTITIONS: i32 = 2;
 
 /// The sections, in the order they run.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "throughput",
+    "monitoring",
     "startup",
     "scaling",
     "latency",
@@ -301,6 +305,7 @@ fn main() {
         println!("== {section} ==");
         match section {
             "throughput" => throughput::throughput(&mut bench),
+            "monitoring" => throughput::monitoring(&mut bench),
             "startup" => throughput::startup(&mut bench),
             "scaling" => throughput::scaling(&mut bench),
             "latency" => latency::latency(&mut bench),

@@ -3,13 +3,15 @@
 //!
 //! - [`keyed`]: data and models are exchanged by `dataType`, so each key's model lives on exactly
 //!   one worker;
-//! - [`flat`]: models are broadcast to every worker, data is spread over all workers.
+//! - [`flat`]: models are broadcast to every worker, data is spread over all workers;
+//! - [`monitor`]: beside them, the monitoring dataflow over the records read and the results.
 
 pub mod ensemble;
 pub mod flat;
 pub mod keyed;
 pub mod lifecycle;
 pub mod loader;
+pub mod monitor;
 pub mod serving;
 
 use std::sync::Arc;
@@ -20,8 +22,10 @@ use timely::worker::Worker;
 
 use crate::proto::ModelDescriptor;
 use crate::record::{Record, Scored, Sourced, Time};
+use crate::state::monitor::Monitors;
 use crate::state::Reporter;
 pub use loader::Loader;
+pub use monitor::{Monitor, MonitorConfig};
 pub use serving::ServingConfig;
 
 /// Which pipeline a job runs.
@@ -79,6 +83,17 @@ pub struct ServingDataflow<R: Record> {
     pub models: InputHandleVec<Time, Sourced<ModelDescriptor>>,
     /// The output frontier: every result of a time before it has been delivered.
     pub probe: ProbeHandle<Time>,
+    /// The reader of the monitoring dataflow, when it runs.
+    pub monitor: Option<Monitor>,
+}
+
+/// Whether and how a serving dataflow monitors what it serves, and where the figures go.
+#[derive(Clone)]
+pub struct Monitoring {
+    /// The window and the drift threshold.
+    pub config: MonitorConfig,
+    /// Where the figures go (the process's).
+    pub monitors: Arc<Monitors>,
 }
 
 /// What a worker's serving dataflow is made of, besides its inputs and its delivery.
@@ -96,6 +111,8 @@ pub struct Serving {
     /// reads partition `p` of `W` is `p mod W`), so that a worker's transaction holds its own
     /// partitions' offsets and their results. Otherwise by the worker that scored it.
     pub deliver_where_read: bool,
+    /// The monitoring dataflow beside the pipeline, if any.
+    pub monitoring: Option<Monitoring>,
 }
 
 /// Builds on `worker` the dataflow a serving job runs: the two inputs, the pipeline, and
@@ -109,7 +126,8 @@ pub fn serving_dataflow<R: Record>(
     let mut data = InputHandleVec::new();
     let mut models = InputHandleVec::new();
     let probe = ProbeHandle::new();
-    worker.dataflow(|scope| {
+    let index = worker.index();
+    let monitor = worker.dataflow(|scope| {
         let data = data.to_stream(scope);
         let models = models.to_stream(scope);
         let Serving {
@@ -118,8 +136,14 @@ pub fn serving_dataflow<R: Record>(
             reporter,
             loader,
             deliver_where_read,
+            monitoring,
         } = serving;
-        let results = build::<R>(kind, data, models, config, reporter, loader);
+        let monitored = data.clone();
+        let results = build::<R>(kind, data, models, config, reporter.clone(), loader);
+        let monitor = monitoring.map(|Monitoring { config, monitors }| {
+            let trace = monitor::arrange_window(monitored, results.clone(), &config);
+            Monitor::new(trace, config, index, reporter, monitors)
+        });
         let results = match deliver_where_read {
             true => results.exchange(|scored: &Scored| scored.origin.partition as u64),
             false => results,
@@ -132,11 +156,13 @@ pub fn serving_dataflow<R: Record>(
                 }
             })
             .probe_with(&probe);
+        monitor
     });
     ServingDataflow {
         data,
         models,
         probe,
+        monitor,
     }
 }
 

@@ -46,11 +46,22 @@ impl Record for FeatureRecord {
                 &self.features[*hint]
             }
         };
-        Some(match &feature.value {
-            Some(feature::Value::Number(number)) => Input::Number(*number),
-            Some(feature::Value::Category(category)) => Input::Text(category),
-            None => Input::Missing,
-        })
+        Some(input_of(feature))
+    }
+
+    fn for_each_feature(&self, mut each: impl FnMut(&str, Input<'_>)) {
+        for feature in &self.features {
+            each(&feature.name, input_of(feature));
+        }
+    }
+}
+
+/// A feature's value as a model input.
+fn input_of(feature: &Feature) -> Input<'_> {
+    match &feature.value {
+        Some(feature::Value::Number(number)) => Input::Number(*number),
+        Some(feature::Value::Category(category)) => Input::Text(category),
+        None => Input::Missing,
     }
 }
 

@@ -43,6 +43,19 @@ pub trait Record: Clone + Send + Serialize + DeserializeOwned + 'static {
     /// the previous lookup of this name found it); it is updated.
     fn feature(&self, name: &str, hint: &mut usize) -> Option<Input<'_>>;
 
+    /// Calls `each` with the name and value of every feature of the record: those of
+    /// [`Record::FEATURES`], in order, or the ones the record names.
+    fn for_each_feature(&self, mut each: impl FnMut(&str, Input<'_>)) {
+        let names = Self::FEATURES.map_or(&[][..], |schema| schema.names);
+        for (position, name) in names.iter().enumerate() {
+            let mut hint = position;
+            each(
+                name,
+                self.feature(name, &mut hint).unwrap_or(Input::Missing),
+            );
+        }
+    }
+
     /// Appends the values of [`Record::FEATURES`], in order, to `out` (records scored together
     /// are written one after another); a feature that is not a number is written as NaN.
     fn append_features(&self, out: &mut Vec<f64>) {

@@ -4,12 +4,14 @@
 //!   ([`ModelStats`], [`KeyState`]), the process's [`Counters`], and the [`StateEvent`]s it logs
 //!   to the worker's timely log registry, where [`report::hooks`] registers their receivers: the
 //!   process view and the [`EventSinks`] (tracing log, JSON-lines file, a forward to Kafka);
+//! - [`monitor`]: the windowed figures and drift events of the monitoring dataflow;
 //! - [`ProcessState`]: the view of one process that those events keep up to date;
 //! - [`endpoint`]: the query endpoint that serves that view over HTTP, as JSON and as
 //!   Prometheus metrics;
 //! - [`query`]: the `state` command's side: ask every process, merge, print.
 
 pub mod endpoint;
+pub mod monitor;
 mod process;
 pub mod query;
 pub mod report;

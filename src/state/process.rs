@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use super::monitor::{MonitorReport, Monitors};
 use super::{Counters, KeyState, StateEvent};
 use crate::record::clock_ms;
 use crate::record::lag::{BrokerStatus, ConsumerLag};
@@ -74,6 +75,8 @@ pub struct ProcessState {
     pipeline: String,
     started_at: u64,
     keys: Mutex<BTreeMap<(String, usize), KeyState>>,
+    monitors: Arc<Monitors>,
+    monitoring: AtomicBool,
     counters: Arc<Counters>,
     lag: Arc<ConsumerLag>,
     broker: Arc<BrokerStatus>,
@@ -99,6 +102,8 @@ impl ProcessState {
             pipeline: pipeline.to_string(),
             started_at: clock_ms(),
             keys: Mutex::default(),
+            monitors: Arc::default(),
+            monitoring: AtomicBool::new(false),
             counters,
             lag: Arc::default(),
             broker,
@@ -110,7 +115,9 @@ impl ProcessState {
 
     /// Takes in a state event from one of the process's workers.
     pub fn apply(&self, event: &StateEvent) {
-        let state = event.state();
+        let Some(state) = event.state() else {
+            return;
+        };
         let key = (state.data_type.clone(), state.worker);
         match event {
             StateEvent::KeyEvicted { .. } => lock(&self.keys).remove(&key),
@@ -157,6 +164,25 @@ impl ProcessState {
             uptime_ms: clock_ms().saturating_sub(self.started_at),
             records_read: self.counters.records_read.get(),
             results_written: self.counters.results_written.get(),
+        }
+    }
+
+    /// The latest figures of the keys the process's workers monitor.
+    pub fn monitors(&self) -> &Arc<Monitors> {
+        &self.monitors
+    }
+
+    /// Notes that the process's workers run the monitoring dataflow.
+    pub fn monitoring(&self) {
+        self.monitoring.store(true, Ordering::Relaxed);
+    }
+
+    /// What `GET /monitor` answers: the figures of every key the process monitors, or of one.
+    pub fn monitor_report(&self, data_type: Option<&str>) -> MonitorReport {
+        MonitorReport {
+            process: self.process,
+            enabled: self.monitoring.load(Ordering::Relaxed),
+            keys: self.monitors.latest(data_type),
         }
     }
 

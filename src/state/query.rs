@@ -1,13 +1,15 @@
-//! The `state` command's side of the query endpoint: ask every process of a job for its models,
-//! merge the answers, and print them as a table.
+//! The `state` command's side of the query endpoint: ask every process of a job for its models
+//! (or what it monitors), merge the answers, and print them.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::monitor::{Count, KeyMonitor, MonitorReport};
 use super::{KeyState, ModelStats, ProcessReport, RoleStats};
 
 /// The answers of all processes of a job.
@@ -71,12 +73,21 @@ pub fn hostfile_endpoints(hostfile: &Path, port: u16) -> Result<Vec<String>> {
 
 /// Asks one process for its models (`GET /models`).
 pub fn fetch_report(addr: &str, timeout: Duration) -> Result<ProcessReport> {
+    fetch(addr, "/models", timeout)
+}
+
+/// Asks one process for what it monitors (`GET /monitor`).
+pub fn fetch_monitor(addr: &str, timeout: Duration) -> Result<MonitorReport> {
+    fetch(addr, "/monitor", timeout)
+}
+
+fn fetch<T: DeserializeOwned>(addr: &str, path: &str, timeout: Duration) -> Result<T> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .build()
         .into();
     let body = agent
-        .get(format!("http://{addr}/models"))
+        .get(format!("http://{addr}{path}"))
         .call()
         .with_context(|| format!("asking {addr}"))?
         .body_mut()
@@ -98,6 +109,143 @@ pub fn query_job(endpoints: &[String], timeout: Duration) -> JobReport {
         }
     }
     report
+}
+
+/// The monitoring figures of all processes of a job.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobMonitor {
+    /// The processes that answered, in the order asked.
+    pub processes: Vec<MonitorReport>,
+    /// The processes that did not answer, with why.
+    pub unreachable: Vec<Unreachable>,
+}
+
+impl JobMonitor {
+    /// Keeps only the figures of `data_type`.
+    pub fn retain_data_type(&mut self, data_type: &str) {
+        for process in &mut self.processes {
+            process.keys.retain(|key| key.data_type == data_type);
+        }
+    }
+}
+
+/// Asks every endpoint what it monitors, keeping the answers and the failures.
+pub fn query_monitor(endpoints: &[String], timeout: Duration) -> JobMonitor {
+    let mut report = JobMonitor::default();
+    for addr in endpoints {
+        match fetch_monitor(addr, timeout) {
+            Ok(process) => report.processes.push(process),
+            Err(error) => report.unreachable.push(Unreachable {
+                addr: addr.clone(),
+                error: format!("{error:#}"),
+            }),
+        }
+    }
+    report
+}
+
+/// The monitoring figures as text: per key, a heading, then a line per model and role, per
+/// feature and per shadow.
+pub fn render_monitor(report: &JobMonitor) -> String {
+    let mut text = String::new();
+    let mut keys: Vec<(usize, &KeyMonitor)> = report
+        .processes
+        .iter()
+        .flat_map(|process| process.keys.iter().map(|key| (process.process, key)))
+        .collect();
+    keys.sort_by(|(p, a), (q, b)| (&a.data_type, p).cmp(&(&b.data_type, q)));
+    for process in report.processes.iter().filter(|process| !process.enabled) {
+        let _ = writeln!(text, "process {}: monitoring is off", process.process);
+    }
+    for (process, key) in keys {
+        write_key_monitor(&mut text, process, key);
+    }
+    text
+}
+
+fn write_key_monitor(text: &mut String, process: usize, key: &KeyMonitor) {
+    let _ = writeln!(
+        text,
+        "{} (process {process}, worker {}): {} records in the {} s to {}",
+        key.data_type,
+        key.worker,
+        key.records,
+        key.window_ms / 1000,
+        format_time(key.as_of)
+    );
+    for output in &key.outputs {
+        let model = match output.model.as_str() {
+            "" => "(no model)".to_owned(),
+            model => format!("{model} ({})", output.role),
+        };
+        let answers = match (&output.values, output.classes.is_empty()) {
+            (Some(values), _) => format!(
+                "mean {:.4}  sd {:.4}  [{:.4}, {:.4}]",
+                values.mean,
+                values.variance.sqrt(),
+                values.min,
+                values.max
+            ),
+            (None, false) => shares(&output.classes, output.results),
+            (None, true) => String::new(),
+        };
+        let _ = writeln!(
+            text,
+            "  output   {model:<24} {:>8} results  failed {:.1} %  no model {:.1} %  {answers}{}",
+            output.results,
+            output.failure_rate * 100.0,
+            output.no_model_rate * 100.0,
+            drift(output.drift)
+        );
+    }
+    for feature in &key.features {
+        let values = match &feature.numbers {
+            Some(numbers) => format!(
+                "mean {:.4}  sd {:.4}",
+                numbers.mean,
+                numbers.variance.sqrt()
+            ),
+            None => shares(&feature.categories, feature.count),
+        };
+        let missing = feature.missing as f64 / feature.count.max(1) as f64 * 100.0;
+        let _ = writeln!(
+            text,
+            "  feature  {:<24} {values}  missing {missing:.1} %{}",
+            feature.name,
+            drift(feature.drift)
+        );
+    }
+    for agreement in &key.agreement {
+        let _ = writeln!(
+            text,
+            "  shadow   {:<24} agrees {:.1} % of {}",
+            agreement.model,
+            agreement.rate * 100.0,
+            agreement.compared
+        );
+    }
+}
+
+/// The most frequent values' shares, e.g. `6 52.1 %, 5 40.2 %`.
+fn shares(counts: &[Count], total: u64) -> String {
+    let shown: Vec<String> = counts
+        .iter()
+        .take(5)
+        .map(|count| {
+            let share = count.count as f64 / total.max(1) as f64 * 100.0;
+            format!("{} {share:.1} %", count.value)
+        })
+        .collect();
+    let more = counts.len().saturating_sub(5);
+    match more {
+        0 => shown.join(", "),
+        more => format!("{}, {more} more", shown.join(", ")),
+    }
+}
+
+fn drift(psi: Option<f64>) -> String {
+    psi.map_or_else(String::new, |psi| format!("  drift {psi:.3}"))
 }
 
 /// The merged answers as a table: per key and worker that keeps it, a row for the current model

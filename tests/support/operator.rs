@@ -140,12 +140,14 @@ pub fn run_observed<R: Record + Sync>(
             reporter: Reporter::for_worker(worker, shared.clone()),
             loader: loader.clone(),
             deliver_where_read: false,
+            monitoring: None,
         };
         let deliver = move |_, scored: &Scored| sink.lock().unwrap().push(scored.clone());
         let ServingDataflow {
             mut data,
             mut models,
             probe,
+            ..
         } = serving_dataflow(worker, serving, deliver);
         if worker.index() != 0 {
             return;

@@ -284,6 +284,60 @@ pub fn serve_run(
     layout: Layout,
     records: usize,
 ) -> Measured {
+    serve_run_with(kafka, data, descriptor, (pipeline, layout), records, &[])
+}
+
+/// The monitoring section: the throughput of a job with the monitoring dataflow (the default)
+/// and without (`--no-monitor`), runs alternating, the best of each; and the ratio.
+pub fn monitoring(bench: &mut Bench) {
+    let records = bench.options.records;
+    let data = bench.data();
+    println!(
+        "{:<22} {:<6} {:>16} {:>16} {:>8}",
+        "model", "pipe", "off records/s", "on records/s", "on/off"
+    );
+    let mut rows = Vec::new();
+    for model in bundled_models() {
+        if !["onnx mlp", "pmml decision tree"].contains(&model.label.as_str()) {
+            continue;
+        }
+        let descriptor = model.descriptor();
+        for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+            let job = (pipeline, Layout::ONE_BY_TWO);
+            let (mut off, mut on) = (0f64, 0f64);
+            for _ in 0..2 {
+                let run =
+                    |extra| serve_run_with(&bench.kafka, &data, &descriptor, job, records, extra);
+                off = off.max(run(&["--no-monitor"]).throughput);
+                on = on.max(run(&[]).throughput);
+            }
+            println!(
+                "{:<22} {:<6} {off:>16.0} {on:>16.0} {:>8.3}",
+                model.label,
+                pipeline.to_string(),
+                on / off
+            );
+            rows.push(serde_json::json!({
+                "model": model.label, "pipeline": pipeline.to_string(),
+                "off": off, "on": on, "ratio": on / off,
+            }));
+        }
+    }
+    write_json(
+        "monitoring",
+        &serde_json::json!({ "records": records, "runs": rows }),
+    );
+}
+
+/// As [`serve_run`], with further `serve` options `extra`.
+fn serve_run_with(
+    kafka: &KafkaConfig,
+    data: &str,
+    descriptor: &ModelDescriptor,
+    (pipeline, layout): (PipelineKind, Layout),
+    records: usize,
+    extra: &[&str],
+) -> Measured {
     let run = format!("{}-{pipeline}-{layout}", descriptor.name).replace('×', "x");
     let results = unique(&format!("bench-results-{run}"));
     let models = unique(&format!("bench-models-{run}"));
@@ -293,13 +347,8 @@ pub fn serve_run(
     producing.flush();
     // Records read before the model is built wait for it (however long it takes), so that
     // every record is scored and the throughput is the model's.
-    let serve = Serve::start(
-        kafka,
-        pipeline,
-        layout,
-        (data, &models, &results),
-        &WAIT_FOR_MODEL,
-    );
+    let options: Vec<&str> = WAIT_FOR_MODEL.iter().chain(extra).copied().collect();
+    let serve = Serve::start(kafka, pipeline, layout, (data, &models, &results), &options);
     let (times, unscored) = output_times(kafka, &results, records);
     let cpu = serve.cpu_seconds();
     let started_ms = serve.started_ms;

@@ -3,6 +3,9 @@
 //!
 //! - `GET /models`: every key on every worker of the process ([`ProcessReport`](crate::state::ProcessReport));
 //! - `GET /models/{dataType}`: one key (404 when no worker of the process has it);
+//! - `GET /monitor`: the windowed figures of every key the process monitors
+//!   ([`MonitorReport`](crate::state::monitor::MonitorReport));
+//! - `GET /monitor/{dataType}`: one key's (404 when the process does not monitor it);
 //! - `GET /health`: [`Health`](crate::state::Health), HTTP 200 while serving, 503 otherwise;
 //! - `GET /metrics`: Prometheus metrics ([`Metrics`]).
 //!
@@ -184,7 +187,9 @@ fn route(request: &Request<Incoming>, shared: &Shared) -> Answer {
     }
     match path {
         "/models" => json(StatusCode::OK, &shared.process.report(None)),
+        "/monitor" => json(StatusCode::OK, &shared.process.monitor_report(None)),
         "/metrics" => (StatusCode::OK, CONTENT_TYPE, shared.metrics.render()),
+        other if other.starts_with("/monitor/") => monitored_key(other, shared),
         other => match other.strip_prefix("/models/").map(percent_decode) {
             Some(Some(data_type)) => {
                 let report = shared.process.report(Some(&data_type));
@@ -201,10 +206,27 @@ fn route(request: &Request<Incoming>, shared: &Shared) -> Answer {
             ),
             None => error(
                 StatusCode::NOT_FOUND,
-                "try /models, /models/{dataType}, /health or /metrics",
+                "try /models, /models/{dataType}, /monitor, /monitor/{dataType}, /health or /metrics",
             ),
         },
     }
+}
+
+/// `GET /monitor/{dataType}`.
+fn monitored_key(path: &str, shared: &Shared) -> Answer {
+    let segment = path.strip_prefix("/monitor/").unwrap_or_default();
+    let Some(data_type) = percent_decode(segment) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the data type is not valid percent-encoded UTF-8",
+        );
+    };
+    let report = shared.process.monitor_report(Some(&data_type));
+    if report.keys.is_empty() {
+        let message = format!("this process monitors no data type `{data_type}`");
+        return error(StatusCode::NOT_FOUND, &message);
+    }
+    json(StatusCode::OK, &report)
 }
 
 /// Whether the request carries the token (always, when there is none).

@@ -19,6 +19,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::record::lag::PartitionLag;
+use crate::state::monitor::{FeatureFigures, KeyMonitor, OutputFigures};
 use crate::state::{KeyState, LatencyHistogram, ProcessState, RoleStats};
 
 /// The metrics of one process, ready to render.
@@ -75,6 +76,7 @@ impl Collector for ProcessCollector {
         encode_key_counters(&mut encoder, &top, others.as_ref())?;
         encode_models(&mut encoder, &top)?;
         encode_lifecycle(&mut encoder, &top)?;
+        encode_monitor(&mut encoder, &process.monitor_report(None).keys)?;
         encode_lag(&mut encoder, process)
     }
 }
@@ -235,6 +237,118 @@ fn encode_lifecycle(
                 labels.push(("role", stats.role.clone()));
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// How many classes of an output, and features of a key, have series of their own.
+pub const TOP_VALUES: usize = 20;
+
+/// The monitoring dataflow's figures over the window, for the [`TOP_KEYS`] keys with the most
+/// records in it: per key; per model and role; per class; per feature; per shadow.
+fn encode_monitor(
+    encoder: &mut DescriptorEncoder,
+    keys: &[KeyMonitor],
+) -> Result<(), std::fmt::Error> {
+    let mut keys: Vec<&KeyMonitor> = keys.iter().collect();
+    keys.sort_by_key(|key| std::cmp::Reverse(key.records));
+    keys.truncate(TOP_KEYS);
+    let labels = |key: &KeyMonitor| -> Labels { vec![("data_type", key.data_type.clone())] };
+    let mut family = encoder.encode_descriptor(
+        "modelserver_monitor_records",
+        "Records of a key in the monitoring window.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for key in &keys {
+        ConstGauge::new(key.records as i64).encode(family.encode_family(&labels(key))?)?;
+    }
+    let outputs = || {
+        keys.iter().flat_map(move |key| {
+            key.outputs.iter().map(move |output| {
+                let mut labels = labels(key);
+                labels.push(("model", output.model.clone()));
+                labels.push(("role", output.role.clone()));
+                (labels, output)
+            })
+        })
+    };
+    let output_families: [Family<OutputFigures, Option<f64>>; 6] = [
+        ("modelserver_monitor_results", "Results of a model in a role in the window.", |o| {
+            Some(o.results as f64)
+        }),
+        ("modelserver_monitor_failure_rate", "Share of a model's results in the window that failed.", |o| {
+            Some(o.failure_rate)
+        }),
+        ("modelserver_monitor_no_model_rate", "Share of a key's results in the window that found no model.", |o| {
+            Some(o.no_model_rate)
+        }),
+        ("modelserver_monitor_value_mean", "Mean of a regression's values in the window.", |o| {
+            o.values.as_ref().map(|values| values.mean)
+        }),
+        ("modelserver_monitor_value_stddev", "Standard deviation of a regression's values in the window.", |o| {
+            o.values.as_ref().map(|values| values.variance.sqrt())
+        }),
+        ("modelserver_monitor_output_drift", "Population stability index of a model's outputs in the window against its reference window.", |o| o.drift),
+    ];
+    for (name, help, value) in output_families {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (labels, output) in outputs() {
+            let Some(value) = value(output) else { continue };
+            ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    let mut family = encoder.encode_descriptor(
+        "modelserver_monitor_class_share",
+        "Share of a classifier's results in the window that gave a class.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (labels, output) in outputs() {
+        for class in output.classes.iter().take(TOP_VALUES) {
+            let mut labels = labels.clone();
+            labels.push(("class", class.value.clone()));
+            let share = class.count as f64 / output.results.max(1) as f64;
+            ConstGauge::new(share).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    let feature_families: [Family<FeatureFigures, Option<f64>>; 4] = [
+        ("modelserver_monitor_feature_mean", "Mean of a numeric feature in the window.", |f| {
+            f.numbers.as_ref().map(|numbers| numbers.mean)
+        }),
+        ("modelserver_monitor_feature_stddev", "Standard deviation of a numeric feature in the window.", |f| {
+            f.numbers.as_ref().map(|numbers| numbers.variance.sqrt())
+        }),
+        ("modelserver_monitor_feature_missing_rate", "Share of a key's records in the window missing a feature.", |f| {
+            Some(f.missing as f64 / f.count.max(1) as f64)
+        }),
+        ("modelserver_monitor_feature_drift", "Population stability index of a feature in the window against the live model's reference window.", |f| f.drift),
+    ];
+    for (name, help, value) in feature_families {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for key in &keys {
+            for feature in key.features.iter().take(TOP_VALUES) {
+                let Some(value) = value(feature) else {
+                    continue;
+                };
+                let mut labels = labels(key);
+                labels.push(("feature", feature.name.clone()));
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
+    }
+    let mut family = encoder.encode_descriptor(
+        "modelserver_monitor_agreement",
+        "Share of the records in the window where a shadow gave the live answer.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for key in &keys {
+        for agreement in &key.agreement {
+            let mut labels = labels(key);
+            labels.push(("model", agreement.model.clone()));
+            ConstGauge::new(agreement.rate).encode(family.encode_family(&labels)?)?;
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ use timely::worker::Worker;
 
 use super::{Counters, KeyState};
 use crate::record::DeadLetter;
+use crate::state::monitor::Drift;
 
 /// The name of the model-state log stream in a worker's log registry.
 pub const STATE_LOG: &str = "modelserver/state";
@@ -25,7 +26,8 @@ pub type StateEventBuilder = CapacityContainerBuilder<Vec<(Duration, StateEvent)
 /// A worker's logger of state events.
 pub type StateLogger = Logger<StateEventBuilder>;
 
-/// A change in the state of one key on one worker, carrying that key's whole state after it.
+/// A change in the state of one key on one worker, carrying that key's whole state after it; or
+/// a drift the monitoring dataflow found in the key's window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum StateEvent {
@@ -72,18 +74,34 @@ pub enum StateEvent {
         /// The key's last state.
         state: KeyState,
     },
+    /// The drift of an output or a feature of the key crossed its threshold, either way.
+    Drift {
+        /// Wall-clock milliseconds since the Unix epoch.
+        at: u64,
+        /// What drifted, by how much.
+        drift: Drift,
+    },
 }
 
 impl StateEvent {
-    /// The key's state after the event.
-    pub fn state(&self) -> &KeyState {
+    /// The key's state after the event (a drift event carries none).
+    pub fn state(&self) -> Option<&KeyState> {
         match self {
             StateEvent::ModelLoaded { state, .. }
             | StateEvent::ModelSwapped { state, .. }
             | StateEvent::ModelFailed { state, .. }
             | StateEvent::LineupChanged { state, .. }
             | StateEvent::Stats { state, .. }
-            | StateEvent::KeyEvicted { state, .. } => state,
+            | StateEvent::KeyEvicted { state, .. } => Some(state),
+            StateEvent::Drift { .. } => None,
+        }
+    }
+
+    /// The key the event is about.
+    pub fn data_type(&self) -> &str {
+        match self {
+            StateEvent::Drift { drift, .. } => &drift.data_type,
+            other => &other.state().expect("a key's state").data_type,
         }
     }
 }

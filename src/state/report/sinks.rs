@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::StateEvent;
+use crate::state::monitor::Drift;
 
 /// A further destination of events: it is handed each event's key and JSON line.
 pub type Forward = Box<dyn Fn(&str, &str) + Send + Sync>;
@@ -60,7 +61,7 @@ impl EventSinks {
     /// `dataType`).
     pub fn state(&self, event: &StateEvent) {
         trace_state(event);
-        self.write(&event.state().data_type, event);
+        self.write(event.data_type(), event);
     }
 
     /// Sends one of timely's own events to the file and the forward, or to the tracing log (at
@@ -101,7 +102,10 @@ impl EventSinks {
 }
 
 fn trace_state(event: &StateEvent) {
-    let state = event.state();
+    let state = match event {
+        StateEvent::Drift { drift, .. } => return trace_drift(drift),
+        other => other.state().expect("a key's state"),
+    };
     let (data_type, worker) = (&state.data_type, state.worker);
     let current = state.current.as_ref();
     let model = current.map_or("", |stats| stats.name.as_str());
@@ -140,6 +144,28 @@ fn trace_state(event: &StateEvent) {
             if let Some(stats) = current {
                 tracing::debug!(worker, %data_type, model, usage = stats.usage, mean_ns = stats.mean_ns(), min_ns = stats.min_ns, max_ns = stats.max_ns, "model stats");
             }
+        }
+        StateEvent::Drift { .. } => {}
+    }
+}
+
+fn trace_drift(drift: &Drift) {
+    let Drift {
+        data_type,
+        worker,
+        model,
+        role,
+        subject,
+        psi,
+        threshold,
+        ..
+    } = drift;
+    match drift.drifting {
+        true => {
+            tracing::warn!(worker, %data_type, model, role, subject, psi, threshold, "drift detected")
+        }
+        false => {
+            tracing::info!(worker, %data_type, model, role, subject, psi, threshold, "drift cleared")
         }
     }
 }

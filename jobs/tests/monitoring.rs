@@ -1,0 +1,259 @@
+//! The monitoring dataflow of a running job against a real Kafka broker: `GET /monitor`, the
+//! `state --monitor` command and the Prometheus gauges agree with what was published (class
+//! counts and the shadow's agreement checked against onnxruntime's predictions, feature means
+//! against the records), the figures leave with the window, and a shift of the inputs raises a
+//! drift event on the state log while steady inputs raise none.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use modelserver::kafka::publish::{lifecycle_operation, model_with_bytes, Publisher};
+use modelserver::model::ModelKind;
+use modelserver::pipeline::PipelineKind;
+use modelserver::proto::lifecycle::Operation;
+use modelserver::proto::{Lifecycle, ModelDescriptor, WineRecord};
+use modelserver::state::monitor::{KeyMonitor, MonitorReport};
+use modelserver::state::ProcessReport;
+use support::{broker, read_results, wine_records, Reference, Serve, Topics};
+
+/// The window of the job under test, in seconds.
+const WINDOW_S: u64 = 6;
+
+fn onnx(name: &str, file: &str) -> ModelDescriptor {
+    let bytes = std::fs::read(format!(
+        "{}/data/onnx/{file}.onnx",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/..")
+    ))
+    .expect("a fixture");
+    model_with_bytes(name, "wine", ModelKind::Onnx, bytes)
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    match agent.get(format!("http://{addr}{path}")).call() {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            (status, response.body_mut().read_to_string().unwrap())
+        }
+        Err(error) => (0, error.to_string()),
+    }
+}
+
+/// Polls `check` every 100 ms until it gives a value, for at most `timeout`.
+fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn monitored(addr: &str) -> Option<KeyMonitor> {
+    let (status, body) = get(addr, "/monitor/wine");
+    (status == 200).then(|| {
+        let report: MonitorReport = serde_json::from_str(&body).unwrap();
+        report.keys.into_iter().next().expect("the key")
+    })
+}
+
+fn drift_events(log: &PathBuf) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| event["event"] == "drift")
+        .collect()
+}
+
+#[test]
+fn a_job_monitors_its_window_and_raises_drift_when_the_inputs_shift() {
+    let kafka = broker();
+    let topics = Topics::create(&kafka, "monitoring", 2);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = std::env::temp_dir().join(format!("{}-events.jsonl", topics.data));
+    let window = WINDOW_S.to_string();
+    let job = Serve::single(
+        &kafka,
+        &topics,
+        PipelineKind::Keyed,
+        &[
+            "--state-addr",
+            &addr,
+            "--state-log",
+            log.to_str().unwrap(),
+            "--monitor-window-s",
+            &window,
+            "--monitor-tick-ms",
+            "250",
+        ],
+    );
+    eventually(Duration::from_secs(60), "a serving job", || {
+        (get(&addr, "/health").0 == 200).then_some(())
+    });
+
+    // tree serves, logistic shadows it.
+    let publisher = Publisher::new(&kafka).unwrap();
+    publisher
+        .publish_model(&topics.models, &onnx("logistic", "wine_logistic"))
+        .unwrap();
+    publisher
+        .publish_model(&topics.models, &onnx("tree", "wine_tree_classifier"))
+        .unwrap();
+    let mut shadow = Lifecycle::default();
+    shadow.set_operation(Operation::Shadow);
+    shadow.model = "logistic".into();
+    publisher
+        .publish_model(&topics.models, &lifecycle_operation("wine", shadow))
+        .unwrap();
+    eventually(Duration::from_secs(30), "logistic shadowing tree", || {
+        let (_, body) = get(&addr, "/models/wine");
+        let report: ProcessReport = serde_json::from_str(&body).ok()?;
+        let key = report.keys.first()?;
+        let current = key.current.as_ref()?;
+        (current.name == "tree" && key.lineup.shadow.as_deref() == Some("logistic")).then_some(())
+    });
+
+    // 300 records at once: the window holds exactly them.
+    let records = wine_records(0..300, "wine");
+    publisher
+        .publish_records(&topics.data, records.clone(), None, |_| {})
+        .unwrap();
+    read_results(&kafka, &topics.results, 600);
+    let figures = eventually(Duration::from_secs(5), "the window of 300 records", || {
+        monitored(&addr).filter(|figures| figures.records == 300)
+    });
+    let (tree, logistic) = (
+        Reference::onnx("wine_tree_classifier"),
+        Reference::onnx("wine_logistic"),
+    );
+    let mut expected_classes: BTreeMap<String, u64> = BTreeMap::new();
+    for record in &records {
+        *expected_classes
+            .entry(tree.predict(record).to_string())
+            .or_default() += 1;
+    }
+    let live = figures
+        .outputs
+        .iter()
+        .find(|output| output.model == "tree" && output.role == "live")
+        .expect("tree's live outputs");
+    let classes: BTreeMap<String, u64> = live
+        .classes
+        .iter()
+        .map(|count| (count.value.parse::<f64>().unwrap().to_string(), count.count))
+        .collect();
+    assert_eq!(classes, expected_classes, "{figures:?}");
+    assert_eq!((live.results, live.failed, live.no_model), (300, 0, 0));
+    let agreed = records
+        .iter()
+        .filter(|record| tree.predict(record) == logistic.predict(record))
+        .count() as u64;
+    let agreement = &figures.agreement[0];
+    assert_eq!(
+        (
+            agreement.model.as_str(),
+            agreement.compared,
+            agreement.agreed
+        ),
+        ("logistic", 300, agreed)
+    );
+    let alcohol = figures
+        .features
+        .iter()
+        .find(|feature| feature.name == "alcohol")
+        .and_then(|feature| feature.numbers.clone())
+        .expect("alcohol's distribution");
+    let mean = records.iter().map(|record| record.alcohol).sum::<f64>() / 300.0;
+    assert!(
+        (alcohol.mean - mean).abs() < 1e-9,
+        "{} vs {mean}",
+        alcohol.mean
+    );
+    assert_eq!(figures.features.len(), 11);
+
+    // The same figures from the state command and the metrics.
+    let printed = Command::new(env!("CARGO_BIN_EXE_state"))
+        .args(["--addr", &addr, "--monitor"])
+        .output()
+        .expect("state runs");
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    assert!(printed.contains("wine (process 0"), "{printed}");
+    let agrees = format!("agrees {:.1} % of 300", agreed as f64 / 3.0);
+    assert!(printed.contains(&agrees), "{agrees} in {printed}");
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(
+        metrics.contains("modelserver_monitor_records{data_type=\"wine\"} 300"),
+        "{metrics}"
+    );
+    let rate = format!(
+        "modelserver_monitor_agreement{{data_type=\"wine\",model=\"logistic\"}} {}",
+        agreed as f64 / 300.0
+    );
+    assert!(metrics.contains(&rate), "{rate}");
+
+    // The records leave the window: the key is no longer monitored.
+    eventually(
+        Duration::from_secs(WINDOW_S + 5),
+        "the window to empty",
+        || (get(&addr, "/monitor/wine").0 == 404).then_some(()),
+    );
+
+    // Steady inputs for longer than a window set the reference and raise no drift (at 100
+    // records a second, a window of 6 s holds two whole cycles of the 300 rows); then
+    // alcohol shifts by +3 (about three standard deviations).
+    let steady: Vec<WineRecord> = records.iter().cycle().take(1_200).cloned().collect();
+    publisher
+        .publish_records(&topics.data, steady, Some(100.0), |_| {})
+        .unwrap();
+    let reference = monitored(&addr).expect("figures of the steady inputs");
+    let alcohol_drift = reference
+        .features
+        .iter()
+        .find(|feature| feature.name == "alcohol")
+        .and_then(|feature| feature.drift)
+        .expect("a reference window after 12 s of one model (two whole windows)");
+    assert!(alcohol_drift < 0.1, "steady inputs: {alcohol_drift}");
+    assert_eq!(drift_events(&log), Vec::<serde_json::Value>::new());
+    let shifted = records.iter().cycle().take(500).map(|record| WineRecord {
+        alcohol: record.alcohol + 3.0,
+        ..record.clone()
+    });
+    publisher
+        .publish_records(&topics.data, shifted, Some(100.0), |_| {})
+        .unwrap();
+    let drift = eventually(Duration::from_secs(10), "a drift event", || {
+        drift_events(&log)
+            .into_iter()
+            .find(|event| event["drift"]["subject"] == "feature:alcohol")
+    });
+    assert_eq!(drift["drift"]["drifting"], true, "{drift}");
+    assert_eq!(drift["drift"]["model"], "tree", "{drift}");
+    assert!(drift["drift"]["psi"].as_f64().unwrap() > 0.2, "{drift}");
+    let others: Vec<String> = drift_events(&log)
+        .iter()
+        .map(|event| event["drift"]["subject"].as_str().unwrap().to_owned())
+        .filter(|subject| subject.starts_with("feature:") && subject != "feature:alcohol")
+        .collect();
+    assert!(others.is_empty(), "only alcohol shifted: {others:?}");
+
+    job.terminate();
+    assert!(job.wait().success());
+    let _ = std::fs::remove_file(&log);
+}

@@ -1,0 +1,194 @@
+//! What the monitoring dataflow reports: per key, the distributions of the last window of the
+//! stream ([`KeyMonitor`]), and the drift events it raises ([`Drift`]).
+//!
+//! The figures are computed by the monitoring dataflow (`pipeline::monitor`) from its
+//! arrangement, as of one ingestion time per key; a process keeps the latest figures of the keys
+//! its workers monitor in [`Monitors`], which its endpoint serves as `GET /monitor`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Time;
+
+/// The figures of one key over the window that ends at `as_of`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyMonitor {
+    /// The key.
+    pub data_type: String,
+    /// The worker (global index) whose arrangement holds the key's figures.
+    pub worker: usize,
+    /// The ingestion time the figures are consistent as of, in ms since the Unix epoch: they
+    /// count every record ingested in the window that ends there, and nothing else.
+    pub as_of: Time,
+    /// The window's length, in milliseconds.
+    pub window_ms: u64,
+    /// Records of the key in the window.
+    pub records: u64,
+    /// What each model did in each role, live first.
+    pub outputs: Vec<OutputFigures>,
+    /// The records' features, by name.
+    pub features: Vec<FeatureFigures>,
+    /// How often each shadow gave the live answer, for the records they both scored.
+    pub agreement: Vec<Agreement>,
+}
+
+/// What one model did in one role over the window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputFigures {
+    /// The model's name (empty for records that found no model).
+    pub model: String,
+    /// `live`, `canary`, `shadow` or `ensemble`.
+    pub role: String,
+    /// Its results in the window (failed scorings and no-model results included).
+    pub results: u64,
+    /// Records it rejected.
+    pub failed: u64,
+    /// Records that found no model (counted under an empty model name).
+    pub no_model: u64,
+    /// `failed / results`.
+    pub failure_rate: f64,
+    /// `no_model / results`.
+    pub no_model_rate: f64,
+    /// For a classifier: how many records it gave each class, most frequent first.
+    pub classes: Vec<Count>,
+    /// For a regression: the distribution of its values.
+    pub values: Option<Distribution>,
+    /// Population stability index of this window's outputs against the reference window (the
+    /// first window the model served in this role entirely); `None` until there is one.
+    pub drift: Option<f64>,
+}
+
+/// A value and how many times it occurs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Count {
+    /// The value (a class label, a category).
+    pub value: String,
+    /// How many records had it.
+    pub count: u64,
+}
+
+/// The distribution of a number over the window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Distribution {
+    /// How many numbers.
+    pub count: u64,
+    /// Their mean.
+    pub mean: f64,
+    /// Their (population) variance.
+    pub variance: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+    /// Counts over [`HISTOGRAM_BINS`] bins of equal width from `min` to `max` (the last bin
+    /// includes `max`).
+    pub histogram: Vec<u64>,
+}
+
+/// How many bins a [`Distribution`]'s histogram has.
+pub const HISTOGRAM_BINS: usize = 20;
+
+/// One feature of the key's records over the window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureFigures {
+    /// The feature's name.
+    pub name: String,
+    /// Records that had it.
+    pub count: u64,
+    /// Records where it was missing (or NaN).
+    pub missing: u64,
+    /// The distribution of its numbers, if it had any.
+    pub numbers: Option<Distribution>,
+    /// Its categories, most frequent first, if it had any.
+    pub categories: Vec<Count>,
+    /// Population stability index of this window against the reference window (the first
+    /// window that the live model served entirely); `None` until there is one.
+    pub drift: Option<f64>,
+}
+
+/// How often a shadow agreed with the live answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agreement {
+    /// The shadow model.
+    pub model: String,
+    /// Records both scored.
+    pub compared: u64,
+    /// Of those, the ones where they gave the same answer.
+    pub agreed: u64,
+    /// `agreed / compared`.
+    pub rate: f64,
+}
+
+/// A drift crossing its threshold, either way: logged on the state log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    /// The key.
+    pub data_type: String,
+    /// The worker that monitors the key.
+    pub worker: usize,
+    /// The model whose reference the window is compared with.
+    pub model: String,
+    /// The role of that model (`live` for features).
+    pub role: String,
+    /// What drifted: `output:MODEL:ROLE`, or `feature:NAME`.
+    pub subject: String,
+    /// The population stability index.
+    pub psi: f64,
+    /// The threshold it crossed.
+    pub threshold: f64,
+    /// Whether it is now above the threshold (`false`: it came back below).
+    pub drifting: bool,
+    /// The ingestion time of the window.
+    pub as_of: Time,
+}
+
+/// What `GET /monitor` answers: the figures of the keys a process's workers monitor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorReport {
+    /// The process index in the job.
+    pub process: usize,
+    /// Whether the process monitors at all (`--monitor-window 0` turns it off).
+    pub enabled: bool,
+    /// The latest figures of every key it monitors.
+    pub keys: Vec<KeyMonitor>,
+}
+
+/// The latest figures of the keys monitored by one process's workers.
+#[derive(Debug, Default)]
+pub struct Monitors {
+    latest: Mutex<BTreeMap<String, KeyMonitor>>,
+}
+
+impl Monitors {
+    /// Replaces a key's figures.
+    pub fn publish(&self, figures: KeyMonitor) {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest.insert(figures.data_type.clone(), figures);
+    }
+
+    /// Forgets a key that left the window entirely.
+    pub fn forget(&self, data_type: &str) {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest.remove(data_type);
+    }
+
+    /// The latest figures of every key, or of one key.
+    pub fn latest(&self, data_type: Option<&str>) -> Vec<KeyMonitor> {
+        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest
+            .values()
+            .filter(|key| data_type.is_none_or(|wanted| key.data_type == wanted))
+            .cloned()
+            .collect()
+    }
+}
