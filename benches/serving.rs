@@ -21,7 +21,8 @@ use modelserver::model::onnx::OnnxModel;
 use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{Model, ModelKind};
 use modelserver::pipeline::{
-    serving_dataflow, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
+    serving_dataflow, Loader, MonitorConfig, Monitoring, PipelineKind, Serving, ServingConfig,
+    ServingDataflow,
 };
 use modelserver::record::{Origin, Sourced, WineRecord};
 use modelserver::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
@@ -45,6 +46,14 @@ const MODELS: [&str; 12] = [
     "wine_lgbm_regressor",
 ];
 const BATCH: usize = 1024;
+
+/// The monitoring of the benchmark's dataflows, whose times count batches of [`BATCH`] records
+/// rather than milliseconds: a tick every 10 batches, a window of 100.
+const BENCH_MONITOR: MonitorConfig = MonitorConfig {
+    window: Duration::from_millis(100),
+    tick: Duration::from_millis(10),
+    drift_threshold: 0.2,
+};
 
 fn onnx_bytes(model: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -175,7 +184,7 @@ fn print_scoring(model: &str, ns: f64) {
 /// worker feeds its share.
 fn throughput(
     kind: Option<PipelineKind>,
-    stats: bool,
+    (stats, monitor): (bool, bool),
     workers: usize,
     model: &str,
     records: usize,
@@ -204,7 +213,7 @@ fn throughput(
             mut data,
             mut models,
             probe,
-            ..
+            mut monitor,
         } = match kind {
             Some(kind) => {
                 let serving = Serving {
@@ -213,7 +222,10 @@ fn throughput(
                     reporter: Reporter::for_worker(worker, counters.clone()),
                     loader: loader.clone(),
                     deliver_where_read: false,
-                    monitoring: None,
+                    monitoring: monitor.then(|| Monitoring {
+                        config: BENCH_MONITOR,
+                        monitors: process.monitors().clone(),
+                    }),
                 };
                 serving_dataflow(worker, serving, |_, _| {})
             }
@@ -246,6 +258,9 @@ fn throughput(
             models.advance_to(next);
             while probe.less_than(&(next.saturating_sub(4))) {
                 worker.step();
+            }
+            if let Some(monitor) = &mut monitor {
+                monitor.publish();
             }
         }
     })
@@ -308,6 +323,9 @@ fn main() {
     if selected("statistics") {
         statistics_cost("wine_linear_regression", records);
     }
+    if selected("monitoring") {
+        monitoring_cost("wine_tree_classifier", records);
+    }
 }
 
 fn onnx_scoring_ns(model: &str) -> f64 {
@@ -321,10 +339,10 @@ fn pipelines(records: usize) {
     let scoring_rate = 1e9 / onnx_scoring_ns(model);
     println!("\npipelines over {records} in-memory records, model {model} (records/s; ratio to passthrough, to bare scoring):");
     for workers in [1, 2] {
-        let passthrough = throughput(None, false, workers, model, records);
+        let passthrough = throughput(None, (false, false), workers, model, records);
         println!("  {workers} worker(s) passthrough  {passthrough:>12.0}");
         for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
-            let rate = throughput(Some(kind), true, workers, model, records);
+            let rate = throughput(Some(kind), (true, false), workers, model, records);
             println!(
                 "  {workers} worker(s) {kind:<11} {rate:>12.0}   {:>5.2} × passthrough   {:>5.2} × bare scoring",
                 rate / passthrough,
@@ -345,12 +363,59 @@ fn statistics_cost(model: &str, records: usize) {
         for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
             let (mut on, mut off) = (Vec::new(), Vec::new());
             for _ in 0..RUNS {
-                off.push(throughput(Some(kind), false, workers, model, records));
-                on.push(throughput(Some(kind), true, workers, model, records));
+                off.push(throughput(
+                    Some(kind),
+                    (false, false),
+                    workers,
+                    model,
+                    records,
+                ));
+                on.push(throughput(
+                    Some(kind),
+                    (true, false),
+                    workers,
+                    model,
+                    records,
+                ));
             }
             let (on, off) = (median(on), median(off));
             println!(
                 "  {workers} worker(s) {kind:<6} stats off {off:>10.0}   stats on {on:>10.0}   on/off {:.3}",
+                on / off
+            );
+        }
+    }
+}
+
+/// Throughput with the monitoring dataflow against without (statistics on in both), alternating
+/// runs; prints the median of each and their ratio.
+fn monitoring_cost(model: &str, records: usize) {
+    const RUNS: usize = 5;
+    println!(
+        "\nmonitoring on vs off, model {model}, median of {RUNS} alternating runs (records/s):"
+    );
+    for workers in [1, 2] {
+        for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
+            let (mut on, mut off) = (Vec::new(), Vec::new());
+            for _ in 0..RUNS {
+                off.push(throughput(
+                    Some(kind),
+                    (true, false),
+                    workers,
+                    model,
+                    records,
+                ));
+                on.push(throughput(
+                    Some(kind),
+                    (true, true),
+                    workers,
+                    model,
+                    records,
+                ));
+            }
+            let (on, off) = (median(on), median(off));
+            println!(
+                "  {workers} worker(s) {kind:<6} monitoring off {off:>10.0}   on {on:>10.0}   on/off {:.3}",
                 on / off
             );
         }

@@ -5,7 +5,7 @@
 #   throughput  the broker's passthrough ceiling and `serve` per model × pipeline × layout on a
 #               pre-loaded backlog: records/s, × passthrough, start-up, CPU per million records
 #   monitoring  records/s with the monitoring dataflow (the default) and without (--no-monitor),
-#               two models, keyed and flat, alternating runs, best of two, and the ratio
+#               two models, keyed and flat, alternating runs, median of three, and the ratio
 #   startup     process start → first result with a backlog, keyed and flat, median of 5 runs
 #   scaling     records/s vs forest size (10, 100, 500 generated trees), keyed and flat
 #   latency     produce → result p50/p99/p99.9/max at 25/50/90 % of the measured maximum

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use modelserver::model::Prediction;
-use modelserver::pipeline::monitor::arrange_window;
+use modelserver::pipeline::monitor::around;
 use modelserver::pipeline::{Monitor, MonitorConfig};
 use modelserver::record::{
     Feature, FeatureRecord, ModelTag, Origin, Outcome, Role, Scored, Sourced, Time,
@@ -51,8 +51,10 @@ impl Harness {
             drift_threshold: 0.2,
         };
         let (mut records, mut results) = (InputHandleVec::new(), InputHandleVec::new());
+        // The results are fed as if the pipeline had made them from the records.
         let trace = worker.dataflow(|scope| {
-            arrange_window(records.to_stream(scope), results.to_stream(scope), &config)
+            let results = results.to_stream(scope);
+            around(records.to_stream(scope), &config, |_records| results).1
         });
         let monitors = Arc::new(Monitors::default());
         let monitor = Monitor::new(trace, config, worker.index(), reporter, monitors.clone());

@@ -13,7 +13,7 @@
 //!   result); the job's CPU seconds (`/proc`) per million records;
 //! - **monitoring**: the cost of the monitoring dataflow: records/s of a job with it (the
 //!   default) and without (`--no-monitor`), two models, keyed and flat, 1 process × 2 workers,
-//!   runs alternating, best of two each, and the ratio;
+//!   runs alternating, the median of three each, and the ratio;
 //! - **startup**: process start → first result's Kafka timestamp, with the backlog waiting,
 //!   keyed and flat (1 process × 2 workers, 5-tree forest), median of a few runs;
 //! - **scaling**: throughput vs forest size (synthetic forests of 10, 100, 500 trees), keyed and

@@ -138,12 +138,18 @@ pub fn serving_dataflow<R: Record>(
             deliver_where_read,
             monitoring,
         } = serving;
-        let monitored = data.clone();
-        let results = build::<R>(kind, data, models, config, reporter.clone(), loader);
-        let monitor = monitoring.map(|Monitoring { config, monitors }| {
-            let trace = monitor::arrange_window(monitored, results.clone(), &config);
-            Monitor::new(trace, config, index, reporter, monitors)
-        });
+        let pipeline = {
+            let reporter = reporter.clone();
+            move |data| build::<R>(kind, data, models, config, reporter, loader)
+        };
+        let (results, monitor) = match monitoring {
+            None => (pipeline(data), None),
+            Some(Monitoring { config, monitors }) => {
+                let (results, trace) = monitor::around(data, &config, pipeline);
+                let monitor = Monitor::new(trace, config, index, reporter, monitors);
+                (results, Some(monitor))
+            }
+        };
         let results = match deliver_where_read {
             true => results.exchange(|scored: &Scored| scored.origin.partition as u64),
             false => results,

@@ -46,6 +46,12 @@ impl Record for WineRecord {
         Some(Input::Number(self.features()[*hint]))
     }
 
+    fn for_each_feature(&self, mut each: impl FnMut(&str, Input<'_>)) {
+        for (name, value) in WINE_FEATURES.iter().zip(self.features()) {
+            each(name, Input::Number(value));
+        }
+    }
+
     fn append_features(&self, out: &mut Vec<f64>) {
         out.extend_from_slice(&self.features());
     }

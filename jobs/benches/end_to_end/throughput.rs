@@ -288,7 +288,7 @@ pub fn serve_run(
 }
 
 /// The monitoring section: the throughput of a job with the monitoring dataflow (the default)
-/// and without (`--no-monitor`), runs alternating, the best of each; and the ratio.
+/// and without (`--no-monitor`), runs alternating, the median of three each; and the ratio.
 pub fn monitoring(bench: &mut Bench) {
     let records = bench.options.records;
     let data = bench.data();
@@ -304,13 +304,14 @@ pub fn monitoring(bench: &mut Bench) {
         let descriptor = model.descriptor();
         for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
             let job = (pipeline, Layout::ONE_BY_TWO);
-            let (mut off, mut on) = (0f64, 0f64);
-            for _ in 0..2 {
+            let (mut off, mut on) = (Vec::new(), Vec::new());
+            for _ in 0..3 {
                 let run =
                     |extra| serve_run_with(&bench.kafka, &data, &descriptor, job, records, extra);
-                off = off.max(run(&["--no-monitor"]).throughput);
-                on = on.max(run(&[]).throughput);
+                off.push(run(&["--no-monitor"]).throughput);
+                on.push(run(&[]).throughput);
             }
+            let (off, on) = (median(&off).unwrap(), median(&on).unwrap());
             println!(
                 "{:<22} {:<6} {off:>16.0} {on:>16.0} {:>8.3}",
                 model.label,

@@ -1,13 +1,11 @@
-//! What the monitoring dataflow counts: one [`Fact`] per feature of a record, per result, and
-//! per shadow result compared with the live one; each under its record's key.
+//! What the monitoring dataflow counts, under a record's key: the value of each feature of a
+//! record, the answer of each result, and whether a shadow agreed with the live answer.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Input;
-use crate::record::{Origin, Outcome, Record, Role, Scored};
+use crate::record::{Outcome, Role};
 
 /// A number, by its bits so that it can be ordered and hashed (NaN is never stored: a NaN
 /// feature is [`Value::Missing`]).
@@ -23,6 +21,16 @@ impl Number {
     /// The number.
     pub fn get(self) -> f64 {
         f64::from_bits(self.0)
+    }
+
+    /// Its bits (equal numbers have equal bits).
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The number of these bits.
+    pub fn from_bits(bits: u64) -> Self {
+        Number(bits)
     }
 }
 
@@ -109,91 +117,3 @@ pub enum Fact {
 
 /// A fact under its key.
 pub type KeyedFact = (Arc<str>, Fact);
-
-/// The facts of one record: one per feature.
-pub fn record_facts<R: Record>(
-    record: &R,
-    names: &mut FeatureNames,
-    mut each: impl FnMut(KeyedFact),
-) {
-    let key = names.name(record.data_type());
-    record.for_each_feature(|name, input| {
-        let value = match input {
-            Input::Number(number) if !number.is_nan() => Value::Number(Number::new(number)),
-            Input::Number(_) | Input::Missing => Value::Missing,
-            Input::Text(category) => Value::Category(names.name(category)),
-        };
-        let name = names.name(name);
-        each((key.clone(), Fact::Feature { name, value }));
-    });
-}
-
-/// The fact of one result.
-pub fn result_fact(scored: &Scored) -> KeyedFact {
-    let model = scored
-        .model
-        .as_ref()
-        .map_or_else(|| Arc::from(""), |tag| tag.name.clone());
-    let fact = Fact::Result {
-        model,
-        role: scored.role,
-        answer: Answer::of(&scored.outcome),
-    };
-    (scored.data_type.clone(), fact)
-}
-
-/// The shadows' agreement facts of the result facts of one tick, by record: each shadow's
-/// answer against the live (or ensemble) answer for the same record.
-pub fn agreement_facts(results: &[(Origin, KeyedFact)], mut each: impl FnMut(KeyedFact)) {
-    let mut served: HashMap<(Origin, &str), &Answer> = HashMap::new();
-    for (origin, (key, fact)) in results {
-        if let Fact::Result {
-            role: Role::Live | Role::Ensemble,
-            answer,
-            ..
-        } = fact
-        {
-            served.insert((*origin, key), answer);
-        }
-    }
-    for (origin, (key, fact)) in results {
-        let Fact::Result {
-            model,
-            role: Role::Shadow,
-            answer,
-        } = fact
-        else {
-            continue;
-        };
-        if let Some(live) = served.get(&(*origin, &**key)) {
-            let agreed = answer.agrees(live);
-            let model = model.clone();
-            each((key.clone(), Fact::Agreement { model, agreed }));
-        }
-    }
-}
-
-/// Shares the strings of keys, feature names and categories among facts, so that a record's
-/// facts do not each allocate them.
-#[derive(Default)]
-pub struct FeatureNames {
-    interned: HashMap<Box<str>, Arc<str>>,
-}
-
-/// How many distinct strings are shared before the table starts over (a bound on what a
-/// stream of ever-new categories can make it hold).
-const MOST_INTERNED: usize = 100_000;
-
-impl FeatureNames {
-    fn name(&mut self, name: &str) -> Arc<str> {
-        if let Some(shared) = self.interned.get(name) {
-            return shared.clone();
-        }
-        if self.interned.len() >= MOST_INTERNED {
-            self.interned.clear();
-        }
-        let shared: Arc<str> = Arc::from(name);
-        self.interned.insert(name.into(), shared.clone());
-        shared
-    }
-}

@@ -4,8 +4,8 @@
 //!
 //! - [`facts`]: what is counted: each record's features, each result, and each shadow's
 //!   agreement with the live answer for the same record;
-//! - [`window`]: facts enter the window at their tick and leave it as retractions one window
-//!   later, consolidated per tick;
+//! - [`window`]: records and results are counted on their way through the pipeline, per tick;
+//!   a complete tick's facts enter the window, and leave it as retractions one window later;
 //! - the facts are arranged by key (`arrange_by_key`): each key's window lives on one worker,
 //!   which reads it with a cursor as of its latest complete tick ([`Monitor::publish`]);
 //! - [`figures`]: from a key's facts to the figures users read (counts per class,
@@ -25,13 +25,13 @@ use differential_dataflow::trace::cursor::{cursor_list, Cursor};
 use differential_dataflow::trace::implementations::ValSpine;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::AsCollection;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 use timely::progress::frontier::{Antichain, AntichainRef};
 
-use self::facts::{Fact, FeatureNames};
+use self::facts::Fact;
 use self::figures::{Reference, Samples, WindowFacts};
+use self::window::{RecordCounts, ResultCounts, Ticks};
 use crate::record::{clock_ms, Record, Role, Scored, Sourced, Time};
 use crate::state::monitor::{Drift, KeyMonitor, Monitors};
 use crate::state::{Reporter, StateEvent};
@@ -61,26 +61,24 @@ impl Default for MonitorConfig {
 /// The arrangement of the window's facts by key.
 pub type FactTrace = TraceAgent<ValSpine<Arc<str>, Fact, Time, isize>>;
 
-/// Builds the monitoring dataflow over a worker's records (as read) and its results; returns the
-/// trace of the window's arrangement, for a [`Monitor`] to read.
-pub fn arrange_window<'scope, R: Record>(
+/// Builds `pipeline` on `records`, with the monitoring dataflow around it: the records on their
+/// way in and the results on their way out are observed (and passed on untouched), and their
+/// facts arranged by key over the window. Returns the pipeline's results and the trace of the
+/// window's arrangement, for a [`Monitor`] to read.
+pub fn around<'scope, R: Record>(
     records: StreamVec<'scope, Time, Sourced<R>>,
-    results: StreamVec<'scope, Time, Scored>,
     config: &MonitorConfig,
-) -> FactTrace {
-    let record_facts = records.unary(Pipeline, "MonitorRecords", |_, _| {
-        let mut names = FeatureNames::default();
-        move |input, output| {
-            input.for_each_stamp(|capability, batches| {
-                let mut session = output.session(&capability);
-                for sourced in batches.flat_map(|batch| batch.iter()) {
-                    facts::record_facts(&sourced.record, &mut names, |fact| session.give(fact));
-                }
-            });
-        }
-    });
-    let updates = window::windowed(record_facts, results, config.window, config.tick);
-    updates.as_collection().arrange_by_key().trace
+    pipeline: impl FnOnce(StreamVec<'scope, Time, Sourced<R>>) -> StreamVec<'scope, Time, Scored>,
+) -> (StreamVec<'scope, Time, Scored>, FactTrace) {
+    let ticks = Ticks::new(config.window, config.tick);
+    let (records, record_updates) =
+        window::observe::<RecordCounts<R>>(records, ticks, "MonitorRecords");
+    let results = pipeline(records);
+    let (results, result_updates) =
+        window::observe::<ResultCounts>(results, ticks, "MonitorResults");
+    let updates = record_updates.concat(result_updates);
+    let trace = updates.as_collection().arrange_by_key().trace;
+    (results, trace)
 }
 
 /// A model in a role.
@@ -248,11 +246,11 @@ impl Monitor {
     }
 
     fn tick_ms(&self) -> u64 {
-        (self.config.tick.as_millis() as u64).max(1)
+        Ticks::new(self.config.window, self.config.tick).tick
     }
 
     fn window_ms(&self) -> u64 {
-        window::tick_of(self.config.window.as_millis() as u64, self.tick_ms()).max(self.tick_ms())
+        Ticks::new(self.config.window, self.config.tick).window
     }
 
     /// Reads the window as of the latest tick the arrangement has complete, if it is newer than

@@ -1,23 +1,30 @@
-//! The sliding window: the facts of records and results become differential updates that enter
-//! at their tick and leave one window later.
+//! The sliding window: what records and results hold becomes differential updates that enter at
+//! their tick and leave one window later.
 //!
 //! A record of ingestion time `t` counts at the tick `⌈t / tick⌉ · tick` and is retracted at
 //! that tick plus the window, so the arrangement as of a tick `T` holds exactly the facts of
-//! the records ingested in `(T − window − tick, T]`, to the tick. Facts are consolidated per tick
-//! before they leave the worker: a window of a classifier's results is a few counts, however
-//! many records it saw.
+//! the records ingested in `(T − window − tick, T]`, to the tick.
+//!
+//! Records and results are observed on their way, by pass-through operators ([`observe`]) that
+//! hand every batch on untouched (nothing is copied for the monitor) and count what they see
+//! per tick in plain hash maps: a feature's value or a model's answer is one increment. Only
+//! when a tick is complete do its counts become facts, one per distinct value, so a window of
+//! a classifier's results is a few updates, however many records it saw.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use foldhash::{HashMap, HashMapExt};
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
-use timely::progress::frontier::MutableAntichain;
 
-use super::facts::{agreement_facts, result_fact, KeyedFact};
-use crate::record::{Origin, Role, Scored, Time};
+use super::facts::{Answer, Fact, KeyedFact, Number, Value};
+use crate::model::Input;
+use crate::record::{Origin, Outcome, Record, Role, Scored, Sourced, Time};
 
 /// A fact's update: entering or leaving the window at a tick.
 pub type Update = (KeyedFact, Time, isize);
@@ -27,117 +34,394 @@ pub fn tick_of(time: Time, tick: u64) -> Time {
     time.div_ceil(tick) * tick
 }
 
-/// The window's updates of the facts of `records` (one per record feature) and of `results`.
-pub fn windowed<'scope>(
-    records: StreamVec<'scope, Time, KeyedFact>,
-    results: StreamVec<'scope, Time, Scored>,
-    window: Duration,
-    tick: Duration,
-) -> StreamVec<'scope, Time, Update> {
-    let tick = (tick.as_millis() as u64).max(1);
-    let window = tick_of(window.as_millis() as u64, tick).max(tick);
-    records
-        .binary_frontier(
-            results,
-            Pipeline,
-            Pipeline,
-            "MonitorWindow",
-            move |_capability, _info| {
-                let mut ticks = Ticks::default();
-                move |(records, records_frontier), (results, results_frontier), output| {
-                    records.for_each_stamp(|capability, batches| {
-                        let counts = ticks.at(&capability, tick);
-                        for fact in batches.flat_map(|batch| batch.drain(..)) {
-                            *counts.facts.entry(fact).or_default() += 1;
-                        }
-                    });
-                    results.for_each_stamp(|capability, batches| {
-                        let counts = ticks.at(&capability, tick);
-                        for scored in batches.flat_map(|batch| batch.drain(..)) {
-                            let fact = result_fact(&scored);
-                            counts.shadowed |= scored.role == Role::Shadow;
-                            counts.results.push((scored.origin, fact.clone()));
-                            *counts.facts.entry(fact).or_default() += 1;
-                        }
-                    });
-                    for (capability, facts) in ticks.complete(records_frontier, results_frontier) {
-                        let leaves = capability.delayed(&(capability.time() + window));
-                        let mut entering = output.session(&capability);
-                        entering.give_iterator(
-                            facts
-                                .iter()
-                                .map(|(fact, &n)| (fact.clone(), *capability.time(), n)),
-                        );
-                        drop(entering);
-                        let mut leaving = output.session(&leaves);
-                        let time = *leaves.time();
-                        leaving.give_iterator(facts.into_iter().map(|(fact, n)| (fact, time, -n)));
-                    }
-                }
-            },
-        )
-        .container::<Vec<_>>()
-}
+/// Builds the batches of a stream of `T`.
+type VecBuilder<T> = timely::container::CapacityContainerBuilder<Vec<T>>;
 
-/// The facts of one tick so far.
-struct TickCounts {
-    capability: Capability<Time>,
-    facts: HashMap<KeyedFact, isize>,
-    /// The tick's result facts by record, kept to pair shadows with live answers when the tick
-    /// completes.
-    results: Vec<(Origin, KeyedFact)>,
-    /// Whether any of them is a shadow's.
-    shadowed: bool,
-}
-
-/// The ticks not yet complete.
-#[derive(Default)]
-struct Ticks {
-    open: BTreeMap<Time, TickCounts>,
+/// The window's ticks and length, in milliseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Ticks {
+    /// How often the window slides.
+    pub tick: u64,
+    /// Its length: a whole number of ticks, at least one.
+    pub window: u64,
 }
 
 impl Ticks {
-    /// The counts of the tick of `capability`'s time.
-    fn at(
-        &mut self,
-        capability: &timely::dataflow::operators::InputCapability<Time>,
-        tick: u64,
-    ) -> &mut TickCounts {
-        let time = capability.least().copied().unwrap_or_default();
-        let at = tick_of(time, tick);
-        self.open.entry(at).or_insert_with(|| TickCounts {
-            capability: capability.delayed(&at, 0),
-            facts: HashMap::new(),
-            results: Vec::new(),
-            shadowed: false,
+    /// The ticks of a window of `window` sliding every `tick`.
+    pub fn new(window: Duration, tick: Duration) -> Self {
+        let tick = (tick.as_millis() as u64).max(1);
+        let window = tick_of(window.as_millis() as u64, tick).max(tick);
+        Ticks { tick, window }
+    }
+}
+
+/// What an observer counts in one tick, and turns into facts when the tick is complete.
+pub trait Counts: Default + 'static {
+    /// What it observes.
+    type Item: Clone + 'static;
+    /// Counts one item.
+    fn count(&mut self, item: &Self::Item);
+    /// The tick's facts with how many times each occurred.
+    fn facts(self, each: impl FnMut(KeyedFact, isize));
+}
+
+/// Passes `stream` on untouched, and counts its items per tick with `C`: the second stream has
+/// the window's updates of the counted facts.
+pub fn observe<'scope, C: Counts>(
+    stream: StreamVec<'scope, Time, C::Item>,
+    ticks: Ticks,
+    name: &str,
+) -> (
+    StreamVec<'scope, Time, C::Item>,
+    StreamVec<'scope, Time, Update>,
+) {
+    let mut builder = OperatorBuilder::new(name.to_owned(), stream.scope());
+    let mut input = builder.new_input(stream, Pipeline);
+    let (passed, passed_stream) = builder.new_output();
+    let (updates, updates_stream) = builder.new_output();
+    let mut passed = OutputBuilder::<Time, VecBuilder<C::Item>>::from(passed);
+    let mut updates = OutputBuilder::<Time, VecBuilder<Update>>::from(updates);
+    builder.build(move |_capabilities| {
+        let mut open: BTreeMap<Time, (Capability<Time>, C)> = BTreeMap::new();
+        move |frontiers| {
+            let mut passing = passed.activate();
+            input.for_each_stamp(|capability, batches| {
+                let time = capability.least().copied().unwrap_or_default();
+                let at = tick_of(time, ticks.tick);
+                let (_, counts) = open
+                    .entry(at)
+                    .or_insert_with(|| (capability.delayed(&at, 1), C::default()));
+                let mut session = passing.session(&capability);
+                for batch in batches {
+                    batch.iter().for_each(|item| counts.count(item));
+                    session.give_container(batch);
+                }
+            });
+            let mut updating = updates.activate();
+            while let Some(entry) = open.first_entry() {
+                if frontiers[0].less_equal(entry.key()) {
+                    break;
+                }
+                let (entering, counts) = entry.remove();
+                let leaving = entering.delayed(&(entering.time() + ticks.window));
+                let mut facts = Vec::new();
+                counts.facts(|fact, n| facts.push((fact, n)));
+                let (enter_at, leave_at) = (*entering.time(), *leaving.time());
+                let mut session = updating.session(&entering);
+                session.give_iterator(facts.iter().map(|(fact, n)| (fact.clone(), enter_at, *n)));
+                drop(session);
+                let mut session = updating.session(&leaving);
+                session.give_iterator(facts.into_iter().map(|(fact, n)| (fact, leave_at, -n)));
+            }
+        }
+    });
+    (passed_stream, updates_stream)
+}
+
+/// Finds a key's entry among the ones of a tick, remembering the last found (a stream is
+/// mostly runs of one key).
+struct ByKey<T> {
+    entries: Vec<(Arc<str>, T)>,
+    index: HashMap<Arc<str>, usize>,
+    last: usize,
+}
+
+impl<T> Default for ByKey<T> {
+    fn default() -> Self {
+        ByKey {
+            entries: Vec::new(),
+            index: HashMap::new(),
+            last: 0,
+        }
+    }
+}
+
+impl<T: Default> ByKey<T> {
+    fn get(&mut self, key: &str, shared: Option<&Arc<str>>) -> &mut T {
+        let hit = self
+            .entries
+            .get(self.last)
+            .is_some_and(|(last, _)| &**last == key);
+        if !hit {
+            self.last = match self.index.get(key) {
+                Some(&at) => at,
+                None => {
+                    let key = shared.cloned().unwrap_or_else(|| Arc::from(key));
+                    self.index.insert(key.clone(), self.entries.len());
+                    self.entries.push((key, T::default()));
+                    self.entries.len() - 1
+                }
+            };
+        }
+        &mut self.entries[self.last].1
+    }
+}
+
+/// One feature's values in a tick.
+#[derive(Default)]
+struct FeatureCounts {
+    name: Arc<str>,
+    /// Where the last record's name of the feature was (records of a fixed schema give the
+    /// same name every time): an address, compared before the name itself.
+    seen_at: usize,
+    numbers: HashMap<u64, isize>,
+    categories: HashMap<Box<str>, isize>,
+    missing: isize,
+}
+
+/// The features of one key's records in a tick, in the order records give them.
+#[derive(Default)]
+struct KeyFeatures {
+    features: Vec<FeatureCounts>,
+}
+
+impl KeyFeatures {
+    /// The counts of feature `name`, expected at `position`.
+    fn feature(&mut self, position: usize, name: &str) -> &mut FeatureCounts {
+        let address = name.as_ptr() as usize;
+        let expected = self.features.get(position).is_some_and(|feature| {
+            (feature.seen_at == address && feature.name.len() == name.len())
+                || &*feature.name == name
+        });
+        let at = match expected {
+            true => position,
+            false => match self.features.iter().position(|f| &*f.name == name) {
+                Some(at) => at,
+                None => {
+                    self.features.push(FeatureCounts {
+                        name: Arc::from(name),
+                        ..FeatureCounts::default()
+                    });
+                    self.features.len() - 1
+                }
+            },
+        };
+        let feature = &mut self.features[at];
+        feature.seen_at = address;
+        feature
+    }
+}
+
+/// The features of the records of one tick, by key.
+pub struct RecordCounts<R> {
+    keys: ByKey<KeyFeatures>,
+    records: std::marker::PhantomData<R>,
+}
+
+impl<R> Default for RecordCounts<R> {
+    fn default() -> Self {
+        RecordCounts {
+            keys: ByKey::default(),
+            records: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: Record> Counts for RecordCounts<R> {
+    type Item = Sourced<R>;
+
+    fn count(&mut self, sourced: &Sourced<R>) {
+        let key = self.keys.get(sourced.record.data_type(), None);
+        let mut position = 0;
+        sourced.record.for_each_feature(|name, input| {
+            let feature = key.feature(position, name);
+            position += 1;
+            match input {
+                Input::Number(number) if !number.is_nan() => {
+                    *feature
+                        .numbers
+                        .entry(Number::new(number).bits())
+                        .or_default() += 1;
+                }
+                Input::Number(_) | Input::Missing => feature.missing += 1,
+                Input::Text(category) => match feature.categories.get_mut(category) {
+                    Some(count) => *count += 1,
+                    None => {
+                        feature.categories.insert(category.into(), 1);
+                    }
+                },
+            }
+        });
+    }
+
+    fn facts(self, mut each: impl FnMut(KeyedFact, isize)) {
+        for (key, counts) in self.keys.entries {
+            for feature in counts.features {
+                let name = feature.name;
+                let fact = |value| Fact::Feature {
+                    name: name.clone(),
+                    value,
+                };
+                for (bits, n) in feature.numbers {
+                    each(
+                        (key.clone(), fact(Value::Number(Number::from_bits(bits)))),
+                        n,
+                    );
+                }
+                for (category, n) in feature.categories {
+                    each((key.clone(), fact(Value::Category(category.into()))), n);
+                }
+                if feature.missing > 0 {
+                    each((key.clone(), fact(Value::Missing)), feature.missing);
+                }
+            }
+        }
+    }
+}
+
+/// The answers of one model in one role in a tick.
+#[derive(Default)]
+struct OutputCounts {
+    model: Arc<str>,
+    role: Role,
+    classes: HashMap<Arc<str>, isize>,
+    values: HashMap<u64, isize>,
+    failed: isize,
+    no_model: isize,
+}
+
+impl OutputCounts {
+    /// Counts an answer, sharing a class's name rather than copying it.
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Scored(prediction) => match &prediction.class {
+                Some(class) => match self.classes.get_mut(&**class) {
+                    Some(count) => *count += 1,
+                    None => {
+                        self.classes.insert(class.clone(), 1);
+                    }
+                },
+                None if prediction.value.is_nan() => self.failed += 1,
+                None => {
+                    *self
+                        .values
+                        .entry(Number::new(prediction.value).bits())
+                        .or_default() += 1
+                }
+            },
+            Outcome::NoModel => self.no_model += 1,
+            Outcome::Failed(_) => self.failed += 1,
+        }
+    }
+
+    /// The answers counted, with how many times each.
+    fn answers(self) -> impl Iterator<Item = (Answer, isize)> {
+        let classes = (self.classes.into_iter()).map(|(class, n)| (Answer::Class(class), n));
+        let values =
+            (self.values.into_iter()).map(|(bits, n)| (Answer::Value(Number::from_bits(bits)), n));
+        let others = [
+            (Answer::Failed, self.failed),
+            (Answer::NoModel, self.no_model),
+        ];
+        classes
+            .chain(values)
+            .chain(others.into_iter().filter(|(_, n)| *n > 0))
+    }
+}
+
+/// A result kept to pair a shadow's answer with the live one for the same record.
+struct Paired {
+    origin: Origin,
+    role: Role,
+    output: usize,
+    answer: Answer,
+}
+
+/// The results of one key in a tick.
+#[derive(Default)]
+struct KeyResults {
+    outputs: Vec<OutputCounts>,
+    /// Whether a shadow answered in the tick: from then on, results are kept for pairing (a
+    /// record's shadow result comes before its live one).
+    shadowed: bool,
+    paired: Vec<Paired>,
+}
+
+impl KeyResults {
+    fn output(&mut self, model: Option<&Arc<str>>, role: Role) -> usize {
+        let name = model.map_or("", |model| &**model);
+        let same = |output: &OutputCounts| {
+            output.role == role
+                && (model.is_some_and(|model| Arc::ptr_eq(model, &output.model))
+                    || &*output.model == name)
+        };
+        self.outputs.iter().position(same).unwrap_or_else(|| {
+            self.outputs.push(OutputCounts {
+                model: model.cloned().unwrap_or_else(|| Arc::from("")),
+                role,
+                ..OutputCounts::default()
+            });
+            self.outputs.len() - 1
         })
     }
 
-    /// Takes the ticks both inputs have passed, with their facts (shadow agreements included).
-    fn complete(
-        &mut self,
-        records: &MutableAntichain<Time>,
-        results: &MutableAntichain<Time>,
-    ) -> Vec<(Capability<Time>, HashMap<KeyedFact, isize>)> {
-        let mut complete = Vec::new();
-        while let Some(entry) = self.open.first_entry() {
-            let at = *entry.key();
-            if records.less_equal(&at) || results.less_equal(&at) {
-                break;
+    /// The shadows' agreement with the live (or ensemble) answers, by shadow model.
+    fn agreement(&self, mut each: impl FnMut(Fact, isize)) {
+        let served: HashMap<Origin, &Answer> = self
+            .paired
+            .iter()
+            .filter(|paired| matches!(paired.role, Role::Live | Role::Ensemble))
+            .map(|paired| (paired.origin, &paired.answer))
+            .collect();
+        let mut counts: HashMap<(usize, bool), isize> = HashMap::new();
+        for shadow in self.paired.iter().filter(|p| p.role == Role::Shadow) {
+            if let Some(live) = served.get(&shadow.origin) {
+                let agreed = shadow.answer.agrees(live);
+                *counts.entry((shadow.output, agreed)).or_default() += 1;
             }
-            let TickCounts {
-                capability,
-                mut facts,
-                results,
-                shadowed,
-            } = entry.remove();
-            if shadowed {
-                agreement_facts(&results, |fact| *facts.entry(fact).or_default() += 1);
-            }
-            facts.retain(|_, n| *n != 0);
-            complete.push((capability, facts));
         }
-        complete
+        for ((output, agreed), n) in counts {
+            let model = self.outputs[output].model.clone();
+            each(Fact::Agreement { model, agreed }, n);
+        }
+    }
+}
+
+/// The results of one tick, by key.
+#[derive(Default)]
+pub struct ResultCounts {
+    keys: ByKey<KeyResults>,
+}
+
+impl Counts for ResultCounts {
+    type Item = Scored;
+
+    fn count(&mut self, scored: &Scored) {
+        let key = self.keys.get(&scored.data_type, Some(&scored.data_type));
+        let output = key.output(scored.model.as_ref().map(|tag| &tag.name), scored.role);
+        key.shadowed |= scored.role == Role::Shadow;
+        if key.shadowed && scored.role != Role::Canary {
+            key.paired.push(Paired {
+                origin: scored.origin,
+                role: scored.role,
+                output,
+                answer: Answer::of(&scored.outcome),
+            });
+        }
+        key.outputs[output].count(&scored.outcome);
+    }
+
+    fn facts(self, mut each: impl FnMut(KeyedFact, isize)) {
+        for (key, results) in self.keys.entries {
+            results.agreement(|fact, n| each((key.clone(), fact), n));
+            for output in results.outputs {
+                let (model, role) = (output.model.clone(), output.role);
+                for (answer, n) in output.answers() {
+                    let model = model.clone();
+                    each(
+                        (
+                            key.clone(),
+                            Fact::Result {
+                                model,
+                                role,
+                                answer,
+                            },
+                        ),
+                        n,
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -151,5 +435,7 @@ mod tests {
         assert_eq!(tick_of(1, 1000), 1000);
         assert_eq!(tick_of(1000, 1000), 1000);
         assert_eq!(tick_of(1001, 1000), 2000);
+        let ticks = Ticks::new(Duration::from_millis(2500), Duration::from_secs(1));
+        assert_eq!((ticks.tick, ticks.window), (1000, 3000));
     }
 }
