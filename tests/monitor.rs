@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use modelserver::model::Prediction;
 use modelserver::pipeline::monitor::around;
+use modelserver::pipeline::monitor::window::{MONITORED_KEYS, OTHER_KEYS};
 use modelserver::pipeline::{Monitor, MonitorConfig};
 use modelserver::record::{
     Feature, FeatureRecord, ModelTag, Origin, Outcome, Role, Scored, Sourced, Time,
@@ -304,5 +305,36 @@ fn drift_is_raised_when_the_inputs_shift_and_not_before() {
         // a stability index of 0.25 (at 27 s it was 0.12).
         assert_eq!(feature[0].as_of, 28_000, "{:?}", feature[0]);
         assert!((feature[0].psi - 0.25).abs() < 0.01, "{:?}", feature[0]);
+    });
+}
+
+#[test]
+fn a_flood_of_keys_counts_beyond_the_first_thousand_under_one() {
+    timely::execute_directly(|worker| {
+        let mut harness = Harness::new(worker);
+        harness.advance(500);
+        for index in 0..1_005 {
+            let origin = Origin {
+                partition: 0,
+                offset: index,
+            };
+            let key = format!("junk-{index}");
+            let record = FeatureRecord::new(&key, [Feature::number("x", 1.0)]);
+            harness.records.send(Sourced { origin, record });
+        }
+        harness.advance(1_001);
+        let mut keys = Vec::new();
+        for _ in 0..10_000 {
+            worker.step();
+            if harness.monitor.publish() == Some(1_000) {
+                keys = harness.monitors.latest(None);
+                break;
+            }
+        }
+        assert_eq!(keys.len(), MONITORED_KEYS + 1);
+        let other = keys.iter().find(|key| key.data_type == OTHER_KEYS).unwrap();
+        assert_eq!(other.features[0].count, 5);
+        assert!(keys.iter().any(|key| key.data_type == "junk-999"));
+        assert!(!keys.iter().any(|key| key.data_type == "junk-1000"));
     });
 }

@@ -68,6 +68,107 @@ fn monitored(addr: &str) -> Option<KeyMonitor> {
     })
 }
 
+/// The browser the status page is checked in: Debian's `chromium`, if installed.
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Runs headless Chromium on the status page with `what` (`--dump-dom`, `--screenshot=…`);
+/// returns what it printed.
+fn browse(chromium: &PathBuf, addr: &str, what: &str) -> String {
+    let output = Command::new(chromium)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--window-size=1300,1800",
+            "--virtual-time-budget=2500",
+            what,
+        ])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("chromium runs");
+    assert!(output.status.success(), "chromium: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The status page in a real browser: the key table shows the job's model and its usage as
+/// `/models` has it, the window's card its outputs and features, drawn as charts, the shifted
+/// feature marked as drifting; and a screenshot (`target/monitoring/status-page.png`).
+fn status_page(addr: &str) {
+    let Some(chromium) = chromium() else {
+        let required = std::env::var_os("MODELSERVER_REQUIRE_BROWSER").is_some();
+        assert!(
+            !required,
+            "chromium is required (MODELSERVER_REQUIRE_BROWSER) but missing"
+        );
+        eprintln!("not run: the status page in a browser (install Debian's chromium)");
+        return;
+    };
+    let usage = || {
+        let (_, body) = get(addr, "/models/wine");
+        let report: ProcessReport = serde_json::from_str(&body).unwrap();
+        report.keys[0].current.as_ref().unwrap().usage
+    };
+    let before = usage();
+    let dom = browse(&chromium, addr, "--dump-dom");
+    let after = usage();
+    let row = dom
+        .split("<tr class=\"key\">")
+        .nth(1)
+        .expect("a row of the key table");
+    assert!(row.contains("<td>wine</td>"), "{row}");
+    assert!(row.contains("<td class=\"model\">tree</td>"), "{row}");
+    // The records still flow: the page shows the usage of a moment between the two asked.
+    let shown: u64 = row
+        .split("<td class=\"number usage\">")
+        .nth(1)
+        .and_then(|cell| cell.split('<').next())
+        .and_then(|usage| usage.parse().ok())
+        .expect("a usage cell");
+    assert!(
+        (before..=after).contains(&shown),
+        "{before} ≤ {shown} ≤ {after}"
+    );
+    let card = dom
+        .split("class=\"card monitored\" data-type=\"wine\"")
+        .nth(1)
+        .expect("the monitoring card of wine");
+    assert!(card.contains("tree (live)") && card.contains("logistic (shadow)"));
+    assert!(card.contains("shadow logistic agrees with the live answer"));
+    let features = card.matches("class=\"panel feature").count();
+    assert_eq!(features, 11, "a histogram per wine feature");
+    assert!(card.contains("class=\"panel feature drifting\" data-feature=\"alcohol\""));
+    let bars = card.matches("<rect class=\"bar\"").count();
+    assert!(
+        bars >= 11 * 20,
+        "each feature's 20 bins and each output's classes: {bars}"
+    );
+    assert!(card.contains("class=\"line\""), "the drift chart has lines");
+
+    let directory = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/monitoring"));
+    std::fs::create_dir_all(&directory).unwrap();
+    let screenshot = directory.join("status-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    browse(
+        &chromium,
+        addr,
+        &format!("--screenshot={}", screenshot.display()),
+    );
+    let png = std::fs::read(&screenshot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    assert!(
+        png.len() > 50_000,
+        "a page with charts, not a blank one: {} bytes",
+        png.len()
+    );
+}
+
 fn drift_events(log: &PathBuf) -> Vec<serde_json::Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -231,13 +332,25 @@ fn a_job_monitors_its_window_and_raises_drift_when_the_inputs_shift() {
         .expect("a reference window after 12 s of one model (two whole windows)");
     assert!(alcohol_drift < 0.1, "steady inputs: {alcohol_drift}");
     assert_eq!(drift_events(&log), Vec::<serde_json::Value>::new());
-    let shifted = records.iter().cycle().take(500).map(|record| WineRecord {
-        alcohol: record.alcohol + 3.0,
-        ..record.clone()
+    // The shifted records flow for 12 s, while the drift is awaited and the status page shown.
+    let shifted: Vec<WineRecord> = records
+        .iter()
+        .cycle()
+        .take(1_200)
+        .map(|record| WineRecord {
+            alcohol: record.alcohol + 3.0,
+            ..record.clone()
+        })
+        .collect();
+    let shifting = std::thread::spawn({
+        let (kafka, topic) = (kafka.clone(), topics.data.clone());
+        move || {
+            let publisher = Publisher::new(&kafka).unwrap();
+            publisher
+                .publish_records(&topic, shifted, Some(100.0), |_| {})
+                .unwrap()
+        }
     });
-    publisher
-        .publish_records(&topics.data, shifted, Some(100.0), |_| {})
-        .unwrap();
     let drift = eventually(Duration::from_secs(10), "a drift event", || {
         drift_events(&log)
             .into_iter()
@@ -252,6 +365,9 @@ fn a_job_monitors_its_window_and_raises_drift_when_the_inputs_shift() {
         .filter(|subject| subject.starts_with("feature:") && subject != "feature:alcohol")
         .collect();
     assert!(others.is_empty(), "only alcohol shifted: {others:?}");
+
+    status_page(&addr);
+    assert_eq!(shifting.join().unwrap(), 1_200);
 
     job.terminate();
     assert!(job.wait().success());

@@ -5,8 +5,8 @@
 //! arrangement, as of one ingestion time per key; a process keeps the latest figures of the keys
 //! its workers monitor in [`Monitors`], which its endpoint serves as `GET /monitor`.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -157,38 +157,115 @@ pub struct Drift {
 pub struct MonitorReport {
     /// The process index in the job.
     pub process: usize,
-    /// Whether the process monitors at all (`--monitor-window 0` turns it off).
+    /// Whether the process monitors at all (`serve --no-monitor` turns it off).
     pub enabled: bool,
+    /// The population stability index above which a window has drifted.
+    pub drift_threshold: f64,
     /// The latest figures of every key it monitors.
     pub keys: Vec<KeyMonitor>,
 }
 
-/// The latest figures of the keys monitored by one process's workers.
+/// A key's figures at one tick, as charts show them over time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPoint {
+    /// The tick.
+    pub as_of: Time,
+    /// Records in the window.
+    pub records: u64,
+    /// The drift of each subject with a reference (`output:MODEL:ROLE`, `feature:NAME`).
+    pub drift: BTreeMap<String, f64>,
+    /// Each shadow's agreement rate.
+    pub agreement: BTreeMap<String, f64>,
+}
+
+impl HistoryPoint {
+    /// The point of a key's figures.
+    pub fn of(figures: &KeyMonitor) -> Self {
+        let outputs = figures.outputs.iter().filter_map(|output| {
+            let subject = format!("output:{}:{}", output.model, output.role);
+            Some((subject, output.drift?))
+        });
+        let features = figures
+            .features
+            .iter()
+            .filter_map(|feature| Some((format!("feature:{}", feature.name), feature.drift?)));
+        HistoryPoint {
+            as_of: figures.as_of,
+            records: figures.records,
+            drift: outputs.chain(features).collect(),
+            agreement: (figures.agreement.iter())
+                .map(|agreement| (agreement.model.clone(), agreement.rate))
+                .collect(),
+        }
+    }
+}
+
+/// How many ticks of history a key keeps.
+pub const HISTORY_POINTS: usize = 240;
+
+/// How many keys keep a history (the first monitored; a key that leaves the window frees its
+/// place).
+pub const HISTORY_KEYS: usize = 20;
+
+/// The latest figures of the keys monitored by one process's workers, and their recent history.
 #[derive(Debug, Default)]
 pub struct Monitors {
     latest: Mutex<BTreeMap<String, KeyMonitor>>,
+    history: Mutex<BTreeMap<String, VecDeque<HistoryPoint>>>,
+    drift_threshold: Mutex<f64>,
 }
 
 impl Monitors {
-    /// Replaces a key's figures.
+    /// Notes the threshold the figures' drift is judged by.
+    pub fn set_drift_threshold(&self, threshold: f64) {
+        *lock(&self.drift_threshold) = threshold;
+    }
+
+    /// The threshold the figures' drift is judged by.
+    pub fn drift_threshold(&self) -> f64 {
+        *lock(&self.drift_threshold)
+    }
+
+    /// Replaces a key's figures, and adds them to its history.
     pub fn publish(&self, figures: KeyMonitor) {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest.insert(figures.data_type.clone(), figures);
+        let point = HistoryPoint::of(&figures);
+        let mut history = lock(&self.history);
+        if history.contains_key(&figures.data_type) || history.len() < HISTORY_KEYS {
+            let points = history.entry(figures.data_type.clone()).or_default();
+            if points.len() == HISTORY_POINTS {
+                points.pop_front();
+            }
+            points.push_back(point);
+        }
+        drop(history);
+        lock(&self.latest).insert(figures.data_type.clone(), figures);
     }
 
     /// Forgets a key that left the window entirely.
     pub fn forget(&self, data_type: &str) {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest.remove(data_type);
+        lock(&self.latest).remove(data_type);
+        lock(&self.history).remove(data_type);
+    }
+
+    /// The history of every key that keeps one.
+    pub fn history(&self) -> BTreeMap<String, VecDeque<HistoryPoint>> {
+        lock(&self.history).clone()
     }
 
     /// The latest figures of every key, or of one key.
     pub fn latest(&self, data_type: Option<&str>) -> Vec<KeyMonitor> {
-        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest
+        lock(&self.latest)
             .values()
             .filter(|key| data_type.is_none_or(|wanted| key.data_type == wanted))
             .cloned()
             .collect()
     }
+}
+
+/// Locks a mutex, whether or not a panicking thread poisoned it (the data is plain figures).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -182,6 +182,7 @@ impl ProcessState {
         MonitorReport {
             process: self.process,
             enabled: self.monitoring.load(Ordering::Relaxed),
+            drift_threshold: self.monitors.drift_threshold(),
             keys: self.monitors.latest(data_type),
         }
     }

@@ -233,6 +233,7 @@ impl Monitor {
         reporter: Reporter,
         monitors: Arc<Monitors>,
     ) -> Self {
+        monitors.set_drift_threshold(config.drift_threshold);
         Monitor {
             trace,
             config,

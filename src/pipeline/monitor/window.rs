@@ -59,8 +59,10 @@ impl Ticks {
 pub trait Counts: Default + 'static {
     /// What it observes.
     type Item: Clone + 'static;
-    /// Counts one item.
-    fn count(&mut self, item: &Self::Item);
+    /// The key an item is of.
+    fn key_of(item: &Self::Item) -> &str;
+    /// Counts one item, under `key` (its own, or [`OTHER_KEYS`]).
+    fn count(&mut self, item: &Self::Item, key: &Arc<str>);
     /// The tick's facts with how many times each occurred.
     fn facts(self, each: impl FnMut(KeyedFact, isize));
 }
@@ -83,6 +85,7 @@ pub fn observe<'scope, C: Counts>(
     let mut updates = OutputBuilder::<Time, VecBuilder<Update>>::from(updates);
     builder.build(move |_capabilities| {
         let mut open: BTreeMap<Time, (Capability<Time>, C)> = BTreeMap::new();
+        let mut admitted = Admitted::default();
         move |frontiers| {
             let mut passing = passed.activate();
             input.for_each_stamp(|capability, batches| {
@@ -93,7 +96,9 @@ pub fn observe<'scope, C: Counts>(
                     .or_insert_with(|| (capability.delayed(&at, 1), C::default()));
                 let mut session = passing.session(&capability);
                 for batch in batches {
-                    batch.iter().for_each(|item| counts.count(item));
+                    for item in batch.iter() {
+                        counts.count(item, admitted.key(C::key_of(item), at));
+                    }
                     session.give_container(batch);
                 }
             });
@@ -103,6 +108,7 @@ pub fn observe<'scope, C: Counts>(
                     break;
                 }
                 let (entering, counts) = entry.remove();
+                admitted.forget_before(entering.time().saturating_sub(ticks.window));
                 let leaving = entering.delayed(&(entering.time() + ticks.window));
                 let mut facts = Vec::new();
                 counts.facts(|fact, n| facts.push((fact, n)));
@@ -116,6 +122,58 @@ pub fn observe<'scope, C: Counts>(
         }
     });
     (passed_stream, updates_stream)
+}
+
+/// The most keys an observer counts under their own name at once; the records and results of
+/// other keys count under [`OTHER_KEYS`], so that a flood of keys bounds what the monitor holds.
+pub const MONITORED_KEYS: usize = 1_000;
+
+/// The key the keys beyond [`MONITORED_KEYS`] count under.
+pub const OTHER_KEYS: &str = "(other)";
+
+/// The keys an observer counts under their own name, with the last tick each was seen at.
+struct Admitted {
+    seen: HashMap<Arc<str>, Time>,
+    /// The last key admitted, and the tick it was seen at.
+    last: Option<(Arc<str>, Time)>,
+    other: Arc<str>,
+}
+
+impl Default for Admitted {
+    fn default() -> Self {
+        Admitted {
+            seen: HashMap::new(),
+            last: None,
+            other: Arc::from(OTHER_KEYS),
+        }
+    }
+}
+
+impl Admitted {
+    /// The key `name` counts under at tick `at`: its own, while there is room.
+    fn key(&mut self, name: &str, at: Time) -> &Arc<str> {
+        let hit = (self.last.as_ref()).is_some_and(|(key, seen)| *seen == at && &**key == name);
+        if !hit {
+            let key = match self.seen.get_key_value(name) {
+                Some((key, _)) => key.clone(),
+                None if self.seen.len() < MONITORED_KEYS => Arc::from(name),
+                None => return &self.other,
+            };
+            let seen = self.seen.entry(key.clone()).or_default();
+            *seen = (*seen).max(at);
+            self.last = Some((key, at));
+        }
+        &self.last.as_ref().expect("a key").0
+    }
+
+    /// Makes room: forgets the keys last seen before `tick` (whose records left the window).
+    fn forget_before(&mut self, tick: Time) {
+        self.seen.retain(|_, seen| *seen >= tick);
+        let forgotten = |(key, _): &(Arc<str>, Time)| !self.seen.contains_key(key);
+        if self.last.as_ref().is_some_and(forgotten) {
+            self.last = None;
+        }
+    }
 }
 
 /// Finds a key's entry among the ones of a tick, remembering the last found (a stream is
@@ -137,18 +195,14 @@ impl<T> Default for ByKey<T> {
 }
 
 impl<T: Default> ByKey<T> {
-    fn get(&mut self, key: &str, shared: Option<&Arc<str>>) -> &mut T {
-        let hit = self
-            .entries
-            .get(self.last)
-            .is_some_and(|(last, _)| &**last == key);
+    fn get(&mut self, key: &Arc<str>) -> &mut T {
+        let hit = (self.entries.get(self.last)).is_some_and(|(last, _)| Arc::ptr_eq(last, key));
         if !hit {
             self.last = match self.index.get(key) {
                 Some(&at) => at,
                 None => {
-                    let key = shared.cloned().unwrap_or_else(|| Arc::from(key));
                     self.index.insert(key.clone(), self.entries.len());
-                    self.entries.push((key, T::default()));
+                    self.entries.push((key.clone(), T::default()));
                     self.entries.len() - 1
                 }
             };
@@ -220,8 +274,12 @@ impl<R> Default for RecordCounts<R> {
 impl<R: Record> Counts for RecordCounts<R> {
     type Item = Sourced<R>;
 
-    fn count(&mut self, sourced: &Sourced<R>) {
-        let key = self.keys.get(sourced.record.data_type(), None);
+    fn key_of(sourced: &Sourced<R>) -> &str {
+        sourced.record.data_type()
+    }
+
+    fn count(&mut self, sourced: &Sourced<R>, key: &Arc<str>) {
+        let key = self.keys.get(key);
         let mut position = 0;
         sourced.record.for_each_feature(|name, input| {
             let feature = key.feature(position, name);
@@ -386,8 +444,12 @@ pub struct ResultCounts {
 impl Counts for ResultCounts {
     type Item = Scored;
 
-    fn count(&mut self, scored: &Scored) {
-        let key = self.keys.get(&scored.data_type, Some(&scored.data_type));
+    fn key_of(scored: &Scored) -> &str {
+        &scored.data_type
+    }
+
+    fn count(&mut self, scored: &Scored, key: &Arc<str>) {
+        let key = self.keys.get(key);
         let output = key.output(scored.model.as_ref().map(|tag| &tag.name), scored.role);
         key.shadowed |= scored.role == Role::Shadow;
         if key.shadowed && scored.role != Role::Canary {

@@ -6,6 +6,9 @@
 //! - `GET /monitor`: the windowed figures of every key the process monitors
 //!   ([`MonitorReport`](crate::state::monitor::MonitorReport));
 //! - `GET /monitor/{dataType}`: one key's (404 when the process does not monitor it);
+//! - `GET /history`: the recent figures of each monitored key, tick by tick, for charts;
+//! - `GET /`: the status page (HTML, with its chart script `GET /charts.js`, both served from
+//!   the binary), which shows the above and refreshes itself every second;
 //! - `GET /health`: [`Health`](crate::state::Health), HTTP 200 while serving, 503 otherwise;
 //! - `GET /metrics`: Prometheus metrics ([`Metrics`]).
 //!
@@ -32,6 +35,11 @@ use tokio::sync::{oneshot, Semaphore};
 
 use super::metrics::{Metrics, CONTENT_TYPE};
 use crate::state::ProcessState;
+
+/// The status page.
+const PAGE: &str = include_str!("page/index.html");
+/// The status page's charts.
+const CHARTS: &str = include_str!("page/charts.js");
 
 /// The most connections served at once; more are closed as they come.
 pub const MAX_CONNECTIONS: usize = 128;
@@ -186,6 +194,9 @@ fn route(request: &Request<Incoming>, shared: &Shared) -> Answer {
         return error(StatusCode::UNAUTHORIZED, "a bearer token is required");
     }
     match path {
+        "" => (StatusCode::OK, "text/html; charset=utf-8", PAGE.into()),
+        "/charts.js" => (StatusCode::OK, "text/javascript; charset=utf-8", CHARTS.into()),
+        "/history" => json(StatusCode::OK, &shared.process.monitors().history()),
         "/models" => json(StatusCode::OK, &shared.process.report(None)),
         "/monitor" => json(StatusCode::OK, &shared.process.monitor_report(None)),
         "/metrics" => (StatusCode::OK, CONTENT_TYPE, shared.metrics.render()),
@@ -206,7 +217,7 @@ fn route(request: &Request<Incoming>, shared: &Shared) -> Answer {
             ),
             None => error(
                 StatusCode::NOT_FOUND,
-                "try /models, /models/{dataType}, /monitor, /monitor/{dataType}, /health or /metrics",
+                "try /, /models, /models/{dataType}, /monitor, /monitor/{dataType}, /history, /health or /metrics",
             ),
         },
     }

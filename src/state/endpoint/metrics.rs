@@ -245,15 +245,20 @@ fn encode_lifecycle(
 /// How many classes of an output, and features of a key, have series of their own.
 pub const TOP_VALUES: usize = 20;
 
-/// The monitoring dataflow's figures over the window, for the [`TOP_KEYS`] keys with the most
-/// records in it: per key; per model and role; per class; per feature; per shadow.
+/// How many monitored keys have series of their own (the window's figures of all keys are in
+/// `GET /monitor`).
+pub const TOP_MONITORED_KEYS: usize = 10;
+
+/// The monitoring dataflow's figures over the window, for the [`TOP_MONITORED_KEYS`] keys with
+/// the most records in it: per key; per model and role; per class; per feature (mean and drift);
+/// per shadow.
 fn encode_monitor(
     encoder: &mut DescriptorEncoder,
     keys: &[KeyMonitor],
 ) -> Result<(), std::fmt::Error> {
     let mut keys: Vec<&KeyMonitor> = keys.iter().collect();
     keys.sort_by_key(|key| std::cmp::Reverse(key.records));
-    keys.truncate(TOP_KEYS);
+    keys.truncate(TOP_MONITORED_KEYS);
     let labels = |key: &KeyMonitor| -> Labels { vec![("data_type", key.data_type.clone())] };
     let mut family = encoder.encode_descriptor(
         "modelserver_monitor_records",
@@ -313,15 +318,9 @@ fn encode_monitor(
             ConstGauge::new(share).encode(family.encode_family(&labels)?)?;
         }
     }
-    let feature_families: [Family<FeatureFigures, Option<f64>>; 4] = [
+    let feature_families: [Family<FeatureFigures, Option<f64>>; 2] = [
         ("modelserver_monitor_feature_mean", "Mean of a numeric feature in the window.", |f| {
             f.numbers.as_ref().map(|numbers| numbers.mean)
-        }),
-        ("modelserver_monitor_feature_stddev", "Standard deviation of a numeric feature in the window.", |f| {
-            f.numbers.as_ref().map(|numbers| numbers.variance.sqrt())
-        }),
-        ("modelserver_monitor_feature_missing_rate", "Share of a key's records in the window missing a feature.", |f| {
-            Some(f.missing as f64 / f.count.max(1) as f64)
         }),
         ("modelserver_monitor_feature_drift", "Population stability index of a feature in the window against the live model's reference window.", |f| f.drift),
     ];
