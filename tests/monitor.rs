@@ -338,3 +338,38 @@ fn a_flood_of_keys_counts_beyond_the_first_thousand_under_one() {
         assert!(!keys.iter().any(|key| key.data_type == "junk-1000"));
     });
 }
+
+#[test]
+fn a_canary_is_compared_with_the_live_answers_of_the_same_window() {
+    timely::execute_directly(|worker| {
+        let mut harness = Harness::new(worker);
+        harness.advance(500);
+        // Live: half "a", half "b"; the canary: nine "a" in ten.
+        for offset in 0..100 {
+            let origin = Origin {
+                partition: 0,
+                offset,
+            };
+            let live = if offset % 2 == 0 { "a" } else { "b" };
+            let canary = if offset % 10 == 0 { "b" } else { "a" };
+            let (model, role, answer) = match offset < 50 {
+                true => ("live", Role::Live, live),
+                false => ("canary", Role::Canary, canary),
+            };
+            harness
+                .results
+                .send(scored(origin, model, role, class(answer)));
+        }
+        let figures = harness.read(worker, 1_000).expect("figures");
+        let canary = figures.outputs.iter().find(|o| o.role == "canary").unwrap();
+        let live = figures.outputs.iter().find(|o| o.role == "live").unwrap();
+        let expected = (0.9 - 0.5) * (0.9f64 / 0.5).ln() + (0.1 - 0.5) * (0.1f64 / 0.5).ln();
+        let vs_live = canary.vs_live.expect("compared with live");
+        assert!(
+            (vs_live - expected).abs() < 1e-12,
+            "{vs_live} vs {expected}"
+        );
+        assert_eq!(live.vs_live, None);
+        assert_eq!(figures.records, 100, "canary results are records");
+    });
+}

@@ -60,6 +60,11 @@ pub struct OutputFigures {
     /// Population stability index of this window's outputs against the reference window (the
     /// first window the model served in this role entirely); `None` until there is one.
     pub drift: Option<f64>,
+    /// For a canary, a shadow or an ensemble: the population stability index of its answers
+    /// against the live model's in the same window (how differently it answers the same kind of
+    /// records); `None` for the live model, or when no live model answered.
+    #[serde(default)]
+    pub vs_live: Option<f64>,
 }
 
 /// A value and how many times it occurs.

@@ -190,9 +190,12 @@ fn write_key_monitor(text: &mut String, process: usize, key: &KeyMonitor) {
             (None, false) => shares(&output.classes, output.results),
             (None, true) => String::new(),
         };
+        let vs_live = output
+            .vs_live
+            .map_or_else(String::new, |psi| format!("  vs live {psi:.3}"));
         let _ = writeln!(
             text,
-            "  output   {model:<24} {:>8} results  failed {:.1} %  no model {:.1} %  {answers}{}",
+            "  output   {model:<24} {:>8} results  failed {:.1} %  no model {:.1} %  {answers}{}{vs_live}",
             output.results,
             output.failure_rate * 100.0,
             output.no_model_rate * 100.0,

@@ -100,6 +100,7 @@ pub fn figures(
         .filter(|((_, role), _)| *role != Role::Shadow)
         .map(|(_, figures)| figures.results)
         .sum();
+    let live = live_reference(&samples);
     let outputs = outputs
         .into_iter()
         .map(|((model, role), mut figures)| {
@@ -110,6 +111,12 @@ pub fn figures(
             let sample = &samples.outputs[&(model, role)];
             figures.classes = counts(&sample.categories);
             figures.values = distribution(&sample.numbers);
+            figures.vs_live = match &live {
+                Some(live) if role != Role::Live && sample.total() > 0 => {
+                    Some(live.stability_index(sample))
+                }
+                _ => None,
+            };
             figures
         })
         .collect();
@@ -142,6 +149,19 @@ pub fn figures(
         agreement,
     };
     (monitor, samples)
+}
+
+/// The reference the other roles' answers are compared with: the answers of the live model
+/// that answered most in the window.
+fn live_reference(samples: &Samples) -> Option<Reference> {
+    let (_, sample) = samples
+        .outputs
+        .iter()
+        .filter(|((model, role), sample)| {
+            *role == Role::Live && !model.is_empty() && sample.total() > 0
+        })
+        .max_by_key(|(_, sample)| sample.total())?;
+    Some(Reference::of(sample))
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {

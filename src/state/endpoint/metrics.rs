@@ -279,7 +279,7 @@ fn encode_monitor(
             })
         })
     };
-    let output_families: [Family<OutputFigures, Option<f64>>; 6] = [
+    let output_families: [Family<OutputFigures, Option<f64>>; 7] = [
         ("modelserver_monitor_results", "Results of a model in a role in the window.", |o| {
             Some(o.results as f64)
         }),
@@ -296,6 +296,7 @@ fn encode_monitor(
             o.values.as_ref().map(|values| values.variance.sqrt())
         }),
         ("modelserver_monitor_output_drift", "Population stability index of a model's outputs in the window against its reference window.", |o| o.drift),
+        ("modelserver_monitor_vs_live", "Population stability index of a canary's, shadow's or ensemble's answers in the window against the live model's.", |o| o.vs_live),
     ];
     for (name, help, value) in output_families {
         let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
