@@ -355,68 +355,41 @@ fn pipelines(records: usize) {
 /// Throughput with statistics against without, alternating runs to even out the machine's
 /// drift; prints the median of each and their ratio.
 fn statistics_cost(model: &str, records: usize) {
-    const RUNS: usize = 7;
-    println!(
-        "\nstatistics on vs off, model {model}, median of {RUNS} alternating runs (records/s):"
-    );
-    for workers in [1, 2] {
-        for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
-            let (mut on, mut off) = (Vec::new(), Vec::new());
-            for _ in 0..RUNS {
-                off.push(throughput(
-                    Some(kind),
-                    (false, false),
-                    workers,
-                    model,
-                    records,
-                ));
-                on.push(throughput(
-                    Some(kind),
-                    (true, false),
-                    workers,
-                    model,
-                    records,
-                ));
-            }
-            let (on, off) = (median(on), median(off));
-            println!(
-                "  {workers} worker(s) {kind:<6} stats off {off:>10.0}   stats on {on:>10.0}   on/off {:.3}",
-                on / off
-            );
-        }
-    }
+    let (off, on) = ((false, false), (true, false));
+    on_off_cost(("statistics", "stats"), 7, (off, on), model, records);
 }
 
 /// Throughput with the monitoring dataflow against without (statistics on in both), alternating
 /// runs; prints the median of each and their ratio.
 fn monitoring_cost(model: &str, records: usize) {
-    const RUNS: usize = 5;
+    let (off, on) = ((true, false), (true, true));
+    on_off_cost(("monitoring", "monitoring"), 5, (off, on), model, records);
+}
+
+/// Throughput with a feature (`on`: statistics, monitoring) against without (`off`), `runs`
+/// alternating runs of each on 1 and 2 workers, both pipelines; prints the medians and ratio
+/// (the feature's name in the title, its label in the rows).
+fn on_off_cost(
+    (feature, label): (&str, &str),
+    runs: usize,
+    (off, on): ((bool, bool), (bool, bool)),
+    model: &str,
+    records: usize,
+) {
     println!(
-        "\nmonitoring on vs off, model {model}, median of {RUNS} alternating runs (records/s):"
+        "\n{feature} on vs off, model {model}, median of {runs} alternating runs (records/s):"
     );
     for workers in [1, 2] {
         for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
-            let (mut on, mut off) = (Vec::new(), Vec::new());
-            for _ in 0..RUNS {
-                off.push(throughput(
-                    Some(kind),
-                    (true, false),
-                    workers,
-                    model,
-                    records,
-                ));
-                on.push(throughput(
-                    Some(kind),
-                    (true, true),
-                    workers,
-                    model,
-                    records,
-                ));
+            let (mut with, mut without) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                without.push(throughput(Some(kind), off, workers, model, records));
+                with.push(throughput(Some(kind), on, workers, model, records));
             }
-            let (on, off) = (median(on), median(off));
+            let (with, without) = (median(with), median(without));
             println!(
-                "  {workers} worker(s) {kind:<6} monitoring off {off:>10.0}   on {on:>10.0}   on/off {:.3}",
-                on / off
+                "  {workers} worker(s) {kind:<6} {label} off {without:>10.0}   {label} on {with:>10.0}   on/off {:.3}",
+                with / without
             );
         }
     }

@@ -17,7 +17,8 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{ArgAction, Parser};
 use modelserver::state::query::{
-    hostfile_endpoints, query_job, query_monitor, render_monitor, render_table,
+    hostfile_endpoints, query_job, query_monitor, render_monitor, render_table, JobMonitor,
+    JobReport, Unreachable,
 };
 
 /// Show the model state of a running serving job.
@@ -72,38 +73,74 @@ fn main() -> Result<()> {
     }
 }
 
-/// Prints the merged state once; returns whether every process answered.
+/// Prints the merged state (or monitoring figures) once; returns whether every process
+/// answered.
 fn show(args: &Args, endpoints: &[String]) -> Result<bool> {
-    if args.monitor {
-        return show_monitor(args, endpoints);
+    let timeout = Duration::from_secs_f64(args.timeout);
+    match args.monitor {
+        true => present(args, query_monitor(endpoints, timeout)),
+        false => present(args, query_job(endpoints, timeout)),
     }
-    let mut report = query_job(endpoints, Duration::from_secs_f64(args.timeout));
-    for unreachable in &report.unreachable {
-        eprintln!("{}: {}", unreachable.addr, unreachable.error);
-    }
-    if let Some(data_type) = &args.data_type {
-        report.retain_data_type(data_type);
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !report.processes.is_empty() {
-        print!("{}", render_table(&report));
-    }
-    Ok(report.unreachable.is_empty())
 }
 
-/// Prints the merged monitoring figures once; returns whether every process answered.
-fn show_monitor(args: &Args, endpoints: &[String]) -> Result<bool> {
-    let mut report = query_monitor(endpoints, Duration::from_secs_f64(args.timeout));
-    for unreachable in &report.unreachable {
+/// The merged answers of a job's processes, as `state` prints them.
+trait Answers {
+    fn unreachable(&self) -> &[Unreachable];
+    fn json(&self) -> serde_json::Result<String>;
+    fn retain_data_type(&mut self, data_type: &str);
+    fn render(&self) -> String;
+}
+
+impl Answers for JobReport {
+    fn unreachable(&self) -> &[Unreachable] {
+        &self.unreachable
+    }
+
+    fn json(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
+    }
+
+    fn retain_data_type(&mut self, data_type: &str) {
+        JobReport::retain_data_type(self, data_type)
+    }
+
+    fn render(&self) -> String {
+        match self.processes.is_empty() {
+            true => String::new(),
+            false => render_table(self),
+        }
+    }
+}
+
+impl Answers for JobMonitor {
+    fn unreachable(&self) -> &[Unreachable] {
+        &self.unreachable
+    }
+
+    fn json(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
+    }
+
+    fn retain_data_type(&mut self, data_type: &str) {
+        JobMonitor::retain_data_type(self, data_type)
+    }
+
+    fn render(&self) -> String {
+        render_monitor(self)
+    }
+}
+
+/// Prints `answers` (the unreachable processes on standard error), as asked.
+fn present(args: &Args, mut answers: impl Answers) -> Result<bool> {
+    for unreachable in answers.unreachable() {
         eprintln!("{}: {}", unreachable.addr, unreachable.error);
     }
     if let Some(data_type) = &args.data_type {
-        report.retain_data_type(data_type);
+        answers.retain_data_type(data_type);
     }
     match args.json {
-        true => println!("{}", serde_json::to_string_pretty(&report)?),
-        false => print!("{}", render_monitor(&report)),
+        true => println!("{}", answers.json()?),
+        false => print!("{}", answers.render()),
     }
-    Ok(report.unreachable.is_empty())
+    Ok(answers.unreachable().is_empty())
 }

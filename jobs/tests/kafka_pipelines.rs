@@ -19,20 +19,11 @@ use modelserver::proto::{ServingResult, WineRecord};
 use modelserver::record::{PayloadFormat, Record};
 use modelserver::state::Counters;
 use support::{
-    broker, hostfile, read_results, read_results_within, read_topic, wine_records, Reference,
-    Serve, Topics,
+    broker, hostfile, onnx_model, read_results, read_results_within, read_topic, wine_records,
+    Reference, Serve, Topics,
 };
 
 const BATCH: usize = 150;
-
-fn onnx_model(name: &str, file: &str) -> modelserver::proto::ModelDescriptor {
-    let bytes = std::fs::read(format!(
-        "{}/data/onnx/{file}.onnx",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/..")
-    ))
-    .expect("a fixture");
-    model_with_bytes(name, "wine", ModelKind::Onnx, bytes)
-}
 
 /// What the scenario published, read back from the data topic.
 struct Published {
@@ -48,7 +39,10 @@ struct Published {
 fn swap_scenario(kafka: &KafkaConfig, topics: &Topics) -> (Vec<ServingResult>, Published) {
     let publisher = Publisher::new(kafka).expect("a publisher");
     publisher
-        .publish_model(&topics.models, &onnx_model("tree", "wine_tree_classifier"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("tree", "wine", "wine_tree_classifier"),
+        )
         .unwrap();
     publisher
         .publish_records(&topics.data, wine_records(0..BATCH, "wine"), None, |_| {})
@@ -78,7 +72,10 @@ fn swap_scenario(kafka: &KafkaConfig, topics: &Topics) -> (Vec<ServingResult>, P
     );
     publisher.publish_model(&topics.models, &broken).unwrap();
     publisher
-        .publish_model(&topics.models, &onnx_model("logistic", "wine_logistic"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("logistic", "wine", "wine_logistic"),
+        )
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     publisher

@@ -9,9 +9,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use modelserver::kafka::publish::{lifecycle_operation, model_with_bytes, staged, Publisher};
+use modelserver::kafka::publish::{lifecycle_operation, staged, Publisher};
 use modelserver::kafka::KafkaConfig;
-use modelserver::model::ModelKind;
 use modelserver::pipeline::lifecycle::canary_takes;
 use modelserver::pipeline::PipelineKind;
 use modelserver::proto::lifecycle::{Decider, Operation};
@@ -19,7 +18,8 @@ use modelserver::proto::serving_result::{Outcome, Role};
 use modelserver::proto::{Lifecycle, ModelDescriptor, ServingResult, WineRecord};
 use modelserver::record::Origin;
 use support::{
-    broker, hostfile, read_results_within, read_topic, wine_records, Reference, Serve, Topics,
+    broker, hostfile, onnx_model, read_results_within, read_topic, wine_records, Reference, Serve,
+    Topics,
 };
 
 /// The three models of the scenario: name, file.
@@ -28,15 +28,6 @@ const MODELS: [(&str, &str); 3] = [
     ("logistic", "wine_logistic"),
     ("forest", "wine_forest_classifier"),
 ];
-
-fn onnx(name: &str, file: &str) -> ModelDescriptor {
-    let bytes = std::fs::read(format!(
-        "{}/data/onnx/{file}.onnx",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/..")
-    ))
-    .expect("a fixture");
-    model_with_bytes(name, "wine", ModelKind::Onnx, bytes)
-}
 
 fn operation(operation: Operation, change: impl FnOnce(&mut Lifecycle)) -> ModelDescriptor {
     let mut lifecycle = Lifecycle::default();
@@ -257,10 +248,16 @@ fn lifecycle_on_kafka(pipeline: PipelineKind) {
     let publisher = Publisher::new(&kafka).expect("a publisher");
     let mut check = Check::new();
     publisher
-        .publish_model(&topics.models, &onnx("tree", "wine_tree_classifier"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("tree", "wine", "wine_tree_classifier"),
+        )
         .unwrap();
     publisher
-        .publish_model(&topics.models, &onnx("logistic", "wine_logistic"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("logistic", "wine", "wine_logistic"),
+        )
         .unwrap();
     let state = free_addr();
     let job = start(&kafka, &topics, pipeline, &state);
@@ -319,7 +316,7 @@ fn lifecycle_on_kafka(pipeline: PipelineKind) {
     publisher
         .publish_model(
             &topics.models,
-            &staged(onnx("forest", "wine_forest_classifier")),
+            &staged(onnx_model("forest", "wine", "wine_forest_classifier")),
         )
         .unwrap();
     let canary = operation(Operation::Canary, |l| {
@@ -420,7 +417,10 @@ fn lifecycle_on_kafka(pipeline: PipelineKind) {
             .unwrap();
     }
     publisher
-        .publish_model(&topics.models, &onnx("logistic", "wine_logistic"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("logistic", "wine", "wine_logistic"),
+        )
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let (positions, results) = stream(&kafka, &publisher, &topics, &mut check, 300, false);

@@ -10,58 +10,23 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use modelserver::kafka::publish::{lifecycle_operation, model_with_bytes, Publisher};
-use modelserver::model::ModelKind;
+use modelserver::kafka::publish::{lifecycle_operation, Publisher};
 use modelserver::pipeline::PipelineKind;
 use modelserver::proto::lifecycle::Operation;
-use modelserver::proto::{Lifecycle, ModelDescriptor, WineRecord};
+use modelserver::proto::{Lifecycle, WineRecord};
 use modelserver::state::monitor::{KeyMonitor, MonitorReport};
 use modelserver::state::ProcessReport;
-use support::{broker, read_results, wine_records, Reference, Serve, Topics};
+use support::{
+    broker, eventually, http_get, onnx_model, read_results, wine_records, Reference, Serve, Topics,
+};
 
 /// The window of the job under test, in seconds.
 const WINDOW_S: u64 = 6;
 
-fn onnx(name: &str, file: &str) -> ModelDescriptor {
-    let bytes = std::fs::read(format!(
-        "{}/data/onnx/{file}.onnx",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/..")
-    ))
-    .expect("a fixture");
-    model_with_bytes(name, "wine", ModelKind::Onnx, bytes)
-}
-
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
-    match agent.get(format!("http://{addr}{path}")).call() {
-        Ok(mut response) => {
-            let status = response.status().as_u16();
-            (status, response.body_mut().read_to_string().unwrap())
-        }
-        Err(error) => (0, error.to_string()),
-    }
-}
-
-/// Polls `check` every 100 ms until it gives a value, for at most `timeout`.
-fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn monitored(addr: &str) -> Option<KeyMonitor> {
-    let (status, body) = get(addr, "/monitor/wine");
+    let (status, body) = http_get(addr, "/monitor/wine");
     (status == 200).then(|| {
         let report: MonitorReport = serde_json::from_str(&body).unwrap();
         report.keys.into_iter().next().expect("the key")
@@ -111,7 +76,7 @@ fn status_page(addr: &str) {
         return;
     };
     let usage = || {
-        let (_, body) = get(addr, "/models/wine");
+        let (_, body) = http_get(addr, "/models/wine");
         let report: ProcessReport = serde_json::from_str(&body).unwrap();
         report.keys[0].current.as_ref().unwrap().usage
     };
@@ -206,16 +171,22 @@ fn a_job_monitors_its_window_and_raises_drift_when_the_inputs_shift() {
         ],
     );
     eventually(Duration::from_secs(60), "a serving job", || {
-        (get(&addr, "/health").0 == 200).then_some(())
+        (http_get(&addr, "/health").0 == 200).then_some(())
     });
 
     // tree serves, logistic shadows it.
     let publisher = Publisher::new(&kafka).unwrap();
     publisher
-        .publish_model(&topics.models, &onnx("logistic", "wine_logistic"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("logistic", "wine", "wine_logistic"),
+        )
         .unwrap();
     publisher
-        .publish_model(&topics.models, &onnx("tree", "wine_tree_classifier"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("tree", "wine", "wine_tree_classifier"),
+        )
         .unwrap();
     let mut shadow = Lifecycle::default();
     shadow.set_operation(Operation::Shadow);
@@ -224,7 +195,7 @@ fn a_job_monitors_its_window_and_raises_drift_when_the_inputs_shift() {
         .publish_model(&topics.models, &lifecycle_operation("wine", shadow))
         .unwrap();
     eventually(Duration::from_secs(30), "logistic shadowing tree", || {
-        let (_, body) = get(&addr, "/models/wine");
+        let (_, body) = http_get(&addr, "/models/wine");
         let report: ProcessReport = serde_json::from_str(&body).ok()?;
         let key = report.keys.first()?;
         let current = key.current.as_ref()?;
@@ -298,7 +269,7 @@ fn a_job_monitors_its_window_and_raises_drift_when_the_inputs_shift() {
     assert!(printed.contains("wine (process 0"), "{printed}");
     let agrees = format!("agrees {:.1} % of 300", agreed as f64 / 3.0);
     assert!(printed.contains(&agrees), "{agrees} in {printed}");
-    let (_, metrics) = get(&addr, "/metrics");
+    let (_, metrics) = http_get(&addr, "/metrics");
     assert!(
         metrics.contains("modelserver_monitor_records{data_type=\"wine\"} 300"),
         "{metrics}"
@@ -313,7 +284,7 @@ fn a_job_monitors_its_window_and_raises_drift_when_the_inputs_shift() {
     eventually(
         Duration::from_secs(WINDOW_S + 5),
         "the window to empty",
-        || (get(&addr, "/monitor/wine").0 == 404).then_some(()),
+        || (http_get(&addr, "/monitor/wine").0 == 404).then_some(()),
     );
 
     // Steady inputs for longer than a window set the reference and raise no drift (at 100

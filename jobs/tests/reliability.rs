@@ -24,15 +24,10 @@ use modelserver::pipeline::PipelineKind;
 use modelserver::proto::serving_result::Outcome;
 use modelserver::proto::{ModelDescriptor, ServingResult};
 use prost::Message;
-use support::{broker, read_results_within, wine_records, Reference, Serve, Topics};
+use support::{broker, onnx_model, read_results_within, wine_records, Reference, Serve, Topics};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(path)
-}
-
-fn onnx(name: &str, file: &str) -> ModelDescriptor {
-    let bytes = std::fs::read(repo(&format!("data/onnx/{file}.onnx"))).expect("a fixture");
-    model_with_bytes(name, "wine", ModelKind::Onnx, bytes)
 }
 
 fn pmml(name: &str, file: &str) -> ModelDescriptor {
@@ -81,7 +76,7 @@ fn backlog(pipeline: PipelineKind, versions: usize) {
     let publisher = Publisher::new(&kafka).expect("a publisher");
     for version in 0..versions {
         let model = match version % 2 {
-            0 => onnx(&format!("v{version}"), "wine_tree_classifier"),
+            0 => onnx_model(&format!("v{version}"), "wine", "wine_tree_classifier"),
             _ => pmml(&format!("v{version}"), "decision_tree_classifier"),
         };
         publisher.publish_model(&topics.models, &model).unwrap();
@@ -212,7 +207,10 @@ fn kill_nine(exactly_once: bool) {
     let topics = Topics::create(&kafka, name, 4);
     let publisher = Arc::new(Publisher::new(&kafka).expect("a publisher"));
     publisher
-        .publish_model(&topics.models, &onnx("tree", "wine_tree_classifier"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("tree", "wine", "wine_tree_classifier"),
+        )
         .unwrap();
     let mode: &[&str] = if exactly_once {
         &["--exactly-once"]
@@ -369,7 +367,10 @@ fn a_broker_outage_of_30_seconds_loses_nothing() {
     let topics = Topics::create(&kafka, "outage", 2);
     let publisher = Arc::new(Publisher::new(&kafka).expect("a publisher"));
     publisher
-        .publish_model(&topics.models, &onnx("tree", "wine_tree_classifier"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("tree", "wine", "wine_tree_classifier"),
+        )
         .unwrap();
     let addr = free_addr();
     let mut serve = Serve::single(
@@ -436,7 +437,10 @@ fn hostile_inputs_are_dead_letters_and_the_stream_flows_on() {
     let corpus = hostile::corpus("wine", &root);
     let publisher = Arc::new(Publisher::new(&kafka).expect("a publisher"));
     publisher
-        .publish_model(&topics.models, &onnx("good", "wine_tree_classifier"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("good", "wine", "wine_tree_classifier"),
+        )
         .unwrap();
     let root_arg = root.to_str().unwrap();
     let options = ["--model-root", root_arg, "--max-model-bytes", "1048576"];
@@ -642,7 +646,10 @@ fn the_state_endpoint_survives_abuse_and_the_job_scores_on() {
     let topics = Topics::create(&kafka, "abuse", 2);
     let publisher = Arc::new(Publisher::new(&kafka).expect("a publisher"));
     publisher
-        .publish_model(&topics.models, &onnx("tree", "wine_tree_classifier"))
+        .publish_model(
+            &topics.models,
+            &onnx_model("tree", "wine", "wine_tree_classifier"),
+        )
         .unwrap();
     let addr = free_addr();
     let mut serve = Serve::single(

@@ -8,28 +8,20 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use modelserver::kafka::publish::{model_with_bytes, Publisher};
-use modelserver::model::ModelKind;
+use modelserver::kafka::publish::Publisher;
 use modelserver::pipeline::PipelineKind;
-use modelserver::proto::ModelDescriptor;
 use modelserver::state::query::JobReport;
 use modelserver::state::{Health, KeyState, ProcessReport, StateEvent};
-use support::{broker, hostfile, read_results, read_topic, wine_records, Serve, Topics};
+use support::{
+    broker, eventually, hostfile, http_get, onnx_model, read_results, read_topic, wine_records,
+    Serve, Topics,
+};
 
 const RED_BEFORE: usize = 120;
 const WHITE: usize = 80;
 const RED_AFTER: usize = 50;
-
-fn onnx_model(name: &str, data_type: &str, file: &str) -> ModelDescriptor {
-    let path = format!(
-        "{}/data/onnx/{file}.onnx",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/..")
-    );
-    let bytes = std::fs::read(path).expect("a fixture");
-    model_with_bytes(name, data_type, ModelKind::Onnx, bytes)
-}
 
 /// A port `p` such that `p` and `p + 1` are both free.
 fn two_free_ports() -> u16 {
@@ -42,40 +34,12 @@ fn two_free_ports() -> u16 {
     }
 }
 
-/// GET `path` of `addr`: status and body.
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
-    match agent.get(format!("http://{addr}{path}")).call() {
-        Ok(mut response) => {
-            let status = response.status().as_u16();
-            (status, response.body_mut().read_to_string().unwrap())
-        }
-        Err(error) => (0, error.to_string()),
-    }
-}
-
-/// Polls `check` every 100 ms until it gives a value, for at most `timeout`.
-fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Every process's key states, merged, by (data type, worker).
 fn merged_keys(endpoints: &[String]) -> BTreeMap<(String, usize), KeyState> {
     endpoints
         .iter()
         .flat_map(|addr| {
-            let (status, body) = get(addr, "/models");
+            let (status, body) = http_get(addr, "/models");
             assert_eq!(status, 200, "{addr}: {body}");
             serde_json::from_str::<ProcessReport>(&body).unwrap().keys
         })
@@ -120,7 +84,7 @@ fn scrape_all(endpoints: &[String], metric: &str, labels: &[&str]) -> f64 {
     endpoints
         .iter()
         .map(|addr| {
-            let (status, text) = get(addr, "/metrics");
+            let (status, text) = http_get(addr, "/metrics");
             assert_eq!(status, 200, "{addr}: {text}");
             metric_sum(&text, metric, labels)
         })
@@ -181,7 +145,7 @@ fn two_process_state(pipeline: PipelineKind) -> BTreeMap<(String, usize), KeySta
         .collect();
     for addr in &endpoints {
         let health: Health = eventually(Duration::from_secs(60), "a serving process", || {
-            let (status, body) = get(addr, "/health");
+            let (status, body) = http_get(addr, "/health");
             (status == 200).then(|| serde_json::from_str(&body).unwrap())
         });
         assert_eq!(
@@ -347,7 +311,7 @@ fn two_process_state(pipeline: PipelineKind) -> BTreeMap<(String, usize), KeySta
         || {
             let text: String = endpoints
                 .iter()
-                .map(|addr| get(addr, "/metrics").1)
+                .map(|addr| http_get(addr, "/metrics").1)
                 .collect();
             let partitions = text
                 .lines()
@@ -368,7 +332,7 @@ fn two_process_state(pipeline: PipelineKind) -> BTreeMap<(String, usize), KeySta
     // Only the processes that keep a key answer for it.
     let answers: Vec<u16> = endpoints
         .iter()
-        .map(|addr| get(addr, "/models/red").0)
+        .map(|addr| http_get(addr, "/models/red").0)
         .collect();
     let keeping: Vec<u16> = endpoints
         .iter()

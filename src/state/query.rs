@@ -98,17 +98,26 @@ fn fetch<T: DeserializeOwned>(addr: &str, path: &str, timeout: Duration) -> Resu
 
 /// Asks every endpoint, keeping the answers and the failures.
 pub fn query_job(endpoints: &[String], timeout: Duration) -> JobReport {
-    let mut report = JobReport::default();
+    let (processes, unreachable) = ask_all(endpoints, |addr| fetch_report(addr, timeout));
+    JobReport {
+        processes,
+        unreachable,
+    }
+}
+
+/// Asks every endpoint with `ask`: the answers, and the endpoints that gave none with why.
+fn ask_all<T>(endpoints: &[String], ask: impl Fn(&str) -> Result<T>) -> (Vec<T>, Vec<Unreachable>) {
+    let (mut answers, mut unreachable) = (Vec::new(), Vec::new());
     for addr in endpoints {
-        match fetch_report(addr, timeout) {
-            Ok(process) => report.processes.push(process),
-            Err(error) => report.unreachable.push(Unreachable {
+        match ask(addr) {
+            Ok(answer) => answers.push(answer),
+            Err(error) => unreachable.push(Unreachable {
                 addr: addr.clone(),
                 error: format!("{error:#}"),
             }),
         }
     }
-    report
+    (answers, unreachable)
 }
 
 /// The monitoring figures of all processes of a job.
@@ -132,17 +141,11 @@ impl JobMonitor {
 
 /// Asks every endpoint what it monitors, keeping the answers and the failures.
 pub fn query_monitor(endpoints: &[String], timeout: Duration) -> JobMonitor {
-    let mut report = JobMonitor::default();
-    for addr in endpoints {
-        match fetch_monitor(addr, timeout) {
-            Ok(process) => report.processes.push(process),
-            Err(error) => report.unreachable.push(Unreachable {
-                addr: addr.clone(),
-                error: format!("{error:#}"),
-            }),
-        }
+    let (processes, unreachable) = ask_all(endpoints, |addr| fetch_monitor(addr, timeout));
+    JobMonitor {
+        processes,
+        unreachable,
     }
-    report
 }
 
 /// The monitoring figures as text: per key, a heading, then a line per model and role, per

@@ -270,3 +270,43 @@ pub fn hostfile(dir: &str) -> std::path::PathBuf {
     .unwrap();
     path
 }
+
+/// The bundled ONNX model `data/onnx/<file>.onnx` as a descriptor named `name` for `data_type`.
+pub fn onnx_model(name: &str, data_type: &str, file: &str) -> modelserver::proto::ModelDescriptor {
+    let path = format!(
+        "{}/data/onnx/{file}.onnx",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/..")
+    );
+    let bytes = std::fs::read(path).expect("a fixture");
+    let kind = modelserver::model::ModelKind::Onnx;
+    modelserver::kafka::publish::model_with_bytes(name, data_type, kind, bytes)
+}
+
+/// GET `path` of the state endpoint at `addr`: the status and the body (status 0 and the error
+/// when there is no answer).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    match agent.get(format!("http://{addr}{path}")).call() {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            (status, response.body_mut().read_to_string().unwrap())
+        }
+        Err(error) => (0, error.to_string()),
+    }
+}
+
+/// Polls `check` every 100 ms until it gives a value, for at most `timeout`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
