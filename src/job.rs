@@ -635,9 +635,6 @@ fn run_worker<R: Record>(
             monitors: process.monitors().clone(),
         }),
     };
-    if config.monitor.is_some() {
-        process.monitoring();
-    }
     let (mut output, dataflow) = match config.exactly_once {
         false => {
             let deliver = {

@@ -22,3 +22,11 @@ pub use report::{
     KeyState, LatencyHistogram, LineupState, LoadFailure, ModelStats, Reporter, RoleStats,
     StateEvent, StateEventBuilder, StateLogger, HISTORY, STATE_LOG,
 };
+
+/// Locks a mutex, whether or not a panicking thread poisoned it (the state behind it is plain
+/// figures, always whole).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -6,10 +6,11 @@
 //! its workers monitor in [`Monitors`], which its endpoint serves as `GET /monitor`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::lock;
 use crate::record::Time;
 
 /// The figures of one key over the window that ends at `as_of`.
@@ -218,17 +219,18 @@ pub const HISTORY_KEYS: usize = 20;
 pub struct Monitors {
     latest: Mutex<BTreeMap<String, KeyMonitor>>,
     history: Mutex<BTreeMap<String, VecDeque<HistoryPoint>>>,
-    drift_threshold: Mutex<f64>,
+    /// The drift threshold of the monitors that publish here (`None`: no worker monitors).
+    drift_threshold: Mutex<Option<f64>>,
 }
 
 impl Monitors {
-    /// Notes the threshold the figures' drift is judged by.
+    /// Notes that a worker monitors, judging drift by `threshold`.
     pub fn set_drift_threshold(&self, threshold: f64) {
-        *lock(&self.drift_threshold) = threshold;
+        *lock(&self.drift_threshold) = Some(threshold);
     }
 
-    /// The threshold the figures' drift is judged by.
-    pub fn drift_threshold(&self) -> f64 {
+    /// The threshold the figures' drift is judged by; `None` when no worker monitors.
+    pub fn drift_threshold(&self) -> Option<f64> {
         *lock(&self.drift_threshold)
     }
 
@@ -266,11 +268,4 @@ impl Monitors {
             .cloned()
             .collect()
     }
-}
-
-/// Locks a mutex, whether or not a panicking thread poisoned it (the data is plain figures).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -10,10 +10,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::lock;
 use super::monitor::{MonitorReport, Monitors};
 use super::{Counters, KeyState, StateEvent};
 use crate::record::clock_ms;
@@ -76,7 +77,6 @@ pub struct ProcessState {
     started_at: u64,
     keys: Mutex<BTreeMap<(String, usize), KeyState>>,
     monitors: Arc<Monitors>,
-    monitoring: AtomicBool,
     counters: Arc<Counters>,
     lag: Arc<ConsumerLag>,
     broker: Arc<BrokerStatus>,
@@ -103,7 +103,6 @@ impl ProcessState {
             started_at: clock_ms(),
             keys: Mutex::default(),
             monitors: Arc::default(),
-            monitoring: AtomicBool::new(false),
             counters,
             lag: Arc::default(),
             broker,
@@ -172,17 +171,12 @@ impl ProcessState {
         &self.monitors
     }
 
-    /// Notes that the process's workers run the monitoring dataflow.
-    pub fn monitoring(&self) {
-        self.monitoring.store(true, Ordering::Relaxed);
-    }
-
     /// What `GET /monitor` answers: the figures of every key the process monitors, or of one.
     pub fn monitor_report(&self, data_type: Option<&str>) -> MonitorReport {
         MonitorReport {
             process: self.process,
-            enabled: self.monitoring.load(Ordering::Relaxed),
-            drift_threshold: self.monitors.drift_threshold(),
+            enabled: self.monitors.drift_threshold().is_some(),
+            drift_threshold: self.monitors.drift_threshold().unwrap_or_default(),
             keys: self.monitors.latest(data_type),
         }
     }
@@ -211,11 +205,4 @@ impl ProcessState {
     pub fn worker_failed(&self) {
         self.worker_failed.store(true, Ordering::Relaxed);
     }
-}
-
-/// Locks a mutex, whether or not a panicking thread poisoned it (the data is plain state).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

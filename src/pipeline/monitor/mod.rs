@@ -216,6 +216,7 @@ impl KeyTrack {
 pub struct Monitor {
     trace: FactTrace,
     config: MonitorConfig,
+    ticks: Ticks,
     worker: usize,
     reporter: Reporter,
     monitors: Arc<Monitors>,
@@ -236,6 +237,7 @@ impl Monitor {
         monitors.set_drift_threshold(config.drift_threshold);
         Monitor {
             trace,
+            ticks: Ticks::new(config.window, config.tick),
             config,
             worker,
             reporter,
@@ -246,20 +248,12 @@ impl Monitor {
         }
     }
 
-    fn tick_ms(&self) -> u64 {
-        Ticks::new(self.config.window, self.config.tick).tick
-    }
-
-    fn window_ms(&self) -> u64 {
-        Ticks::new(self.config.window, self.config.tick).window
-    }
-
     /// Reads the window as of the latest tick the arrangement has complete, if it is newer than
     /// the last one read, and publishes every key's figures; returns that tick.
     pub fn publish(&mut self) -> Option<Time> {
         self.trace.read_upper(&mut self.upper);
         let upper = *self.upper.first()?;
-        let tick = self.tick_ms();
+        let tick = self.ticks.tick;
         let as_of = upper.checked_sub(1)? / tick * tick;
         if self.published.is_some_and(|published| published >= as_of) {
             return None;
@@ -313,11 +307,11 @@ impl Monitor {
     /// One key's figures, with the drift of its outputs and features against their references;
     /// logs the drifts that crossed the threshold.
     fn key_figures(&mut self, key: &Arc<str>, as_of: Time, facts: &WindowFacts) -> KeyMonitor {
-        let window_ms = self.window_ms();
+        let window_ms = self.ticks.window;
         let (mut monitor, samples) = figures::figures(key, self.worker, as_of, window_ms, facts);
         let threshold = self.config.drift_threshold;
         // Whether a subject first seen at `first_seen` has served the whole window (to the tick).
-        let tick = self.tick_ms();
+        let tick = self.ticks.tick;
         let whole = |first_seen: Time| as_of >= first_seen + window_ms + tick;
         let track = self.keys.entry(key.clone()).or_default();
         track.see(&samples, as_of);
