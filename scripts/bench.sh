@@ -7,8 +7,10 @@
 #   monitoring  records/s with the monitoring dataflow (the default) and without (--no-monitor),
 #               two models, keyed and flat, alternating runs, median of three, and the ratio
 #   startup     process start → first result with a backlog, keyed and flat, median of 5 runs
+#   idle        CPU of a job with its model loaded and nothing to read, keyed and flat, over 10 s
 #   scaling     records/s vs forest size (10, 100, 500 generated trees), keyed and flat
-#   latency     produce → result p50/p99/p99.9/max at 25/50/90 % of the measured maximum
+#   latency     produce → result p50/p99/p99.9/max at 25/50/90 % of the measured maximum,
+#               through the passthrough (the floor) and each pipeline
 #   swap        publish → first result by a new model version under 50 % load, 20 swaps, and
 #               the longest output gap; again with a ~50 MB model (3 swaps)
 #   memory      peak RSS with 1, 100, 1,000 keys of 100-tree forests; RSS over 10,000 swaps

@@ -69,6 +69,10 @@ impl AppTopics {
     }
 }
 
+/// The longest an embedded (mock) broker holds a fetch that finds nothing new: it answers only
+/// then, records arrived or not.
+const EMBEDDED_FETCH_WAIT_MS: &str = "10";
+
 /// The Kafka an app runs against; an embedded cluster lives as long as this.
 pub struct AppKafka {
     /// How to reach it.
@@ -85,8 +89,13 @@ impl AppKafka {
             for (topic, partitions) in topics {
                 cluster.create_topic(topic, *partitions, 1)?;
             }
+            // The mock broker holds an empty fetch for its whole wait even when records arrive.
+            let mut config = KafkaConfig::new(cluster.bootstrap_servers());
+            config
+                .properties
+                .push(("fetch.wait.max.ms".into(), EMBEDDED_FETCH_WAIT_MS.into()));
             return Ok(AppKafka {
-                config: KafkaConfig::new(cluster.bootstrap_servers()),
+                config,
                 embedded: Some(cluster),
             });
         };

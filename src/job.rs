@@ -75,9 +75,15 @@ pub struct JobConfig {
     pub print: bool,
     /// The most records a worker reads into one ingestion batch.
     pub batch_size: usize,
-    /// How long a worker that read nothing parks before it polls again (a worker with records
-    /// at hand never waits for more: it scores what it has).
+    /// How long a busy worker that read nothing parks before it polls again (a worker with
+    /// records at hand never waits for more: it scores what it has). The wait gathers the next
+    /// records into one batch.
     pub poll_wait: Duration,
+    /// How long a worker that has read nothing for [`JobConfig::IDLE_AFTER`] parks at most:
+    /// records arriving wake it at once ([`PartitionSource::wake_on_arrival`]), and so do its
+    /// peers' messages and the model builds; this only bounds how late an idle worker notices
+    /// the clock (commits, monitor ticks, a stop).
+    pub idle_wait: Duration,
     /// How often data offsets are committed (and, exactly once, transactions).
     pub commit_interval: Duration,
     /// How far the output may fall behind the data read (records held waiting for a model
@@ -141,6 +147,9 @@ impl JobConfig {
     pub const MODELS_TOPIC: &'static str = "models";
     /// The default results topic.
     pub const RESULTS_TOPIC: &'static str = "results";
+    /// How long a worker reads nothing before it counts as idle: it then parks for up to
+    /// [`JobConfig::idle_wait`], and records arriving wake it.
+    pub const IDLE_AFTER: Duration = Duration::from_millis(100);
     /// The default [`JobConfig::batch_size`].
     pub const BATCH_SIZE: usize = 1024;
     /// The default [`JobConfig::commit_interval`].
@@ -166,6 +175,7 @@ impl JobConfig {
             print: false,
             batch_size: Self::BATCH_SIZE,
             poll_wait: Duration::from_millis(5),
+            idle_wait: Duration::from_millis(100),
             commit_interval: Self::COMMIT_INTERVAL,
             max_lag: Self::MAX_LAG,
             startup_timeout: Self::STARTUP_TIMEOUT,
@@ -688,8 +698,12 @@ fn run_worker<R: Record>(
         };
         PartitionSource::assign(&config.kafka, &config.group, topic, (index, peers), options)
     };
-    let data_source = source(&config.data_topic, StartAt::Committed, false)?;
-    let model_source = source(&config.models_topic, StartAt::Beginning, true)?;
+    let mut data_source = source(&config.data_topic, StartAt::Committed, false)?;
+    let mut model_source = source(&config.models_topic, StartAt::Beginning, true)?;
+    let idle = Arc::new(AtomicBool::new(false));
+    let this_worker = std::thread::current();
+    data_source.wake_on_arrival(this_worker.clone(), idle.clone());
+    model_source.wake_on_arrival(this_worker, idle.clone());
     tracing::info!(worker = index, data_partitions = ?data_source.partitions(), model_partitions = ?model_source.partitions(), pipeline = %config.pipeline, exactly_once = config.exactly_once, "worker started");
     let mut inputs = WorkerInputs {
         data,
@@ -720,6 +734,9 @@ fn run_worker<R: Record>(
                 false => tracing::info!(worker = index, "the output caught up: reading data again"),
             }
         }
+        // Set before reading: a record arriving after this read wakes an idle worker.
+        let idle_now = last_read.elapsed() > JobConfig::IDLE_AFTER;
+        idle.store(idle_now, Ordering::Relaxed);
         let (time, data_read, read_any) =
             inputs.read_batch(hold_data, config, &job.counters, &mut output, &job.sink);
         if reading_since.is_none() && inputs.model_source.caught_up() {
@@ -735,7 +752,11 @@ fn run_worker<R: Record>(
             last_read = Instant::now();
             worker.step();
         } else {
-            worker.step_or_park(Some(config.poll_wait));
+            let wait = match idle_now {
+                true => config.idle_wait,
+                false => config.poll_wait,
+            };
+            worker.step_or_park(Some(wait));
         }
         output.collect();
         if let Some(monitor) = &mut monitor {

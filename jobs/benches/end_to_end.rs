@@ -16,10 +16,13 @@
 //!   runs alternating, the median of three each, and the ratio;
 //! - **startup**: process start → first result's Kafka timestamp, with the backlog waiting,
 //!   keyed and flat (1 process × 2 workers, 5-tree forest), median of a few runs;
+//! - **idle**: the CPU a job with its model loaded and nothing to read spends over 10 s, keyed
+//!   and flat (1 process × 2 workers);
 //! - **scaling**: throughput vs forest size (synthetic forests of 10, 100, 500 trees), keyed and
 //!   flat, 1 process × 2 workers;
 //! - **latency**: a paced producer at 25 %, 50 % and 90 % of the throughput this run measured
-//!   for the 5-tree forest (1 process × 2 workers); each record's send time (µs) → its result
+//!   for the 5-tree forest (1 process × 2 workers), through the passthrough first (a result
+//!   naming each record: the floor) and then each pipeline; each record's send time (µs) → its result
 //!   read back (µs, same machine), paired by the input's partition and offset in the result;
 //!   p50/p99/p99.9/max;
 //! - **swap**: at 50 % load, a new model version published 20 times (two forests alternating,
@@ -67,10 +70,11 @@ use forest::ForestWriter;
 const PARTITIONS: i32 = 2;
 
 /// The sections, in the order they run.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "throughput",
     "monitoring",
     "startup",
+    "idle",
     "scaling",
     "latency",
     "swap",
@@ -307,6 +311,7 @@ fn main() {
             "throughput" => throughput::throughput(&mut bench),
             "monitoring" => throughput::monitoring(&mut bench),
             "startup" => throughput::startup(&mut bench),
+            "idle" => throughput::idle(&mut bench),
             "scaling" => throughput::scaling(&mut bench),
             "latency" => latency::latency(&mut bench),
             "swap" => swap::swap(&mut bench),

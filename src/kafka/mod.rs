@@ -36,8 +36,16 @@ impl KafkaConfig {
 
     /// A librdkafka client configuration with the bootstrap servers and the extra properties.
     pub fn client(&self) -> ClientConfig {
+        self.client_with(&[])
+    }
+
+    /// [`KafkaConfig::client`] with `defaults` set first: the extra properties override them.
+    pub fn client_with(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
         for (key, value) in &self.properties {
             config.set(key, value);
         }

@@ -1,23 +1,86 @@
 //! Latency produce → result under a paced load at 25 %, 50 % and 90 % of the maximum throughput
 //! measured in the same run.
 //!
-//! One `serve` (5-tree forest, 1 process × 2 workers) per pipeline on fresh topics. This thread
+//! First the passthrough (at the keyed job's loads: the floor of producer, broker and consumer,
+//! a result naming each record written for it), then one `serve` (5-tree forest, 1 process × 2
+//! workers) per pipeline, each on fresh topics. This thread
 //! sends wine records at a steady rate, record `i` to partition `i % 2` of a fresh data topic
 //! (so at offset `i / 2`: one idempotent producer), noting when each was handed to the producer
 //! (µs); a reader thread notes when each result arrives (µs, the same clock) and the input
 //! partition and offset the result names. Latency = result read − record sent: producer, broker,
-//! job, broker, consumer, all on this machine.
+//! job, broker, consumer, all on this machine. Every record's send time and latency is written to
+//! `target/bench/latency-<relay>.tsv`, to see when the slow ones came.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use modelserver::kafka::KafkaConfig;
 use modelserver::pipeline::PipelineKind;
 
 use super::common::{
     quantile, round, send_paced, write_json, Producing, Reader, Serve, Topics, WinePayloads,
 };
-use super::throughput::bundled_models;
-use super::{Bench, Layout, LOAD_MODEL, PARTITIONS};
+use super::throughput::{bundled_models, start_passthrough, Relaying};
+use super::{repo, Bench, Layout, LOAD_MODEL, PARTITIONS};
+
+/// What turns records into results in a latency run.
+#[derive(Clone, Copy)]
+enum Relay {
+    /// A `serve` job of this pipeline.
+    Job(PipelineKind),
+    /// The passthrough, writing for each record a result that names it: the floor of
+    /// producer, broker and consumer on this machine, at the keyed job's loads.
+    Passthrough,
+}
+
+impl std::fmt::Display for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Relay::Job(pipeline) => write!(f, "{pipeline}"),
+            Relay::Passthrough => write!(f, "pass"),
+        }
+    }
+}
+
+/// A relay at work on a run's topics.
+enum Running {
+    Job(Serve),
+    Passthrough(Arc<AtomicBool>, Vec<JoinHandle<()>>),
+}
+
+impl Running {
+    fn start(relay: Relay, kafka: &KafkaConfig, topics: &Topics) -> Running {
+        match relay {
+            Relay::Job(pipeline) => Running::Job(Serve::start(
+                kafka,
+                pipeline,
+                Layout::ONE_BY_TWO,
+                (&topics.data, &topics.models, &topics.results),
+                &[],
+            )),
+            Relay::Passthrough => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let relaying = Relaying::Results { stop: stop.clone() };
+                let copiers = start_passthrough(kafka, &topics.data, &topics.results, relaying);
+                Running::Passthrough(stop, copiers)
+            }
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            Running::Job(serve) => serve.stop(),
+            Running::Passthrough(stop, copiers) => {
+                stop.store(true, Ordering::Relaxed);
+                for copier in copiers {
+                    copier.join().expect("a copier");
+                }
+            }
+        }
+    }
+}
 
 pub fn latency(bench: &mut Bench) {
     let descriptor = bundled_models()
@@ -32,21 +95,23 @@ pub fn latency(bench: &mut Bench) {
         bench.max_rate(pipeline);
     }
     println!("{}", LatencyRow::header());
-    for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
-        let max = bench.max_rate(pipeline);
+    let relays = [
+        Relay::Passthrough,
+        Relay::Job(PipelineKind::Keyed),
+        Relay::Job(PipelineKind::Flat),
+    ];
+    for relay in relays {
+        let max = bench.max_rate(match relay {
+            Relay::Job(pipeline) => pipeline,
+            Relay::Passthrough => PipelineKind::Keyed,
+        });
         let kafka = &bench.kafka;
         let topics = Topics::create(kafka, "latency");
         let producer = Producing::new(kafka);
         producer.model(&topics.models, &descriptor);
         producer.flush();
         let reader = Reader::start(kafka, &topics.results);
-        let serve = Serve::start(
-            kafka,
-            pipeline,
-            Layout::ONE_BY_TWO,
-            (&topics.data, &topics.models, &topics.results),
-            &[],
-        );
+        let running = Running::start(relay, kafka, &topics);
         let payloads = WinePayloads::new("wine");
         let never = AtomicBool::new(false);
         // Warm-up: the job connects and loads its model, the producer connects.
@@ -83,7 +148,7 @@ pub fn latency(bench: &mut Bench) {
             std::thread::sleep(Duration::from_millis(500));
         }
         let seen = reader.finish();
-        serve.stop();
+        running.stop();
         let mut latency_us: Vec<Option<u64>> = vec![None; sent.len()];
         for result in &seen {
             let index = result.source_offset as usize * PARTITIONS as usize
@@ -94,6 +159,7 @@ pub fn latency(bench: &mut Bench) {
                 }
             }
         }
+        write_series(relay, &sent, &latency_us);
         for (level, rate, achieved, range) in levels {
             let mut values: Vec<u64> = latency_us[range.clone()]
                 .iter()
@@ -103,7 +169,7 @@ pub fn latency(bench: &mut Bench) {
             values.sort_unstable();
             let ms = |q: f64| quantile(&values, q).map_or(f64::NAN, |us| us as f64 / 1000.0);
             let row = LatencyRow {
-                pipeline: pipeline.to_string(),
+                pipeline: relay.to_string(),
                 level,
                 target: rate,
                 achieved,
@@ -128,6 +194,20 @@ pub fn latency(bench: &mut Bench) {
             "levels": rows,
         }),
     );
+}
+
+/// Writes each record's send time and latency (µs; `-` for a record without a result) to
+/// `target/bench/latency-<relay>.tsv`.
+fn write_series(relay: Relay, sent: &[u64], latency_us: &[Option<u64>]) {
+    let mut text = String::from("sent_us\tlatency_us\n");
+    for (sent, latency) in sent.iter().zip(latency_us) {
+        let latency = latency.map_or("-".to_owned(), |us| us.to_string());
+        text.push_str(&format!("{sent}\t{latency}\n"));
+    }
+    let directory = repo("target/bench");
+    std::fs::create_dir_all(&directory).expect("target/bench");
+    let path = directory.join(format!("latency-{relay}.tsv"));
+    std::fs::write(&path, text).unwrap_or_else(|error| panic!("writing {path:?}: {error}"));
 }
 
 /// Records/s of sends stamped `stamps` (µs).

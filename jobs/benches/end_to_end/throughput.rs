@@ -1,10 +1,14 @@
 //! Throughput on a pre-loaded backlog: the passthrough ceiling, `serve` per model × pipeline ×
 //! layout, start-up to the first result, and scaling with the size of the forest.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use modelserver::dataset;
 use modelserver::kafka::publish::Publisher;
+use modelserver::kafka::source::FETCH_WAIT_MS;
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
@@ -100,6 +104,58 @@ fn repeated_segments(forest: &[u8], times: usize) -> Vec<u8> {
     repeated.push_str(&text[end..]);
     repeated.into_bytes()
 }
+
+/// The idle section: the CPU a job spends with nothing to read (its model loaded), keyed and
+/// flat, 1 process × 2 workers: user + system CPU over [`IDLE_SECONDS`], after 3 s to start.
+pub fn idle(bench: &mut Bench) {
+    let descriptor = bundled_models()
+        .into_iter()
+        .find(|model| model.label == super::LOAD_MODEL)
+        .unwrap()
+        .descriptor();
+    println!(
+        "{:<6} {:<8} {:>10} {:>12}",
+        "pipe", "layout", "CPU-s", "% of a core"
+    );
+    let mut json = Vec::new();
+    for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
+        let topics = common::Topics::create(&bench.kafka, "idle");
+        let producing = common::Producing::new(&bench.kafka);
+        producing.model(&topics.models, &descriptor);
+        producing.flush();
+        let serve = Serve::start(
+            &bench.kafka,
+            pipeline,
+            Layout::ONE_BY_TWO,
+            (&topics.data, &topics.models, &topics.results),
+            &[],
+        );
+        std::thread::sleep(Duration::from_secs(3));
+        let before = serve.cpu_seconds();
+        std::thread::sleep(Duration::from_secs_f64(IDLE_SECONDS));
+        let cpu = serve.cpu_seconds() - before;
+        serve.stop();
+        let share = 100.0 * cpu / IDLE_SECONDS;
+        println!(
+            "{:<6} {:<8} {:>10.2} {:>11.1}%",
+            pipeline.to_string(),
+            Layout::ONE_BY_TWO.to_string(),
+            cpu,
+            share
+        );
+        json.push(serde_json::json!({
+            "pipeline": pipeline.to_string(),
+            "layout": Layout::ONE_BY_TWO.to_string(),
+            "seconds": IDLE_SECONDS,
+            "cpu_seconds": round(cpu, 3),
+            "percent_of_a_core": round(share, 2),
+        }));
+    }
+    write_json("idle", &serde_json::json!({ "runs": json }));
+}
+
+/// How long the idle section measures each job.
+const IDLE_SECONDS: f64 = 10.0;
 
 /// The throughput section: the passthrough, then every bundled model × pipeline × layout.
 pub fn throughput(bench: &mut Bench) {
@@ -459,12 +515,7 @@ pub fn output_times(kafka: &KafkaConfig, topic: &str, count: usize) -> (Vec<i64>
 pub fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> f64 {
     let out = format!("{data}-passthrough");
     create_topics(kafka, &[(&out, PARTITIONS)]);
-    let copiers: Vec<_> = (0..PARTITIONS)
-        .map(|partition| {
-            let (kafka, data, out) = (kafka.clone(), data.to_owned(), out.clone());
-            std::thread::spawn(move || copy_partition(&kafka, &data, partition, &out))
-        })
-        .collect();
+    let copiers = start_passthrough(kafka, data, &out, Relaying::Payloads);
     let (times, _) = output_times(kafka, &out, records);
     for copier in copiers {
         copier.join().expect("a copier");
@@ -472,13 +523,40 @@ pub fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> f64 {
     throughput_of(&times)
 }
 
-/// Copies partition `partition` of `data` to `out` until it has been idle for a second.
-fn copy_partition(kafka: &KafkaConfig, data: &str, partition: i32, out: &str) {
+/// What a passthrough writes for each message it reads, and until when.
+#[derive(Clone)]
+pub enum Relaying {
+    /// The payload as it is (the throughput ceiling), until the input has been idle for a
+    /// second.
+    Payloads,
+    /// A result naming the input's partition and offset, as a job's results do (the latency
+    /// floor: the reader pairs it with its input), until `stop` is set.
+    Results { stop: Arc<AtomicBool> },
+}
+
+/// Starts one passthrough thread per partition of `data`, writing to `out`.
+pub fn start_passthrough(
+    kafka: &KafkaConfig,
+    data: &str,
+    out: &str,
+    relaying: Relaying,
+) -> Vec<JoinHandle<()>> {
+    (0..PARTITIONS)
+        .map(|partition| {
+            let (kafka, data, out) = (kafka.clone(), data.to_owned(), out.to_owned());
+            let relaying = relaying.clone();
+            std::thread::spawn(move || copy_partition(&kafka, &data, partition, &out, &relaying))
+        })
+        .collect()
+}
+
+/// Copies partition `partition` of `data` to `out` as `relaying` says.
+fn copy_partition(kafka: &KafkaConfig, data: &str, partition: i32, out: &str, relaying: &Relaying) {
     let consumer: BaseConsumer = kafka
         .client()
         .set("group.id", format!("{out}-{partition}"))
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", FETCH_WAIT_MS)
         .create()
         .expect("a consumer");
     let mut assignment = TopicPartitionList::new();
@@ -494,14 +572,33 @@ fn copy_partition(kafka: &KafkaConfig, data: &str, partition: i32, out: &str) {
         .create()
         .expect("a producer");
     let mut last_seen = Instant::now();
-    while last_seen.elapsed() < Duration::from_secs(1) {
+    let go_on = |last_seen: Instant| match relaying {
+        Relaying::Payloads => last_seen.elapsed() < Duration::from_secs(1),
+        Relaying::Results { stop } => !stop.load(Ordering::Relaxed),
+    };
+    let mut result = Vec::new();
+    while go_on(last_seen) {
         let Some(Ok(message)) = consumer.poll(Duration::from_millis(10)) else {
             producer.poll(Duration::ZERO);
             continue;
         };
         last_seen = Instant::now();
         let key = message.key().unwrap_or_default();
-        let payload = message.payload().unwrap_or_default();
+        let payload = match relaying {
+            Relaying::Payloads => message.payload().unwrap_or_default(),
+            Relaying::Results { .. } => {
+                result.clear();
+                ServingResult {
+                    data_type: "wine".into(),
+                    source_partition: message.partition(),
+                    source_offset: message.offset(),
+                    ..Default::default()
+                }
+                .encode(&mut result)
+                .expect("room for a result");
+                &result
+            }
+        };
         let mut record = BaseRecord::to(out).key(key).payload(payload);
         loop {
             match producer.send(record) {

@@ -345,9 +345,8 @@ fn producer(
     broker: Arc<BrokerStatus>,
     transactional_id: Option<&str>,
 ) -> Result<ThreadedProducer<DeliveryReport>> {
-    let mut client = kafka.client();
+    let mut client = kafka.client_with(&[("linger.ms", "5")]);
     client
-        .set("linger.ms", "5")
         .set("message.timeout.ms", "0")
         .set("enable.idempotence", "true");
     if let Some(id) = transactional_id {
