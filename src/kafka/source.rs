@@ -23,7 +23,7 @@ use crate::record::lag::{BrokerStatus, ConsumerLag, PartitionLag};
 /// sets it). A broker answers as soon as a record arrives, so this costs no latency; it bounds
 /// how often an idle source asks (librdkafka's default: a 10 ms wait made an idle job spend
 /// 2.4 % of a core on fetches). librdkafka's mock cluster holds every empty fetch for the whole
-/// wait: the embedded cluster sets its own ([`crate::app::AppKafka`]).
+/// wait: the apps' embedded cluster sets its own.
 pub const FETCH_WAIT_MS: &str = "500";
 
 /// Where a source starts reading its partitions.
