@@ -691,10 +691,10 @@ fn run_worker<R: Record>(
     } = dataflow;
     let source = |topic: &str, start, track_end| {
         let options = SourceOptions {
-            start,
             track_end,
             lag: Some(process.lag().clone()),
             broker: Some(job.broker.clone()),
+            ..SourceOptions::starting(start)
         };
         PartitionSource::assign(&config.kafka, &config.group, topic, (index, peers), options)
     };

@@ -60,9 +60,13 @@ fn results_by_position(
             .or_default()
             .push(result);
     }
+    let mut by_partition = BTreeMap::<i32, usize>::new();
+    for (partition, _) in by_position.keys() {
+        *by_partition.entry(*partition).or_default() += 1;
+    }
     assert!(
         by_position.len() >= at_least,
-        "{} of {at_least} records have a result",
+        "{} of {at_least} records have a result (by partition: {by_partition:?})",
         by_position.len()
     );
     by_position

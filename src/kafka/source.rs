@@ -1,5 +1,11 @@
 //! A worker's share of a topic: partition `p` is read by worker `p mod peers`, assigned
 //! explicitly (no consumer-group rebalancing inside a job, no group-join wait).
+//!
+//! librdkafka's consumer occasionally stops fetching an assigned partition after a broker
+//! restart, for good (librdkafka issue #5153, rust-rdkafka #597; seen here in the broker-outage
+//! test). A source therefore watches its partitions: one that has read nothing for
+//! [`SourceOptions::STALL_AFTER`] while the broker holds records past its position gets a new
+//! consumer, assigned where the old one stopped: nothing is lost or read twice.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +19,7 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::{Partition, Statistics};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 
 use super::admin::partition_count;
 use super::KafkaConfig;
@@ -48,9 +54,16 @@ pub struct SourceOptions {
     pub lag: Option<Arc<ConsumerLag>>,
     /// Where it reports whether the cluster can be reached, if anywhere.
     pub broker: Option<Arc<BrokerStatus>>,
+    /// How long a partition may read nothing while records wait in it before its consumer
+    /// counts as stalled and is replaced.
+    pub stall_after: Duration,
 }
 
 impl SourceOptions {
+    /// The default [`SourceOptions::stall_after`]: longer than librdkafka's longest reconnect
+    /// backoff (`reconnect.backoff.max.ms`, 10 s), so a consumer still reconnecting is left to it.
+    pub const STALL_AFTER: Duration = Duration::from_secs(15);
+
     /// Starting at `start`, reporting to no one.
     pub fn starting(start: StartAt) -> Self {
         SourceOptions {
@@ -58,6 +71,7 @@ impl SourceOptions {
             track_end: false,
             lag: None,
             broker: None,
+            stall_after: Self::STALL_AFTER,
         }
     }
 }
@@ -70,6 +84,25 @@ pub struct PartitionSource {
     /// For a source that tracks its end: the partitions not read up to their end yet, with the
     /// offset that end is.
     unread_ends: BTreeMap<i32, i64>,
+    /// Where each partition is read next: where it started, then past the last message read.
+    positions: BTreeMap<i32, Offset>,
+    /// What watches for a stalled consumer, and makes its replacement.
+    stalls: StallWatch,
+    /// Whom records arriving wake, and when ([`PartitionSource::wake_on_arrival`]).
+    wake: Option<(std::thread::Thread, Arc<AtomicBool>)>,
+}
+
+/// Per partition, since when it has read nothing, and what a new consumer is made of.
+struct StallWatch {
+    client: ClientConfig,
+    context: SourceContext,
+    stall_after: Duration,
+    /// Since when each partition has read nothing (or was last checked).
+    quiet_since: BTreeMap<i32, Instant>,
+    /// When the source was last asked to read: time not spent reading is not quiet time.
+    last_poll: Instant,
+    /// How many times the consumer was replaced.
+    replaced: u64,
 }
 
 /// The partitions of a topic with `partition_count` partitions that worker `index` of `peers` reads.
@@ -105,7 +138,7 @@ impl PartitionSource {
             broker: options.broker,
         };
         let consumer: BaseConsumer<SourceContext> = client
-            .create_with_context(context)
+            .create_with_context(context.clone())
             .context("creating a Kafka consumer")?;
         let partitions = partitions_for_worker(partition_count(&consumer, topic)?, index, peers);
         let mut assignment = TopicPartitionList::new();
@@ -123,11 +156,30 @@ impl PartitionSource {
             .assign(&assignment)
             .with_context(|| format!("assigning partitions {partitions:?} of `{topic}`"))?;
         tracing::debug!(worker = index, topic, ?partitions, "partitions assigned");
+        let positions = assignment
+            .elements()
+            .iter()
+            .map(|element| (element.partition(), element.offset()))
+            .collect();
+        let now = Instant::now();
         Ok(PartitionSource {
             consumer,
             topic: topic.to_owned(),
-            partitions,
             unread_ends,
+            positions,
+            stalls: StallWatch {
+                client,
+                context,
+                stall_after: options.stall_after,
+                quiet_since: partitions
+                    .iter()
+                    .map(|partition| (*partition, now))
+                    .collect(),
+                last_poll: now,
+                replaced: 0,
+            },
+            partitions,
+            wake: None,
         })
     }
 
@@ -136,6 +188,14 @@ impl PartitionSource {
     /// than when its park times out. (A busy worker is left to gather a batch.) Set `idle`
     /// before the read that finds nothing: what arrives after that read wakes the worker.
     pub fn wake_on_arrival(&mut self, worker: std::thread::Thread, idle: Arc<AtomicBool>) {
+        self.wake = Some((worker, idle));
+        self.install_wake();
+    }
+
+    fn install_wake(&mut self) {
+        let Some((worker, idle)) = self.wake.clone() else {
+            return;
+        };
         self.consumer.set_nonempty_callback(move || {
             if idle.load(Ordering::Relaxed) {
                 worker.unpark();
@@ -204,7 +264,108 @@ impl PartitionSource {
                 None => break,
             }
         }
+        self.note_progress(&next);
         next
+    }
+
+    /// Notes the partitions read up to `next`, and replaces the consumer if a partition has
+    /// stalled.
+    fn note_progress(&mut self, next: &BTreeMap<i32, i64>) {
+        let now = Instant::now();
+        let stalls = &mut self.stalls;
+        if now.duration_since(stalls.last_poll) > StallWatch::POLL_GAP {
+            // Not asked to read for a while (held back, or busy): that was not quiet time.
+            stalls
+                .quiet_since
+                .values_mut()
+                .for_each(|since| *since = now);
+        }
+        stalls.last_poll = now;
+        for (partition, offset) in next {
+            self.positions.insert(*partition, Offset::Offset(*offset));
+            stalls.quiet_since.insert(*partition, now);
+        }
+        let stalled = self.stalled(now);
+        if !stalled.is_empty() {
+            self.replace_consumer(&stalled);
+        }
+    }
+
+    /// The partitions quiet for [`SourceOptions::stall_after`] in which the broker holds records
+    /// past their position, with how many. Each quiet partition is asked about once per
+    /// `stall_after`, and none while the cluster is known to be unreachable.
+    fn stalled(&mut self, now: Instant) -> BTreeMap<i32, i64> {
+        let mut stalled = BTreeMap::new();
+        let broker = self.stalls.context.broker.as_ref();
+        if broker.is_some_and(|broker| broker.unreachable_for().is_some()) {
+            return stalled;
+        }
+        let stall_after = self.stalls.stall_after;
+        let quiet: Vec<i32> = (self.stalls.quiet_since.iter())
+            .filter(|(_, since)| now.duration_since(**since) >= stall_after)
+            .map(|(partition, _)| *partition)
+            .collect();
+        for partition in quiet {
+            self.stalls.quiet_since.insert(partition, now);
+            match self.waiting(partition) {
+                Ok(0) => {}
+                Ok(waiting) => {
+                    stalled.insert(partition, waiting);
+                }
+                Err(error) => tracing::debug!(topic = %self.topic, partition, "{error:#}"),
+            }
+        }
+        stalled
+    }
+
+    /// How many records the broker holds in `partition` past where this source reads it next.
+    fn waiting(&self, partition: i32) -> Result<i64> {
+        let (low, high) = self
+            .consumer
+            .fetch_watermarks(&self.topic, partition, StallWatch::QUERY_TIMEOUT)
+            .with_context(|| format!("asking for the end of partition {partition}"))?;
+        let next = match self.positions.get(&partition) {
+            Some(Offset::Offset(next)) => *next,
+            _ => low,
+        };
+        Ok((high - next).max(0))
+    }
+
+    /// Replaces the consumer by a new one assigned at the partitions' positions, because the
+    /// `stalled` partitions (with the records waiting in each) read nothing. The old consumer
+    /// is closed on a thread of its own: a stalled client may take its time.
+    fn replace_consumer(&mut self, stalled: &BTreeMap<i32, i64>) {
+        let topic = &self.topic;
+        let quiet = self.stalls.stall_after;
+        let replaced = self.stalls.replaced + 1;
+        tracing::warn!(topic, ?stalled, ?quiet, replaced, "partitions read nothing while records wait in them (a stalled Kafka consumer): a new consumer takes over where it stopped");
+        match self.new_consumer() {
+            Ok(consumer) => {
+                let old = std::mem::replace(&mut self.consumer, consumer);
+                self.install_wake();
+                self.stalls.replaced = replaced;
+                std::thread::spawn(move || drop(old));
+            }
+            Err(error) => {
+                tracing::warn!(topic, "the stalled consumer stays: {error:#}")
+            }
+        }
+    }
+
+    fn new_consumer(&self) -> Result<BaseConsumer<SourceContext>> {
+        let consumer: BaseConsumer<SourceContext> = self
+            .stalls
+            .client
+            .create_with_context(self.stalls.context.clone())
+            .context("creating a Kafka consumer")?;
+        let mut assignment = TopicPartitionList::new();
+        for (partition, offset) in &self.positions {
+            assignment.add_partition_offset(&self.topic, *partition, *offset)?;
+        }
+        consumer
+            .assign(&assignment)
+            .with_context(|| format!("assigning {assignment:?}"))?;
+        Ok(consumer)
     }
 
     /// Commits the given next offsets for the job's consumer group, without waiting.
@@ -319,8 +480,16 @@ fn committed_or_beginning(
     Ok(start)
 }
 
+impl StallWatch {
+    /// A gap between two reads longer than this is not counted as quiet time.
+    const POLL_GAP: Duration = Duration::from_secs(1);
+    /// How long the broker may take to say where a quiet partition ends.
+    const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+}
+
 /// A consumer context that turns librdkafka's statistics into the lag of each assigned
 /// partition, and its errors into the cluster's reachability.
+#[derive(Clone)]
 pub struct SourceContext {
     lag: Option<Arc<ConsumerLag>>,
     broker: Option<Arc<BrokerStatus>>,
@@ -377,4 +546,99 @@ fn partition_lag(stats: &Partition) -> Option<PartitionLag> {
         unread: (stats.hi_offset - read_position).max(0),
         uncommitted: committed.map(|offset| (stats.hi_offset - offset).max(0)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    use super::*;
+
+    const TOPIC: &str = "stalls";
+
+    /// A source of both partitions of [`TOPIC`] on a mock cluster, stalled after 500 ms.
+    fn source(
+        cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+    ) -> PartitionSource {
+        cluster.create_topic(TOPIC, 2, 1).unwrap();
+        let mut kafka = KafkaConfig::new(cluster.bootstrap_servers());
+        kafka
+            .properties
+            .push(("fetch.wait.max.ms".into(), "10".into()));
+        let options = SourceOptions {
+            stall_after: Duration::from_millis(500),
+            ..SourceOptions::starting(StartAt::Beginning)
+        };
+        PartitionSource::assign(&kafka, "stalls", TOPIC, (0, 1), options).unwrap()
+    }
+
+    /// Writes `count` records to each partition of [`TOPIC`].
+    fn produce(bootstrap: &str, count: usize) {
+        let producer: BaseProducer = KafkaConfig::new(bootstrap).client().create().unwrap();
+        for partition in 0..2 {
+            for _ in 0..count {
+                let record = BaseRecord::<(), _>::to(TOPIC)
+                    .payload("r")
+                    .partition(partition);
+                producer.send(record).map_err(|(error, _)| error).unwrap();
+            }
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+    }
+
+    /// Reads until `count` messages have come or `within` has passed: the offsets read, by
+    /// partition.
+    fn read(
+        source: &mut PartitionSource,
+        count: usize,
+        within: Duration,
+    ) -> BTreeMap<i32, Vec<i64>> {
+        let (start, mut read) = (Instant::now(), BTreeMap::<i32, Vec<i64>>::new());
+        while read.values().map(Vec::len).sum::<usize>() < count && start.elapsed() < within {
+            source.poll_batch(100, Duration::from_millis(50), |partition, offset, _| {
+                read.entry(partition).or_default().push(offset)
+            });
+        }
+        read
+    }
+
+    /// Stops fetching `partition` in the source's consumer: the stand-in for librdkafka's
+    /// consumer that stops fetching after a broker restart.
+    fn stall(source: &PartitionSource, partition: i32) {
+        let mut partitions = TopicPartitionList::new();
+        partitions.add_partition(TOPIC, partition);
+        source.consumer.pause(&partitions).unwrap();
+    }
+
+    #[test]
+    fn a_stalled_partition_gets_a_new_consumer_that_reads_on_where_it_stopped() {
+        let cluster = MockCluster::new(1).unwrap();
+        let mut source = source(&cluster);
+        produce(&cluster.bootstrap_servers(), 10);
+        let first = read(&mut source, 20, Duration::from_secs(10));
+        let offsets: Vec<i64> = (0..10).collect();
+        assert_eq!(first, BTreeMap::from([(0, offsets.clone()), (1, offsets)]));
+        stall(&source, 1);
+        // Quiet with nothing waiting: the consumer stays.
+        assert!(read(&mut source, 1, Duration::from_millis(1500)).is_empty());
+        assert_eq!(source.stalls.replaced, 0);
+        produce(&cluster.bootstrap_servers(), 10);
+        let second = read(&mut source, 20, Duration::from_secs(10));
+        let offsets: Vec<i64> = (10..20).collect();
+        assert_eq!(second, BTreeMap::from([(0, offsets.clone()), (1, offsets)]));
+        assert_eq!(source.stalls.replaced, 1, "one new consumer");
+    }
+
+    #[test]
+    fn time_not_spent_reading_is_not_quiet_time() {
+        let cluster = MockCluster::new(1).unwrap();
+        let mut source = source(&cluster);
+        stall(&source, 1);
+        produce(&cluster.bootstrap_servers(), 10);
+        // Held back (not asked to read) for longer than a stall takes, with records waiting.
+        std::thread::sleep(Duration::from_millis(1200));
+        source.poll_batch(100, Duration::ZERO, |_, _, _| {});
+        assert_eq!(source.stalls.replaced, 0);
+    }
 }
