@@ -1,9 +1,11 @@
 //! The command line of the modelserver binaries: the options they share, each default spelled
 //! once (the library's), and how they start logging. The library itself knows nothing of
-//! command lines.
+//! command lines. Also the allocator settings of the long-running binaries ([`allocator`]).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod allocator;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -92,6 +92,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    cli::allocator::tune();
     cli::init_logging();
     let args = Args::parse();
     let dead_letters = DeadLetterTopic::Derived

@@ -49,6 +49,7 @@ const TREE: &[u8] = include_bytes!("../data/iris/iris_tree.pmml");
 const FOREST: &[u8] = include_bytes!("../data/iris/iris_forest.onnx");
 
 fn main() -> Result<()> {
+    cli::allocator::tune();
     cli::init_logging();
     let args = Args::parse();
     let app = &args.app;

@@ -158,6 +158,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    cli::allocator::tune();
     init_logging();
     exit_on_panic();
     let args = Args::parse();

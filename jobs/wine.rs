@@ -47,6 +47,7 @@ const FOREST: &[u8] = include_bytes!("../data/pmml/random_forest_classifier.pmml
 const BOOSTING: &[u8] = include_bytes!("../data/onnx/wine_gbm_classifier.onnx");
 
 fn main() -> Result<()> {
+    cli::allocator::tune();
     cli::init_logging();
     let args = Args::parse();
     let app = &args.app;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -136,6 +136,7 @@ impl PartitionSource {
         let context = SourceContext {
             lag: options.lag,
             broker: options.broker,
+            fetching: Arc::default(),
         };
         let consumer: BaseConsumer<SourceContext> = client
             .create_with_context(context.clone())
@@ -338,7 +339,8 @@ impl PartitionSource {
         let topic = &self.topic;
         let quiet = self.stalls.stall_after;
         let replaced = self.stalls.replaced + 1;
-        tracing::warn!(topic, ?stalled, ?quiet, replaced, "partitions read nothing while records wait in them (a stalled Kafka consumer): a new consumer takes over where it stopped");
+        let fetching = self.stalls.context.fetching(stalled.keys().copied());
+        tracing::warn!(topic, ?stalled, ?quiet, replaced, ?fetching, "partitions read nothing while records wait in them (a stalled Kafka consumer): a new consumer takes over where it stopped");
         match self.new_consumer() {
             Ok(consumer) => {
                 let old = std::mem::replace(&mut self.consumer, consumer);
@@ -493,10 +495,46 @@ impl StallWatch {
 pub struct SourceContext {
     lag: Option<Arc<ConsumerLag>>,
     broker: Option<Arc<BrokerStatus>>,
+    /// librdkafka's view of each partition's fetching in its latest statistics (when the source
+    /// asks for statistics), for the warning about a stalled consumer.
+    fetching: Arc<Mutex<BTreeMap<i32, String>>>,
+}
+
+impl SourceContext {
+    /// Keeps librdkafka's view of each partition's fetching from `statistics`.
+    fn note_fetching(&self, statistics: &Statistics) {
+        let mut fetching = self
+            .fetching
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for stats in statistics.topics.values() {
+            for (partition, stats) in &stats.partitions {
+                let view = format!(
+                    "{} ({} queued, next offset {})",
+                    stats.fetch_state, stats.fetchq_cnt, stats.next_offset
+                );
+                if *partition >= 0 {
+                    fetching.insert(*partition, view);
+                }
+            }
+        }
+    }
+
+    /// librdkafka's latest view of the fetching of `partitions`, where it gave one.
+    fn fetching(&self, partitions: impl Iterator<Item = i32>) -> BTreeMap<i32, String> {
+        let fetching = self
+            .fetching
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        partitions
+            .filter_map(|partition| Some((partition, fetching.get(&partition)?.clone())))
+            .collect()
+    }
 }
 
 impl ClientContext for SourceContext {
     fn stats(&self, statistics: Statistics) {
+        self.note_fetching(&statistics);
         let Some(lag) = &self.lag else { return };
         for (topic, stats) in &statistics.topics {
             for (partition, stats) in &stats.partitions {
