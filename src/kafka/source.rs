@@ -84,21 +84,27 @@ pub struct PartitionSource {
     /// For a source that tracks its end: the partitions not read up to their end yet, with the
     /// offset that end is.
     unread_ends: BTreeMap<i32, i64>,
-    /// Where each partition is read next: where it started, then past the last message read.
-    positions: BTreeMap<i32, Offset>,
+    /// Each partition's reading: where next, and since when quiet.
+    reading: BTreeMap<i32, Reading>,
     /// What watches for a stalled consumer, and makes its replacement.
     stalls: StallWatch,
     /// Whom records arriving wake, and when ([`PartitionSource::wake_on_arrival`]).
     wake: Option<(std::thread::Thread, Arc<AtomicBool>)>,
 }
 
-/// Per partition, since when it has read nothing, and what a new consumer is made of.
+/// Where a partition is read next, and since when it has read nothing.
+struct Reading {
+    /// Where it started, then past the last message read.
+    next: Offset,
+    /// Since when it has read nothing (or was last checked for a stall).
+    quiet_since: Instant,
+}
+
+/// When a consumer counts as stalled, and what a new consumer is made of.
 struct StallWatch {
     client: ClientConfig,
     context: SourceContext,
     stall_after: Duration,
-    /// Since when each partition has read nothing (or was last checked).
-    quiet_since: BTreeMap<i32, Instant>,
     /// When the source was last asked to read: time not spent reading is not quiet time.
     last_poll: Instant,
     /// How many times the consumer was replaced.
@@ -157,25 +163,22 @@ impl PartitionSource {
             .assign(&assignment)
             .with_context(|| format!("assigning partitions {partitions:?} of `{topic}`"))?;
         tracing::debug!(worker = index, topic, ?partitions, "partitions assigned");
-        let positions = assignment
-            .elements()
-            .iter()
-            .map(|element| (element.partition(), element.offset()))
-            .collect();
         let now = Instant::now();
+        let reading = (assignment.elements().iter())
+            .map(|element| {
+                let (next, quiet_since) = (element.offset(), now);
+                (element.partition(), Reading { next, quiet_since })
+            })
+            .collect();
         Ok(PartitionSource {
             consumer,
             topic: topic.to_owned(),
             unread_ends,
-            positions,
+            reading,
             stalls: StallWatch {
                 client,
                 context,
                 stall_after: options.stall_after,
-                quiet_since: partitions
-                    .iter()
-                    .map(|partition| (*partition, now))
-                    .collect(),
                 last_poll: now,
                 replaced: 0,
             },
@@ -273,18 +276,15 @@ impl PartitionSource {
     /// stalled.
     fn note_progress(&mut self, next: &BTreeMap<i32, i64>) {
         let now = Instant::now();
-        let stalls = &mut self.stalls;
-        if now.duration_since(stalls.last_poll) > StallWatch::POLL_GAP {
+        if now.duration_since(self.stalls.last_poll) > StallWatch::POLL_GAP {
             // Not asked to read for a while (held back, or busy): that was not quiet time.
-            stalls
-                .quiet_since
-                .values_mut()
-                .for_each(|since| *since = now);
+            (self.reading.values_mut()).for_each(|reading| reading.quiet_since = now);
         }
-        stalls.last_poll = now;
+        self.stalls.last_poll = now;
         for (partition, offset) in next {
-            self.positions.insert(*partition, Offset::Offset(*offset));
-            stalls.quiet_since.insert(*partition, now);
+            if let Some(reading) = self.reading.get_mut(partition) {
+                (reading.next, reading.quiet_since) = (Offset::Offset(*offset), now);
+            }
         }
         let stalled = self.stalled(now);
         if !stalled.is_empty() {
@@ -302,13 +302,15 @@ impl PartitionSource {
             return stalled;
         }
         let stall_after = self.stalls.stall_after;
-        let quiet: Vec<i32> = (self.stalls.quiet_since.iter())
-            .filter(|(_, since)| now.duration_since(**since) >= stall_after)
-            .map(|(partition, _)| *partition)
-            .collect();
-        for partition in quiet {
-            self.stalls.quiet_since.insert(partition, now);
-            match self.waiting(partition) {
+        let mut quiet = Vec::new();
+        for (partition, reading) in &mut self.reading {
+            if now.duration_since(reading.quiet_since) >= stall_after {
+                reading.quiet_since = now;
+                quiet.push((*partition, reading.next));
+            }
+        }
+        for (partition, next) in quiet {
+            match self.waiting(partition, next) {
                 Ok(0) => {}
                 Ok(waiting) => {
                     stalled.insert(partition, waiting);
@@ -319,14 +321,14 @@ impl PartitionSource {
         stalled
     }
 
-    /// How many records the broker holds in `partition` past where this source reads it next.
-    fn waiting(&self, partition: i32) -> Result<i64> {
+    /// How many records the broker holds in `partition` past `next`, where this source reads it.
+    fn waiting(&self, partition: i32, next: Offset) -> Result<i64> {
         let (low, high) = self
             .consumer
             .fetch_watermarks(&self.topic, partition, StallWatch::QUERY_TIMEOUT)
             .with_context(|| format!("asking for the end of partition {partition}"))?;
-        let next = match self.positions.get(&partition) {
-            Some(Offset::Offset(next)) => *next,
+        let next = match next {
+            Offset::Offset(next) => next,
             _ => low,
         };
         Ok((high - next).max(0))
@@ -361,8 +363,8 @@ impl PartitionSource {
             .create_with_context(self.stalls.context.clone())
             .context("creating a Kafka consumer")?;
         let mut assignment = TopicPartitionList::new();
-        for (partition, offset) in &self.positions {
-            assignment.add_partition_offset(&self.topic, *partition, *offset)?;
+        for (partition, reading) in &self.reading {
+            assignment.add_partition_offset(&self.topic, *partition, reading.next)?;
         }
         consumer
             .assign(&assignment)
