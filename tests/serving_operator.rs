@@ -148,6 +148,51 @@ fn records_wait_for_the_first_model_of_their_key() {
     assert_eq!(counters.no_model.get(), 0);
 }
 
+/// More records wait than the operator scores in one activation (it scores a long queue a
+/// slice at a time, so that results leave while it works): every one is still scored once, by
+/// the model of its time, also when the next swap is ready before the queue is worked off (the
+/// steps are fed at once: both swaps are ready while the first model's queue is long).
+#[test]
+fn a_long_queue_is_scored_by_the_models_of_its_records_times() {
+    let config = ServingConfig {
+        pending_limit: 100_000,
+        ..ServingConfig::default()
+    };
+    for kind in [PipelineKind::Keyed, PipelineKind::Flat] {
+        let steps = vec![
+            step(1, records("wine", 0..30_000), vec![]).at_once(),
+            step(
+                2,
+                records("wine", 30_000..35_000),
+                vec![model("tree", "wine", "wine_tree_classifier")],
+            )
+            .at_once(),
+            step(
+                3,
+                records("wine", 35_000..40_000),
+                vec![model("logistic", "wine", "wine_logistic")],
+            ),
+        ];
+        let (results, counters) = run(kind, 2, config, steps);
+        assert_one_result_each(&results, 0..40_000);
+        for scored in &results {
+            let expected = if scored.origin.offset < 35_000 {
+                "tree"
+            } else {
+                "logistic"
+            };
+            assert_eq!(
+                model_name(scored),
+                Some(expected),
+                "{kind}: offset {}",
+                scored.origin.offset
+            );
+        }
+        assert_eq!(counters.scored.get(), 40_000, "{kind}");
+        assert_eq!(counters.no_model.get(), 0, "{kind}");
+    }
+}
+
 #[test]
 fn records_whose_key_never_gets_a_model_leave_as_no_model_results() {
     for kind in [PipelineKind::Keyed, PipelineKind::Flat] {

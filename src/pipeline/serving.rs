@@ -298,6 +298,17 @@ impl<R> KeySlot<R> {
         }
     }
 
+    /// The time of the first queued record, if it can be scored now: the key has a lineup
+    /// that serves, and no change of that time or earlier is under way.
+    fn releasable(&self) -> Option<Time> {
+        let first = self.queue.front()?;
+        let held_back = self
+            .changes
+            .front()
+            .is_some_and(|change| change.time <= first.time);
+        (self.installed.lineup.serves() && !held_back).then_some(first.time)
+    }
+
     /// Whether a record of `time` must wait: behind older records of its key, or behind a
     /// change of its key of that time or earlier.
     fn must_wait(&self, time: Time) -> bool {
@@ -324,6 +335,11 @@ type Session<'a, 'b> = timely::dataflow::operators::generic::Session<
 
 /// The most records scored in one call to a model.
 const MAX_RUN: usize = 1024;
+
+/// The most queued records (behind a change, or a first model) scored in one activation: the
+/// rest wait for the next, so that the results of a long queue leave as they are scored (to
+/// the sink, which runs between activations) instead of piling up in the output.
+const MAX_DRAIN: usize = 8 * MAX_RUN;
 
 /// What every result of a worker needs: where it reports, which worker it is, how it encodes.
 struct Context<'a> {
@@ -419,7 +435,12 @@ impl<R: Record> ServingState<R> {
     ) {
         self.start_changes(model_frontier);
         self.score_due_data(model_frontier, output);
-        self.finish_changes(data_frontier, output);
+        let mut budget = MAX_DRAIN;
+        self.finish_changes(data_frontier, &mut budget, output);
+        self.drain_queued(&mut budget, output);
+        if budget == 0 {
+            self.wake.now.activate();
+        }
         self.release_due(model_frontier.is_empty(), output);
         self.evict_idle_keys();
         let closed = data_frontier.is_empty() && model_frontier.is_empty();
@@ -583,13 +604,30 @@ impl<R: Record> ServingState<R> {
     }
 
     /// Makes (or records the failure of) every change that is ready or out of time, in time
-    /// order per key, once no record before its time can arrive; then scores what waited for it.
-    fn finish_changes(&mut self, data_frontier: &MutableAntichain<Time>, output: &mut Output<'_>) {
+    /// order per key, once no record before its time can arrive and the key's records before
+    /// it are scored; then scores what waited for it (within `budget`: a change behind records
+    /// the budget leaves waiting is made in a later activation).
+    fn finish_changes(
+        &mut self,
+        data_frontier: &MutableAntichain<Time>,
+        budget: &mut usize,
+        output: &mut Output<'_>,
+    ) {
         let keys: Vec<String> = self.changing.iter().cloned().collect();
         for key in keys {
-            while let Some(finished) = self.take_finished_change(&key, data_frontier) {
+            loop {
+                self.drain(&key, budget, output);
+                if self
+                    .keys
+                    .get(&key)
+                    .is_some_and(|slot| slot.releasable().is_some())
+                {
+                    break;
+                }
+                let Some(finished) = self.take_finished_change(&key, data_frontier) else {
+                    break;
+                };
                 self.make_change(&key, finished);
-                self.drain(&key, output);
             }
             if self
                 .keys
@@ -740,33 +778,44 @@ impl<R: Record> ServingState<R> {
     }
 
     /// Scores the queued records of `key` that no change holds back, as long as it has a
-    /// lineup that serves.
-    fn drain(&mut self, key: &str, output: &mut Output<'_>) {
-        let Some(slot) = self.keys.get_mut(key) else {
-            return;
-        };
-        let context = Context {
-            reporter: &self.reporter,
-            worker: self.worker,
-            config: &self.config,
-        };
-        while let Some(first) = slot.queue.front() {
-            let held_back = slot
-                .changes
-                .front()
-                .is_some_and(|change| change.time <= first.time);
-            if held_back || !slot.installed.lineup.serves() {
+    /// lineup that serves, in runs of one time (scored together as data that need not wait
+    /// is), at most `budget` records, which it counts down.
+    fn drain(&mut self, key: &str, budget: &mut usize, output: &mut Output<'_>) {
+        let mut run = std::mem::take(&mut self.run);
+        while *budget > 0 {
+            let Some(slot) = self.keys.get_mut(key) else {
                 break;
+            };
+            let Some(time) = slot.releasable() else {
+                break;
+            };
+            let most = MAX_RUN.min(*budget);
+            while run.len() < most && slot.queue.front().is_some_and(|first| first.time == time) {
+                run.push(slot.queue.pop_front().expect("a first record").record);
             }
-            let queued = slot.queue.pop_front().expect("a first record");
-            let (result, shadow) = score(slot, queued.record, &mut self.features, &context);
-            if let Some(shadow) = shadow {
-                emit_beside(&self.holds, queued.time, shadow, output);
-            }
-            emit_held(&mut self.holds, queued.time, result, output);
+            *budget -= run.len();
+            let (capability, count) = self
+                .holds
+                .get_mut(&time)
+                .expect("a capability is held for every waiting record");
+            *count -= run.len();
+            let capability = match *count {
+                0 => self.holds.remove(&time).expect("held").0,
+                _ => capability.clone(),
+            };
+            self.score_run(&mut run, &mut output.session(&capability));
         }
-        if slot.queue.is_empty() {
+        self.run = run;
+        if self.keys.get(key).is_none_or(|slot| slot.queue.is_empty()) {
             self.queued.remove(key);
+        }
+    }
+
+    /// Scores the queued records no change holds back, of every key, within `budget`.
+    fn drain_queued(&mut self, budget: &mut usize, output: &mut Output<'_>) {
+        let keys: Vec<String> = self.queued.iter().cloned().collect();
+        for key in keys {
+            self.drain(&key, budget, output);
         }
     }
 
@@ -1035,19 +1084,6 @@ fn emit_held(
     if *count == 0 {
         holds.remove(&time);
     }
-}
-
-/// Emits a shadow's result under the capability held for its record, which stays held.
-fn emit_beside(
-    holds: &BTreeMap<Time, (Capability<Time>, usize)>,
-    time: Time,
-    result: Scored,
-    output: &mut Output<'_>,
-) {
-    let (capability, _) = holds
-        .get(&time)
-        .expect("a capability is held for every waiting record");
-    output.session(capability).give(result);
 }
 
 /// What a model (or an ensemble) answered for one record, and in which role.

@@ -22,6 +22,8 @@ pub struct Step<R = WineRecord> {
     pub time: Time,
     pub records: Vec<Sourced<R>>,
     pub models: Vec<ModelDescriptor>,
+    /// Whether the workers run until the step's results are out before the next step is fed.
+    pub settle: bool,
 }
 
 pub fn step<R>(time: Time, records: Vec<Sourced<R>>, models: Vec<ModelDescriptor>) -> Step<R> {
@@ -29,6 +31,17 @@ pub fn step<R>(time: Time, records: Vec<Sourced<R>>, models: Vec<ModelDescriptor
         time,
         records,
         models,
+        settle: true,
+    }
+}
+
+impl<R> Step<R> {
+    /// The step, with the next one fed at once (the operator sees both before it runs).
+    pub fn at_once(self) -> Step<R> {
+        Step {
+            settle: false,
+            ..self
+        }
     }
 }
 
@@ -171,7 +184,7 @@ pub fn run_observed<R: Record + Sync>(
             models.advance_to(step.time + 1);
             // Records waiting for a model hold the frontier back on purpose: give up waiting then.
             let deadline = Instant::now() + Duration::from_millis(200);
-            while probe.less_than(&(step.time + 1)) && Instant::now() < deadline {
+            while step.settle && probe.less_than(&(step.time + 1)) && Instant::now() < deadline {
                 worker.step_or_park(Some(Duration::from_millis(1)));
             }
         }
