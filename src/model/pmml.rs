@@ -28,6 +28,23 @@ impl Model for PmmlModel {
         self.0.score(features).map(prediction).map_err(model_error)
     }
 
+    /// A forest walks each tree for a whole batch of records (see
+    /// [`pmml_evaluator::Model::score_batch`]); other models score record by record.
+    fn score_batch(
+        &mut self,
+        rows: &[f64],
+        count: usize,
+        results: &mut Vec<Result<Prediction, ModelError>>,
+    ) {
+        let mut scored = Vec::with_capacity(count);
+        self.0.score_batch(rows, count, &mut scored);
+        results.extend(
+            scored
+                .into_iter()
+                .map(|result| result.map(prediction).map_err(model_error)),
+        );
+    }
+
     fn score_inputs(&mut self, inputs: &[Input<'_>]) -> Result<Prediction, ModelError> {
         let fields = self.0.fields().len();
         if inputs.len() < fields {
@@ -134,6 +151,41 @@ mod tests {
         assert!(error.contains("loaded for 2 fields"), "{error}");
         let error = model.score_inputs(&[]).expect_err("too short").to_string();
         assert!(error.contains("loaded for 2 fields"), "{error}");
+    }
+
+    #[test]
+    fn a_forest_scores_a_batch_as_it_scores_each_record() {
+        const FOREST: &[u8] = include_bytes!("../../data/pmml/random_forest_classifier.pmml");
+        let mut model = PmmlModel::load_for(FOREST, InputNames::Named(&[])).expect("loads");
+        let width = model.inputs().len();
+        let wine = [
+            7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4,
+        ];
+        let rows: Vec<f64> = (0..100)
+            .flat_map(|record| {
+                wine.iter()
+                    .enumerate()
+                    .map(move |(at, x)| match (record % 10, at) {
+                        (3, 10) => f64::NAN,
+                        _ => x * (0.8 + 0.004 * f64::from(record)),
+                    })
+            })
+            .collect();
+        let mut batch = Vec::new();
+        model.score_batch(&rows, 100, &mut batch);
+        assert_eq!(batch.len(), 100);
+        let classes: std::collections::BTreeSet<_> = batch
+            .iter()
+            .filter_map(|result| result.as_ref().ok()?.class.clone())
+            .collect();
+        assert!(
+            classes.len() > 1,
+            "the records fall in several classes: {classes:?}"
+        );
+        for (row, result) in rows.chunks(width).zip(&batch) {
+            let alone = model.score(row);
+            assert_eq!(format!("{result:?}"), format!("{alone:?}"), "{row:?}");
+        }
     }
 
     #[test]

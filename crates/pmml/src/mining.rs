@@ -111,6 +111,10 @@ pub struct MiningModel {
     target_segments: Vec<Option<usize>>,
     /// For `selectAll`: whether this record's segments all gave their values.
     listed: bool,
+    /// Whether the model averages the probability rows of trees in its own categories (a
+    /// random forest), once prepared for direct scoring: [`MiningModel::evaluate_selected`]
+    /// adds the rows of the selected nodes straight away.
+    averages_rows: bool,
 }
 
 impl MiningModel {
@@ -196,6 +200,7 @@ impl MiningModel {
             passed: None,
             target_segments,
             listed: false,
+            averages_rows: false,
         })
     }
 
@@ -274,7 +279,7 @@ impl MiningModel {
 
     /// Scores the current record; classifier probabilities go to `probabilities`.
     pub fn evaluate(&mut self, env: &mut Env<'_>, probabilities: &mut [f64]) -> Result<Raw> {
-        self.combine(probabilities, |segment| {
+        self.combine(probabilities, |_, segment| {
             let applies = match &segment.predicate {
                 None => Some(true),
                 Some(predicate) => predicate.eval(env)?,
@@ -291,30 +296,96 @@ impl MiningModel {
     /// record (its predicate is `True`), hands on no output fields, and is itself prepared.
     /// Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
-        self.segments
+        let prepared = self
+            .segments
             .iter()
             .all(|segment| segment.predicate.is_none() && segment.model.has_no_outputs())
             && self
                 .segments
                 .iter_mut()
-                .all(|segment| segment.model.prepare_direct(inputs))
+                .all(|segment| segment.model.prepare_direct(inputs));
+        self.averages_rows = prepared
+            && self.is_forest()
+            && self.function == Function::Classification
+            && matches!(self.method, Method::Average | Method::WeightedAverage)
+            && self.segments.iter().all(|s| s.category_map.is_empty());
+        prepared
     }
 
     /// Scores a record whose inputs are all present numbers (each at its slot in `numbers`),
     /// after [`MiningModel::prepare_direct`]; as [`MiningModel::evaluate`] scores it.
     pub fn evaluate_direct(&mut self, numbers: &[f64], probabilities: &mut [f64]) -> Result<Raw> {
-        self.combine(probabilities, |segment| {
+        self.combine(probabilities, |_, segment| {
             segment.model.evaluate_direct(numbers).map(Some)
         })
     }
 
-    /// Runs the segments in turn (`run` scores one: `None` when its predicate does not hold)
-    /// and combines their results.
+    /// Whether every segment is a tree (a forest, which [`MiningModel::select_rows`] walks
+    /// tree by tree).
+    pub fn is_forest(&self) -> bool {
+        !self.segments.is_empty() && self.segments.iter().all(|s| s.model.is_tree())
+    }
+
+    /// For a forest prepared for direct scoring: the node each tree selects for each record of
+    /// present numbers (`stride` numbers a record, one after another), tree after tree:
+    /// `selected[tree * records + record]`.
+    pub fn select_rows(&self, numbers: &[f64], stride: usize, selected: &mut Vec<u32>) {
+        let records = numbers.len() / stride;
+        selected.clear();
+        selected.resize(records * self.segments.len(), super::tree::NONE);
+        for (segment, nodes) in self.segments.iter().zip(selected.chunks_exact_mut(records)) {
+            segment.model.select_tree_rows(numbers, stride, nodes);
+        }
+    }
+
+    /// Scores a record with the nodes its trees selected (`selected(tree)`), as
+    /// [`MiningModel::evaluate_direct`] scores it.
+    pub fn evaluate_selected(
+        &mut self,
+        selected: impl Fn(usize) -> u32,
+        probabilities: &mut [f64],
+    ) -> Result<Raw> {
+        if self.averages_rows && self.average_rows(&selected, probabilities) {
+            return Ok(Raw::Class {
+                winner: super::target::winner(probabilities).unwrap_or(0),
+                probabilities: true,
+            });
+        }
+        self.combine(probabilities, |index, segment| {
+            segment.model.evaluate_tree_node(selected(index)).map(Some)
+        })
+    }
+
+    /// For a forest that averages its trees' rows: the average of the rows of the nodes the
+    /// trees selected (`selected(tree)`), as [`MiningModel::combine`] and
+    /// [`MiningModel::average_into`] make it (same sums in the same order). False, and
+    /// `probabilities` of no meaning, when some tree selected no node or a node without a row
+    /// (the record is then scored in full).
+    fn average_rows(&self, selected: &impl Fn(usize) -> u32, probabilities: &mut [f64]) -> bool {
+        probabilities.fill(0.0);
+        let weighted = self.method == Method::WeightedAverage;
+        let mut total = 0.0;
+        for (index, segment) in self.segments.iter().enumerate() {
+            let Some(row) = segment.model.tree_row(selected(index)) else {
+                return false;
+            };
+            let weight = if weighted { segment.weight } else { 1.0 };
+            total += weight;
+            for (sum, probability) in probabilities.iter_mut().zip(row) {
+                *sum += weight * probability;
+            }
+        }
+        probabilities.iter_mut().for_each(|p| *p /= total);
+        true
+    }
+
+    /// Runs the segments in turn (`run` scores one, given its index: `None` when its predicate
+    /// does not hold) and combines their results.
     #[inline]
     fn combine(
         &mut self,
         probabilities: &mut [f64],
-        mut run: impl FnMut(&mut Segment) -> Result<Option<Outcome>>,
+        mut run: impl FnMut(usize, &mut Segment) -> Result<Option<Outcome>>,
     ) -> Result<Raw> {
         let mut last: Option<(usize, Outcome)> = None;
         let (mut total_weight, mut missing_weight) = (0.0, 0.0);
@@ -323,7 +394,7 @@ impl MiningModel {
         self.selected.fill(false);
         for index in 0..self.segments.len() {
             let segment = &mut self.segments[index];
-            let Some(outcome) = run(segment)? else {
+            let Some(outcome) = run(index, segment)? else {
                 continue;
             };
             total_weight += segment.weight;

@@ -467,6 +467,71 @@ impl ModelNode {
         Ok(outcome)
     }
 
+    /// Whether records can be scored a batch at a time, tree by tree
+    /// ([`ModelNode::select_rows`]): a segmentation of trees, prepared for direct scoring.
+    pub fn is_forest(&self) -> bool {
+        match &self.body {
+            Body::Mining(mining) => mining.is_forest(),
+            _ => false,
+        }
+    }
+
+    /// For a forest ([`ModelNode::is_forest`]): the node each tree selects for each record of
+    /// present numbers (`stride` numbers a record, one record after another), tree after tree:
+    /// `selected[tree * records + record]`.
+    pub fn select_rows(&self, numbers: &[f64], stride: usize, selected: &mut Vec<u32>) {
+        if let Body::Mining(mining) = &self.body {
+            mining.select_rows(numbers, stride, selected);
+        }
+    }
+
+    /// Scores a record with the nodes its forest's trees selected (`selected(tree)`), as
+    /// [`ModelNode::evaluate_direct`] scores it.
+    pub fn evaluate_selected(&mut self, selected: impl Fn(usize) -> u32) -> Result<Outcome> {
+        let raw = match &mut self.body {
+            Body::Mining(mining) => mining.evaluate_selected(selected, &mut self.probabilities)?,
+            _ => return Err(ErrorKind::Scoring("not a forest".into()).into()),
+        };
+        let outcome = self.finish(raw);
+        self.last = outcome;
+        Ok(outcome)
+    }
+
+    /// The result of a tree's node `selected` ([`TreeModel::select_rows`]), as
+    /// [`ModelNode::evaluate_direct`] gives it.
+    #[inline]
+    pub(crate) fn evaluate_tree_node(&mut self, selected: u32) -> Result<Outcome> {
+        let raw = match &mut self.body {
+            Body::Tree(tree) => tree.evaluate_selected(selected, &mut self.probabilities)?,
+            _ => return Err(ErrorKind::Scoring("not a tree".into()).into()),
+        };
+        let outcome = self.finish(raw);
+        self.last = outcome;
+        Ok(outcome)
+    }
+
+    /// For a tree: the probability row of its node `node` (none: no such node, or no row).
+    #[inline]
+    pub(crate) fn tree_row(&self, node: u32) -> Option<&[f64]> {
+        match &self.body {
+            Body::Tree(tree) => tree.node_row(node),
+            _ => None,
+        }
+    }
+
+    /// Whether the model is a tree.
+    pub fn is_tree(&self) -> bool {
+        matches!(self.body, Body::Tree(_))
+    }
+
+    /// For a tree: the nodes records of present numbers select (see
+    /// [`TreeModel::select_rows`]).
+    pub fn select_tree_rows(&self, numbers: &[f64], stride: usize, selected: &mut [u32]) {
+        if let Body::Tree(tree) = &self.body {
+            tree.select_rows(numbers, stride, selected);
+        }
+    }
+
     /// [`ModelNode::evaluate_direct`] for a segmentation (apart, so that a single tree's or
     /// regression's scoring stays as short as it was).
     #[cold]

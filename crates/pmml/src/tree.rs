@@ -87,8 +87,11 @@ const SCORE_IN_NODE: u8 = 16;
 const HAS_ROW: u8 = 4;
 /// The node's `flags`: every child's test is branch-free (see [`Test`]) on a direct input.
 const CHILDREN_BRANCH_FREE: u8 = 2;
+/// The node's `flags`: it has two children, both branch-free, the second `True`: the first's test
+/// alone chooses between them, by index arithmetic instead of a branch (sklearn2pmml's shape).
+const SPLIT: u8 = 32;
 /// No node, no probability row.
-const NONE: u32 = u32::MAX;
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// A tree node (24 bytes).
 #[derive(Clone, Debug)]
@@ -165,7 +168,14 @@ pub struct TreeModel {
     results: Box<[f64]>,
     /// What only some trees need (none for the others, such as a forest's trees).
     extras: Option<Box<Extras>>,
+    /// For a tree of binary splits prepared for direct scoring (see [`SPLIT`]), its depth:
+    /// [`TreeModel::select_rows`] walks records through it in lockstep.
+    lockstep_depth: Option<u32>,
 }
+
+/// How many records [`TreeModel::select_rows`] walks in lockstep: their walks are independent
+/// chains of loads, which the processor overlaps.
+const LANES: usize = 8;
 
 /// The parts of a tree only some missing-value strategies and node contents need.
 #[derive(Clone, Debug, Default)]
@@ -246,6 +256,7 @@ impl TreeModel {
             nodes: Box::new([]),
             results: Box::new([]),
             extras: None,
+            lockstep_depth: None,
         };
         tree.extras = extras(missing, &drafts, embedded);
         tree.pack(drafts, sparse, element)?;
@@ -380,9 +391,34 @@ impl TreeModel {
                 });
             if branch_free {
                 self.nodes[index].flags |= CHILDREN_BRANCH_FREE;
+                let second = children.start + 1;
+                if children.len() == 2 && self.nodes[second as usize].test == Test::True {
+                    self.nodes[index].flags |= SPLIT;
+                }
             }
         }
+        self.lockstep_depth = self.split_depth();
         true
+    }
+
+    /// The depth of a tree whose root is `True` and whose every inner node is a [`SPLIT`];
+    /// none for other trees.
+    fn split_depth(&self) -> Option<u32> {
+        let split = |node: &TreeNode| node.child_count == 0 || node.flags & SPLIT != 0;
+        if self.nodes[0].test != Test::True || !self.nodes.iter().all(split) {
+            return None;
+        }
+        let mut pending = vec![(0u32, 0u32)];
+        let mut depth = 0;
+        while let Some((index, level)) = pending.pop() {
+            depth = depth.max(level);
+            pending.extend(
+                self.nodes[index as usize]
+                    .children()
+                    .map(|c| (c, level + 1)),
+            );
+        }
+        Some(depth)
     }
 
     /// Scores a record whose inputs are all present numbers (`number` reads the one at a slot),
@@ -393,13 +429,57 @@ impl TreeModel {
         number: impl Fn(usize) -> f64,
         probabilities: &mut [f64],
     ) -> Result<Raw> {
-        match self.select_direct(number) {
-            Some(index) => {
-                self.selected = index;
-                self.result_plain(index as usize, probabilities)
+        let selected = self.select_direct(number).unwrap_or(NONE);
+        self.evaluate_selected(selected, probabilities)
+    }
+
+    /// The nodes that records of present numbers select ([`NONE`]: none), after
+    /// [`TreeModel::prepare_direct`]: `numbers` holds the records one after another, `stride`
+    /// numbers each (each input's number at its slot); one node per record goes to `selected`.
+    /// Many records walked through one tree keep it in cache and let the processor overlap
+    /// their walks, which one record's walk, a chain of dependent loads, cannot.
+    pub fn select_rows(&self, numbers: &[f64], stride: usize, selected: &mut [u32]) {
+        let Some(depth) = self.lockstep_depth else {
+            for (row, node) in numbers.chunks_exact(stride).zip(selected) {
+                *node = self.select_direct(|slot| row[slot]).unwrap_or(NONE);
             }
-            None => Ok(Raw::Missing),
+            return;
+        };
+        for (rows, nodes) in numbers
+            .chunks(stride * LANES)
+            .zip(selected.chunks_mut(LANES))
+        {
+            let mut current = [0u32; LANES];
+            for _ in 0..depth {
+                for (at, row) in current.iter_mut().zip(rows.chunks_exact(stride)) {
+                    *at = self.split_step(*at, row);
+                }
+            }
+            nodes.copy_from_slice(&current[..nodes.len()]);
         }
+    }
+
+    /// One level down a tree of [`SPLIT`]s without a branch: from a split to the child the
+    /// record's number chooses; a leaf stays where it is.
+    #[inline(always)]
+    fn split_step(&self, current: u32, row: &[f64]) -> u32 {
+        let node = &self.nodes[current as usize];
+        let inner = node.child_count != 0;
+        let first = if inner { node.first_child } else { current };
+        let test = &self.nodes[first as usize];
+        let to_second = inner & !test.passes(row[test.slot as usize]);
+        first + u32::from(to_second)
+    }
+
+    /// The result of the node a record selected ([`TreeModel::select_rows`]), as
+    /// [`TreeModel::evaluate_direct`] gives it.
+    #[inline]
+    pub fn evaluate_selected(&mut self, selected: u32, probabilities: &mut [f64]) -> Result<Raw> {
+        if selected == NONE {
+            return Ok(Raw::Missing);
+        }
+        self.selected = selected;
+        self.result_plain(selected as usize, probabilities)
     }
 
     /// The node a record of present numbers selects (none: no prediction).
@@ -418,6 +498,13 @@ impl TreeModel {
             let node = &self.nodes[current as usize];
             if node.child_count == 0 {
                 return Some(current);
+            }
+            if node.flags & SPLIT != 0 {
+                // A data-dependent branch here is mispredicted half the time on real data.
+                let first = &self.nodes[node.first_child as usize];
+                let to_second = !first.passes(number(first.slot as usize));
+                current = node.first_child + u32::from(to_second);
+                continue;
             }
             if node.flags & CHILDREN_BRANCH_FREE != 0 {
                 for child in node.children() {
@@ -504,6 +591,12 @@ impl TreeModel {
     /// not aggregated, and every category of the model is the tree's).
     pub fn reads_rows(&self, count: usize) -> bool {
         self.missing != MissingStrategy::Aggregate && self.category_count as usize == count
+    }
+
+    /// The probability row of node `node`, if there is one ([`NONE`]: no node).
+    #[inline]
+    pub fn node_row(&self, node: u32) -> Option<&[f64]> {
+        (node != NONE).then(|| self.row(node as usize)).flatten()
     }
 
     /// The probability row of the node the last record selected, if it has one.

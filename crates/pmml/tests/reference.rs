@@ -245,8 +245,10 @@ fn check_fixture(name: &str, inputs: &str) {
     let mut expected = read_expected(&fixtures().join(format!("{name}.expected.csv")));
     expected.float = String::from_utf8_lossy(&bytes).contains("x-mathContext=\"float\"");
     let mut compared = 0;
+    let mut numbers = Vec::new();
     for (index, (record, row)) in reader.records().zip(&expected.rows).enumerate() {
         let record = record.expect("record");
+        numbers.extend(record.iter().map(read_number));
         let values: Vec<Input<'_>> = record
             .iter()
             .map(|cell| {
@@ -278,6 +280,33 @@ fn check_fixture(name: &str, inputs: &str) {
         "{name}: every expected row is compared"
     );
     assert!(compared >= 300, "{name}: a few hundred rows");
+    check_batch(&mut model, &numbers, compared, name);
+}
+
+/// A CSV cell as a number; missing (NaN) when it is empty or not a number.
+fn read_number(cell: &str) -> f64 {
+    cell.parse().unwrap_or(f64::NAN)
+}
+
+/// Scores `count` records of numbers (`rows`, one after another) in one batch, and checks that
+/// each result is what [`Model::score`] gives for the record alone (or that both fail).
+fn check_batch(model: &mut Model, rows: &[f64], count: usize, name: &str) {
+    let mut batch = Vec::new();
+    model.score_batch(rows, count, &mut batch);
+    assert_eq!(batch.len(), count, "{name}: one result per record");
+    let width = rows.len() / count;
+    for (index, (row, result)) in rows.chunks(width).zip(batch).enumerate() {
+        let single = model.score(row);
+        match (result, single) {
+            (Ok(batch), Ok(single)) => assert_eq!(
+                format!("{batch:?}"),
+                format!("{single:?}"),
+                "{name} row {index}: in a batch and alone"
+            ),
+            (Err(_), Err(_)) => {}
+            (batch, single) => panic!("{name} row {index}: {batch:?} in a batch, {single:?} alone"),
+        }
+    }
 }
 
 /// Scores `values` as they are and as a prepared record, which must give the same prediction
@@ -332,6 +361,15 @@ fn check_seed(name: &str) {
             .unwrap_or_else(|e| panic!("{name} row {index}: {e}"));
         if let Err(mismatch) = compare(&model, &prediction, &expected, row) {
             panic!("{name} row {index}: {mismatch}");
+        }
+    }
+    let features: Vec<f64> = rows.iter().flat_map(|row| &row[..11]).copied().collect();
+    let mut batch = Vec::new();
+    model.score_batch(&features, rows.len(), &mut batch);
+    for (index, (scored, row)) in batch.into_iter().zip(&expected.rows).enumerate() {
+        let prediction = scored.unwrap_or_else(|e| panic!("{name} row {index} in a batch: {e}"));
+        if let Err(mismatch) = compare(&model, &prediction, &expected, row) {
+            panic!("{name} row {index} in a batch: {mismatch}");
         }
     }
 }
