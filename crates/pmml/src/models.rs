@@ -391,7 +391,6 @@ impl ModelNode {
                 Body::TimeSeries(series) => series.evaluate(env)?,
             };
         let outcome = self.finish(raw);
-        self.last = outcome;
         if !self.extras().outputs.fields.is_empty() {
             self.write_outputs(env)?;
         }
@@ -462,9 +461,7 @@ impl ModelNode {
             Body::General(general) => general.evaluate_direct(number)?,
             _ => self.evaluate_segments_direct(numbers)?,
         };
-        let outcome = self.finish(raw);
-        self.last = outcome;
-        Ok(outcome)
+        Ok(self.finish(raw))
     }
 
     /// Whether records can be scored a batch at a time, tree by tree
@@ -492,9 +489,7 @@ impl ModelNode {
             Body::Mining(mining) => mining.evaluate_selected(selected, &mut self.probabilities)?,
             _ => return Err(ErrorKind::Scoring("not a forest".into()).into()),
         };
-        let outcome = self.finish(raw);
-        self.last = outcome;
-        Ok(outcome)
+        Ok(self.finish(raw))
     }
 
     /// The result of a tree's node `selected` ([`TreeModel::select_rows`]), as
@@ -505,9 +500,7 @@ impl ModelNode {
             Body::Tree(tree) => tree.evaluate_selected(selected, &mut self.probabilities)?,
             _ => return Err(ErrorKind::Scoring("not a tree".into()).into()),
         };
-        let outcome = self.finish(raw);
-        self.last = outcome;
-        Ok(outcome)
+        Ok(self.finish(raw))
     }
 
     /// For a tree: the probability row of its node `node` (none: no such node, or no row).
@@ -543,12 +536,13 @@ impl ModelNode {
         }
     }
 
-    /// Applies Targets: rescaling of values, defaults and prior probabilities.
+    /// Applies Targets (rescaling of values, defaults and prior probabilities) and keeps the
+    /// outcome as the record's last.
     #[inline(always)]
     fn finish(&mut self, raw: Raw) -> Outcome {
         self.has_probabilities = false;
         let extras = self.extras.as_deref().unwrap_or(&NO_EXTRAS);
-        match raw {
+        let outcome = match raw {
             Raw::Value(value) => Outcome::Value(
                 extras
                     .target
@@ -585,7 +579,9 @@ impl ModelNode {
                 }
                 _ => Outcome::Missing,
             },
-        }
+        };
+        self.last = outcome;
+        outcome
     }
 
     /// Stores the output fields' values (but those computed when reported).
