@@ -172,7 +172,7 @@ pub use xml::{MAX_DEPTH, MAX_DOCUMENT_BYTES};
 
 use compile::Compiler;
 use eval::{Env, Program, Slots};
-use models::{is_model_element, Function, ModelNode, Outcome};
+use models::{is_model_element, Function, ModelNode, Outcome, Selected};
 use schema::{read_data_dictionary, Preparation};
 use value::Val;
 use xml::El;
@@ -341,15 +341,16 @@ pub struct Model {
     /// For direct scoring: the plain inputs' numbers (rounded to `f32` for float fields), each
     /// at its slot (reused between records).
     numbers: Vec<f64>,
-    /// For a direct forest, what [`Model::score_batch`] reuses between batches; none for
-    /// other models.
+    /// For a model whose batches are scored tree by tree (a direct forest, or a segmentation
+    /// with trees whose other models read the record in an env, such as a gradient-boosting
+    /// chain), what [`Model::score_batch`] reuses between batches; none for other models.
     forest: Option<Box<ForestBatch>>,
     input_names: Vec<String>,
     fields: Vec<Arc<str>>,
     reporting: Reporting,
 }
 
-/// A batch of records on its way through a forest (reused between batches).
+/// A batch of records on its way through a forest's trees (reused between batches).
 #[derive(Clone, Debug, Default)]
 struct ForestBatch {
     /// The numbers of the batch's records of present numbers, each record's laid out as
@@ -448,7 +449,11 @@ impl Model {
                 .max()
                 .unwrap_or(0)
         ];
-        let forest = (direct && node.is_forest() && !numbers.is_empty()).then(Box::default);
+        let batched = match direct {
+            true => node.is_forest(),
+            false => node.has_trees() && node.prepare_batch(&direct_inputs(&plain)),
+        };
+        let forest = (batched && !numbers.is_empty()).then(Box::default);
         Ok(Model {
             program,
             slots,
@@ -515,8 +520,9 @@ impl Model {
     /// another, each in the order of [`Model::fields`] (NaN: missing). One result per record is
     /// appended to `results`, in order, each what [`Model::score`] gives for the record. A
     /// forest (a segmentation of trees) walks each tree for many records before it takes the
-    /// next tree, several times faster than record by record; other models score the records
-    /// one by one.
+    /// next tree, several times faster than record by record; so does a gradient-boosting
+    /// model (a chain of sums of trees feeding a regression, which then reads each record's
+    /// sums); other models score the records one by one.
     ///
     /// ```
     /// use pmml_evaluator::Model;
@@ -596,23 +602,34 @@ impl Model {
                 forest.gathered.push(index);
             }
         }
-        let stride = self.numbers.len();
-        self.root
-            .select_rows(&forest.numbers, stride, &mut forest.selected);
         let records = forest.gathered.len();
+        forest.selected.clear();
+        forest.selected.resize(records * self.root.tree_count(), 0);
+        self.root
+            .select_rows(&forest.numbers, self.numbers.len(), &mut forest.selected);
         let mut gathered = forest.gathered.iter().copied().enumerate().peekable();
         for (index, row) in rows.chunks_exact(width).enumerate() {
             match gathered.next_if(|&(_, at)| at == index) {
                 Some((record, _)) => {
-                    let selected = |tree: usize| forest.selected[tree * records + record];
-                    let outcome = self.root.evaluate_selected(selected);
-                    results.push(outcome.and_then(|outcome| {
-                        direct_prediction(&mut self.root, outcome, &self.reporting)
-                    }));
+                    let selected = Selected::new(&forest.selected, records, record);
+                    results.push(self.score_selected(selected, row));
                 }
                 None => results.push(self.score(row)),
             }
         }
+    }
+
+    /// Scores a record of present numbers (`row`) of a batch with the nodes its trees selected:
+    /// straight away with a direct forest, else with its inputs in an env.
+    fn score_selected(&mut self, selected: Selected<'_>, row: &[f64]) -> Result<Prediction> {
+        if self.direct {
+            let outcome = self.root.evaluate_selected(selected, None)?;
+            return direct_prediction(&mut self.root, outcome, &self.reporting);
+        }
+        self.score_in_env(
+            |position| Input::Number(row[position]),
+            |root, env| root.evaluate_selected(selected, Some(env)),
+        )
     }
 
     /// Scores one record of typed values, in the order of [`Model::fields`].
@@ -628,9 +645,21 @@ impl Model {
         if self.direct && self.gather_numbers(&value_at) {
             return self.score_direct();
         }
+        self.score_in_env(value_at, |root, env| root.evaluate(env))
+    }
+
+    /// Scores a record whose inputs `value_at` gives in an env holding them, the model scored
+    /// there by `evaluate`.
+    #[inline]
+    fn score_in_env<'r>(
+        &mut self,
+        value_at: impl Fn(usize) -> Input<'r>,
+        evaluate: impl FnOnce(&mut ModelNode, &mut Env<'_>) -> Result<Outcome>,
+    ) -> Result<Prediction> {
         let mut env = Env::new(&self.program, &mut self.slots);
         prepare_inputs(&self.inputs, &self.plain, &self.other, &value_at, &mut env)?;
-        score_env(&mut self.root, &mut env, &self.reporting)
+        let outcome = evaluate(&mut self.root, &mut env)?;
+        env_prediction(&mut self.root, &mut env, outcome, &self.reporting)
     }
 
     /// Scores a record of present numbers straight from them (a direct model), after
@@ -670,6 +699,17 @@ impl Model {
 /// Scores the record whose inputs are in `env`'s slots.
 fn score_env(root: &mut ModelNode, env: &mut Env<'_>, reporting: &Reporting) -> Result<Prediction> {
     let outcome = root.evaluate(env)?;
+    env_prediction(root, env, outcome, reporting)
+}
+
+/// The prediction of a model that scored the record in `env` to `outcome`.
+#[inline]
+fn env_prediction(
+    root: &mut ModelNode,
+    env: &mut Env<'_>,
+    outcome: Outcome,
+    reporting: &Reporting,
+) -> Result<Prediction> {
     // The targets before the outputs: a vector made last would be copied to the prediction
     // before its parts were stored, and stall.
     let targets = match reporting.lists_targets {

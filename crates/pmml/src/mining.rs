@@ -4,7 +4,7 @@
 use super::compile::{Compiler, ScopeId};
 use super::error::{Error, Result};
 use super::eval::Env;
-use super::models::{is_model_element, Function, ModelNode, Outcome, Raw};
+use super::models::{is_model_element, Function, ModelNode, Outcome, Raw, Selected};
 use super::predicate::{self, Pred};
 use super::target::Categories;
 use super::xml::El;
@@ -60,6 +60,9 @@ struct Segment {
     /// Whether the segment's model gives the parent's target (a chain's result comes from the
     /// last segment run only when it does).
     gives_target: bool,
+    /// How many trees the segments before this one hold (its trees' first index among the
+    /// segmentation's, in [`MiningModel::select_rows`]).
+    first_tree: usize,
 }
 
 /// The category index of a segment's category that the parent does not have.
@@ -115,6 +118,8 @@ pub struct MiningModel {
     /// random forest), once prepared for direct scoring: [`MiningModel::evaluate_selected`]
     /// adds the rows of the selected nodes straight away.
     averages_rows: bool,
+    /// How many trees the segments hold ([`ModelNode::tree_count`]).
+    trees: usize,
 }
 
 impl MiningModel {
@@ -173,6 +178,11 @@ impl MiningModel {
             );
         }
         let count = segments.len();
+        let mut trees = 0;
+        for segment in &mut segments {
+            segment.first_tree = trees;
+            trees += segment.model.tree_count();
+        }
         let target_segments = c
             .targets(scope)
             .iter()
@@ -201,6 +211,7 @@ impl MiningModel {
             target_segments,
             listed: false,
             averages_rows: false,
+            trees,
         })
     }
 
@@ -326,47 +337,68 @@ impl MiningModel {
         !self.segments.is_empty() && self.segments.iter().all(|s| s.model.is_tree())
     }
 
-    /// For a forest prepared for direct scoring: the node each tree selects for each record of
-    /// present numbers (`stride` numbers a record, one after another), tree after tree:
-    /// `selected[tree * records + record]`.
-    pub fn select_rows(&self, numbers: &[f64], stride: usize, selected: &mut Vec<u32>) {
+    /// Prepares scoring a batch tree by tree, with an env for the models that are not trees
+    /// (see [`ModelNode::prepare_batch`]): possible when every segment applies to every record
+    /// and is itself prepared. Returns whether it is.
+    pub fn prepare_batch(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        self.segments.iter().all(|s| s.predicate.is_none())
+            && self
+                .segments
+                .iter_mut()
+                .all(|segment| segment.model.prepare_batch(inputs))
+    }
+
+    /// How many trees the segments hold ([`ModelNode::tree_count`]).
+    pub fn tree_count(&self) -> usize {
+        self.trees
+    }
+
+    /// The node each of the segments' trees selects for each record of present numbers
+    /// (`stride` numbers a record, one after another), tree after tree:
+    /// `selected[tree * records + record]` (see [`ModelNode::select_rows`]).
+    pub fn select_rows(&self, numbers: &[f64], stride: usize, selected: &mut [u32]) {
         let records = numbers.len() / stride;
-        selected.clear();
-        selected.resize(records * self.segments.len(), super::tree::NONE);
-        for (segment, nodes) in self.segments.iter().zip(selected.chunks_exact_mut(records)) {
-            segment.model.select_tree_rows(numbers, stride, nodes);
+        for segment in self.segments.iter() {
+            let start = segment.first_tree * records;
+            let nodes = &mut selected[start..start + segment.model.tree_count() * records];
+            segment.model.select_rows(numbers, stride, nodes);
         }
     }
 
-    /// Scores a record with the nodes its trees selected (`selected(tree)`), as
-    /// [`MiningModel::evaluate_direct`] scores it.
+    /// Scores a record with the nodes its trees selected, as [`MiningModel::evaluate_direct`]
+    /// or [`MiningModel::evaluate`] (in `env`) scores it (see [`ModelNode::evaluate_selected`]).
     pub fn evaluate_selected(
         &mut self,
-        selected: impl Fn(usize) -> u32,
+        selected: Selected<'_>,
+        mut env: Option<&mut Env<'_>>,
         probabilities: &mut [f64],
     ) -> Result<Raw> {
-        if self.averages_rows && self.average_rows(&selected, probabilities) {
+        if self.averages_rows && self.average_rows(selected, probabilities) {
             return Ok(Raw::Class {
                 winner: super::target::winner(probabilities).unwrap_or(0),
                 probabilities: true,
             });
         }
-        self.combine(probabilities, |index, segment| {
-            segment.model.evaluate_tree_node(selected(index)).map(Some)
+        self.combine(probabilities, |_, segment| {
+            let trees = selected.skip(segment.first_tree);
+            segment
+                .model
+                .evaluate_selected(trees, env.as_deref_mut())
+                .map(Some)
         })
     }
 
     /// For a forest that averages its trees' rows: the average of the rows of the nodes the
-    /// trees selected (`selected(tree)`), as [`MiningModel::combine`] and
+    /// trees selected, as [`MiningModel::combine`] and
     /// [`MiningModel::average_into`] make it (same sums in the same order). False, and
     /// `probabilities` of no meaning, when some tree selected no node or a node without a row
     /// (the record is then scored in full).
-    fn average_rows(&self, selected: &impl Fn(usize) -> u32, probabilities: &mut [f64]) -> bool {
+    fn average_rows(&self, selected: Selected<'_>, probabilities: &mut [f64]) -> bool {
         probabilities.fill(0.0);
         let weighted = self.method == Method::WeightedAverage;
         let mut total = 0.0;
         for (index, segment) in self.segments.iter().enumerate() {
-            let Some(row) = segment.model.tree_row(selected(index)) else {
+            let Some(row) = segment.model.tree_row(selected.node(index)) else {
                 return false;
             };
             let weight = if weighted { segment.weight } else { 1.0 };
@@ -767,5 +799,6 @@ fn compile_segment<'a, 'input>(
         weight: element.parsed_or("weight", 1.0)?,
         model,
         category_map: category_map.into_boxed_slice(),
+        first_tree: 0,
     })
 }

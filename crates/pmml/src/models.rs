@@ -193,6 +193,41 @@ pub fn is_model_element(name: &str) -> bool {
     )
 }
 
+/// The nodes a batch's trees selected for one of its records ([`ModelNode::select_rows`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Selected<'a> {
+    /// The nodes of every tree for every record: `nodes[tree * records + record]`.
+    nodes: &'a [u32],
+    records: usize,
+    record: usize,
+}
+
+impl<'a> Selected<'a> {
+    /// The nodes `nodes` selected for record `record` of `records`.
+    pub fn new(nodes: &'a [u32], records: usize, record: usize) -> Self {
+        Selected {
+            nodes,
+            records,
+            record,
+        }
+    }
+
+    /// The node tree `tree` selected for the record.
+    #[inline]
+    pub fn node(&self, tree: usize) -> u32 {
+        self.nodes[tree * self.records + self.record]
+    }
+
+    /// The nodes of the trees from tree `trees` on (those of a later segment).
+    #[inline]
+    pub fn skip(self, trees: usize) -> Self {
+        Selected {
+            nodes: &self.nodes[trees * self.records..],
+            ..self
+        }
+    }
+}
+
 impl ModelNode {
     /// Compiles the model `element` inside the scope `parent` (none for the top-level model);
     /// `inherited_target` is the enclosing model's target field.
@@ -390,11 +425,7 @@ impl ModelNode {
                     .evaluate(env, &mut extras.get_or_insert_with(Box::default).details)?,
                 Body::TimeSeries(series) => series.evaluate(env)?,
             };
-        let outcome = self.finish(raw);
-        if !self.extras().outputs.fields.is_empty() {
-            self.write_outputs(env)?;
-        }
-        Ok(outcome)
+        self.finish_in(raw, Some(env))
     }
 
     /// Prepares scoring straight from records of numbers (see [`TreeModel::prepare_direct`],
@@ -464,8 +495,9 @@ impl ModelNode {
         Ok(self.finish(raw))
     }
 
-    /// Whether records can be scored a batch at a time, tree by tree
-    /// ([`ModelNode::select_rows`]): a segmentation of trees, prepared for direct scoring.
+    /// Whether records can be scored a batch at a time, tree by tree, straight from their
+    /// numbers ([`ModelNode::select_rows`]): a segmentation of trees, prepared for direct
+    /// scoring.
     pub fn is_forest(&self) -> bool {
         match &self.body {
             Body::Mining(mining) => mining.is_forest(),
@@ -473,34 +505,70 @@ impl ModelNode {
         }
     }
 
-    /// For a forest ([`ModelNode::is_forest`]): the node each tree selects for each record of
-    /// present numbers (`stride` numbers a record, one record after another), tree after tree:
-    /// `selected[tree * records + record]`.
-    pub fn select_rows(&self, numbers: &[f64], stride: usize, selected: &mut Vec<u32>) {
-        if let Body::Mining(mining) = &self.body {
-            mining.select_rows(numbers, stride, selected);
+    /// Whether the model is a segmentation with trees in it (a tree of its segments' or
+    /// nested deeper), which [`ModelNode::select_rows`] walks.
+    pub fn has_trees(&self) -> bool {
+        matches!(self.body, Body::Mining(_)) && self.tree_count() > 0
+    }
+
+    /// How many trees [`ModelNode::select_rows`] walks: 1 for a tree, those of its segments for
+    /// a segmentation, none for other models.
+    pub fn tree_count(&self) -> usize {
+        match &self.body {
+            Body::Tree(_) => 1,
+            Body::Mining(mining) => mining.tree_count(),
+            _ => 0,
         }
     }
 
-    /// Scores a record with the nodes its forest's trees selected (`selected(tree)`), as
-    /// [`ModelNode::evaluate_direct`] scores it.
-    pub fn evaluate_selected(&mut self, selected: impl Fn(usize) -> u32) -> Result<Outcome> {
-        let raw = match &mut self.body {
-            Body::Mining(mining) => mining.evaluate_selected(selected, &mut self.probabilities)?,
-            _ => return Err(ErrorKind::Scoring("not a forest".into()).into()),
-        };
-        Ok(self.finish(raw))
+    /// Prepares scoring a batch tree by tree ([`ModelNode::select_rows`]) with an [`Env`] for
+    /// the models that are not trees (and hold none): possible when every tree has no output
+    /// fields and is prepared for direct scoring (`inputs` as [`ModelNode::prepare_direct`]
+    /// takes them), and every segment of a segmentation applies to every record. Returns
+    /// whether it is.
+    pub fn prepare_batch(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
+        let no_outputs = self.has_no_outputs();
+        match &mut self.body {
+            Body::Tree(tree) => no_outputs && tree.prepare_direct(inputs),
+            Body::Mining(mining) => mining.prepare_batch(inputs),
+            _ => true,
+        }
     }
 
-    /// The result of a tree's node `selected` ([`TreeModel::select_rows`]), as
-    /// [`ModelNode::evaluate_direct`] gives it.
-    #[inline]
-    pub(crate) fn evaluate_tree_node(&mut self, selected: u32) -> Result<Outcome> {
+    /// For a tree or a segmentation prepared for it ([`ModelNode::is_forest`],
+    /// [`ModelNode::prepare_batch`]): the node each of its [`ModelNode::tree_count`] trees
+    /// selects for each record of present numbers (`stride` numbers a record, one record after
+    /// another), tree after tree: `selected[tree * records + record]`.
+    pub fn select_rows(&self, numbers: &[f64], stride: usize, selected: &mut [u32]) {
+        match &self.body {
+            Body::Tree(tree) => tree.select_rows(numbers, stride, selected),
+            Body::Mining(mining) => mining.select_rows(numbers, stride, selected),
+            _ => {}
+        }
+    }
+
+    /// Scores a record with the nodes its trees selected ([`ModelNode::select_rows`]), as
+    /// [`ModelNode::evaluate_direct`] (without `env`, for a forest) or [`ModelNode::evaluate`]
+    /// (in `env`, holding the record's inputs, after [`ModelNode::prepare_batch`]) scores it:
+    /// the models that are not trees are scored in `env`.
+    pub fn evaluate_selected(
+        &mut self,
+        selected: Selected<'_>,
+        mut env: Option<&mut Env<'_>>,
+    ) -> Result<Outcome> {
         let raw = match &mut self.body {
-            Body::Tree(tree) => tree.evaluate_selected(selected, &mut self.probabilities)?,
-            _ => return Err(ErrorKind::Scoring("not a tree".into()).into()),
+            Body::Tree(tree) => {
+                tree.evaluate_selected(selected.node(0), &mut self.probabilities)?
+            }
+            Body::Mining(mining) => {
+                mining.evaluate_selected(selected, env.as_deref_mut(), &mut self.probabilities)?
+            }
+            _ => match env {
+                Some(env) => return self.evaluate(env),
+                None => return Err(ErrorKind::Scoring("not a forest".into()).into()),
+            },
         };
-        Ok(self.finish(raw))
+        self.finish_in(raw, env)
     }
 
     /// For a tree: the probability row of its node `node` (none: no such node, or no row).
@@ -515,14 +583,6 @@ impl ModelNode {
     /// Whether the model is a tree.
     pub fn is_tree(&self) -> bool {
         matches!(self.body, Body::Tree(_))
-    }
-
-    /// For a tree: the nodes records of present numbers select (see
-    /// [`TreeModel::select_rows`]).
-    pub fn select_tree_rows(&self, numbers: &[f64], stride: usize, selected: &mut [u32]) {
-        if let Body::Tree(tree) = &self.body {
-            tree.select_rows(numbers, stride, selected);
-        }
     }
 
     /// [`ModelNode::evaluate_direct`] for a segmentation (apart, so that a single tree's or
@@ -582,6 +642,17 @@ impl ModelNode {
         };
         self.last = outcome;
         outcome
+    }
+
+    /// [`ModelNode::finish`], then, in an env, stores the output fields' values.
+    #[inline(always)]
+    fn finish_in(&mut self, raw: Raw, env: Option<&mut Env<'_>>) -> Result<Outcome> {
+        let outcome = self.finish(raw);
+        match env {
+            Some(env) if !self.extras().outputs.fields.is_empty() => self.write_outputs(env)?,
+            _ => {}
+        }
+        Ok(outcome)
     }
 
     /// Stores the output fields' values (but those computed when reported).

@@ -10,6 +10,7 @@ mod common;
 
 use std::path::Path;
 
+use common::forest::ForestWriter;
 use common::{fixtures, WINE_FEATURES};
 use pmml_evaluator::{Input, Model, Prediction, Value};
 
@@ -305,6 +306,38 @@ fn check_batch(model: &mut Model, rows: &[f64], count: usize, name: &str) {
             ),
             (Err(_), Err(_)) => {}
             (batch, single) => panic!("{name} row {index}: {batch:?} in a batch, {single:?} alone"),
+        }
+    }
+}
+
+/// Generated gradient-boosting models in sklearn2pmml's shape (a regressor, a binary and a
+/// 6-class classifier, of trees 4 splits deep over every feature) score the wine records in a
+/// batch (tree by tree) as they score each alone, the records with missing values among them.
+#[test]
+fn generated_boosting_scores_batches_as_records() {
+    let writer = ForestWriter::bundled();
+    for inputs in ["wine_test.csv", "wine_test_missing.csv"] {
+        let mut reader = csv::Reader::from_path(fixtures().join(inputs)).expect("inputs");
+        let header: Vec<String> = reader
+            .headers()
+            .expect("header")
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let mut numbers = Vec::new();
+        for record in reader.records() {
+            numbers.extend(record.expect("record").iter().map(read_number));
+        }
+        let count = numbers.len() / header.len();
+        for classes in [1, 2, 6] {
+            let text = writer.boosting(classes, 20, 4, classes as u64);
+            let mut model = Model::with_fields(text.as_bytes(), &header).expect("loads");
+            check_batch(
+                &mut model,
+                &numbers,
+                count,
+                &format!("{classes} classes on {inputs}"),
+            );
         }
     }
 }

@@ -3,7 +3,8 @@
 //! data dictionary, mining schema, outputs and `average` segmentation, with its segments
 //! replaced by full binary `TreeModel`s whose splits test `feature <= threshold` (thresholds
 //! taken from the bundled wine rows) and whose leaves carry a random distribution over the 6
-//! quality grades. Seeded and deterministic.
+//! quality grades. Seeded and deterministic. Also gradient-boosting models in sklearn2pmml's
+//! shape, with the same trees but for a score in each leaf.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -64,31 +65,170 @@ impl ForestWriter {
         let mut rng = Rng::new(seed);
         let mut text = self.head.clone();
         for tree in 0..trees {
-            self.segment(&mut text, tree, depth, &mut rng);
+            self.tree(&mut text, tree, "classification", depth, &mut rng);
         }
         text.push_str(&self.tail);
         text
     }
 
-    fn segment(&self, out: &mut String, id: usize, depth: u32, rng: &mut Rng) {
+    /// A gradient-boosting model as sklearn2pmml writes it, of `trees` full binary regression
+    /// trees of `depth` splits per sum, from `seed`: for one class, a regressor (a `sum` of
+    /// trees, rescaled by its Targets); for more, a classifier: a `modelChain` of one such sum
+    /// per class (one for two classes), each handed on as `decisionFunction(class)`, then a
+    /// RegressionModel (softmax, or logit for two classes) over them.
+    pub fn boosting(&self, classes: usize, trees: usize, depth: u32, seed: u64) -> String {
+        let mut rng = Rng::new(seed);
+        let mut text = String::from(
+            "<PMML xmlns=\"http://www.dmg.org/PMML-4_4\" version=\"4.4\"><DataDictionary>",
+        );
+        if classes == 1 {
+            text.push_str(
+                "<DataField name=\"quality\" optype=\"continuous\" dataType=\"double\"/>",
+            );
+        } else {
+            text.push_str(
+                "<DataField name=\"quality\" optype=\"categorical\" dataType=\"integer\">",
+            );
+            for class in &CLASSES[..classes] {
+                write!(text, "<Value value=\"{class}\"/>").unwrap();
+            }
+            text.push_str("</DataField>");
+        }
+        for feature in WINE_FEATURES {
+            write!(
+                text,
+                "<DataField name=\"{feature}\" optype=\"continuous\" dataType=\"double\"/>"
+            )
+            .unwrap();
+        }
+        text.push_str("</DataDictionary>");
+        if classes == 1 {
+            self.sum(&mut text, None, trees, depth, &mut rng);
+        } else {
+            self.chain(&mut text, &CLASSES[..classes], trees, depth, &mut rng);
+        }
+        text.push_str("</PMML>");
+        text
+    }
+
+    /// A gradient-boosting classifier's chain (see [`ForestWriter::boosting`]).
+    fn chain(&self, out: &mut String, classes: &[&str], trees: usize, depth: u32, rng: &mut Rng) {
+        out.push_str("<MiningModel functionName=\"classification\">");
+        mining_schema(out, true);
+        out.push_str("<Segmentation multipleModelMethod=\"modelChain\">");
+        let sums = if classes.len() == 2 {
+            &classes[1..]
+        } else {
+            classes
+        };
+        for (id, class) in sums.iter().enumerate() {
+            write!(out, "<Segment id=\"{}\"><True/>", id + 1).unwrap();
+            self.sum(out, Some(class), trees, depth, rng);
+            out.push_str("</Segment>");
+        }
+        let normalization = if classes.len() == 2 {
+            "logit"
+        } else {
+            "softmax"
+        };
         write!(
             out,
-            "<Segment id=\"{}\"><True/><TreeModel functionName=\"classification\" \
-             missingValueStrategy=\"nullPrediction\"><MiningSchema>",
+            "<Segment id=\"{}\"><True/><RegressionModel functionName=\"classification\" \
+             normalizationMethod=\"{normalization}\"><MiningSchema>\
+             <MiningField name=\"quality\" usageType=\"target\"/>",
+            sums.len() + 1
+        )
+        .unwrap();
+        for class in sums {
+            write!(out, "<MiningField name=\"decisionFunction({class})\"/>").unwrap();
+        }
+        out.push_str("</MiningSchema><Output>");
+        for class in classes {
+            write!(
+                out,
+                "<OutputField name=\"probability({class})\" optype=\"continuous\" \
+                 dataType=\"double\" feature=\"probability\" value=\"{class}\"/>"
+            )
+            .unwrap();
+        }
+        out.push_str("</Output>");
+        for class in sums {
+            write!(
+                out,
+                "<RegressionTable intercept=\"0.0\" targetCategory=\"{class}\">\
+                 <NumericPredictor name=\"decisionFunction({class})\" coefficient=\"1.0\"/>\
+                 </RegressionTable>"
+            )
+            .unwrap();
+        }
+        if classes.len() == 2 {
+            write!(
+                out,
+                "<RegressionTable intercept=\"0.0\" targetCategory=\"{}\"/>",
+                classes[0]
+            )
+            .unwrap();
+        }
+        out.push_str("</RegressionModel></Segment></Segmentation></MiningModel>");
+    }
+
+    /// A regression `sum` of `trees` trees rescaled by its Targets: the regressor's (`class`
+    /// none), or one class's decision function in a chain.
+    fn sum(&self, out: &mut String, class: Option<&str>, trees: usize, depth: u32, rng: &mut Rng) {
+        out.push_str("<MiningModel functionName=\"regression\">");
+        mining_schema(out, class.is_none());
+        if let Some(class) = class {
+            write!(
+                out,
+                "<Output><OutputField name=\"decisionFunction({class})\" optype=\"continuous\" \
+                 dataType=\"double\" isFinalResult=\"false\"/></Output>"
+            )
+            .unwrap();
+        }
+        write!(
+            out,
+            "<Targets><Target rescaleConstant=\"{}\" rescaleFactor=\"0.1\"/></Targets>\
+             <Segmentation multipleModelMethod=\"sum\">",
+            rng.unit() * 4.0 - 2.0
+        )
+        .unwrap();
+        for tree in 0..trees {
+            self.tree(out, tree, "regression", depth, rng);
+        }
+        out.push_str("</Segmentation></MiningModel>");
+    }
+
+    /// A segment of a full binary tree of `function` (a distribution in each leaf of a
+    /// classification, a score in each of a regression).
+    fn tree(&self, out: &mut String, id: usize, function: &str, depth: u32, rng: &mut Rng) {
+        write!(
+            out,
+            "<Segment id=\"{}\"><True/><TreeModel functionName=\"{function}\" \
+             missingValueStrategy=\"nullPrediction\">",
             id + 1
         )
         .unwrap();
-        for feature in WINE_FEATURES {
-            write!(out, "<MiningField name=\"{feature}\"/>").unwrap();
-        }
-        out.push_str("</MiningSchema>");
-        self.node(out, None, depth, rng);
+        mining_schema(out, false);
+        self.node(out, None, depth, function == "regression", rng);
         out.push_str("</TreeModel></Segment>\n");
     }
 
     /// A node whose predicate is `feature <= threshold` (`<True/>` for `None`), with `depth`
-    /// levels of splits below it.
-    fn node(&self, out: &mut String, split: Option<(usize, f64)>, depth: u32, rng: &mut Rng) {
+    /// levels of splits below it; its leaves have a score (`scores`) or a distribution.
+    fn node(
+        &self,
+        out: &mut String,
+        split: Option<(usize, f64)>,
+        depth: u32,
+        scores: bool,
+        rng: &mut Rng,
+    ) {
+        if depth == 0 && scores {
+            write!(out, "<Node score=\"{}\">", rng.unit() * 2.0 - 1.0).unwrap();
+            predicate(out, split);
+            out.push_str("</Node>");
+            return;
+        }
         if depth == 0 {
             let weights: Vec<f64> = CLASSES.iter().map(|_| rng.unit().powi(3)).collect();
             let total: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
@@ -112,10 +252,22 @@ impl ForestWriter {
         predicate(out, split);
         let feature = rng.below(WINE_FEATURES.len());
         let threshold = self.rows[rng.below(self.rows.len())][feature];
-        self.node(out, Some((feature, threshold)), depth - 1, rng);
-        self.node(out, None, depth - 1, rng);
+        self.node(out, Some((feature, threshold)), depth - 1, scores, rng);
+        self.node(out, None, depth - 1, scores, rng);
         out.push_str("</Node>");
     }
+}
+
+/// Writes a MiningSchema of the wine features (after the target, `quality`, when `target`).
+fn mining_schema(out: &mut String, target: bool) {
+    out.push_str("<MiningSchema>");
+    if target {
+        out.push_str("<MiningField name=\"quality\" usageType=\"target\"/>");
+    }
+    for feature in WINE_FEATURES {
+        write!(out, "<MiningField name=\"{feature}\"/>").unwrap();
+    }
+    out.push_str("</MiningSchema>");
 }
 
 /// Writes a split's predicate: `feature <= threshold`, or `<True/>` for `None`.
