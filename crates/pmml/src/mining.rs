@@ -65,6 +65,19 @@ struct Segment {
     first_tree: usize,
 }
 
+/// How [`MiningModel::evaluate_selected`] combines the nodes a forest's trees selected straight
+/// away, without scoring the trees one by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shortcut {
+    /// None: the trees are scored and combined one by one.
+    None,
+    /// The average of the trees' probability rows, in the model's own categories (a random
+    /// forest).
+    AverageRows,
+    /// The sum of the trees' scores (a regression, as gradient boosting sums its trees).
+    SumScores,
+}
+
 /// The category index of a segment's category that the parent does not have.
 const UNMAPPED: usize = usize::MAX;
 
@@ -114,10 +127,9 @@ pub struct MiningModel {
     target_segments: Vec<Option<usize>>,
     /// For `selectAll`: whether this record's segments all gave their values.
     listed: bool,
-    /// Whether the model averages the probability rows of trees in its own categories (a
-    /// random forest), once prepared for direct scoring: [`MiningModel::evaluate_selected`]
-    /// adds the rows of the selected nodes straight away.
-    averages_rows: bool,
+    /// How [`MiningModel::evaluate_selected`] combines a forest's selected nodes straight
+    /// away, once prepared for direct scoring or batches.
+    shortcut: Shortcut,
     /// How many trees the segments hold ([`ModelNode::tree_count`]).
     trees: usize,
 }
@@ -210,7 +222,7 @@ impl MiningModel {
             passed: None,
             target_segments,
             listed: false,
-            averages_rows: false,
+            shortcut: Shortcut::None,
             trees,
         })
     }
@@ -315,12 +327,25 @@ impl MiningModel {
                 .segments
                 .iter_mut()
                 .all(|segment| segment.model.prepare_direct(inputs));
-        self.averages_rows = prepared
-            && self.is_forest()
-            && self.function == Function::Classification
-            && matches!(self.method, Method::Average | Method::WeightedAverage)
-            && self.segments.iter().all(|s| s.category_map.is_empty());
+        self.shortcut = self.shortcut(prepared);
         prepared
+    }
+
+    /// How [`MiningModel::evaluate_selected`] may combine the selected nodes of a forest
+    /// (`prepared`: for direct scoring or batches).
+    fn shortcut(&self, prepared: bool) -> Shortcut {
+        if !prepared || !self.is_forest() {
+            return Shortcut::None;
+        }
+        match (self.function, self.method) {
+            (Function::Classification, Method::Average | Method::WeightedAverage)
+                if self.segments.iter().all(|s| s.category_map.is_empty()) =>
+            {
+                Shortcut::AverageRows
+            }
+            (Function::Regression, Method::Sum) => Shortcut::SumScores,
+            _ => Shortcut::None,
+        }
     }
 
     /// Scores a record whose inputs are all present numbers (each at its slot in `numbers`),
@@ -341,11 +366,13 @@ impl MiningModel {
     /// (see [`ModelNode::prepare_batch`]): possible when every segment applies to every record
     /// and is itself prepared. Returns whether it is.
     pub fn prepare_batch(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
-        self.segments.iter().all(|s| s.predicate.is_none())
+        let prepared = self.segments.iter().all(|s| s.predicate.is_none())
             && self
                 .segments
                 .iter_mut()
-                .all(|segment| segment.model.prepare_batch(inputs))
+                .all(|segment| segment.model.prepare_batch(inputs));
+        self.shortcut = self.shortcut(prepared);
+        prepared
     }
 
     /// How many trees the segments hold ([`ModelNode::tree_count`]).
@@ -373,11 +400,18 @@ impl MiningModel {
         mut env: Option<&mut Env<'_>>,
         probabilities: &mut [f64],
     ) -> Result<Raw> {
-        if self.averages_rows && self.average_rows(selected, probabilities) {
-            return Ok(Raw::Class {
-                winner: super::target::winner(probabilities).unwrap_or(0),
-                probabilities: true,
-            });
+        let combined = match self.shortcut {
+            Shortcut::AverageRows if self.average_rows(selected, probabilities) => {
+                Some(Raw::Class {
+                    winner: super::target::winner(probabilities).unwrap_or(0),
+                    probabilities: true,
+                })
+            }
+            Shortcut::SumScores => self.sum_scores(selected).map(Raw::Value),
+            _ => None,
+        };
+        if let Some(raw) = combined {
+            return Ok(raw);
         }
         self.combine(probabilities, |_, segment| {
             let trees = selected.skip(segment.first_tree);
@@ -409,6 +443,28 @@ impl MiningModel {
         }
         probabilities.iter_mut().for_each(|p| *p /= total);
         true
+    }
+
+    /// For a regression that sums its trees' scores: the sum of the scores of the nodes the
+    /// trees selected, as [`MiningModel::combine`] and [`MiningModel::aggregate_values`] make
+    /// it (the same sum in the same order). None when some tree selected no node or a node
+    /// without a score, or has Targets (the record is then scored in full).
+    fn sum_scores(&self, selected: Selected<'_>) -> Option<f64> {
+        let mut sum = 0.0;
+        for (index, segment) in self.segments.iter().enumerate() {
+            sum = self.add(sum, segment.model.tree_score(selected.node(index))?);
+        }
+        Some(sum)
+    }
+
+    /// `sum + value`, in 32-bit floats for a model that computes in them.
+    #[inline(always)]
+    fn add(&self, sum: f64, value: f64) -> f64 {
+        if self.float {
+            f64::from(sum as f32 + value as f32)
+        } else {
+            sum + value
+        }
     }
 
     /// Runs the segments in turn (`run` scores one, given its index: `None` when its predicate
@@ -532,11 +588,7 @@ impl MiningModel {
             let Outcome::Value(value) = segment.model.last_outcome() else {
                 return Ok(Raw::Missing);
             };
-            sum = if self.float {
-                f64::from(sum as f32 + value as f32)
-            } else {
-                sum + value
-            };
+            sum = self.add(sum, value);
             weighted += segment.weight * value;
             weights += segment.weight;
             count += 1.0;

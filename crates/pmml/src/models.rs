@@ -580,6 +580,16 @@ impl ModelNode {
         }
     }
 
+    /// For a tree without Targets: the score of its node `node` (none: no such node, or no
+    /// score; or the tree has Targets).
+    #[inline]
+    pub(crate) fn tree_score(&self, node: u32) -> Option<f64> {
+        match &self.body {
+            Body::Tree(tree) if self.extras().target.is_none() => tree.node_score(node),
+            _ => None,
+        }
+    }
+
     /// Whether the model is a tree.
     pub fn is_tree(&self) -> bool {
         matches!(self.body, Body::Tree(_))

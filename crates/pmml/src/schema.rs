@@ -303,8 +303,8 @@ pub struct Preparation {
     missing_is_error: bool,
     outliers: Outliers,
     /// Whether a number passes unchanged (rounded to `f32` for a float field): a double or float
-    /// field without value lists, intervals or outlier treatment (the common case, taken without
-    /// further checks).
+    /// field without value lists (but NaN as its missing value, which no number equals),
+    /// intervals or outlier treatment (the common case, taken without further checks).
     plain_number: bool,
 }
 
@@ -337,7 +337,10 @@ impl Preparation {
         let plain_number = matches!(data_type, DataType::Double | DataType::Float)
             && field.valid.is_empty()
             && field.invalid.is_empty()
-            && field.missing.is_empty()
+            && field
+                .missing
+                .iter()
+                .all(|value| matches!(value, Val::Num(x) if x.is_nan()))
             && field.intervals.is_empty()
             && mining.outliers == Outliers::Keep;
         Ok(Preparation {

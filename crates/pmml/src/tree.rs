@@ -599,6 +599,14 @@ impl TreeModel {
         (node != NONE).then(|| self.row(node as usize)).flatten()
     }
 
+    /// The score of node `node` ([`NONE`]: no node), as a regression's result, if it has one.
+    #[inline]
+    pub fn node_score(&self, node: u32) -> Option<f64> {
+        (node != NONE)
+            .then(|| self.score(node as usize).ok())
+            .flatten()
+    }
+
     /// The probability row of the node the last record selected, if it has one.
     #[inline]
     pub fn last_row(&self) -> Option<&[f64]> {
