@@ -6,9 +6,13 @@
 //! 1 process × 2 workers, two runs each, alternating), mimalloc's defaults → huge pages off: one
 //! key 57–62 → 37–46 MiB RSS, the job before its first swap 34 → 23 MiB; 1,000 keys of 100-tree
 //! forests unchanged (259–284 → 260–288 MiB: their models fill the pages). Returning freed memory
-//! at once as well (`purge_delay` 0) saved more for 1,000 keys (208 MiB in one run) but looked to
-//! cost job CPU per record in a throughput run made beside a build (not resolved in that noise):
-//! not set.
+//! at once as well (`purge_delay` 0) is not set: `scripts/bench.sh --only throughput --filter
+//! "forest 5"`, two runs each alternating with `MIMALLOC_PURGE_DELAY=0`, took 3.8 instead of 3.1
+//! job CPU-seconds per million records (mean of the 12 rows each, +24 %), and the 1,000-key job's
+//! RSS once it had nothing to do stayed where it was (255 against 270 MiB): what it holds is in
+//! use or pinned by blocks in use, not free pages waiting to be returned. (Handing a quiet thread's freed memory back with
+//! `mi_collect(true)`, as build threads finish and idle workers wait, was tried as well: 284–289
+//! against 301–324 MiB settled, within the runs' spread; not kept.)
 
 #![allow(unsafe_code)]
 

@@ -2,6 +2,7 @@
 //!
 //! - **keys**: peak RSS (`VmHWM`) with 1, 100 and 1,000 keys (`dataType`s), each with its own
 //!   generated 100-tree forest, and records spread over the keys, once every record is scored;
+//!   RSS then, and again after the job has had [`SETTLE`] with nothing to do;
 //! - **swaps**: RSS after every 1,000 of 10,000 versions of one key's model (two generated
 //!   10-tree forests alternating), each sample taken once a record has been scored by the newest
 //!   version (a record is sent every 200 ms until one is).
@@ -23,6 +24,8 @@ const KEY_FOREST: (usize, u32) = (100, 3);
 const SWAP_FOREST: (usize, u32) = (10, 3);
 /// Records per key in the keys runs (at least 20,000 in all).
 const RECORDS_PER_KEY: usize = 20;
+/// How long a job with nothing to do is left before its RSS is read again.
+const SETTLE: Duration = Duration::from_secs(3);
 
 pub fn memory(bench: &mut Bench) {
     let keys = keys_runs(bench);
@@ -44,8 +47,15 @@ fn keys_runs(bench: &mut Bench) -> Vec<serde_json::Value> {
         KEY_FOREST.0, KEY_FOREST.1
     );
     println!(
-        "{:>6} {:>10} {:>9} {:>9} {:>11} {:>11} {:>9}",
-        "keys", "models MB", "records", "scored", "VmHWM MiB", "VmRSS MiB", "seconds"
+        "{:>6} {:>10} {:>9} {:>9} {:>11} {:>11} {:>11} {:>9}",
+        "keys",
+        "models MB",
+        "records",
+        "scored",
+        "VmHWM MiB",
+        "VmRSS MiB",
+        "settled MiB",
+        "seconds"
     );
     let samples = dataset::bundled();
     let mut rows = Vec::new();
@@ -90,12 +100,14 @@ fn keys_runs(bench: &mut Bench) -> Vec<serde_json::Value> {
         reader.wait_for(records, Duration::from_secs(120));
         let hwm = serve.memory_mib("VmHWM");
         let rss = serve.memory_mib("VmRSS");
+        std::thread::sleep(SETTLE);
+        let settled = serve.memory_mib("VmRSS");
         let seen = reader.finish();
         serve.stop();
         let scored = seen.iter().filter(|s| s.scored).count();
         let seconds = started.elapsed().as_secs_f64();
         println!(
-            "{keys:>6} {:>10.1} {records:>9} {scored:>9} {hwm:>11.1} {rss:>11.1} {seconds:>9.1}",
+            "{keys:>6} {:>10.1} {records:>9} {scored:>9} {hwm:>11.1} {rss:>11.1} {settled:>11.1} {seconds:>9.1}",
             model_bytes as f64 / 1e6
         );
         rows.push(serde_json::json!({
@@ -108,6 +120,7 @@ fn keys_runs(bench: &mut Bench) -> Vec<serde_json::Value> {
             "scored": scored,
             "vm_hwm_mib": round(hwm, 1),
             "vm_rss_mib": round(rss, 1),
+            "settled_vm_rss_mib": round(settled, 1),
         }));
     }
     rows
