@@ -319,14 +319,23 @@ impl MiningModel {
     /// record (its predicate is `True`), hands on no output fields, and is itself prepared.
     /// Returns whether it is.
     pub fn prepare_direct(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
-        let prepared = self
-            .segments
-            .iter()
-            .all(|segment| segment.predicate.is_none() && segment.model.has_no_outputs())
-            && self
-                .segments
-                .iter_mut()
-                .all(|segment| segment.model.prepare_direct(inputs));
+        self.prepare_segments(
+            |segment| segment.model.has_no_outputs(),
+            |model| model.prepare_direct(inputs),
+        )
+    }
+
+    /// Prepares every segment with `prepare`, if every segment applies to every record and
+    /// `fits`, and with it how selected nodes combine ([`MiningModel::shortcut`]). Returns
+    /// whether they all are.
+    fn prepare_segments(
+        &mut self,
+        fits: impl Fn(&Segment) -> bool,
+        mut prepare: impl FnMut(&mut ModelNode) -> bool,
+    ) -> bool {
+        let prepared = (self.segments.iter())
+            .all(|segment| segment.predicate.is_none() && fits(segment))
+            && (self.segments.iter_mut()).all(|segment| prepare(&mut segment.model));
         self.shortcut = self.shortcut(prepared);
         prepared
     }
@@ -366,13 +375,7 @@ impl MiningModel {
     /// (see [`ModelNode::prepare_batch`]): possible when every segment applies to every record
     /// and is itself prepared. Returns whether it is.
     pub fn prepare_batch(&mut self, inputs: &[(u32, u32, bool)]) -> bool {
-        let prepared = self.segments.iter().all(|s| s.predicate.is_none())
-            && self
-                .segments
-                .iter_mut()
-                .all(|segment| segment.model.prepare_batch(inputs));
-        self.shortcut = self.shortcut(prepared);
-        prepared
+        self.prepare_segments(|_| true, |model| model.prepare_batch(inputs))
     }
 
     /// How many trees the segments hold ([`ModelNode::tree_count`]).

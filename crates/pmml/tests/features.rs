@@ -2,6 +2,8 @@
 //! (aggregateNodes, weightedConfidence; expected values computed by hand here), Targets defaults
 //! and priors, labels and the numeric reading of a class, and typed inputs.
 
+mod common;
+
 use std::sync::Arc;
 
 use pmml_evaluator::{Input, Model, Value};
@@ -207,7 +209,7 @@ fn bad_missing_value_replacement_names_the_mining_field() {
 /// records with a text or a missing value take the general path. Both give the same predictions and output fields.
 #[test]
 fn records_of_numbers_score_as_records_of_texts() {
-    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/pmml");
+    let directory = common::fixtures();
     for (name, inputs) in [
         ("decision_tree_regressor.pmml", "wine_test.csv"),
         ("decision_tree_classifier.pmml", "wine_test.csv"),
@@ -215,13 +217,7 @@ fn records_of_numbers_score_as_records_of_texts() {
         ("suite/tree_classifier.pmml", "suite/iris.csv"),
     ] {
         let bytes = std::fs::read(directory.join(name)).expect("fixture");
-        let mut reader = csv::Reader::from_path(directory.join(inputs)).expect("inputs");
-        let header: Vec<String> = reader
-            .headers()
-            .expect("header")
-            .iter()
-            .map(str::to_owned)
-            .collect();
+        let (mut reader, header) = common::csv_with_header(&directory.join(inputs));
         let mut model = Model::with_fields(&bytes, &header).expect("loads");
         let mut compared = 0;
         for record in reader.records() {

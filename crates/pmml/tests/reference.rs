@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 
 use common::forest::ForestWriter;
-use common::{fixtures, WINE_FEATURES};
+use common::{csv_with_header, fixtures, WINE_FEATURES};
 use pmml_evaluator::{Input, Model, Prediction, Value};
 
 const RELATIVE_TOLERANCE: f64 = 1e-9;
@@ -235,13 +235,7 @@ fn compare_target(
 /// A reference row of `!error` (JPMML rejected the record) expects an error too.
 fn check_fixture(name: &str, inputs: &str) {
     let bytes = std::fs::read(fixtures().join(format!("{name}.pmml"))).expect("fixture");
-    let mut reader = csv::Reader::from_path(fixtures().join(inputs)).expect("inputs");
-    let header: Vec<String> = reader
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (mut reader, header) = csv_with_header(&fixtures().join(inputs));
     let mut model = Model::with_fields(&bytes, &header).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut expected = read_expected(&fixtures().join(format!("{name}.expected.csv")));
     expected.float = String::from_utf8_lossy(&bytes).contains("x-mathContext=\"float\"");
@@ -317,13 +311,7 @@ fn check_batch(model: &mut Model, rows: &[f64], count: usize, name: &str) {
 fn generated_boosting_scores_batches_as_records() {
     let writer = ForestWriter::bundled();
     for inputs in ["wine_test.csv", "wine_test_missing.csv"] {
-        let mut reader = csv::Reader::from_path(fixtures().join(inputs)).expect("inputs");
-        let header: Vec<String> = reader
-            .headers()
-            .expect("header")
-            .iter()
-            .map(str::to_owned)
-            .collect();
+        let (mut reader, header) = csv_with_header(&fixtures().join(inputs));
         let mut numbers = Vec::new();
         for record in reader.records() {
             numbers.extend(record.expect("record").iter().map(read_number));
@@ -526,13 +514,7 @@ fn missing_schema_field_is_reported_at_load() {
 /// 32-bit floats (XGBoost adds its trees' floats in another order than the PMML document says).
 fn check_framework(name: &str, inputs: &str) {
     let bytes = std::fs::read(fixtures().join(format!("{name}.pmml"))).expect("fixture");
-    let mut reader = csv::Reader::from_path(fixtures().join(inputs)).expect("inputs");
-    let header: Vec<String> = reader
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (mut reader, header) = csv_with_header(&fixtures().join(inputs));
     let mut model = Model::with_fields(&bytes, &header).expect("loads");
     let tolerance = if String::from_utf8_lossy(&bytes).contains("x-mathContext=\"float\"") {
         1e-5
