@@ -352,7 +352,11 @@ impl MiningModel {
             {
                 Shortcut::AverageRows
             }
-            (Function::Regression, Method::Sum) => Shortcut::SumScores,
+            (Function::Regression, Method::Sum)
+                if self.segments.iter().all(|s| !s.model.has_targets()) =>
+            {
+                Shortcut::SumScores
+            }
             _ => Shortcut::None,
         }
     }
@@ -450,8 +454,8 @@ impl MiningModel {
 
     /// For a regression that sums its trees' scores: the sum of the scores of the nodes the
     /// trees selected, as [`MiningModel::combine`] and [`MiningModel::aggregate_values`] make
-    /// it (the same sum in the same order). None when some tree selected no node or a node
-    /// without a score, or has Targets (the record is then scored in full).
+    /// it (the same sum in the same order; its trees have no Targets). None when some tree
+    /// selected no node or a node without a score (the record is then scored in full).
     fn sum_scores(&self, selected: Selected<'_>) -> Option<f64> {
         let mut sum = 0.0;
         for (index, segment) in self.segments.iter().enumerate() {

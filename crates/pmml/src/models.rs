@@ -580,14 +580,19 @@ impl ModelNode {
         }
     }
 
-    /// For a tree without Targets: the score of its node `node` (none: no such node, or no
-    /// score; or the tree has Targets).
+    /// For a tree: the score of its node `node`, before any Targets (none: no such node, or no
+    /// score).
     #[inline]
     pub(crate) fn tree_score(&self, node: u32) -> Option<f64> {
         match &self.body {
-            Body::Tree(tree) if self.extras().target.is_none() => tree.node_score(node),
+            Body::Tree(tree) => tree.node_score(node),
             _ => None,
         }
+    }
+
+    /// Whether the model rescales its values (Targets).
+    pub(crate) fn has_targets(&self) -> bool {
+        self.extras().target.is_some()
     }
 
     /// Whether the model is a tree.
