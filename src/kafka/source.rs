@@ -32,6 +32,20 @@ use crate::record::lag::{BrokerStatus, ConsumerLag, PartitionLag};
 /// wait: the apps' embedded cluster sets its own.
 pub const FETCH_WAIT_MS: &str = "500";
 
+/// How long a partition's fetches pause once its prefetched records pass librdkafka's queue
+/// thresholds (`fetch.queue.backoff.ms`, unless `-X` sets it). librdkafka's default, 1 s, left
+/// a worker reading a backlog with nothing to read for 0.5–0.6 s at a time once it had worked
+/// its queue off (`perf sched timehist`: 1.9 s of 2.45 s asleep, in 100 ms idle parks), so
+/// one worker moved 126–132 k records/s; with 10 ms, 354–526 k/s (`scripts/bench.sh --only
+/// throughput --filter "forest 5"`, 1 × 1, two runs each, alternating).
+pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
+/// The librdkafka settings every consumer of the job starts from (`-X` overrides them).
+pub const CONSUMER_DEFAULTS: [(&str, &str); 2] = [
+    ("fetch.wait.max.ms", FETCH_WAIT_MS),
+    ("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS),
+];
+
 /// Where a source starts reading its partitions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartAt {
@@ -128,7 +142,7 @@ impl PartitionSource {
         (index, peers): (usize, usize),
         options: SourceOptions,
     ) -> Result<Self> {
-        let mut client = kafka.client_with(&[("fetch.wait.max.ms", FETCH_WAIT_MS)]);
+        let mut client = kafka.client_with(&CONSUMER_DEFAULTS);
         client
             .set("group.id", group)
             .set("enable.auto.commit", "false")

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use modelserver::dataset::{self, WineSample};
+use modelserver::kafka::source::CONSUMER_DEFAULTS;
 use modelserver::kafka::KafkaConfig;
 use modelserver::pipeline::PipelineKind;
 use modelserver::proto::{ModelDescriptor, ServingResult};
@@ -323,7 +324,7 @@ impl Reader {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let consumer: BaseConsumer = kafka
-            .client()
+            .client_with(&CONSUMER_DEFAULTS)
             .set("group.id", format!("{topic}-reader"))
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "5")

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use modelserver::dataset;
 use modelserver::kafka::publish::Publisher;
-use modelserver::kafka::source::FETCH_WAIT_MS;
+use modelserver::kafka::source::CONSUMER_DEFAULTS;
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
@@ -482,7 +482,7 @@ fn throughput_of(times: &[i64]) -> f64 {
 /// results not scored by a model (outcome other than SCORED; other messages count as scored).
 pub fn output_times(kafka: &KafkaConfig, topic: &str, count: usize) -> (Vec<i64>, usize) {
     let consumer: BaseConsumer = kafka
-        .client()
+        .client_with(&CONSUMER_DEFAULTS)
         .set("group.id", format!("{topic}-reader"))
         .set("enable.auto.commit", "false")
         .create()
@@ -553,10 +553,9 @@ pub fn start_passthrough(
 /// Copies partition `partition` of `data` to `out` as `relaying` says.
 fn copy_partition(kafka: &KafkaConfig, data: &str, partition: i32, out: &str, relaying: &Relaying) {
     let consumer: BaseConsumer = kafka
-        .client()
+        .client_with(&CONSUMER_DEFAULTS)
         .set("group.id", format!("{out}-{partition}"))
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", FETCH_WAIT_MS)
         .create()
         .expect("a consumer");
     let mut assignment = TopicPartitionList::new();
