@@ -365,21 +365,23 @@ pub(crate) fn rows_tensor(
     Ok(tensor)
 }
 
-/// [`Model::score_batch`] for a model that can `run` many rows in one call: the whole batch in
-/// one call when it is `batched`; otherwise, or should that call fail, the rows one by one, so
-/// that each failure is its own row's.
+/// [`Model::score_batch`] for a model that can `run` many rows in one call, appending one
+/// prediction per row to the results it is given: the whole batch in one call when it is
+/// `batched`; otherwise, or should that call fail (what it appended is then taken back), the rows
+/// one by one, so that each failure is its own row's.
 pub(crate) fn batch_or_each<M: Model, E>(
     model: &mut M,
     batched: bool,
     (rows, count): (&[f64], usize),
     results: &mut Vec<Result<Prediction, ModelError>>,
-    run: impl FnOnce(&mut M, &[f64], usize) -> Result<Vec<Prediction>, E>,
+    run: impl FnOnce(&mut M, &[f64], usize, &mut Vec<Result<Prediction, ModelError>>) -> Result<(), E>,
 ) {
     if batched && count > 1 {
-        if let Ok(predictions) = run(model, rows, count) {
-            results.extend(predictions.into_iter().map(Ok));
+        let before = results.len();
+        if run(model, rows, count, results).is_ok() {
             return;
         }
+        results.truncate(before);
     }
     let width = model.inputs().len();
     for index in 0..count {
