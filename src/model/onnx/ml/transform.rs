@@ -127,18 +127,22 @@ pub fn softmax_rows(values: &mut [f32], row: usize) {
 
 /// `exp(x)` for `x <= 0` (a score less the row's largest), within one unit in the last place of
 /// the exact value (Cephes' `expf`: `2^n · p(r)`, `r = x - n·ln 2` in two parts, `p` of degree
-/// 7), written without calls or branches so that a loop of it is vectorized. Below the smallest
-/// normal float's logarithm it is 0 (where `f32::exp` gives subnormals, under 1.2e-38); NaN
-/// stays NaN.
+/// 7), written without calls, branches or saturating conversions so that a loop of it is
+/// vectorized. Below the smallest normal float's logarithm it is 0 (where `f32::exp` gives
+/// subnormals, under 1.2e-38), and is computed from that logarithm so that no intermediate
+/// value is subnormal; NaN stays NaN.
 pub fn exp_of_nonpositive(x: f32) -> f32 {
-    /// Adding then subtracting 1.5 · 2²³ rounds a float below 2²² to the nearest integer.
+    /// Adding 1.5 · 2²³ to a float below 2²² rounds it to the nearest integer, which the sum's
+    /// low mantissa bits hold (as an offset from the constant's own bits).
     const ROUNDER: f32 = 12_582_912.0;
     const LN2_HIGH: f32 = 0.693_359_4;
     const LN2_LOW: f32 = -2.121_944_4e-4;
     /// `ln(2⁻¹²⁶)`: below it, `2^n` is not a normal float.
     const SMALLEST: f32 = -87.336_55;
-    let n = (x * std::f32::consts::LOG2_E + ROUNDER) - ROUNDER;
-    let r = x - n * LN2_HIGH - n * LN2_LOW;
+    let bounded = if x < SMALLEST { SMALLEST } else { x };
+    let shifted = bounded * std::f32::consts::LOG2_E + ROUNDER;
+    let n = shifted - ROUNDER;
+    let r = bounded - n * LN2_HIGH - n * LN2_LOW;
     let p = [
         1.398_199_9e-3,
         8.333_452e-3,
@@ -149,13 +153,12 @@ pub fn exp_of_nonpositive(x: f32) -> f32 {
     .into_iter()
     .fold(1.987_569_1e-4f32, |p, coefficient| p * r + coefficient);
     let mantissa = p * r * r + r + 1.0;
-    // `n` is an integer in [-126, 0] here (NaN gives 0): `2^n`'s biased exponent is 1 to 127.
-    let power = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    if x < SMALLEST {
-        0.0
-    } else {
-        mantissa * power
-    }
+    // `2^n`, its biased exponent `n + 127` (1 to 127 here) taken from `shifted`'s bits.
+    let exponent = shifted.to_bits().wrapping_sub(ROUNDER.to_bits());
+    let power = f32::from_bits(exponent.wrapping_add(127) << 23);
+    // A product rather than a choice, so that the computation is not moved to `x` itself.
+    let kept = if x < SMALLEST { 0.0 } else { 1.0 };
+    mantissa * power * kept
 }
 
 /// A softmax over the non-zero scores (those within 1e-7 of 0 stay near 0).
