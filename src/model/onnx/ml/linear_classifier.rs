@@ -23,6 +23,7 @@ use tract_onnx::tract_hir::internal::*;
 use super::attributes::Attributes;
 use super::class_labels::ClassLabels;
 use super::transform::{logistic, probit, PostTransform};
+use crate::model::arg_max;
 
 /// The attributes `LinearClassifier` defines.
 const ATTRIBUTES: [&str; 6] = [
@@ -158,13 +159,7 @@ impl Linear {
             output.copy_from_slice(&pair);
             return usize::from(score > 0.0);
         }
-        (1..targets).fold(0, |best, target| {
-            if output[target] > output[best] {
-                target
-            } else {
-                best
-            }
-        })
+        arg_max(&output[..targets]).unwrap_or_default()
     }
 
     /// Applies the post transform to the raw scores of rows of several targets (those of one
