@@ -365,21 +365,23 @@ pub(crate) fn rows_tensor(
     Ok(tensor)
 }
 
-/// [`Model::score_batch`] for a model that can `run` many rows in one call: the whole batch in
-/// one call when it is `batched`; otherwise, or should that call fail, the rows one by one, so
-/// that each failure is its own row's.
+/// [`Model::score_batch`] for a model that can `run` many rows in one call, appending one
+/// prediction per row to the results it is given: the whole batch in one call when it is
+/// `batched`; otherwise, or should that call fail (what it appended is then taken back), the rows
+/// one by one, so that each failure is its own row's.
 pub(crate) fn batch_or_each<M: Model, E>(
     model: &mut M,
     batched: bool,
     (rows, count): (&[f64], usize),
     results: &mut Vec<Result<Prediction, ModelError>>,
-    run: impl FnOnce(&mut M, &[f64], usize) -> Result<Vec<Prediction>, E>,
+    run: impl FnOnce(&mut M, &[f64], usize, &mut Vec<Result<Prediction, ModelError>>) -> Result<(), E>,
 ) {
     if batched && count > 1 {
-        if let Ok(predictions) = run(model, rows, count) {
-            results.extend(predictions.into_iter().map(Ok));
+        let before = results.len();
+        if run(model, rows, count, results).is_ok() {
             return;
         }
+        results.truncate(before);
     }
     let width = model.inputs().len();
     for index in 0..count {
@@ -420,15 +422,18 @@ pub(crate) fn rows_are_independent<E>(
         })
 }
 
-/// The index of the largest value, the first of equals; `None` for no values.
-pub(crate) fn arg_max(values: &[f64]) -> Option<usize> {
-    (0..values.len()).reduce(|best, index| {
-        if values[index] > values[best] {
-            index
-        } else {
-            best
-        }
-    })
+/// The index of the largest value, the first of equals (NaN is never larger); `None` for no
+/// values. The largest so far is carried with its index, a choice the compiler makes without a
+/// branch (a branch on the values is mispredicted about every other row).
+pub(crate) fn arg_max<T: Copy + PartialOrd>(values: &[T]) -> Option<usize> {
+    let (&first, rest) = values.split_first()?;
+    let (mut best, mut largest) = (0, first);
+    for (index, &value) in rest.iter().enumerate() {
+        let larger = value > largest;
+        best = if larger { index + 1 } else { best };
+        largest = if larger { value } else { largest };
+    }
+    Some(best)
 }
 
 #[cfg(test)]
@@ -448,6 +453,14 @@ mod tests {
                 .map(|row| Prediction::regression(if mixing { total } else { row.iter().sum() }))
                 .collect())
         }
+    }
+
+    #[test]
+    fn the_arg_max_is_the_first_of_the_largest_values() {
+        assert_eq!(arg_max::<f64>(&[]), None);
+        assert_eq!(arg_max(&[1.0, 3.0, 2.0, 3.0]), Some(1));
+        assert_eq!(arg_max(&[f32::NAN, 1.0]), Some(0));
+        assert_eq!(arg_max(&[0.5, f64::NAN, 0.7]), Some(2));
     }
 
     #[test]

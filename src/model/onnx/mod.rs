@@ -11,7 +11,7 @@
 //! classifier operator's labels, or the constant skl2onnx's neural networks map an index with).
 //!
 //! Our ONNX-ML operators ([`ml`]: the tree ensembles of opsets 1 to 5, `LinearClassifier` with
-//! string labels, `Scaler`, `ZipMap`) are registered into tract's operator register in place of
+//! string labels, `Normalizer`, `Scaler`, `ZipMap`) are registered into tract's operator register in place of
 //! tract's own.
 
 pub mod ml;
@@ -118,9 +118,14 @@ impl OnnxModel {
         self.state.run(tvec!(input.into()))
     }
 
-    /// The predictions of `count` rows from the outputs of one run (the one output kept by
-    /// [`keep_scored_output`]).
-    fn predictions(&self, outputs: &[TValue], count: usize) -> TractResult<Vec<Prediction>> {
+    /// Gives `give` the predictions of `count` rows, in order, from the outputs of one run (the
+    /// one output kept by [`keep_scored_output`]).
+    fn predictions(
+        &self,
+        outputs: &[TValue],
+        count: usize,
+        give: impl FnMut(Prediction),
+    ) -> TractResult<()> {
         let output = outputs.first().context("no output")?;
         let columns = self.labels.len().max(1);
         if output.len() != count * columns {
@@ -131,45 +136,63 @@ impl OnnxModel {
         }
         if output.datum_type() == f32::datum_type() {
             let values = output.try_as_plain_ram()?;
-            return self.rows(values.as_slice::<f32>()?, columns);
+            self.rows(values.as_slice::<f32>()?, columns, give);
+            return Ok(());
         }
         let values = output.cast_to::<f64>()?;
-        self.rows(values.try_as_plain_ram()?.as_slice::<f64>()?, columns)
+        self.rows(values.try_as_plain_ram()?.as_slice::<f64>()?, columns, give);
+        Ok(())
     }
 
-    /// The predictions of rows of `columns` output values each.
+    /// Gives `give` the prediction of each row of `columns` output values.
     fn rows<T: Copy + Into<f64>>(
         &self,
         values: &[T],
         columns: usize,
-    ) -> TractResult<Vec<Prediction>> {
+        mut give: impl FnMut(Prediction),
+    ) {
         if self.labels.is_empty() {
-            return Ok(values
+            values
                 .iter()
-                .map(|&value| Prediction::regression(value.into()))
-                .collect());
+                .for_each(|&value| give(Prediction::regression(value.into())));
+            return;
         }
         values
-            .chunks(columns)
-            .map(|row| self.classification(row.iter().map(|&p| p.into()).collect()))
-            .collect()
+            .chunks_exact(columns)
+            .for_each(|row| give(self.classification(row)));
     }
 
-    /// The prediction of one row of class probabilities: the first most probable class.
-    fn classification(&self, probabilities: Vec<f64>) -> TractResult<Prediction> {
-        let best = arg_max(&probabilities).context("no probabilities")?;
+    /// The prediction of one row of class probabilities, one per label: the first most probable
+    /// class.
+    fn classification<T: Copy + Into<f64>>(&self, row: &[T]) -> Prediction {
+        let probabilities: Vec<f64> = row.iter().map(|&p| p.into()).collect();
+        let best = arg_max(&probabilities).unwrap_or_default();
         // `Prediction::classification`, with the label's number read once at load.
-        Ok(Prediction {
+        Prediction {
             value: self.label_values[best],
             class: Some(self.labels[best].clone()),
             probabilities,
-        })
+        }
     }
 
     /// Scores `count` rows in one run.
     fn score_rows(&mut self, rows: &[f64], count: usize) -> TractResult<Vec<Prediction>> {
         let outputs = self.run(rows, count)?;
-        self.predictions(&outputs, count)
+        let mut predictions = Vec::with_capacity(count);
+        self.predictions(&outputs, count, |prediction| predictions.push(prediction))?;
+        Ok(predictions)
+    }
+
+    /// Scores `count` rows in one run, appending their predictions to `results`.
+    fn score_into(
+        &mut self,
+        rows: &[f64],
+        count: usize,
+        results: &mut Vec<Result<Prediction, ModelError>>,
+    ) -> TractResult<()> {
+        let outputs = self.run(rows, count)?;
+        results.reserve(count);
+        self.predictions(&outputs, count, |prediction| results.push(Ok(prediction)))
     }
 }
 
@@ -224,7 +247,7 @@ impl Model for OnnxModel {
         results: &mut Vec<Result<Prediction, ModelError>>,
     ) {
         let batched = self.batched;
-        batch_or_each(self, batched, (rows, count), results, Self::score_rows);
+        batch_or_each(self, batched, (rows, count), results, Self::score_into);
     }
 
     fn class_labels(&self) -> &[Arc<str>] {

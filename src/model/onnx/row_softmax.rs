@@ -2,13 +2,14 @@
 //! classes), put in place of tract's own after optimization. tract's runs its SIMD kernels row
 //! by row, each call paying for a thread-local scratch buffer and padding to 32 lanes: with
 //! rows of a handful of values that is most of a small network's batch. This one computes each
-//! row in a plain loop with the ONNX-ML operators' float32 softmax (`ml::transform`).
+//! row with the ONNX-ML operators' float32 softmax (`ml::transform`), the exponentials of all
+//! rows in one vectorized loop.
 
 use anyhow::Context;
 use tract_onnx::tract_core::ops::nn::{Softmax, SoftmaxKind};
 use tract_onnx::tract_hir::internal::*;
 
-use super::ml::transform::softmax;
+use super::ml::transform::softmax_rows;
 
 /// The longest row the plain loop takes over; longer rows keep tract's SIMD kernels.
 const SHORT_ROW: usize = 64;
@@ -60,11 +61,7 @@ impl EvalOp for RowSoftmax {
         let mut output = inputs.into_iter().next().context("no input")?.into_tensor();
         let row = *output.shape().last().context("a softmax of a scalar")?;
         anyhow::ensure!(row > 0, "a softmax over an empty axis");
-        output
-            .try_as_plain_ram_mut()?
-            .as_slice_mut::<f32>()?
-            .chunks_exact_mut(row)
-            .for_each(softmax);
+        softmax_rows(output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?, row);
         Ok(tvec!(output.into_tvalue()))
     }
 }

@@ -256,7 +256,17 @@ impl Model for TensorFlowModel {
         results: &mut Vec<Result<Prediction, ModelError>>,
     ) {
         let batched = self.batched;
-        batch_or_each(self, batched, (rows, count), results, Self::score_rows);
+        batch_or_each(
+            self,
+            batched,
+            (rows, count),
+            results,
+            |model, rows, count, results| {
+                let predictions = model.score_rows(rows, count)?;
+                results.extend(predictions.into_iter().map(Ok));
+                TractResult::Ok(())
+            },
+        );
     }
 
     fn class_labels(&self) -> &[Arc<str>] {

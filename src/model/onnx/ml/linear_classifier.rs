@@ -23,6 +23,7 @@ use tract_onnx::tract_hir::internal::*;
 use super::attributes::Attributes;
 use super::class_labels::ClassLabels;
 use super::transform::{logistic, probit, PostTransform};
+use crate::model::arg_max;
 
 /// The attributes `LinearClassifier` defines.
 const ATTRIBUTES: [&str; 6] = [
@@ -48,15 +49,34 @@ pub fn build(
     ))
 }
 
+/// The number of targets whose scores are computed together, one per lane of a loop that the
+/// compiler vectorizes.
+const LANES: usize = 8;
+
 /// A linear classifier read from its node.
 #[derive(Debug)]
 struct Linear {
     labels: ClassLabels,
-    /// One row of `features` coefficients per target.
-    coefficients: Vec<f32>,
+    /// The coefficients of each block of [`LANES`] targets, feature by feature: the weights of
+    /// one feature for the block's targets (0 past the last target).
+    blocks: Vec<[f32; LANES]>,
     intercepts: Vec<f32>,
     features: usize,
     transform: PostTransform,
+}
+
+/// The coefficients (one row of `features` per target) by blocks of [`LANES`] targets, as
+/// [`Linear::blocks`] holds them.
+fn coefficient_blocks(coefficients: &[f32], features: usize) -> Vec<[f32; LANES]> {
+    let targets = coefficients.len() / features;
+    let mut blocks = vec![[0.0; LANES]; targets.div_ceil(LANES) * features];
+    for (target, weights) in coefficients.chunks_exact(features).enumerate() {
+        let block = &mut blocks[target / LANES * features..][..features];
+        for (lanes, &weight) in block.iter_mut().zip(weights) {
+            lanes[target % LANES] = weight;
+        }
+    }
+    blocks
 }
 
 fn read(node: &NodeProto) -> Result<Linear> {
@@ -86,10 +106,11 @@ fn read(node: &NodeProto) -> Result<Linear> {
             "multi_class {multi_class} is neither 0 nor 1"
         );
     }
+    let features = coefficients.len() / targets;
     Ok(Linear {
         labels,
-        features: coefficients.len() / targets,
-        coefficients,
+        blocks: coefficient_blocks(&coefficients, features),
+        features,
         intercepts,
         transform: PostTransform::from_name(attributes.string("post_transform")?)?,
     })
@@ -101,14 +122,30 @@ impl Linear {
         self.intercepts.len().max(2)
     }
 
-    /// Scores one row into `output` (one value per column); returns the predicted class.
+    /// Writes one row's raw scores, `X · coefficientsᵀ + intercepts`, into `output` (one per
+    /// target): the targets of a block side by side, each summed feature by feature as
+    /// `Iterator::sum` would.
+    fn raw_scores(&self, row: &[f32], output: &mut [f32]) {
+        let blocks = self.blocks.chunks_exact(self.features);
+        let targets = output.chunks_mut(LANES).zip(self.intercepts.chunks(LANES));
+        for (block, (output, intercepts)) in blocks.zip(targets) {
+            let mut sums = [-0.0f32; LANES];
+            for (&value, weights) in row.iter().zip(block) {
+                for (sum, &weight) in sums.iter_mut().zip(weights) {
+                    *sum += value * weight;
+                }
+            }
+            for ((score, sum), intercept) in output.iter_mut().zip(sums).zip(intercepts) {
+                *score = sum + intercept;
+            }
+        }
+    }
+
+    /// Scores one row into `output` (one value per column) and returns the predicted class;
+    /// with several targets, the scores are left raw for [`Self::transform_rows`].
     fn score_row(&self, row: &[f32], output: &mut [f32]) -> usize {
         let targets = self.intercepts.len();
-        for (target, score) in output.iter_mut().enumerate().take(targets) {
-            let weights = &self.coefficients[target * self.features..][..self.features];
-            let dot: f32 = row.iter().zip(weights).map(|(x, w)| x * w).sum();
-            *score = dot + self.intercepts[target];
-        }
+        self.raw_scores(row, &mut output[..targets]);
         if targets == 1 {
             let score = output[0];
             let pair = match self.transform {
@@ -122,15 +159,16 @@ impl Linear {
             output.copy_from_slice(&pair);
             return usize::from(score > 0.0);
         }
-        let best = (1..targets).fold(0, |best, target| {
-            if output[target] > output[best] {
-                target
-            } else {
-                best
-            }
-        });
-        self.transform.apply(output);
-        best
+        arg_max(&output[..targets]).unwrap_or_default()
+    }
+
+    /// Applies the post transform to the raw scores of rows of several targets (those of one
+    /// target are finished by [`Self::score_row`]).
+    fn transform_rows(&self, scores: &mut [f32]) {
+        let targets = self.intercepts.len();
+        if targets > 1 {
+            self.transform.apply_rows(scores, targets);
+        }
     }
 }
 
@@ -197,6 +235,7 @@ impl EvalOp for LinearClassifierOp {
             let output = &mut output[row * columns..][..columns];
             classes.push(self.0.score_row(&features[row * width..][..width], output));
         }
+        self.0.transform_rows(output);
         let labels = self.0.labels.tensor(&classes);
         Ok(tvec!(labels.into_tvalue(), scores.into_tvalue()))
     }
@@ -267,5 +306,48 @@ impl Expansion for LinearClassifierExpansion {
             input = model.wire_node(format!("{prefix}.to_f32"), cast, &[input])?[0];
         }
         model.wire_node(prefix, self.0.clone(), &[input])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A classifier of `targets` targets over `features` features, its coefficients varied.
+    fn linear(targets: usize, features: usize) -> (Linear, Vec<f32>) {
+        let coefficients: Vec<f32> = (0..targets * features)
+            .map(|index| ((index * 31) % 17) as f32 * 0.173 - 1.3)
+            .collect();
+        let intercepts = (0..targets).map(|target| target as f32 * 0.7 - 2.0);
+        let model = Linear {
+            labels: ClassLabels::Ints((0..targets.max(2) as i64).collect()),
+            blocks: coefficient_blocks(&coefficients, features),
+            intercepts: intercepts.collect(),
+            features,
+            transform: PostTransform::Softmax,
+        };
+        (model, coefficients)
+    }
+
+    #[test]
+    fn the_scores_side_by_side_are_the_dot_products_of_each_target() {
+        for targets in [1, 6, 8, 11] {
+            let (model, coefficients) = linear(targets, 11);
+            let row: Vec<f32> = (0..11).map(|index| index as f32 * 1.37 - 4.1).collect();
+            let mut scores = vec![0.0; targets];
+            model.raw_scores(&row, &mut scores);
+            let dot_products =
+                coefficients
+                    .chunks(11)
+                    .zip(&model.intercepts)
+                    .map(|(weights, intercept)| {
+                        row.iter().zip(weights).map(|(x, w)| x * w).sum::<f32>() + intercept
+                    });
+            assert_eq!(
+                scores,
+                dot_products.collect::<Vec<_>>(),
+                "{targets} targets"
+            );
+        }
     }
 }

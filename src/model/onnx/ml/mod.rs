@@ -6,6 +6,7 @@
 //! - `tree_ensemble`: `TreeEnsembleRegressor`, `TreeEnsembleClassifier` (ONNX-ML 1 to 3) and
 //!   `TreeEnsemble` (ONNX-ML 5);
 //! - `linear_classifier`: `LinearClassifier`, with integer or string labels;
+//! - `normalizer`: `Normalizer`;
 //! - `scaler`: `Scaler`;
 //! - `zip_map`: `ZipMap`, whose sequence of maps is represented by its probabilities tensor.
 //!
@@ -15,6 +16,7 @@
 mod attributes;
 mod class_labels;
 mod linear_classifier;
+mod normalizer;
 mod scaler;
 pub(crate) mod transform;
 mod tree_ensemble;
@@ -26,6 +28,7 @@ use tract_onnx::model::OnnxOpRegister;
 pub fn register_all_ops(reg: &mut OnnxOpRegister) {
     tree_ensemble::register_all_ops(reg);
     reg.insert("LinearClassifier", linear_classifier::build);
+    reg.insert("Normalizer", normalizer::build);
     reg.insert("Scaler", scaler::build);
     reg.insert("ZipMap", zip_map::build);
 }

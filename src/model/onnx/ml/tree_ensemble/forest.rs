@@ -184,6 +184,42 @@ impl Forest {
 
     /// The leaf that the tree rooted at `root` reaches for `row`.
     fn leaf(&self, root: u32, row: &[f32]) -> Leaf {
+        self.walk(root, row).1
+    }
+
+    /// The node (an index into the node table) of the leaf that the tree rooted at `root`
+    /// reaches for `row`: one of [`Self::leaf_nodes`].
+    pub fn leaf_node(&self, root: u32, row: &[f32]) -> usize {
+        self.walk(root, row).0
+    }
+
+    /// The roots of the trees, one per tree.
+    pub fn roots(&self) -> &[u32] {
+        &self.roots
+    }
+
+    /// Every leaf of the node table, with its node's index.
+    pub fn leaf_nodes(&self) -> impl Iterator<Item = (usize, Leaf)> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(index, node)| match *node {
+                Node::Leaf {
+                    first_weight,
+                    end_weight,
+                } => Some((
+                    index,
+                    Leaf {
+                        first_weight,
+                        end_weight,
+                    },
+                )),
+                Node::Branch { .. } => None,
+            })
+    }
+
+    /// The node of the leaf that the tree rooted at `root` reaches for `row`, and that leaf.
+    fn walk(&self, root: u32, row: &[f32]) -> (usize, Leaf) {
         let mut index = root as usize;
         loop {
             match self.nodes[index] {
@@ -204,10 +240,11 @@ impl Forest {
                     first_weight,
                     end_weight,
                 } => {
-                    return Leaf {
+                    let leaf = Leaf {
                         first_weight,
                         end_weight,
-                    }
+                    };
+                    return (index, leaf);
                 }
             }
         }

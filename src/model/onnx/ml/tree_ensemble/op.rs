@@ -11,10 +11,53 @@ use super::Ensemble;
 /// The rows whose leaves are found tree by tree before they are scored.
 const BLOCK: usize = 64;
 
+/// The most output values a single tree's [`LeafOutputs`] may hold (4 MiB).
+const MOST_LEAF_OUTPUTS: usize = 1 << 20;
+
 /// The typed operator: scores each input row with the ensemble.
 #[derive(Clone, Debug)]
 pub struct TreeEnsembleOp {
     ensemble: Arc<Ensemble>,
+    /// For an ensemble of one tree, its outputs for each leaf.
+    leaf_outputs: Option<Arc<LeafOutputs>>,
+}
+
+/// The finished outputs of an ensemble of a single tree for each of its leaves, computed once
+/// by the general path (`Ensemble::score_row` with that leaf): scoring a row is then walking the
+/// tree to its leaf and copying them.
+#[derive(Debug)]
+struct LeafOutputs {
+    /// The tree's root.
+    root: u32,
+    /// For each node of the node table, its row of output columns (zeros for a branch).
+    rows: Vec<f32>,
+    /// For each node of the node table, the predicted class when it is the leaf reached.
+    classes: Vec<usize>,
+}
+
+impl LeafOutputs {
+    /// The outputs of `ensemble`'s leaves, when it has a single tree and they are few enough.
+    fn of(ensemble: &Ensemble) -> Option<Self> {
+        let forest = &ensemble.forest;
+        let (&[root], columns) = (forest.roots(), ensemble.columns()) else {
+            return None;
+        };
+        let size = forest.nodes().checked_mul(columns)?;
+        if columns == 0 || size > MOST_LEAF_OUTPUTS {
+            return None;
+        }
+        let mut rows = vec![0.0; size];
+        let mut classes = vec![0; forest.nodes()];
+        for (node, leaf) in forest.leaf_nodes() {
+            let output = &mut rows[node * columns..][..columns];
+            classes[node] = ensemble.score_row(&[leaf], output);
+        }
+        Some(LeafOutputs {
+            root,
+            rows,
+            classes,
+        })
+    }
 }
 
 impl PartialEq for TreeEnsembleOp {
@@ -76,9 +119,29 @@ impl EvalOp for TreeEnsembleOp {
         let features = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let columns = self.ensemble.columns();
         let mut scores = Tensor::zero::<f32>(&[rows, columns])?;
-        let mut classes: TVec<usize> = TVec::with_capacity(rows);
         let mut view = scores.try_as_plain_ram_mut()?;
         let output = view.as_slice_mut::<f32>()?;
+        let classes = match &self.leaf_outputs {
+            Some(leaf_outputs) => self.score_by_leaf(leaf_outputs, (features, width), output),
+            None => self.score_tree_by_tree((features, width), output),
+        };
+        Ok(match self.ensemble.labels() {
+            None => tvec!(scores.into_tvalue()),
+            Some(labels) => tvec!(labels.tensor(&classes).into_tvalue(), scores.into_tvalue()),
+        })
+    }
+}
+
+impl TreeEnsembleOp {
+    /// Scores the rows of `width` features into `output` (one row of columns per row) with every
+    /// tree, a block of rows at a time; returns the classes.
+    fn score_tree_by_tree(
+        &self,
+        (features, width): (&[f32], usize),
+        output: &mut [f32],
+    ) -> Vec<usize> {
+        let columns = self.ensemble.columns();
+        let mut classes = Vec::with_capacity(features.len() / width);
         let (trees, mut leaves) = (self.ensemble.forest.trees(), Vec::new());
         let blocks = features
             .chunks(BLOCK * width)
@@ -92,10 +155,26 @@ impl EvalOp for TreeEnsembleOp {
                 classes.push(self.ensemble.score_row(leaves, output));
             }
         }
-        Ok(match self.ensemble.labels() {
-            None => tvec!(scores.into_tvalue()),
-            Some(labels) => tvec!(labels.tensor(&classes).into_tvalue(), scores.into_tvalue()),
+        classes
+    }
+
+    /// [`Self::score_tree_by_tree`] for a single tree: each row's outputs are its leaf's.
+    fn score_by_leaf(
+        &self,
+        leaf_outputs: &LeafOutputs,
+        (features, width): (&[f32], usize),
+        output: &mut [f32],
+    ) -> Vec<usize> {
+        let columns = self.ensemble.columns();
+        let rows = features
+            .chunks_exact(width)
+            .zip(output.chunks_exact_mut(columns));
+        rows.map(|(row, output)| {
+            let node = self.ensemble.forest.leaf_node(leaf_outputs.root, row);
+            output.copy_from_slice(&leaf_outputs.rows[node * columns..][..columns]);
+            leaf_outputs.classes[node]
         })
+        .collect()
     }
 }
 
@@ -132,9 +211,11 @@ pub struct TreeEnsembleExpansion {
 impl TreeEnsembleExpansion {
     /// Wraps an ensemble read from its node.
     pub fn new(ensemble: Ensemble) -> Self {
+        let leaf_outputs = LeafOutputs::of(&ensemble).map(Arc::new);
         TreeEnsembleExpansion {
             op: TreeEnsembleOp {
                 ensemble: Arc::new(ensemble),
+                leaf_outputs,
             },
         }
     }
@@ -184,5 +265,77 @@ impl Expansion for TreeEnsembleExpansion {
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
         model.wire_node(prefix, self.op.clone(), inputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tract_onnx::pb::NodeProto;
+
+    use super::super::attributes;
+    use super::*;
+
+    /// The tree ensembles of a single tree in the ONNX files of `data/onnx` and its folders.
+    fn single_trees() -> Vec<(String, Ensemble)> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/data/onnx");
+        let folders = ["", "/handmade", "/ml"].map(|folder| format!("{root}{folder}"));
+        let entries = folders
+            .iter()
+            .flat_map(|folder| std::fs::read_dir(folder).expect("the fixtures"));
+        let onnx = tract_onnx::onnx();
+        let mut trees = Vec::new();
+        for path in entries.map(|entry| entry.expect("an entry").path()) {
+            if path.extension() != Some("onnx".as_ref()) {
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("a fixture");
+            let proto = onnx.proto_model_for_read(&mut &*bytes).expect("a model");
+            let nodes = proto.graph.iter().flat_map(|graph| &graph.node);
+            for ensemble in nodes.filter_map(ensemble_of) {
+                if ensemble.forest.trees() == 1 {
+                    trees.push((path.display().to_string(), ensemble));
+                }
+            }
+        }
+        trees
+    }
+
+    fn ensemble_of(node: &NodeProto) -> Option<Ensemble> {
+        match node.op_type.as_str() {
+            "TreeEnsembleClassifier" => attributes::classifier(node).ok(),
+            "TreeEnsembleRegressor" => attributes::regressor(node).ok(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_single_tree_scored_by_its_leaves_outputs_what_the_trees_give() {
+        let samples = crate::dataset::bundled();
+        let trees = single_trees();
+        assert!(trees.len() >= 2, "only {} single trees", trees.len());
+        for (path, ensemble) in trees {
+            let width = ensemble.forest.features_needed().max(1);
+            let mut features: Vec<f32> = samples
+                .iter()
+                .flat_map(|sample| (0..width).map(|index| sample.features[index % 11] as f32))
+                .collect();
+            features[..width].fill(f32::NAN);
+            let columns = ensemble.columns();
+            let op = TreeEnsembleExpansion::new(ensemble).op;
+            let leaf_outputs = op
+                .leaf_outputs
+                .clone()
+                .expect("a single tree's leaf outputs");
+            let (mut by_leaf, mut by_tree) = (vec![0.0; samples.len() * columns], Vec::new());
+            by_tree.resize(by_leaf.len(), 0.0);
+            let leaf_classes = op.score_by_leaf(&leaf_outputs, (&features, width), &mut by_leaf);
+            let tree_classes = op.score_tree_by_tree((&features, width), &mut by_tree);
+            assert_eq!(leaf_classes, tree_classes, "{path}");
+            let same = by_leaf.iter().zip(&by_tree);
+            assert!(
+                same.clone().all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{path}"
+            );
+        }
     }
 }
