@@ -15,6 +15,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator `serve` runs with, so that per-row allocations cost here what they cost there
+/// (the system allocator put the single ONNX tree at 2.95 × onnxruntime against 2.25 ×).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use modelserver::dataset;
 use modelserver::kafka::publish::model_with_bytes;
 use modelserver::model::onnx::OnnxModel;
