@@ -300,11 +300,7 @@ impl Expansion for LinearClassifierExpansion {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        let mut input = inputs[0];
-        if model.outlet_fact(input)?.datum_type != f32::datum_type() {
-            let cast = tract_onnx::tract_core::ops::cast::cast(f32::datum_type());
-            input = model.wire_node(format!("{prefix}.to_f32"), cast, &[input])?[0];
-        }
+        let input = super::as_f32(model, prefix, inputs[0])?;
         model.wire_node(prefix, self.0.clone(), &[input])
     }
 }

@@ -23,6 +23,8 @@ mod tree_ensemble;
 mod zip_map;
 
 use tract_onnx::model::OnnxOpRegister;
+use tract_onnx::tract_core::ops::cast::cast;
+use tract_onnx::tract_hir::internal::*;
 
 /// Registers every operator of this domain.
 pub fn register_all_ops(reg: &mut OnnxOpRegister) {
@@ -31,4 +33,26 @@ pub fn register_all_ops(reg: &mut OnnxOpRegister) {
     reg.insert("Normalizer", normalizer::build);
     reg.insert("Scaler", scaler::build);
     reg.insert("ZipMap", zip_map::build);
+}
+
+/// The inference rules of an operator of one input and one float32 output of the input's shape.
+fn same_shape_f32_rules<'r, 'p: 'r>(
+    s: &mut Solver<'r>,
+    inputs: &'p [TensorProxy],
+    outputs: &'p [TensorProxy],
+) -> InferenceResult {
+    check_input_arity(inputs, 1)?;
+    check_output_arity(outputs, 1)?;
+    s.equals(&outputs[0].datum_type, f32::datum_type())?;
+    s.equals(&outputs[0].shape, &inputs[0].shape)?;
+    Ok(())
+}
+
+/// `input` as float32: itself, or a cast of it wired into `model` as `{prefix}.to_f32`.
+fn as_f32(model: &mut TypedModel, prefix: &str, input: OutletId) -> TractResult<OutletId> {
+    if model.outlet_fact(input)?.datum_type == f32::datum_type() {
+        return Ok(input);
+    }
+    let to_f32 = cast(f32::datum_type());
+    Ok(model.wire_node(format!("{prefix}.to_f32"), to_f32, &[input])?[0])
 }

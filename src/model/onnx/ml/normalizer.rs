@@ -9,7 +9,6 @@
 use anyhow::{bail, Context};
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
-use tract_onnx::tract_core::ops::cast::cast;
 use tract_onnx::tract_hir::internal::*;
 
 use super::attributes::Attributes;
@@ -130,11 +129,7 @@ impl Expansion for NormalizerExpansion {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&outputs[0].datum_type, f32::datum_type())?;
-        s.equals(&outputs[0].shape, &inputs[0].shape)?;
-        Ok(())
+        super::same_shape_f32_rules(s, inputs, outputs)
     }
 
     fn wire(
@@ -143,16 +138,11 @@ impl Expansion for NormalizerExpansion {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        let mut input = inputs[0];
-        let fact = model.outlet_fact(input)?;
         anyhow::ensure!(
-            fact.rank() >= 1,
+            model.outlet_fact(inputs[0])?.rank() >= 1,
             "Normalizer takes an input of one axis or more"
         );
-        if fact.datum_type != f32::datum_type() {
-            let to_f32 = cast(f32::datum_type());
-            input = model.wire_node(format!("{prefix}.to_f32"), to_f32, &[input])?[0];
-        }
+        let input = super::as_f32(model, prefix, inputs[0])?;
         model.wire_node(prefix, self.0.clone(), &[input])
     }
 }

@@ -6,7 +6,7 @@
 use anyhow::ensure;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
-use tract_onnx::tract_core::ops::{cast::cast, math};
+use tract_onnx::tract_core::ops::math;
 use tract_onnx::tract_hir::internal::*;
 
 use super::attributes::Attributes;
@@ -69,11 +69,7 @@ impl Expansion for Scaler {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&outputs[0].datum_type, f32::datum_type())?;
-        s.equals(&outputs[0].shape, &inputs[0].shape)?;
-        Ok(())
+        super::same_shape_f32_rules(s, inputs, outputs)
     }
 
     fn wire(
@@ -82,20 +78,13 @@ impl Expansion for Scaler {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        let mut input = inputs[0];
-        let fact = model.outlet_fact(input)?.clone();
+        let fact = model.outlet_fact(inputs[0])?.clone();
         let rank = fact.rank();
         ensure!(rank >= 1, "Scaler takes an input of one axis or more");
         if let Ok(columns) = fact.shape[rank - 1].to_usize() {
             self.check_columns(columns)?;
         }
-        if fact.datum_type != f32::datum_type() {
-            input = model.wire_node(
-                format!("{prefix}.to_f32"),
-                cast(f32::datum_type()),
-                &[input],
-            )?[0];
-        }
+        let input = super::as_f32(model, prefix, inputs[0])?;
         let offset = Self::constant(model, format!("{prefix}.offset"), &self.offset, rank)?;
         let scale = Self::constant(model, format!("{prefix}.scale"), &self.scale, rank)?;
         let centred = model.wire_node(format!("{prefix}.sub"), math::sub(), &[input, offset])?[0];
