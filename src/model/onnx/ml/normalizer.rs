@@ -49,25 +49,20 @@ impl Norm {
 
     /// Normalizes one row in place.
     fn apply(self, row: &mut [f32]) {
-        match self {
-            Norm::Max => {
-                let largest = row
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |max, v| max.max(v.abs()));
-                let norm = largest.max(SMALLEST_NORM);
-                row.iter_mut().for_each(|value| *value /= norm);
-            }
-            Norm::L1 => {
-                let sum = row.iter().fold(0.0f32, |sum, value| sum + value.abs());
-                let norm = sum.max(SMALLEST_NORM);
-                row.iter_mut().for_each(|value| *value /= norm);
-            }
+        let norm = match self {
+            Norm::Max => row
+                .iter()
+                .fold(f32::NEG_INFINITY, |max, v| max.max(v.abs())),
+            Norm::L1 => row.iter().fold(0.0f32, |sum, value| sum + value.abs()),
             Norm::L2 => {
                 let squares = row.iter().fold(0.0f32, |sum, value| sum + value * value);
                 let inverse = squares.max(SMALLEST_NORM).sqrt().recip();
                 row.iter_mut().for_each(|value| *value *= inverse);
+                return;
             }
-        }
+        };
+        let norm = norm.max(SMALLEST_NORM);
+        row.iter_mut().for_each(|value| *value /= norm);
     }
 }
 

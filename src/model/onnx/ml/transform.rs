@@ -97,17 +97,12 @@ fn largest(values: &[f32]) -> f32 {
 
 /// The softmax of `values`, in place: `exp(v - max) / sum`, with [`exp_of_nonpositive`].
 pub fn softmax(values: &mut [f32]) {
-    let max = largest(values);
-    let mut sum = 0.0f32;
-    for value in values.iter_mut() {
-        *value = exp_of_nonpositive(*value - max);
-        sum += *value;
-    }
-    values.iter_mut().for_each(|value| *value /= sum);
+    softmax_rows(values, values.len());
 }
 
-/// [`softmax`] of each row of `row` values of `values`, computing the same values, the
-/// exponentials of all rows in one loop (which the compiler vectorizes).
+/// The softmax of each row of `row` values of `values`, in place: `exp(v - max) / sum`, with
+/// [`exp_of_nonpositive`], the exponentials of all rows in one loop (which the compiler
+/// vectorizes).
 pub fn softmax_rows(values: &mut [f32], row: usize) {
     if row == 0 {
         return;

@@ -339,16 +339,15 @@ mod tests {
                 .leaf_outputs
                 .clone()
                 .expect("a single tree's leaf outputs");
-            let (mut by_leaf, mut by_tree) = (vec![0.0; samples.len() * columns], Vec::new());
-            by_tree.resize(by_leaf.len(), 0.0);
+            let (mut by_leaf, mut by_tree) = (
+                vec![0.0; samples.len() * columns],
+                vec![0.0; samples.len() * columns],
+            );
             let leaf_classes = op.score_by_leaf(&leaf_outputs, (&features, width), &mut by_leaf);
             let tree_classes = op.score_tree_by_tree((&features, width), &mut by_tree);
             assert_eq!(leaf_classes, tree_classes, "{path}");
-            let same = by_leaf.iter().zip(&by_tree);
-            assert!(
-                same.clone().all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{path}"
-            );
+            let mut same = by_leaf.iter().zip(&by_tree);
+            assert!(same.all(|(a, b)| a.to_bits() == b.to_bits()), "{path}");
         }
     }
 }
