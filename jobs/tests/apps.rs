@@ -6,7 +6,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::Command;
 
 use modelserver::dataset;
@@ -16,11 +15,6 @@ use modelserver::model::{build_model, Model};
 use modelserver::record::WineRecord;
 
 const RECORDS: usize = 400;
-
-fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
 
 /// Runs an app binary with `args` (and `bootstrap`, else the embedded Kafka); returns its stdout.
 fn run_app(binary: &str, bootstrap: Option<&str>, args: &[&str]) -> String {
@@ -81,7 +75,7 @@ fn run_and_check(
     topics: &str,
     word: &str,
 ) -> BTreeMap<usize, (String, String)> {
-    let addr = free_addr();
+    let addr = support::free_addr();
     let records = RECORDS.to_string();
     let args = [
         "--records",

@@ -18,8 +18,8 @@ use modelserver::proto::serving_result::{Outcome, Role};
 use modelserver::proto::{Lifecycle, ModelDescriptor, ServingResult, WineRecord};
 use modelserver::record::Origin;
 use support::{
-    broker, hostfile, onnx_model, read_results_within, read_topic, wine_records, Reference, Serve,
-    Topics,
+    broker, free_ports, hostfile, onnx_model, read_results_within, read_topic, wine_records,
+    Reference, Serve, Topics,
 };
 
 /// The three models of the scenario: name, file.
@@ -98,11 +98,6 @@ impl Check {
             position(result)
         );
     }
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
 }
 
 fn position(result: &ServingResult) -> (i32, i64) {
@@ -259,12 +254,14 @@ fn lifecycle_on_kafka(pipeline: PipelineKind) {
             &onnx_model("logistic", "wine", "wine_logistic"),
         )
         .unwrap();
-    let state = free_addr();
+    let state = format!("127.0.0.1:{}", free_ports(2));
     let job = start(&kafka, &topics, pipeline, &state);
-    let (_, results) = stream(&kafka, &publisher, &topics, &mut check, 100, false);
+    let (positions, results) = stream(&kafka, &publisher, &topics, &mut check, 100, false);
+    let serving = serving_by_position(&results);
+    let by_newest = |position| serving.get(position).map(|r| r.model_name.as_str());
     assert!(
-        results.iter().all(|r| r.model_name == "logistic"),
-        "{pipeline}: the newest serves"
+        positions.iter().all(|p| by_newest(p) == Some("logistic")),
+        "{pipeline}: the newest serves every record"
     );
 
     // A rollback while records stream (4 s of them): every record once, by logistic then by tree, for good.

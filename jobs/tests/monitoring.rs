@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -19,7 +18,8 @@ use modelserver::proto::{Lifecycle, WineRecord};
 use modelserver::state::monitor::{KeyMonitor, MonitorReport};
 use modelserver::state::ProcessReport;
 use support::{
-    broker, eventually, http_get, onnx_model, read_results, wine_records, Reference, Serve, Topics,
+    broker, eventually, free_addr, http_get, onnx_model, read_results, wine_records, Reference,
+    Serve, Topics,
 };
 
 /// The window of the job under test, in seconds.
@@ -147,12 +147,7 @@ fn drift_events(log: &PathBuf) -> Vec<serde_json::Value> {
 fn a_job_monitors_its_window_and_raises_drift_when_the_inputs_shift() {
     let kafka = broker();
     let topics = Topics::create(&kafka, "monitoring", 2);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_addr();
     let log = std::env::temp_dir().join(format!("{}-events.jsonl", topics.data));
     let window = WINDOW_S.to_string();
     let job = Serve::single(

@@ -25,7 +25,9 @@ use modelserver::proto::serving_result::Outcome;
 use modelserver::proto::{ModelDescriptor, ServingResult};
 use prost::Message;
 use rdkafka::Message as _;
-use support::{broker, onnx_model, read_results_within, wine_records, Reference, Serve, Topics};
+use support::{
+    broker, free_addr, onnx_model, read_results_within, wine_records, Reference, Serve, Topics,
+};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(path)
@@ -422,11 +424,6 @@ fn a_broker_outage_of_30_seconds_loses_nothing() {
     assert!(serve.is_running());
     serve.terminate();
     assert!(serve.wait().success());
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
 }
 
 /// Ten thousand malformed records and a thousand hostile models mixed into a valid stream: the

@@ -5,7 +5,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -15,24 +14,13 @@ use modelserver::pipeline::PipelineKind;
 use modelserver::state::query::JobReport;
 use modelserver::state::{Health, KeyState, ProcessReport, StateEvent};
 use support::{
-    broker, eventually, hostfile, http_get, onnx_model, read_results, read_topic, wine_records,
-    Serve, Topics,
+    broker, eventually, free_ports, hostfile, http_get, onnx_model, read_results, read_topic,
+    wine_records, Serve, Topics,
 };
 
 const RED_BEFORE: usize = 120;
 const WHITE: usize = 80;
 const RED_AFTER: usize = 50;
-
-/// A port `p` such that `p` and `p + 1` are both free.
-fn two_free_ports() -> u16 {
-    loop {
-        let first = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = first.local_addr().unwrap().port();
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// Every process's key states, merged, by (data type, worker).
 fn merged_keys(endpoints: &[String]) -> BTreeMap<(String, usize), KeyState> {
@@ -117,7 +105,7 @@ fn two_process_state(pipeline: PipelineKind) -> BTreeMap<(String, usize), KeySta
     let kafka = broker();
     let topics = Topics::create(&kafka, &format!("state-{pipeline}"), 4);
     let hosts = hostfile(&format!("state-{pipeline}"));
-    let port = two_free_ports();
+    let port = free_ports(2);
     let endpoints: Vec<String> = (0..2).map(|p| format!("127.0.0.1:{}", port + p)).collect();
     let logs: Vec<PathBuf> = (0..2)
         .map(|p| std::env::temp_dir().join(format!("{}-state-{p}.jsonl", topics.data)))

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use modelserver::dataset;
@@ -250,25 +251,52 @@ impl Drop for Serve {
 
 /// A hostfile naming two free local ports.
 pub fn hostfile(dir: &str) -> std::path::PathBuf {
-    let ports: Vec<u16> = (0..2)
-        .map(|_| {
-            TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
+    let first = free_ports(2);
     let path = std::env::temp_dir().join(format!("{dir}-{}-hosts.txt", std::process::id()));
     std::fs::write(
         &path,
-        ports
-            .iter()
-            .map(|port| format!("127.0.0.1:{port}\n"))
-            .collect::<String>(),
+        format!("127.0.0.1:{first}\n127.0.0.1:{}\n", first + 1),
     )
     .unwrap();
     path
+}
+
+/// An address on a free local port (see [`free_ports`]).
+pub fn free_addr() -> String {
+    format!("127.0.0.1:{}", free_ports(1))
+}
+
+/// The first of `count` consecutive local ports that are free now, for processes a test is
+/// about to start (a job's process `p` answers state queries on the base port plus `p`).
+///
+/// They are taken below the system's ephemeral range: a port from that range (what `bind` to
+/// port 0 gives) is free only until some client connection draws it as its own local port,
+/// and a job's outgoing Kafka connections did exactly that, now and then, before its second
+/// process could bind the port next to the first's.
+pub fn free_ports(count: u16) -> u16 {
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
+    const LOWEST: u32 = 10_000;
+    let below = ephemeral_ports_start().max(LOWEST + 1_000);
+    let span = below - LOWEST - u32::from(count);
+    let seed = std::process::id().wrapping_mul(7_919);
+    for _ in 0..1_000 {
+        let taken = TAKEN.fetch_add(u32::from(count), Ordering::Relaxed);
+        let first = (LOWEST + seed.wrapping_add(taken) % span) as u16;
+        let free =
+            (first..first + count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if free {
+            return first;
+        }
+    }
+    panic!("no {count} consecutive free ports below {below}");
+}
+
+/// The first port of the system's ephemeral range (Linux's default where it cannot be read).
+fn ephemeral_ports_start() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// The bundled ONNX model `data/onnx/<file>.onnx` as a descriptor named `name` for `data_type`.
