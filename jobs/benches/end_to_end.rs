@@ -118,6 +118,10 @@ pub struct Options {
     levels: Vec<f64>,
     /// Seconds of paced load per latency level (`--level-seconds`, 4).
     level_seconds: f64,
+    /// The maximum records/s the latency and swap loads are taken from, for both pipelines,
+    /// instead of measuring it (`--max-rate`): to compare latencies of two builds or brokers
+    /// at the same loads.
+    max_rate: Option<f64>,
     /// Swaps of the small models (`--swaps`, 20) and of the ~50 MB ones (`--big-swaps`, 3).
     swaps: usize,
     big_swaps: usize,
@@ -167,6 +171,8 @@ impl Options {
                     .collect()
             }),
             level_seconds: option("--level-seconds").map_or(4.0, |s| s.parse().expect("secs")),
+            max_rate: option("--max-rate")
+                .map(|n| n.replace('_', "").parse().expect("--max-rate N")),
             swaps: number("--swaps", 20),
             big_swaps: number("--big-swaps", 3),
             big_mb: number("--big-mb", 50),
@@ -234,6 +240,11 @@ impl Bench {
     fn max_rate(&mut self, pipeline: PipelineKind) -> f64 {
         if let Some(rate) = self.max_rates.get(&pipeline.to_string()) {
             return *rate;
+        }
+        if let Some(rate) = self.options.max_rate {
+            println!("{pipeline}: {rate:.0} records/s (the maximum the loads are taken from: --max-rate)");
+            self.max_rates.insert(pipeline.to_string(), rate);
+            return rate;
         }
         let data = self.data();
         let model = throughput::bundled_models()
