@@ -38,9 +38,10 @@ use crate::kafka::sink::{Delivered, OutputTopics, ResultSink, SentMark, Transact
 use crate::kafka::source::{PartitionSource, SourceOptions, StartAt};
 use crate::kafka::KafkaConfig;
 use crate::model::{panics_contained, ModelSource};
+use crate::pipeline::ahead::HeldModels;
 use crate::pipeline::{
-    serving_dataflow, Loader, MonitorConfig, Monitoring, PipelineKind, Serving, ServingConfig,
-    ServingDataflow,
+    keyed, serving_dataflow, Loader, MonitorConfig, Monitoring, PipelineKind, Serving,
+    ServingConfig, ServingDataflow,
 };
 use crate::proto::ModelDescriptor;
 use crate::record::lag::BrokerStatus;
@@ -438,6 +439,8 @@ struct WorkerInputs<R: Record> {
     models: InputHandleVec<Time, Sourced<ModelDescriptor>>,
     data_source: PartitionSource,
     model_source: PartitionSource,
+    /// Models read while serving, held back until they are built.
+    held_models: HeldModels,
     /// Keeps a flood of bad inputs from flooding the log too.
     bad_input_log: LogThrottle,
 }
@@ -513,9 +516,11 @@ impl<R: Record> WorkerInputs<R> {
         if !restoring {
             self.models.advance_to(now);
         }
-        let models_read = self.read_models(config, counters, model_dead_letters);
+        let models_read = self.read_models(restoring, config, counters, model_dead_letters);
+        let models_released = self.held_models.release(|model| self.models.send(model)) > 0;
+        let models_moved = !models_read.is_empty() || models_released;
         if restoring || hold_data {
-            return (now, BTreeMap::new(), !models_read.is_empty());
+            return (now, BTreeMap::new(), models_moved);
         }
         let data = &mut self.data;
         let log = &mut self.bad_input_log;
@@ -548,19 +553,21 @@ impl<R: Record> WorkerInputs<R> {
             },
         );
         counters.records_read.add(records_read);
-        let read_any = !models_read.is_empty() || !data_read.is_empty();
+        let read_any = models_moved || !data_read.is_empty();
         (now, data_read, read_any)
     }
 
-    /// Reads a batch of model descriptors into the models input; those that do not decode go
-    /// to the dead letters.
+    /// Reads a batch of model descriptors into the models input (while `restoring`) or into
+    /// the held models, to enter the input once built; those that do not decode go to the dead
+    /// letters.
     fn read_models(
         &mut self,
+        restoring: bool,
         config: &JobConfig,
         counters: &Counters,
         dead_letters: &ResultSink,
     ) -> BTreeMap<i32, i64> {
-        let models = &mut self.models;
+        let (models, held) = (&mut self.models, &mut self.held_models);
         let log = &mut self.bad_input_log;
         let max_bytes = config.models.max_bytes;
         self.model_source
@@ -571,7 +578,16 @@ impl<R: Record> WorkerInputs<R> {
                     return;
                 };
                 match decode_model(payload, max_bytes) {
-                    Ok(record) => models.send(Sourced { origin, record }),
+                    Ok(record) => {
+                        let model = Sourced { origin, record };
+                        match restoring {
+                            true => models.send(model),
+                            false => held
+                                .hold(model)
+                                .into_iter()
+                                .for_each(|model| models.send(model)),
+                        }
+                    }
                     Err(reason) => {
                         counters.malformed_models.inc();
                         log.warn(|| {
@@ -587,6 +603,22 @@ impl<R: Record> WorkerInputs<R> {
                     }
                 }
             })
+    }
+}
+
+/// Whether a key's models are served in this process: every key's in the flat pipeline, in the
+/// keyed one those of the keys routed to a worker of this process.
+fn served_here(
+    pipeline: PipelineKind,
+    process: Arc<ProcessState>,
+    peers: usize,
+) -> Box<dyn Fn(&str) -> bool> {
+    match pipeline {
+        PipelineKind::Flat => Box::new(|_| true),
+        PipelineKind::Keyed => Box::new(move |key| {
+            let owner = keyed::key_route(key) % peers as u64;
+            process.runs_worker(owner as usize)
+        }),
     }
 }
 
@@ -710,6 +742,12 @@ fn run_worker<R: Record>(
         models,
         data_source,
         model_source,
+        held_models: HeldModels::new(
+            job.loader.clone(),
+            R::FEATURES,
+            config.serving.build_timeout,
+            served_here(config.pipeline, process.clone(), peers),
+        ),
         bad_input_log: LogThrottle::new(Instant::now()),
     };
     process.worker_started();

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use modelserver::job::{Job, JobConfig};
-use modelserver::kafka::publish::{model_with_bytes, Publisher};
+use modelserver::kafka::publish::{model_at_location, model_with_bytes, Publisher};
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
@@ -370,4 +370,102 @@ fn a_pmml_model_published_with_the_client_serves_in_both_pipelines() {
             assert_eq!(result.label, classes[row], "{pipeline}: row {row}");
         }
     }
+}
+
+/// The bundled 5-tree forest with its trees repeated `times` over: it predicts the same (the
+/// forest averages), and builds `times` times as slowly.
+fn repeated_forest(times: usize) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/pmml/random_forest_classifier.pmml"
+    );
+    let forest = std::fs::read_to_string(path).expect("the bundled forest");
+    let first = forest.find("<Segment ").expect("a segment");
+    let end = forest.rfind("</Segmentation>").expect("a segmentation");
+    let segments = &forest[first..end];
+    [&forest[..first], &segments.repeat(times), &forest[end..]].concat()
+}
+
+/// A model that takes a while to build (a ~45 MB forest, read from a file) replaces a quick one
+/// while records stream: the quick one serves on during the build, then the slow one from one
+/// record on, for good; no record waits for the build, none is lost.
+#[test]
+fn a_model_that_builds_slowly_takes_over_without_holding_records_back() {
+    const RATE: f64 = 2_000.0;
+    let kafka = broker();
+    let topics = Topics::create(&kafka, "build-ahead", 1);
+    let root = std::env::temp_dir().join(format!("{}-models", topics.data));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("slow.pmml"), repeated_forest(600)).unwrap();
+    let publisher = Publisher::new(&kafka).expect("a publisher");
+    let forest = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/pmml/random_forest_classifier.pmml"
+    ))
+    .unwrap();
+    let quick = model_with_bytes("quick", "wine", ModelKind::Pmml, forest);
+    publisher.publish_model(&topics.models, &quick).unwrap();
+    let root_arg = root.to_str().unwrap();
+    let mut serve = Serve::single(
+        &kafka,
+        &topics,
+        PipelineKind::Keyed,
+        &["--model-root", root_arg],
+    );
+    let records = || wine_records(0..1_000, "wine").into_iter();
+    publisher
+        .publish_records(&topics.data, records(), None, |_| {})
+        .unwrap();
+    read_results(&kafka, &topics.results, 1_000);
+    // Offsets 1,000 to 5,999 stream at RATE; the slow model is published just before 2,000.
+    publisher
+        .publish_records(&topics.data, records(), Some(RATE), |_| {})
+        .unwrap();
+    let slow = model_at_location("slow", "wine", ModelKind::Pmml, "slow.pmml");
+    publisher.publish_model(&topics.models, &slow).unwrap();
+    let after = records().cycle().take(4_000);
+    publisher
+        .publish_records(&topics.data, after, Some(RATE), |_| {})
+        .unwrap();
+    let results = read_results(&kafka, &topics.results, 6_000);
+    assert!(serve.is_running());
+    let mut by_offset: BTreeMap<i64, &str> = BTreeMap::new();
+    for result in &results {
+        let first = by_offset.insert(result.source_offset, &result.model_name);
+        assert!(
+            first.is_none(),
+            "one result for offset {}",
+            result.source_offset
+        );
+    }
+    assert_eq!(by_offset.len(), 6_000, "every record has a result");
+    let takeover = by_offset
+        .iter()
+        .find(|(_, model)| **model == "slow")
+        .map(|(offset, _)| *offset)
+        .expect("the slow model serves");
+    assert!(
+        by_offset
+            .range(takeover..)
+            .all(|(_, model)| *model == "slow"),
+        "the slow model serves every record from offset {takeover} on"
+    );
+    assert!(
+        by_offset
+            .range(..takeover)
+            .all(|(_, model)| *model == "quick"),
+        "the quick one every record before"
+    );
+    // Records published during the build were scored by the quick model, not held for the
+    // slow one: 0.05 s of them at least (the build takes longer; the job reads within a few
+    // milliseconds).
+    let served_meanwhile = takeover - 2_000;
+    eprintln!("build ahead: the quick model scored {served_meanwhile} records published during the slow model's build");
+    assert!(
+        served_meanwhile >= (0.05 * RATE) as i64,
+        "{served_meanwhile} records"
+    );
+    serve.terminate();
+    assert!(serve.wait().success());
+    std::fs::remove_dir_all(root).unwrap();
 }

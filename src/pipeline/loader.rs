@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -121,7 +121,66 @@ impl Loader {
     }
 }
 
+#[cfg(test)]
 impl Loader {
+    /// How many models it built (the other requests were given forks).
+    pub(crate) fn builds_run(&self) -> usize {
+        self.shared.runs.load(Ordering::Relaxed)
+    }
+
+    /// Builds `request` on the caller's thread.
+    pub(crate) fn build_now(&self, request: BuildRequest) -> BuildOutcome {
+        build(&request, &self.source, &self.shared)
+    }
+}
+
+/// A model being built ahead of the request for it ([`Loader::prebuild`]).
+pub struct Prebuild {
+    done: Arc<AtomicBool>,
+    started: Instant,
+}
+
+impl Prebuild {
+    /// Whether the build is over (the model built or failed, or not built ahead at all).
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// How long the build has been running.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Loader {
+    /// Starts building `descriptor`'s model ahead of the request for it: a request made within
+    /// [`KEEP_BUILT`] of the build's end gets a fork of it (or its error) at once. A model that
+    /// shares nothing (a SavedModel directory) is not built ahead. `wake` is unparked once the
+    /// build is over.
+    pub fn prebuild(
+        &self,
+        descriptor: Arc<ModelDescriptor>,
+        schema: Option<FeatureSchema>,
+        wake: std::thread::Thread,
+    ) -> Prebuild {
+        let done = Arc::new(AtomicBool::new(false));
+        let prebuild = Prebuild {
+            done: done.clone(),
+            started: Instant::now(),
+        };
+        let (source, shared) = (self.source.clone(), self.shared.clone());
+        let started = self.threads.run(Box::new(move || {
+            shared.build_ahead(&descriptor, schema, &source);
+            drop(descriptor);
+            done.store(true, Ordering::Release);
+            wake.unpark();
+        }));
+        if started.is_err() {
+            prebuild.done.store(true, Ordering::Release);
+        }
+        prebuild
+    }
+
     /// Lets the builds that wait behind slow ones start beside them (called while builds are
     /// under way: a build is slow once it has run for [`SLOW_BUILD`]).
     pub fn nudge(&self) {
@@ -347,6 +406,23 @@ impl SharedBuilds {
                 outcome
             }
             None => self.run(descriptor, content, schema, source),
+        }
+    }
+
+    /// Builds `descriptor`'s model to be kept for the request that follows, if its build can
+    /// be shared; what it gives (or why it fails) is that request's.
+    fn build_ahead(
+        &self,
+        descriptor: &ModelDescriptor,
+        schema: Option<FeatureSchema>,
+        source: &ModelSource,
+    ) {
+        let Ok(content) = source.content(descriptor) else {
+            return;
+        };
+        if self.id(descriptor, &content, schema).is_some() {
+            drop(content);
+            let _ = self.build(descriptor, schema, source);
         }
     }
 

@@ -6,6 +6,7 @@
 //! - [`flat`]: models are broadcast to every worker, data is spread over all workers;
 //! - [`monitor`]: beside them, the monitoring dataflow over the records read and the results.
 
+pub mod ahead;
 pub mod ensemble;
 pub mod flat;
 pub mod keyed;

@@ -112,6 +112,11 @@ impl ProcessState {
         }
     }
 
+    /// Whether worker `worker` (a global index) runs in this process.
+    pub fn runs_worker(&self, worker: usize) -> bool {
+        self.workers.contains(&worker)
+    }
+
     /// Takes in a state event from one of the process's workers.
     pub fn apply(&self, event: &StateEvent) {
         let Some(state) = event.state() else {
