@@ -410,7 +410,9 @@ impl SharedBuilds {
     }
 
     /// Builds `descriptor`'s model to be kept for the request that follows, if its build can
-    /// be shared; what it gives (or why it fails) is that request's.
+    /// be shared (or waits for the same build under way); what it gives (or why it fails) is
+    /// that request's. It keeps the model built and forks none itself: the request's fork is
+    /// the only copy made.
     fn build_ahead(
         &self,
         descriptor: &ModelDescriptor,
@@ -420,10 +422,20 @@ impl SharedBuilds {
         let Ok(content) = source.content(descriptor) else {
             return;
         };
-        if self.id(descriptor, &content, schema).is_some() {
-            drop(content);
-            let _ = self.build(descriptor, schema, source);
+        let Some(id) = self.id(descriptor, &content, schema) else {
+            return;
+        };
+        let (build, builder) = self.join(id);
+        if !builder {
+            return build.wait();
         }
+        let built = self.run(descriptor, content, schema, source);
+        let now = Instant::now();
+        let outcome = match built {
+            Ok(model) => Shared::Built(model, now),
+            Err(error) => Shared::Failed(error, now),
+        };
+        self.settle(id, &build, Some(outcome));
     }
 
     /// Builds the model (counted).
@@ -500,20 +512,25 @@ impl SharedBuilds {
             },
             Err(error) => (Some(Shared::Failed(error.clone(), now)), Err(error)),
         };
+        self.settle(id, build, outcome);
+        built
+    }
+
+    /// Keeps the outcome of the build of `id` for other requesters (`None`: its model shares
+    /// nothing, each builds its own) and wakes those waiting for it.
+    fn settle(&self, id: BuildId, build: &SharedBuild, outcome: Option<Shared>) {
         let shared = outcome.is_some();
         *lock(&build.state) = outcome.unwrap_or(Shared::Own);
         build.done.notify_all();
         if !shared {
             lock(&self.builds).remove(&id);
         }
-        built
     }
 }
 
 impl SharedBuild {
-    /// Once the build is done, a fork of its model or its error; `None` if the requester must
-    /// build its own.
-    fn outcome(&self) -> Option<Result<Box<dyn Model>, ModelError>> {
+    /// Its state, once the build is done.
+    fn settled(&self) -> MutexGuard<'_, Shared> {
         let mut state = lock(&self.state);
         while matches!(*state, Shared::Building) {
             state = self
@@ -521,6 +538,18 @@ impl SharedBuild {
                 .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        state
+    }
+
+    /// Returns once the build is done.
+    fn wait(&self) {
+        drop(self.settled());
+    }
+
+    /// Once the build is done, a fork of its model or its error; `None` if the requester must
+    /// build its own.
+    fn outcome(&self) -> Option<Result<Box<dyn Model>, ModelError>> {
+        let state = self.settled();
         match &*state {
             Shared::Built(model, _) => model.fork().map(Ok),
             Shared::Failed(error, _) => Some(Err(error.clone())),
