@@ -615,10 +615,9 @@ fn served_here(
 ) -> Box<dyn Fn(&str) -> bool> {
     match pipeline {
         PipelineKind::Flat => Box::new(|_| true),
-        PipelineKind::Keyed => Box::new(move |key| {
-            let owner = keyed::key_route(key) % peers as u64;
-            process.runs_worker(owner as usize)
-        }),
+        PipelineKind::Keyed => {
+            Box::new(move |key| process.runs_worker(keyed::worker_of(key, peers)))
+        }
     }
 }
 

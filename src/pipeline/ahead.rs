@@ -164,24 +164,40 @@ mod tests {
         std::fs::read(path).expect("the bundled forest")
     }
 
-    /// Releases what is due until `wanted` offsets came out (at most 10 s); returns them.
-    fn released_offsets(held: &mut HeldModels, wanted: usize) -> Vec<i64> {
-        let mut offsets = Vec::new();
+    /// Holds for a worker of a process that serves every key.
+    fn held(loader: &Arc<Loader>, patience: Duration) -> HeldModels {
+        HeldModels::new(
+            loader.clone(),
+            WineRecord::FEATURES,
+            patience,
+            Box::new(|_| true),
+        )
+    }
+
+    /// Releases what is due until `wanted` descriptors came out (at most 10 s); returns them.
+    fn released(held: &mut HeldModels, wanted: usize) -> Vec<Sourced<ModelDescriptor>> {
+        let mut models = Vec::new();
         for _ in 0..1_000 {
-            held.release(|model| offsets.push(model.origin.offset));
-            if offsets.len() >= wanted {
+            held.release(|model| models.push(model));
+            if models.len() >= wanted {
                 break;
             }
             std::thread::park_timeout(Duration::from_millis(10));
         }
-        offsets
+        models
+    }
+
+    /// The offsets of [`released`].
+    fn released_offsets(held: &mut HeldModels, wanted: usize) -> Vec<i64> {
+        let models = released(held, wanted);
+        models.iter().map(|model| model.origin.offset).collect()
     }
 
     #[test]
     fn a_model_enters_once_built_and_its_keys_operations_wait_behind_it() {
         let loader = Arc::new(Loader::default());
         let patience = Duration::from_secs(30);
-        let mut held = HeldModels::new(loader, WineRecord::FEATURES, patience, Box::new(|_| true));
+        let mut held = held(&loader, patience);
         assert!(
             held.hold(sourced(0, model("red", forest()))).is_none(),
             "a model is held"
@@ -208,21 +224,9 @@ mod tests {
     fn the_operator_then_gets_the_model_built_ahead_without_building_it_again() {
         let loader = Arc::new(Loader::default());
         let patience = Duration::from_secs(30);
-        let mut held = HeldModels::new(
-            loader.clone(),
-            WineRecord::FEATURES,
-            patience,
-            Box::new(|_| true),
-        );
+        let mut held = held(&loader, patience);
         held.hold(sourced(0, model("red", forest())));
-        let mut entered = Vec::new();
-        for _ in 0..1_000 {
-            held.release(|model| entered.push(model));
-            if !entered.is_empty() {
-                break;
-            }
-            std::thread::park_timeout(Duration::from_millis(10));
-        }
+        let entered = released(&mut held, 1);
         assert_eq!(loader.builds_run(), 1);
         let request = crate::pipeline::loader::BuildRequest {
             candidates: entered,
@@ -250,7 +254,7 @@ mod tests {
     fn a_model_that_fails_to_build_is_released_for_the_operator_to_report() {
         let loader = Arc::new(Loader::default());
         let patience = Duration::from_secs(30);
-        let mut held = HeldModels::new(loader, WineRecord::FEATURES, patience, Box::new(|_| true));
+        let mut held = held(&loader, patience);
         held.hold(sourced(0, model("red", b"<PMML".to_vec())));
         held.hold(sourced(1, model("red", forest())));
         assert_eq!(released_offsets(&mut held, 2), [0, 1]);
@@ -259,12 +263,7 @@ mod tests {
     #[test]
     fn a_build_out_of_patience_releases_its_model_anyway() {
         let loader = Arc::new(Loader::default());
-        let mut held = HeldModels::new(
-            loader,
-            WineRecord::FEATURES,
-            Duration::ZERO,
-            Box::new(|_| true),
-        );
+        let mut held = held(&loader, Duration::ZERO);
         held.hold(sourced(0, model("red", forest())));
         let mut offsets = Vec::new();
         held.release(|model| offsets.push(model.origin.offset));

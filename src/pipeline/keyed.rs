@@ -39,3 +39,9 @@ pub fn keyed<'scope, R: Record>(
 pub fn key_route(data_type: &str) -> u64 {
     stable_hash(data_type.as_bytes())
 }
+
+/// The worker, among `peers`, that a key's records and models meet on (as timely's exchange
+/// maps [`key_route`] onto its workers).
+pub fn worker_of(data_type: &str, peers: usize) -> usize {
+    (key_route(data_type) % peers as u64) as usize
+}
