@@ -18,8 +18,8 @@
 //!   keyed and flat (1 process × 2 workers, 5-tree forest), median of a few runs;
 //! - **idle**: the CPU a job with its model loaded and nothing to read spends over 10 s, keyed
 //!   and flat (1 process × 2 workers);
-//! - **scaling**: throughput vs forest size (synthetic forests of 10, 100, 500 trees), keyed and
-//!   flat, 1 process × 2 workers;
+//! - **scaling**: throughput vs forest size (synthetic forests of 10, 100, 500 trees), keyed
+//!   (1 process × 2 workers) and flat (1 × 1 and 1 × 2, and what the second worker gives);
 //! - **latency**: a paced producer at 25 %, 50 % and 90 % of the throughput this run measured
 //!   for the 5-tree forest (1 process × 2 workers), through the passthrough first (a result
 //!   naming each record: the floor) and then each pipeline; each record's send time (µs) → its result

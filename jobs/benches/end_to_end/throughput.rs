@@ -280,13 +280,24 @@ pub fn startup(bench: &mut Bench) {
 }
 
 /// The scaling section: throughput of synthetic forests of 10, 100 and 500 trees (depth 5),
-/// keyed and flat, 1 process × 2 workers, on a backlog of their own.
+/// keyed (1 process × 2 workers) and flat (1 × 1 and 1 × 2: what a second worker gives when the
+/// model dominates), on a backlog of their own.
 pub fn scaling(bench: &mut Bench) {
     let passthrough = bench.passthrough();
     let records = bench.options.scaling_records;
     println!("{records} records per run; trees of depth {SCALING_DEPTH}");
     print_header();
+    let one_by_one = Layout {
+        processes: 1,
+        workers: 1,
+    };
+    let jobs = [
+        (PipelineKind::Keyed, Layout::ONE_BY_TWO),
+        (PipelineKind::Flat, one_by_one),
+        (PipelineKind::Flat, Layout::ONE_BY_TWO),
+    ];
     let mut rows = Vec::new();
+    let mut gains = Vec::new();
     for trees in [10, 100, 500] {
         let bytes = bench.forests.forest(trees, SCALING_DEPTH, trees as u64);
         let model = BenchModel {
@@ -295,17 +306,18 @@ pub fn scaling(bench: &mut Bench) {
             bytes,
         };
         let descriptor = model.descriptor();
-        for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
-            let measured = loaded_run(&bench.kafka, &descriptor, pipeline, records);
-            rows.push(Row::new(
-                &model.label,
-                pipeline,
-                Layout::ONE_BY_TWO,
-                &measured,
-                passthrough,
-            ));
+        for job in jobs {
+            let measured = loaded_run(&bench.kafka, &descriptor, job, records);
+            rows.push(Row::new(&model.label, job.0, job.1, &measured, passthrough));
             print_row(rows.last().unwrap());
         }
+        let [.., one_worker, two_workers] = &rows[..] else {
+            unreachable!("two flat rows per forest")
+        };
+        gains.push((trees, two_workers.throughput / one_worker.throughput));
+    }
+    for (trees, gain) in &gains {
+        println!("flat, {trees} trees: 2 workers move {gain:.2} × the records of 1");
     }
     write_json(
         "scaling",
@@ -314,6 +326,10 @@ pub fn scaling(bench: &mut Bench) {
             "tree_depth": SCALING_DEPTH,
             "passthrough_records_per_second": passthrough.round(),
             "runs": rows_json(&rows),
+            "flat_two_workers_over_one": gains
+                .iter()
+                .map(|(trees, gain)| serde_json::json!({"trees": trees, "ratio": round(*gain, 2)}))
+                .collect::<Vec<_>>(),
         }),
     );
 }
@@ -423,11 +439,11 @@ fn serve_run_with(
 }
 
 /// Serves `records` records sent once the job has scored a first one with `descriptor` (see
-/// [`scaling`]), 1 process × 2 workers.
+/// [`scaling`]), in a job of `pipeline` and `layout`.
 fn loaded_run(
     kafka: &KafkaConfig,
     descriptor: &ModelDescriptor,
-    pipeline: PipelineKind,
+    (pipeline, layout): (PipelineKind, Layout),
     records: usize,
 ) -> Measured {
     let topics = common::Topics::create(kafka, "scaling");
@@ -437,7 +453,7 @@ fn loaded_run(
     let serve = Serve::start(
         kafka,
         pipeline,
-        Layout::ONE_BY_TWO,
+        layout,
         (&topics.data, &topics.models, &topics.results),
         &WAIT_FOR_MODEL,
     );

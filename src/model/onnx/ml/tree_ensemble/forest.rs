@@ -1,6 +1,7 @@
 //! The trees of an ensemble in flat arrays: one table of nodes whose children are indices into
-//! it, and one table of leaf weights that every leaf addresses as a contiguous range. Walking a
-//! tree reads nothing else and allocates nothing.
+//! it, the same nodes as steps that pick a child without a branch (walked eight rows side by
+//! side), and one table of leaf weights that every leaf addresses as a contiguous range. Walking
+//! a tree reads nothing else and allocates nothing.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -94,6 +95,81 @@ enum Node {
     },
 }
 
+/// A node as the walks read it (16 bytes): the child a row goes to is picked by arithmetic, not
+/// by a branch, so that the walks of [`LANES`] rows overlap instead of each waiting on a
+/// mispredicted jump. A leaf's children are itself, so that a walk that reached it stays.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    /// The feature compared (the low [`FEATURE_BITS`] bits); above them one bit per outcome of
+    /// the comparison, set when that outcome takes the true child (the feature below the
+    /// threshold, equal to it, above it, NaN); and the top bit, [`LEAF`], set on a leaf.
+    feature_and_outcomes: u32,
+    threshold: f32,
+    /// The false child, then the true child.
+    children: [u32; 2],
+}
+
+/// The bits of [`Step::feature_and_outcomes`] that hold the feature.
+const FEATURE_BITS: u32 = 27;
+
+/// The bit of [`Step::feature_and_outcomes`] set on a leaf.
+const LEAF: u32 = 1 << 31;
+
+/// The rows walked side by side through a tree.
+const LANES: usize = 8;
+
+/// The deepest tree walked a fixed number of steps, with no check for the end.
+const MOST_BLIND_STEPS: u32 = 8;
+
+impl Step {
+    /// The walk step of `node`, at `index` of the node table.
+    fn of(node: &Node, index: u32) -> Step {
+        match *node {
+            Node::Leaf { .. } => Step {
+                feature_and_outcomes: LEAF,
+                threshold: 0.0,
+                children: [index; 2],
+            },
+            Node::Branch {
+                feature,
+                threshold,
+                comparison,
+                missing_goes_true,
+                if_true,
+                if_false,
+            } => {
+                let outcomes = [
+                    comparison.holds(0.0, 1.0),
+                    comparison.holds(1.0, 1.0),
+                    comparison.holds(1.0, 0.0),
+                    comparison.holds(f32::NAN, 0.0) || missing_goes_true,
+                ];
+                let taken = (0..4).filter(|&bit| outcomes[bit]).map(|bit| 1 << bit);
+                Step {
+                    feature_and_outcomes: feature | taken.sum::<u32>() << FEATURE_BITS,
+                    threshold,
+                    children: [if_false, if_true],
+                }
+            }
+        }
+    }
+
+    /// The node `row` goes to from this one.
+    #[inline(always)]
+    fn next(&self, row: &[f32]) -> u32 {
+        let value = row[(self.feature_and_outcomes & ((1 << FEATURE_BITS) - 1)) as usize];
+        let outcome = u32::from(value == self.threshold)
+            + 2 * u32::from(value > self.threshold)
+            + 3 * u32::from(value.is_nan());
+        let goes_true = (self.feature_and_outcomes >> (FEATURE_BITS + outcome)) & 1 == 1;
+        self.children[usize::from(goes_true)]
+    }
+
+    fn is_leaf(&self) -> bool {
+        self.feature_and_outcomes & LEAF != 0
+    }
+}
+
 /// The leaf a tree reaches: its range of the weight table.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Leaf {
@@ -114,7 +190,11 @@ pub struct Weight {
 #[derive(Clone, Debug)]
 pub struct Forest {
     nodes: Vec<Node>,
+    /// The nodes as the walks read them, one per node.
+    steps: Vec<Step>,
     roots: Vec<u32>,
+    /// The depth of each tree: the most steps from its root to a leaf.
+    depths: Vec<u32>,
     weights: Vec<Weight>,
     features_needed: usize,
 }
@@ -137,13 +217,17 @@ impl Forest {
             .map(|(index, mode)| branch_node(tables, &positions, index, *mode))
             .collect::<Result<Vec<_>>>()?;
         let weights = attach_weights(tables, &positions, &mut nodes, columns)?;
+        let steps = (0..).zip(&nodes).map(|(index, node)| Step::of(node, index));
         let forest = Forest {
             features_needed: features_needed(&nodes),
+            steps: steps.collect(),
+            depths: Vec::new(),
             nodes,
             roots,
             weights,
         };
-        forest.check_shape(tables)?;
+        let mut forest = forest;
+        forest.depths = forest.tree_depths(tables)?;
         Ok(forest)
     }
 
@@ -170,32 +254,16 @@ impl Forest {
         let trees = self.roots.len();
         leaves.clear();
         leaves.resize(block.len() / width * trees, Leaf::default());
-        for (tree, &root) in self.roots.iter().enumerate() {
-            for (row, features) in block.chunks_exact(width).enumerate() {
-                leaves[row * trees + tree] = self.leaf(root, features);
-            }
+        for tree in 0..trees {
+            self.reach(tree, (block, width), |row, node| {
+                leaves[row * trees + tree] = self.leaf_at(node);
+            });
         }
     }
 
     /// The weights of `leaf`, one that [`Self::block_leaves`] gave.
     pub fn weights(&self, leaf: Leaf) -> &[Weight] {
         &self.weights[leaf.first_weight as usize..leaf.end_weight as usize]
-    }
-
-    /// The leaf that the tree rooted at `root` reaches for `row`.
-    fn leaf(&self, root: u32, row: &[f32]) -> Leaf {
-        self.walk(root, row).1
-    }
-
-    /// The node (an index into the node table) of the leaf that the tree rooted at `root`
-    /// reaches for `row`: one of [`Self::leaf_nodes`].
-    pub fn leaf_node(&self, root: u32, row: &[f32]) -> usize {
-        self.walk(root, row).0
-    }
-
-    /// The roots of the trees, one per tree.
-    pub fn roots(&self) -> &[u32] {
-        &self.roots
     }
 
     /// Every leaf of the node table, with its node's index.
@@ -218,43 +286,67 @@ impl Forest {
             })
     }
 
-    /// The node of the leaf that the tree rooted at `root` reaches for `row`, and that leaf.
-    fn walk(&self, root: u32, row: &[f32]) -> (usize, Leaf) {
-        let mut index = root as usize;
-        loop {
-            match self.nodes[index] {
-                Node::Branch {
-                    feature,
-                    threshold,
-                    comparison,
-                    missing_goes_true,
-                    if_true,
-                    if_false,
-                } => {
-                    let value = row[feature as usize];
-                    let goes_true =
-                        comparison.holds(value, threshold) || (missing_goes_true && value.is_nan());
-                    index = if goes_true { if_true } else { if_false } as usize;
+    /// Walks tree `tree` for each of `rows` (of `width` features, one after another) and gives
+    /// `reached` each row's number and the node (an index into the node table, one of
+    /// [`Self::leaf_nodes`]) of the leaf it reaches, in row order. [`LANES`] rows walk side by
+    /// side, one step each in turn: as many steps as the tree is deep when it is shallow (a row
+    /// on a leaf stays there), else until all of them are on leaves.
+    pub fn reach(
+        &self,
+        tree: usize,
+        (rows, width): (&[f32], usize),
+        mut reached: impl FnMut(usize, usize),
+    ) {
+        let (root, depth) = (self.roots[tree], self.depths[tree]);
+        for (group, block) in rows.chunks(LANES * width).enumerate() {
+            let lanes = block.len() / width;
+            let mut at = [root; LANES];
+            let step = |at: &mut u32, lane: usize| {
+                *at = self.steps[*at as usize].next(&block[lane * width..][..width]);
+                !self.steps[*at as usize].is_leaf()
+            };
+            if depth <= MOST_BLIND_STEPS {
+                for _ in 0..depth {
+                    for (lane, at) in at.iter_mut().enumerate().take(lanes) {
+                        step(at, lane);
+                    }
                 }
-                Node::Leaf {
-                    first_weight,
-                    end_weight,
-                } => {
-                    let leaf = Leaf {
-                        first_weight,
-                        end_weight,
-                    };
-                    return (index, leaf);
+            } else {
+                let mut walking = true;
+                while walking {
+                    walking = false;
+                    for (lane, at) in at.iter_mut().enumerate().take(lanes) {
+                        walking |= step(at, lane);
+                    }
                 }
+            }
+            for (lane, &node) in at.iter().take(lanes).enumerate() {
+                reached(group * LANES + lane, node as usize);
             }
         }
     }
 
-    /// Fails unless every node is reachable from its tree's root along paths that do not loop.
-    fn check_shape(&self, tables: &Tables) -> Result<()> {
+    /// The leaf at `node`, which a walk reached.
+    fn leaf_at(&self, node: usize) -> Leaf {
+        match self.nodes[node] {
+            Node::Leaf {
+                first_weight,
+                end_weight,
+            } => Leaf {
+                first_weight,
+                end_weight,
+            },
+            Node::Branch { .. } => unreachable!("a walk ends on a leaf"),
+        }
+    }
+
+    /// Fails unless every node is reachable from its tree's root along paths that do not loop;
+    /// otherwise gives the depth of each tree.
+    fn tree_depths(&self, tables: &Tables) -> Result<Vec<u32>> {
         let mut state = vec![Visit::Unseen; self.nodes.len()];
+        let mut heights = vec![0; self.nodes.len()];
         for &root in &self.roots {
-            self.visit_tree(root, &mut state, tables)?;
+            self.visit_tree(root, (&mut state, &mut heights), tables)?;
         }
         if let Some(unreached) = state.iter().position(|visit| *visit == Visit::Unseen) {
             bail!(
@@ -263,16 +355,32 @@ impl Forest {
                 tables.tree_ids[unreached]
             );
         }
-        Ok(())
+        Ok(self
+            .roots
+            .iter()
+            .map(|&root| heights[root as usize])
+            .collect())
     }
 
-    /// Depth-first walk of one tree that fails on a path that comes back to one of its nodes.
-    fn visit_tree(&self, root: u32, state: &mut [Visit], tables: &Tables) -> Result<()> {
+    /// Depth-first walk of one tree that fails on a path that comes back to one of its nodes,
+    /// and sets the height of each node it visits (the most steps from it to a leaf).
+    fn visit_tree(
+        &self,
+        root: u32,
+        (state, heights): (&mut [Visit], &mut [u32]),
+        tables: &Tables,
+    ) -> Result<()> {
         let mut stack = vec![(root, false)];
         while let Some((index, children_done)) = stack.pop() {
             let node = index as usize;
             if children_done {
                 state[node] = Visit::Done;
+                if let Node::Branch {
+                    if_true, if_false, ..
+                } = self.nodes[node]
+                {
+                    heights[node] = 1 + heights[if_true as usize].max(heights[if_false as usize]);
+                }
                 continue;
             }
             match state[node] {
@@ -370,9 +478,12 @@ fn branch_node(
         })
     };
     let feature = tables.features[index];
-    let feature = u32::try_from(feature).ok().with_context(|| {
-        format!("node {node} of tree {tree}: feature {feature} is not an index")
-    })?;
+    let feature = u32::try_from(feature)
+        .ok()
+        .filter(|feature| *feature < 1 << FEATURE_BITS)
+        .with_context(|| {
+            format!("node {node} of tree {tree}: feature {feature} is not an index")
+        })?;
     Ok(Node::Branch {
         feature,
         threshold: tables.values[index],
@@ -561,6 +672,115 @@ mod tests {
             error(|t| t.tree_ids = vec![0, 0, 1, 1, 0]),
             "the nodes of tree 0 are not listed together"
         );
+    }
+
+    /// The leaf node `row` reaches in tree `tree`, one branch at a time by the ONNX rules.
+    fn leaf_by_the_rules(forest: &Forest, tree: usize, row: &[f32]) -> usize {
+        let mut index = forest.roots[tree] as usize;
+        while let Node::Branch {
+            feature,
+            threshold,
+            comparison,
+            missing_goes_true,
+            if_true,
+            if_false,
+        } = forest.nodes[index]
+        {
+            let value = row[feature as usize];
+            let goes_true =
+                comparison.holds(value, threshold) || missing_goes_true && value.is_nan();
+            index = if goes_true { if_true } else { if_false } as usize;
+        }
+        index
+    }
+
+    /// A tree whose node `i` sends a row to leaf `i` or on to node `i + 1`, by comparing feature
+    /// `i % 3` with `i % 4` in mode `i % 6`, NaN going the true way at odd nodes: `depth` deep.
+    fn chain_tree(depth: usize) -> Tables {
+        let modes = [
+            Comparison::LessOrEqual,
+            Comparison::Less,
+            Comparison::GreaterOrEqual,
+            Comparison::Greater,
+            Comparison::Equal,
+            Comparison::NotEqual,
+        ];
+        let branches = 0..depth as i64;
+        let leaves = depth as i64..2 * depth as i64 + 1;
+        Tables {
+            tree_ids: vec![0; 2 * depth + 1],
+            node_ids: (0..2 * depth as i64 + 1).collect(),
+            modes: branches
+                .clone()
+                .map(|i| NodeMode::Branch(modes[i as usize % 6]))
+                .chain(leaves.clone().map(|_| NodeMode::Leaf))
+                .collect(),
+            features: branches
+                .clone()
+                .map(|i| i % 3)
+                .chain(leaves.clone().map(|_| 0))
+                .collect(),
+            values: branches
+                .clone()
+                .map(|i| (i % 4) as f32)
+                .chain(leaves.clone().map(|_| 0.0))
+                .collect(),
+            true_ids: branches
+                .clone()
+                .map(|i| depth as i64 + i)
+                .chain(leaves.clone().map(|_| 0))
+                .collect(),
+            false_ids: branches
+                .clone()
+                .map(|i| {
+                    if i + 1 == depth as i64 {
+                        2 * depth as i64
+                    } else {
+                        i + 1
+                    }
+                })
+                .chain(leaves.clone().map(|_| 0))
+                .collect(),
+            missing_true: branches
+                .map(|i| i % 2 == 1)
+                .chain(leaves.map(|_| false))
+                .collect(),
+            ..Tables::default()
+        }
+    }
+
+    #[test]
+    fn rows_walked_side_by_side_reach_the_leaves_they_reach_alone_by_the_rules() {
+        let values = [f32::NAN, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0];
+        let rows: Vec<f32> = (0..values.len().pow(3))
+            .flat_map(|n| [n % 7, n / 7 % 7, n / 49].map(|digit| values[digit]))
+            .collect();
+        // Shallow trees are walked a fixed number of steps, deep ones until every row is on a
+        // leaf; 343 rows are 42 groups of lanes and 7 rows over.
+        for depth in [
+            1,
+            3,
+            MOST_BLIND_STEPS as usize,
+            MOST_BLIND_STEPS as usize + 5,
+        ] {
+            let forest = Forest::build(&chain_tree(depth), 1).unwrap();
+            assert_eq!(forest.depths, [depth as u32]);
+            let mut reached = Vec::new();
+            forest.reach(0, (&rows, 3), |row, node| reached.push((row, node)));
+            let expected: Vec<(usize, usize)> = rows
+                .chunks_exact(3)
+                .map(|row| leaf_by_the_rules(&forest, 0, row))
+                .enumerate()
+                .collect();
+            assert_eq!(reached, expected, "depth {depth}");
+            let leaves: std::collections::HashSet<_> =
+                expected.iter().map(|(_, leaf)| leaf).collect();
+            assert!(
+                leaves.len() > depth / 2,
+                "depth {depth}: rows reach {} leaves",
+                leaves.len()
+            );
+        }
     }
 
     #[test]

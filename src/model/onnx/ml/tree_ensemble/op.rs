@@ -11,6 +11,9 @@ use super::Ensemble;
 /// The rows whose leaves are found tree by tree before they are scored.
 const BLOCK: usize = 64;
 
+/// The tree of an ensemble of one tree.
+const SINGLE_TREE: usize = 0;
+
 /// The most output values a single tree's [`LeafOutputs`] may hold (4 MiB).
 const MOST_LEAF_OUTPUTS: usize = 1 << 20;
 
@@ -27,8 +30,6 @@ pub struct TreeEnsembleOp {
 /// tree to its leaf and copying them.
 #[derive(Debug)]
 struct LeafOutputs {
-    /// The tree's root.
-    root: u32,
     /// For each node of the node table, its row of output columns (zeros for a branch).
     rows: Vec<f32>,
     /// For each node of the node table, the predicted class when it is the leaf reached.
@@ -39,11 +40,9 @@ impl LeafOutputs {
     /// The outputs of `ensemble`'s leaves, when it has a single tree and they are few enough.
     fn of(ensemble: &Ensemble) -> Option<Self> {
         let forest = &ensemble.forest;
-        let (&[root], columns) = (forest.roots(), ensemble.columns()) else {
-            return None;
-        };
+        let columns = ensemble.columns();
         let size = forest.nodes().checked_mul(columns)?;
-        if columns == 0 || size > MOST_LEAF_OUTPUTS {
+        if forest.trees() != 1 || columns == 0 || size > MOST_LEAF_OUTPUTS {
             return None;
         }
         let mut rows = vec![0.0; size];
@@ -52,11 +51,7 @@ impl LeafOutputs {
             let output = &mut rows[node * columns..][..columns];
             classes[node] = ensemble.score_row(&[leaf], output);
         }
-        Some(LeafOutputs {
-            root,
-            rows,
-            classes,
-        })
+        Some(LeafOutputs { rows, classes })
     }
 }
 
@@ -166,15 +161,14 @@ impl TreeEnsembleOp {
         output: &mut [f32],
     ) -> Vec<usize> {
         let columns = self.ensemble.columns();
-        let rows = features
-            .chunks_exact(width)
-            .zip(output.chunks_exact_mut(columns));
-        rows.map(|(row, output)| {
-            let node = self.ensemble.forest.leaf_node(leaf_outputs.root, row);
-            output.copy_from_slice(&leaf_outputs.rows[node * columns..][..columns]);
-            leaf_outputs.classes[node]
-        })
-        .collect()
+        let mut classes = Vec::with_capacity(features.len() / width);
+        let forest = &self.ensemble.forest;
+        forest.reach(SINGLE_TREE, (features, width), |row, node| {
+            output[row * columns..][..columns]
+                .copy_from_slice(&leaf_outputs.rows[node * columns..][..columns]);
+            classes.push(leaf_outputs.classes[node]);
+        });
+        classes
     }
 }
 
