@@ -118,13 +118,13 @@ impl OnnxModel {
         self.state.run(tvec!(input.into()))
     }
 
-    /// Gives `give` the predictions of `count` rows, in order, from the outputs of one run (the
-    /// one output kept by [`keep_scored_output`]).
+    /// Appends the predictions of `count` rows to `results`, in order, from the outputs of one
+    /// run (the one output kept by [`keep_scored_output`]).
     fn predictions(
         &self,
         outputs: &[TValue],
         count: usize,
-        give: impl FnMut(Prediction),
+        results: &mut Vec<Result<Prediction, ModelError>>,
     ) -> TractResult<()> {
         let output = outputs.first().context("no output")?;
         let columns = self.labels.len().max(1);
@@ -136,30 +136,33 @@ impl OnnxModel {
         }
         if output.datum_type() == f32::datum_type() {
             let values = output.try_as_plain_ram()?;
-            self.rows(values.as_slice::<f32>()?, columns, give);
+            self.rows(values.as_slice::<f32>()?, columns, results);
             return Ok(());
         }
         let values = output.cast_to::<f64>()?;
-        self.rows(values.try_as_plain_ram()?.as_slice::<f64>()?, columns, give);
+        self.rows(
+            values.try_as_plain_ram()?.as_slice::<f64>()?,
+            columns,
+            results,
+        );
         Ok(())
     }
 
-    /// Gives `give` the prediction of each row of `columns` output values.
+    /// Appends to `results` the prediction of each row of `columns` output values, in one
+    /// `extend` (written in place, with no check of the room left per row).
     fn rows<T: Copy + Into<f64>>(
         &self,
         values: &[T],
         columns: usize,
-        mut give: impl FnMut(Prediction),
+        results: &mut Vec<Result<Prediction, ModelError>>,
     ) {
         if self.labels.is_empty() {
-            values
-                .iter()
-                .for_each(|&value| give(Prediction::regression(value.into())));
+            let regression = |&value: &T| Ok(Prediction::regression(value.into()));
+            results.extend(values.iter().map(regression));
             return;
         }
-        values
-            .chunks_exact(columns)
-            .for_each(|row| give(self.classification(row)));
+        let classification = |row: &[T]| Ok(self.classification(row));
+        results.extend(values.chunks_exact(columns).map(classification));
     }
 
     /// The prediction of one row of class probabilities, one per label: the first most probable
@@ -177,10 +180,9 @@ impl OnnxModel {
 
     /// Scores `count` rows in one run.
     fn score_rows(&mut self, rows: &[f64], count: usize) -> TractResult<Vec<Prediction>> {
-        let outputs = self.run(rows, count)?;
-        let mut predictions = Vec::with_capacity(count);
-        self.predictions(&outputs, count, |prediction| predictions.push(prediction))?;
-        Ok(predictions)
+        let mut results = Vec::with_capacity(count);
+        self.score_into(rows, count, &mut results)?;
+        Ok(results.into_iter().flatten().collect())
     }
 
     /// Scores `count` rows in one run, appending their predictions to `results`.
@@ -191,8 +193,7 @@ impl OnnxModel {
         results: &mut Vec<Result<Prediction, ModelError>>,
     ) -> TractResult<()> {
         let outputs = self.run(rows, count)?;
-        results.reserve(count);
-        self.predictions(&outputs, count, |prediction| results.push(Ok(prediction)))
+        self.predictions(&outputs, count, results)
     }
 }
 

@@ -301,14 +301,13 @@ impl Forest {
         for (group, block) in rows.chunks(LANES * width).enumerate() {
             let lanes = block.len() / width;
             let mut at = [root; LANES];
-            let step = |at: &mut u32, lane: usize| {
-                *at = self.steps[*at as usize].next(&block[lane * width..][..width]);
-                !self.steps[*at as usize].is_leaf()
+            let next = |at: u32, lane: usize| {
+                self.steps[at as usize].next(&block[lane * width..][..width])
             };
             if depth <= MOST_BLIND_STEPS {
                 for _ in 0..depth {
                     for (lane, at) in at.iter_mut().enumerate().take(lanes) {
-                        step(at, lane);
+                        *at = next(*at, lane);
                     }
                 }
             } else {
@@ -316,7 +315,8 @@ impl Forest {
                 while walking {
                     walking = false;
                     for (lane, at) in at.iter_mut().enumerate().take(lanes) {
-                        walking |= step(at, lane);
+                        *at = next(*at, lane);
+                        walking |= !self.steps[*at as usize].is_leaf();
                     }
                 }
             }
