@@ -234,10 +234,12 @@ fn optimize(
 
 impl Model for OnnxModel {
     fn score(&mut self, features: &[f64]) -> Result<Prediction, ModelError> {
-        let mut predictions = self.score_rows(features, 1).map_err(scoring)?;
-        predictions
+        let mut results = Vec::with_capacity(1);
+        self.score_into(features, 1, &mut results)
+            .map_err(scoring)?;
+        results
             .pop()
-            .ok_or_else(|| scoring(anyhow::anyhow!("no prediction")))
+            .unwrap_or_else(|| Err(scoring(anyhow::anyhow!("no prediction"))))
     }
 
     /// One run for the whole batch when the graph takes `N` rows (see `model::batch_or_each`).
