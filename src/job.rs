@@ -16,6 +16,8 @@
 //!   model came for, models that do not load and results Kafka refuses go to the dead-letter
 //!   topic, and the job moves on.
 
+mod mesh;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
+use timely::execute::execute_from;
 use timely::worker::Worker;
 
 use crate::kafka::admin::{
@@ -285,7 +288,8 @@ impl Job {
         let events_topic = self.events_topic.clone();
         let sink = self.sink.clone();
         let job = Arc::new(self);
-        let guards = timely::execute(timely, move |worker| {
+        let (allocators, network) = mesh::build(timely.communication)?;
+        let guards = execute_from(allocators, network, timely.worker, move |worker| {
             let outcome = run_worker::<R>(worker, &job, &process);
             if outcome.is_err() {
                 process.worker_failed();

@@ -25,14 +25,14 @@ fn level(module: &str) -> u32 {
         .1
 }
 
-/// The source files of a top-level module (`src/<name>.rs` or everything under `src/<name>/`).
+/// The source files of a top-level module (`src/<name>.rs` and everything under `src/<name>/`).
 fn files(src: &Path, module: &str) -> Vec<std::path::PathBuf> {
     let single = src.join(format!("{module}.rs"));
-    if single.is_file() {
-        return vec![single];
-    }
-    let mut found = Vec::new();
-    let mut pending = vec![src.join(module)];
+    let mut found: Vec<_> = single.is_file().then_some(single).into_iter().collect();
+    let mut pending: Vec<_> = Some(src.join(module))
+        .filter(|directory| directory.is_dir())
+        .into_iter()
+        .collect();
     while let Some(directory) = pending.pop() {
         for entry in std::fs::read_dir(&directory).expect("a module directory") {
             let path = entry.expect("an entry").path();
