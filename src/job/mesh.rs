@@ -25,7 +25,9 @@ const MOST_BACKOFF: Duration = Duration::from_millis(100);
 /// are done (the network threads' guard): what `CommunicationConfig::try_build` gives, with a
 /// cluster's connections made by [`connect`]. A cluster process listening on several addresses
 /// is left to timely.
-pub fn build(config: CommunicationConfig) -> Result<(Vec<AllocatorBuilder>, Box<dyn Any + Send>)> {
+pub(super) fn build(
+    config: CommunicationConfig,
+) -> Result<(Vec<AllocatorBuilder>, Box<dyn Any + Send>)> {
     match config {
         CommunicationConfig::Cluster {
             threads,
@@ -56,7 +58,7 @@ pub fn build(config: CommunicationConfig) -> Result<(Vec<AllocatorBuilder>, Box<
 
 /// One connection to each other process of `addresses`, in process order, with `None` at
 /// `own`: dialled to the processes before it, accepted from those after it.
-pub fn connect(addresses: &[String], own: usize) -> Result<Vec<Option<TcpStream>>> {
+fn connect(addresses: &[String], own: usize) -> Result<Vec<Option<TcpStream>>> {
     let listener = TcpListener::bind(&addresses[own])
         .with_context(|| format!("process {own} listening on {}", addresses[own]))?;
     let earlier = addresses[..own].to_vec();

@@ -25,6 +25,17 @@ pub enum Comparison {
     NotEqual,
 }
 
+/// Whether a branch comparing `feature` with `threshold` by `comparison` sends a row to its true
+/// child, a NaN feature also when `missing_goes_true`: the one rule both walks follow.
+fn goes_true(
+    comparison: Comparison,
+    missing_goes_true: bool,
+    feature: f32,
+    threshold: f32,
+) -> bool {
+    comparison.holds(feature, threshold) || missing_goes_true && feature.is_nan()
+}
+
 impl Comparison {
     fn holds(self, feature: f32, threshold: f32) -> bool {
         match self {
@@ -138,11 +149,14 @@ impl Step {
                 if_true,
                 if_false,
             } => {
+                let rule = |feature, threshold| {
+                    goes_true(comparison, missing_goes_true, feature, threshold)
+                };
                 let outcomes = [
-                    comparison.holds(0.0, 1.0),
-                    comparison.holds(1.0, 1.0),
-                    comparison.holds(1.0, 0.0),
-                    comparison.holds(f32::NAN, 0.0) || missing_goes_true,
+                    rule(0.0, 1.0),
+                    rule(1.0, 1.0),
+                    rule(1.0, 0.0),
+                    rule(f32::NAN, 0.0),
                 ];
                 let taken = (0..4).filter(|&bit| outcomes[bit]).map(|bit| 1 << bit);
                 Step {
@@ -165,6 +179,7 @@ impl Step {
         self.children[usize::from(goes_true)]
     }
 
+    /// Whether this node is a leaf.
     fn is_leaf(&self) -> bool {
         self.feature_and_outcomes & LEAF != 0
     }
@@ -217,18 +232,16 @@ impl Forest {
             .map(|(index, mode)| branch_node(tables, &positions, index, *mode))
             .collect::<Result<Vec<_>>>()?;
         let weights = attach_weights(tables, &positions, &mut nodes, columns)?;
+        let depths = Self::tree_depths(&nodes, &roots, tables)?;
         let steps = (0..).zip(&nodes).map(|(index, node)| Step::of(node, index));
-        let forest = Forest {
+        Ok(Forest {
             features_needed: features_needed(&nodes),
             steps: steps.collect(),
-            depths: Vec::new(),
+            depths,
             nodes,
             roots,
             weights,
-        };
-        let mut forest = forest;
-        forest.depths = forest.tree_depths(tables)?;
-        Ok(forest)
+        })
     }
 
     /// The number of trees.
@@ -346,9 +359,8 @@ impl Forest {
         } = self.nodes[index]
         {
             let value = row[feature as usize];
-            let goes_true =
-                comparison.holds(value, threshold) || missing_goes_true && value.is_nan();
-            index = if goes_true { if_true } else { if_false } as usize;
+            let true_way = goes_true(comparison, missing_goes_true, value, threshold);
+            index = if true_way { if_true } else { if_false } as usize;
         }
         index
     }
@@ -369,11 +381,11 @@ impl Forest {
 
     /// Fails unless every node is reachable from its tree's root along paths that do not loop;
     /// otherwise gives the depth of each tree.
-    fn tree_depths(&self, tables: &Tables) -> Result<Vec<u32>> {
-        let mut state = vec![Visit::Unseen; self.nodes.len()];
-        let mut heights = vec![0; self.nodes.len()];
-        for &root in &self.roots {
-            self.visit_tree(root, (&mut state, &mut heights), tables)?;
+    fn tree_depths(nodes: &[Node], roots: &[u32], tables: &Tables) -> Result<Vec<u32>> {
+        let mut state = vec![Visit::Unseen; nodes.len()];
+        let mut heights = vec![0; nodes.len()];
+        for &root in roots {
+            Self::visit_tree(nodes, root, (&mut state, &mut heights), tables)?;
         }
         if let Some(unreached) = state.iter().position(|visit| *visit == Visit::Unseen) {
             bail!(
@@ -382,17 +394,13 @@ impl Forest {
                 tables.tree_ids[unreached]
             );
         }
-        Ok(self
-            .roots
-            .iter()
-            .map(|&root| heights[root as usize])
-            .collect())
+        Ok(roots.iter().map(|&root| heights[root as usize]).collect())
     }
 
     /// Depth-first walk of one tree that fails on a path that comes back to one of its nodes,
     /// and sets the height of each node it visits (the most steps from it to a leaf).
     fn visit_tree(
-        &self,
+        nodes: &[Node],
         root: u32,
         (state, heights): (&mut [Visit], &mut [u32]),
         tables: &Tables,
@@ -404,7 +412,7 @@ impl Forest {
                 state[node] = Visit::Done;
                 if let Node::Branch {
                     if_true, if_false, ..
-                } = self.nodes[node]
+                } = nodes[node]
                 {
                     heights[node] = 1 + heights[if_true as usize].max(heights[if_false as usize]);
                 }
@@ -423,7 +431,7 @@ impl Forest {
             stack.push((index, true));
             if let Node::Branch {
                 if_true, if_false, ..
-            } = self.nodes[node]
+            } = nodes[node]
             {
                 for child in [if_true, if_false] {
                     if state[child as usize] == Visit::Open {
