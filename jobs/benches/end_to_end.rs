@@ -6,7 +6,8 @@
 //!
 //! - **throughput**: pre-loads the data topic (2 partitions) with wine records, measures the
 //!   **passthrough** (two threads consume the data topic and produce every payload, keyed like
-//!   results, with the job's client settings, no decoding or scoring: the ceiling), then for
+//!   results, with the job's client settings, no decoding or scoring: the ceiling; in a
+//!   process of its own, whose CPU is counted as a job's), then for
 //!   each model, pipeline and layout (1 or 2 workers in one process, 2 processes of 1 worker) a
 //!   fresh `serve` reads the whole backlog. Records/s from the output messages' own Kafka
 //!   timestamps (first to last), as a ratio to the passthrough; start-up (process start → first
@@ -198,8 +199,8 @@ pub struct Bench {
     forests: ForestWriter,
     /// The pre-loaded data topic, once there is one.
     data: Option<String>,
-    /// The passthrough's records/s, once measured.
-    passthrough: Option<f64>,
+    /// The passthrough's records/s and CPU, once measured.
+    passthrough: Option<throughput::Measured>,
     /// Records/s of the 5-tree forest, 1 process × 2 workers, per pipeline, once measured.
     max_rates: HashMap<String, f64>,
 }
@@ -223,16 +224,19 @@ impl Bench {
         self.data.clone().unwrap()
     }
 
-    /// The passthrough's records/s (measured on first use).
-    fn passthrough(&mut self) -> f64 {
-        if let Some(rate) = self.passthrough {
-            return rate;
+    /// The passthrough's records/s and CPU (measured on first use).
+    fn passthrough(&mut self) -> throughput::Measured {
+        if let Some(measured) = self.passthrough {
+            return measured;
         }
         let data = self.data();
-        let rate = throughput::passthrough(&self.kafka, &data, self.options.records);
-        println!("passthrough (2 threads): {rate:.0} records/s");
-        self.passthrough = Some(rate);
-        rate
+        let measured = throughput::passthrough(&self.kafka, &data, self.options.records);
+        println!(
+            "passthrough (2 threads): {:.0} records/s",
+            measured.throughput
+        );
+        self.passthrough = Some(measured);
+        measured
     }
 
     /// The 5-tree forest's records/s with `pipeline`, 1 process × 2 workers (measured on first
@@ -295,6 +299,12 @@ fn main() {
         println!("end_to_end: needs a Kafka broker (run scripts/bench.sh); skipped");
         return;
     };
+    let arguments: Vec<String> = std::env::args().collect();
+    if let [_, flag, data, out] = &arguments[..] {
+        if flag == throughput::PASSTHROUGH_PROCESS {
+            return throughput::passthrough_process(&KafkaConfig::new(bootstrap), data, out);
+        }
+    }
     let options = Options::parse();
     let template = std::fs::read_to_string(repo("data/pmml/random_forest_classifier.pmml"))
         .expect("the bundled forest");

@@ -253,20 +253,31 @@ impl PartitionSource {
         }
         let deadline = Instant::now() + budget;
         let mut read = 0;
+        // The partition of the latest message and the offset after it, noted in `next` when
+        // the partition changes (messages come in runs of one partition).
+        let mut latest: Option<(i32, i64)> = None;
         while read < max {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match self.consumer.poll(wait) {
+            // What is fetched already is read without looking at the clock; only an empty
+            // queue waits, for what is left of the budget.
+            let polled = match self.consumer.poll(Duration::ZERO) {
+                None if !budget.is_zero() => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if wait.is_zero() {
+                        None
+                    } else {
+                        self.consumer.poll(wait)
+                    }
+                }
+                polled => polled,
+            };
+            match polled {
                 Some(Ok(message)) => {
                     let (partition, offset) = (message.partition(), message.offset());
                     each(partition, offset, message.payload());
-                    next.insert(partition, offset + 1);
-                    if self
-                        .unread_ends
-                        .get(&partition)
-                        .is_some_and(|end| offset + 1 >= *end)
-                    {
-                        self.unread_ends.remove(&partition);
+                    if let Some((previous, after)) = latest.filter(|(at, _)| *at != partition) {
+                        next.insert(previous, after);
                     }
+                    latest = Some((partition, offset + 1));
                     read += 1;
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
@@ -274,12 +285,22 @@ impl PartitionSource {
                 }
                 Some(Err(error)) => {
                     tracing::warn!(topic = %self.topic, "Kafka consumer error: {error}");
-                    if wait.is_zero() {
+                    if Instant::now() >= deadline {
                         break;
                     }
                 }
                 // Nothing more within the budget (at once, once it is spent).
                 None => break,
+            }
+        }
+        next.extend(latest);
+        for (partition, after) in &next {
+            if self
+                .unread_ends
+                .get(partition)
+                .is_some_and(|end| after >= end)
+            {
+                self.unread_ends.remove(partition);
             }
         }
         self.note_progress(&next);

@@ -12,14 +12,17 @@ pub struct PmmlModel(pmml_evaluator::Model);
 
 impl PmmlModel {
     /// Loads a PMML document for the inputs `names` says: a record schema's features, the
-    /// descriptor's `inputs`, or, when those are empty, the document's own active fields.
+    /// descriptor's `inputs`, or, when those are empty, the document's own active fields. Its
+    /// output fields are not computed: a served [`Prediction`] has no place for them.
     pub fn load_for(bytes: &[u8], names: InputNames<'_>) -> Result<Self, ModelError> {
         let model = match names {
             InputNames::Schema(schema) => pmml_evaluator::Model::with_fields(bytes, schema.names),
             InputNames::Named([]) => pmml_evaluator::Model::from_bytes(bytes),
             InputNames::Named(fields) => pmml_evaluator::Model::with_fields(bytes, fields),
         };
-        model.map(PmmlModel).map_err(model_error)
+        model
+            .map(|model| PmmlModel(model.without_outputs()))
+            .map_err(model_error)
     }
 }
 

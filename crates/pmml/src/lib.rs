@@ -505,6 +505,15 @@ impl Model {
         self.reporting.output_names.as_deref().unwrap_or(&[])
     }
 
+    /// The model, scoring without its output fields: every [`Prediction`] has its value, class,
+    /// probabilities and targets, and no [`Prediction::outputs`] ([`Model::output_fields`] is
+    /// empty). For callers that read nothing else: a prediction then costs no output vector,
+    /// and an output field that cannot be computed for a record no longer fails its score.
+    pub fn without_outputs(mut self) -> Self {
+        self.reporting.output_names = None;
+        self
+    }
+
     /// Whether the model is a classifier.
     pub fn is_classifier(&self) -> bool {
         self.root.function() == Function::Classification

@@ -1,23 +1,32 @@
 //! Scoring does not allocate but the vectors a prediction hands over: none for a regression,
 //! the probability vector for a classifier, the output vector for a document with OutputFields
 //! (whose values are numbers or the document's own strings). Counted with a global allocator, in
-//! this test binary only.
+//! this test binary only, per thread (the tests run side by side).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use common::{fixtures, WINE_FEATURES};
 use pmml_evaluator::Model;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// The allocations made by this thread so far.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The allocations made by the calling thread so far.
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // A const-initialised `Cell` has no destructor: reachable for as long as the thread runs.
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
         // SAFETY: forwards the caller's layout to the system allocator unchanged.
         unsafe { System.alloc(layout) }
     }
@@ -41,9 +50,9 @@ fn allocations_per_score(name: &str) -> usize {
     let bytes = std::fs::read(fixtures().join(name)).expect("fixture");
     let mut model = Model::with_fields(&bytes, &WINE_FEATURES).expect("loads");
     drop(model.score(&RECORD).expect("warm-up"));
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     let prediction = model.score(&RECORD).expect("scores");
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = allocations();
     assert_eq!(
         prediction.outputs.len(),
         model.output_fields().len(),
@@ -74,5 +83,31 @@ fn scoring_allocates_only_the_probability_vector() {
         "lightgbm_classifier.pmml",
     ] {
         assert_eq!(allocations_per_score(classifier), 1, "{classifier}");
+    }
+}
+
+#[test]
+fn a_model_without_outputs_scores_alike_and_allocates_no_output_vector() {
+    for name in [
+        "decision_tree_classifier.pmml",
+        "random_forest_classifier.pmml",
+    ] {
+        let bytes = std::fs::read(fixtures().join(name)).expect("fixture");
+        let mut full = Model::with_fields(&bytes, &WINE_FEATURES).expect("loads");
+        assert!(!full.output_fields().is_empty(), "{name} has output fields");
+        let mut bare = full.clone().without_outputs();
+        assert!(bare.output_fields().is_empty(), "{name}");
+        drop(bare.score(&RECORD).expect("warm-up"));
+        let before = allocations();
+        let scored = bare.score(&RECORD).expect("scores");
+        let allocations = allocations() - before;
+        assert_eq!(allocations, 1, "{name}: the probability vector only");
+        let expected = full.score(&RECORD).expect("scores");
+        assert!(scored.outputs.is_empty(), "{name}");
+        assert_eq!(
+            (scored.value, &scored.class, &scored.probabilities),
+            (expected.value, &expected.class, &expected.probabilities),
+            "{name}"
+        );
     }
 }

@@ -34,6 +34,7 @@ pub const WAIT_FOR_MODEL: [&str; 4] = [
 const IDLE: Duration = Duration::from_secs(60);
 
 /// What one run measured.
+#[derive(Clone, Copy)]
 pub struct Measured {
     /// Records per second, first output timestamp to last.
     pub throughput: f64,
@@ -166,11 +167,12 @@ pub fn throughput(bench: &mut Bench) {
         model: "passthrough".into(),
         pipeline: "-".into(),
         layout: "2 threads".into(),
-        throughput: passthrough,
+        throughput: passthrough.throughput,
         ratio: 1.0,
         startup_ms: None,
-        cpu_per_million: None,
+        cpu_per_million: passthrough.cpu_per_million,
     }];
+    let passthrough = passthrough.throughput;
     print_header();
     print_row(rows.last().unwrap());
     let layouts = [
@@ -283,7 +285,7 @@ pub fn startup(bench: &mut Bench) {
 /// keyed (1 process × 2 workers) and flat (1 × 1 and 1 × 2: what a second worker gives when the
 /// model dominates), on a backlog of their own.
 pub fn scaling(bench: &mut Bench) {
-    let passthrough = bench.passthrough();
+    let passthrough = bench.passthrough().throughput;
     let records = bench.options.scaling_records;
     println!("{records} records per run; trees of depth {SCALING_DEPTH}");
     print_header();
@@ -527,16 +529,48 @@ pub fn output_times(kafka: &KafkaConfig, topic: &str, count: usize) -> (Vec<i64>
 }
 
 /// Consumes `data` and produces every payload, keyed as results are, with the job's client
-/// settings, in one thread per partition; records/s measured like a job's.
-pub fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> f64 {
+/// settings, in one thread per partition of a process of its own ([`PASSTHROUGH_PROCESS`]);
+/// records/s measured like a job's, and that process's CPU like a job's.
+pub fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> Measured {
     let out = format!("{data}-passthrough");
     create_topics(kafka, &[(&out, PARTITIONS)]);
-    let copiers = start_passthrough(kafka, data, &out, Relaying::Payloads);
+    let copier = std::process::Command::new(std::env::current_exe().expect("the benchmark"))
+        .args([PASSTHROUGH_PROCESS, data, &out])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the passthrough process");
     let (times, _) = output_times(kafka, &out, records);
-    for copier in copiers {
+    let ended = copier
+        .wait_with_output()
+        .expect("the passthrough process ends");
+    assert!(
+        ended.status.success(),
+        "the passthrough process: {}",
+        ended.status
+    );
+    let printed = String::from_utf8_lossy(&ended.stdout);
+    let cpu: f64 = printed
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the passthrough's CPU seconds, not {printed:?}"));
+    Measured {
+        throughput: throughput_of(&times),
+        startup: None,
+        cpu_per_million: Some(cpu / records as f64 * 1e6),
+    }
+}
+
+/// The argument that makes the benchmark the passthrough's process: `<it> <data> <out>`.
+pub const PASSTHROUGH_PROCESS: &str = "--passthrough-process";
+
+/// The passthrough's process: copies every payload of `data` to `out` until the input has
+/// been idle for a second, then prints its user + system CPU seconds.
+pub fn passthrough_process(kafka: &KafkaConfig, data: &str, out: &str) {
+    for copier in start_passthrough(kafka, data, out, Relaying::Payloads) {
         copier.join().expect("a copier");
     }
-    throughput_of(&times)
+    println!("{}", common::cpu_seconds(std::process::id()));
 }
 
 /// What a passthrough writes for each message it reads, and until when.
