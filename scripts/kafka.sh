@@ -172,6 +172,11 @@ share.coordinator.state.topic.num.partitions=1
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
+# A bound on each partition (segments of 512 MB, the oldest deleted past 4 GB), so that a
+# benchmark's hundreds of thousands of records per second cannot fill the disk.
+log.segment.bytes=536870912
+log.retention.bytes=4294967296
+log.retention.check.interval.ms=10000
 EOF
 }
 

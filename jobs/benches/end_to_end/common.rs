@@ -52,10 +52,41 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// The topics of one run: data (2 partitions), models (1, large messages allowed), results (2).
+/// Deleted when dropped, with the dead letters the job made: a run at hundreds of thousands of
+/// records per second writes tens of gigabytes, which must not pile up run after run.
 pub struct Topics {
     pub data: String,
     pub models: String,
     pub results: String,
+    kafka: KafkaConfig,
+}
+
+impl Drop for Topics {
+    fn drop(&mut self) {
+        let dead_letters = format!("{}-dead-letters", self.data);
+        delete_topics(
+            &self.kafka,
+            &[&self.data, &self.models, &self.results, &dead_letters],
+        );
+    }
+}
+
+/// Deletes the topics that exist among `topics` (a failure is only reported: the benchmark goes
+/// on).
+pub fn delete_topics(kafka: &KafkaConfig, topics: &[&str]) {
+    let Ok(admin) = kafka.client().create::<AdminClient<DefaultClientContext>>() else {
+        return eprintln!("end_to_end: no admin client to delete {topics:?}");
+    };
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let deleted = match block_on(admin.delete_topics(topics, &options)) {
+        Ok(deleted) => deleted,
+        Err(error) => return eprintln!("end_to_end: deleting {topics:?}: {error}"),
+    };
+    for failure in deleted.into_iter().filter_map(Result::err) {
+        if failure.1 != RDKafkaErrorCode::UnknownTopicOrPartition {
+            eprintln!("end_to_end: deleting {}: {}", failure.0, failure.1);
+        }
+    }
 }
 
 impl Topics {
@@ -65,6 +96,7 @@ impl Topics {
             data: format!("{base}-data"),
             models: format!("{base}-models"),
             results: format!("{base}-results"),
+            kafka: kafka.clone(),
         };
         create_topics(
             kafka,

@@ -247,6 +247,7 @@ pub fn startup(bench: &mut Bench) {
             let (first, _) = output_times(&bench.kafka, &results, 1);
             let started_ms = serve.started_ms;
             serve.stop();
+            common::delete_topics(&bench.kafka, &[&results, &models]);
             if let Some(first) = first.first() {
                 times.push((first - started_ms) as f64);
             }
@@ -428,6 +429,7 @@ fn serve_run_with(
     let cpu = serve.cpu_seconds();
     let started_ms = serve.started_ms;
     serve.stop();
+    common::delete_topics(kafka, &[&results, &models]);
     assert_eq!(times.len(), records, "{run}: one result per record");
     if unscored > 0 {
         println!("  ({run}: {unscored} results not scored by the model)");
@@ -543,6 +545,7 @@ pub fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> Measured 
     let ended = copier
         .wait_with_output()
         .expect("the passthrough process ends");
+    common::delete_topics(kafka, &[&out]);
     assert!(
         ended.status.success(),
         "the passthrough process: {}",
