@@ -259,17 +259,12 @@ impl PartitionSource {
         while read < max {
             // What is fetched already is read without looking at the clock; only an empty
             // queue waits, for what is left of the budget.
-            let polled = match self.consumer.poll(Duration::ZERO) {
-                None if !budget.is_zero() => {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    if wait.is_zero() {
-                        None
-                    } else {
-                        self.consumer.poll(wait)
-                    }
-                }
-                polled => polled,
-            };
+            let polled = self.consumer.poll(Duration::ZERO).or_else(|| {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                (!wait.is_zero())
+                    .then(|| self.consumer.poll(wait))
+                    .flatten()
+            });
             match polled {
                 Some(Ok(message)) => {
                     let (partition, offset) = (message.partition(), message.offset());
@@ -294,15 +289,8 @@ impl PartitionSource {
             }
         }
         next.extend(latest);
-        for (partition, after) in &next {
-            if self
-                .unread_ends
-                .get(partition)
-                .is_some_and(|end| after >= end)
-            {
-                self.unread_ends.remove(partition);
-            }
-        }
+        self.unread_ends
+            .retain(|partition, end| next.get(partition).is_none_or(|after| after < end));
         self.note_progress(&next);
         next
     }

@@ -9,7 +9,7 @@ mod common;
 use std::cell::Cell;
 
 use common::{fixtures, WINE_FEATURES};
-use pmml_evaluator::Model;
+use pmml_evaluator::{Model, Prediction};
 
 struct Counting;
 
@@ -44,22 +44,32 @@ const RECORD: [f64; 11] = [
     7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4,
 ];
 
-/// Allocations made by scoring `RECORD` once with the fixture `name` (after one warm-up score),
-/// less the one of the output vector when the document has output fields.
-fn allocations_per_score(name: &str) -> usize {
+/// The fixture `name`, loaded for the wine features.
+fn fixture_model(name: &str) -> Model {
     let bytes = std::fs::read(fixtures().join(name)).expect("fixture");
-    let mut model = Model::with_fields(&bytes, &WINE_FEATURES).expect("loads");
+    Model::with_fields(&bytes, &WINE_FEATURES).expect("loads")
+}
+
+/// `model`'s prediction for `RECORD` (after one warm-up score), and the allocations it made.
+fn counted_score(model: &mut Model) -> (Prediction, usize) {
     drop(model.score(&RECORD).expect("warm-up"));
     let before = allocations();
     let prediction = model.score(&RECORD).expect("scores");
-    let after = allocations();
+    (prediction, allocations() - before)
+}
+
+/// Allocations made by scoring `RECORD` once with the fixture `name` (after one warm-up score),
+/// less the one of the output vector when the document has output fields.
+fn allocations_per_score(name: &str) -> usize {
+    let mut model = fixture_model(name);
+    let (prediction, made) = counted_score(&mut model);
     assert_eq!(
         prediction.outputs.len(),
         model.output_fields().len(),
         "{name}: one value per output field"
     );
     drop(prediction);
-    after - before - usize::from(!model.output_fields().is_empty())
+    made - usize::from(!model.output_fields().is_empty())
 }
 
 #[test]
@@ -92,16 +102,12 @@ fn a_model_without_outputs_scores_alike_and_allocates_no_output_vector() {
         "decision_tree_classifier.pmml",
         "random_forest_classifier.pmml",
     ] {
-        let bytes = std::fs::read(fixtures().join(name)).expect("fixture");
-        let mut full = Model::with_fields(&bytes, &WINE_FEATURES).expect("loads");
+        let mut full = fixture_model(name);
         assert!(!full.output_fields().is_empty(), "{name} has output fields");
         let mut bare = full.clone().without_outputs();
         assert!(bare.output_fields().is_empty(), "{name}");
-        drop(bare.score(&RECORD).expect("warm-up"));
-        let before = allocations();
-        let scored = bare.score(&RECORD).expect("scores");
-        let allocations = allocations() - before;
-        assert_eq!(allocations, 1, "{name}: the probability vector only");
+        let (scored, made) = counted_score(&mut bare);
+        assert_eq!(made, 1, "{name}: the probability vector only");
         let expected = full.score(&RECORD).expect("scores");
         assert!(scored.outputs.is_empty(), "{name}");
         assert_eq!(
