@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use modelserver::dataset::{self, WineSample};
+use modelserver::job::DeadLetterTopic;
 use modelserver::kafka::source::CONSUMER_DEFAULTS;
 use modelserver::kafka::KafkaConfig;
 use modelserver::pipeline::PipelineKind;
@@ -63,7 +64,9 @@ pub struct Topics {
 
 impl Drop for Topics {
     fn drop(&mut self) {
-        let dead_letters = format!("{}-dead-letters", self.data);
+        let dead_letters = DeadLetterTopic::Derived
+            .name(&self.data)
+            .expect("a derived topic has a name");
         delete_topics(
             &self.kafka,
             &[&self.data, &self.models, &self.results, &dead_letters],

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use modelserver::dataset;
+use modelserver::job::DeadLetterTopic;
 use modelserver::kafka::admin::ensure_topics;
 use modelserver::kafka::source::follow_topic;
 use modelserver::kafka::KafkaConfig;
@@ -73,7 +74,9 @@ impl Topics {
 
     /// The dead-letter topic a job over these topics derives.
     pub fn dead_letters(&self) -> String {
-        format!("{}-dead-letters", self.data)
+        DeadLetterTopic::Derived
+            .name(&self.data)
+            .expect("a derived topic has a name")
     }
 }
 
