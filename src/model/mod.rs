@@ -9,6 +9,7 @@ mod contain;
 mod declared;
 pub mod onnx;
 pub mod pmml;
+mod probabilities;
 mod source;
 pub mod tensorflow;
 
@@ -16,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use contain::{contained, panics_contained};
+pub use probabilities::Probabilities;
 pub use source::{ModelContent, ModelSource};
 
 use crate::proto::model_descriptor::ModelType;
@@ -92,7 +94,7 @@ pub struct Prediction {
     pub class: Option<Arc<str>>,
     /// For a classifier, one probability per label of [`Model::class_labels`], in that order
     /// (empty when the model gives none).
-    pub probabilities: Vec<f64>,
+    pub probabilities: Probabilities,
 }
 
 impl Prediction {
@@ -101,17 +103,17 @@ impl Prediction {
         Prediction {
             value,
             class: None,
-            probabilities: Vec::new(),
+            probabilities: Probabilities::default(),
         }
     }
 
     /// A classification result for `class`, with its numeric reading as the value.
-    pub fn classification(class: Arc<str>, probabilities: Vec<f64>) -> Self {
+    pub fn classification(class: Arc<str>, probabilities: impl Into<Probabilities>) -> Self {
         let value = class.parse::<f64>().unwrap_or(f64::NAN);
         Prediction {
             value,
             class: Some(class),
-            probabilities,
+            probabilities: probabilities.into(),
         }
     }
 }

@@ -88,7 +88,7 @@ fn prediction(scored: pmml_evaluator::Prediction) -> Prediction {
     Prediction {
         value: scored.value,
         class: scored.class,
-        probabilities: scored.probabilities,
+        probabilities: scored.probabilities.into(),
     }
 }
 

@@ -26,7 +26,7 @@ use tract_onnx::prelude::*;
 
 use super::{
     arg_max, batch_or_each, rows_are_independent, rows_tensor, FeatureSchema, InputNames, Model,
-    ModelError, ModelKind, Prediction,
+    ModelError, ModelKind, Prediction, Probabilities,
 };
 
 /// Operators that declare their class labels as attributes, a `ZipMap`'s keys first: they are
@@ -168,7 +168,7 @@ impl OnnxModel {
     /// The prediction of one row of class probabilities, one per label: the first most probable
     /// class.
     fn classification<T: Copy + Into<f64>>(&self, row: &[T]) -> Prediction {
-        let probabilities: Vec<f64> = row.iter().map(|&p| p.into()).collect();
+        let probabilities = Probabilities::from_row(row);
         let best = arg_max(&probabilities).unwrap_or_default();
         // `Prediction::classification`, with the label's number read once at load.
         Prediction {

@@ -231,10 +231,7 @@ impl TensorFlowModel {
                     return Ok(Prediction::regression(row[0]));
                 }
                 let best = arg_max(row).context("no output")?;
-                Ok(Prediction::classification(
-                    self.labels[best].clone(),
-                    row.to_vec(),
-                ))
+                Ok(Prediction::classification(self.labels[best].clone(), row))
             })
             .collect()
     }

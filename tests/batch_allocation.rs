@@ -1,0 +1,104 @@
+//! Scoring a batch of a classifier's records allocates nothing per record: each prediction holds
+//! its class probabilities itself (`model::Probabilities`, up to eight classes), so a batch's
+//! allocations are the model runtime's own, whatever the number of rows. Counted with a global
+//! allocator, in this test binary only, per thread (the tests run side by side).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::PathBuf;
+
+use modelserver::dataset;
+use modelserver::model::onnx::OnnxModel;
+use modelserver::model::{Model, ModelError, Prediction};
+use modelserver::record::WineRecord;
+
+struct Counting;
+
+thread_local! {
+    /// The allocations made by this thread so far.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The allocations made by the calling thread so far.
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // A const-initialised `Cell` has no destructor: reachable for as long as the thread runs.
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: forwards the caller's layout to the system allocator unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with this layout (see `alloc`).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The first `count` bundled wine records' features, one record after another.
+fn rows(count: usize) -> Vec<f64> {
+    dataset::bundled()
+        .iter()
+        .cycle()
+        .take(count)
+        .flat_map(|sample| sample.features)
+        .collect()
+}
+
+/// The predictions of a batch of `count` records (after a warm-up batch of the same size), and
+/// the allocations scoring it made.
+fn counted_batch(model: &mut dyn Model, count: usize) -> (Vec<Prediction>, usize) {
+    let rows = rows(count);
+    let mut results: Vec<Result<Prediction, ModelError>> = Vec::with_capacity(count);
+    model.score_batch(&rows, count, &mut results);
+    results.clear();
+    let before = allocations();
+    model.score_batch(&rows, count, &mut results);
+    let made = allocations() - before;
+    let predictions = results
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("scores");
+    (predictions, made)
+}
+
+fn onnx(name: &str) -> OnnxModel {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("data/onnx/{name}.onnx"));
+    let bytes = std::fs::read(path).expect("fixture");
+    OnnxModel::load(&bytes, WineRecord::SCHEMA).expect("loads")
+}
+
+#[test]
+fn an_onnx_classifiers_batch_allocates_the_same_for_64_records_as_for_1024() {
+    for name in [
+        "wine_tree_classifier",
+        "wine_mlp_classifier",
+        "wine_logistic",
+    ] {
+        let mut model = onnx(name);
+        let (small, small_allocations) = counted_batch(&mut model, 64);
+        let (large, large_allocations) = counted_batch(&mut model, 1024);
+        assert_eq!(large.len(), 1024, "{name}");
+        assert!(
+            large
+                .iter()
+                .all(|prediction| prediction.probabilities.len() == 6),
+            "{name}: one probability per wine quality"
+        );
+        assert_eq!(
+            &large[..64],
+            &small[..],
+            "{name}: the same records, the same predictions"
+        );
+        assert!(
+            large_allocations <= small_allocations + 8,
+            "{name}: {large_allocations} allocations for 1,024 records, {small_allocations} for 64"
+        );
+    }
+}
