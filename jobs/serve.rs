@@ -68,6 +68,13 @@ struct Args {
     /// The most records a worker reads into one ingestion batch.
     #[arg(long, default_value_t = JobConfig::BATCH_SIZE)]
     batch_size: usize,
+    /// Milliseconds a busy worker that read nothing waits before it polls again (one that read
+    /// records in this millisecond waits only for the next, when they can be scored): 1 for the
+    /// lowest latency at moderate loads (about 4 ms less at the median, for about a fifth more
+    /// CPU), more to gather larger batches.
+    #[arg(long, default_value_t = JobConfig::POLL_WAIT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    poll_wait_ms: u64,
     /// Records of one key that may wait for its first model, per worker.
     #[arg(long, default_value_t = ServingConfig::PENDING_LIMIT)]
     pending_limit: usize,
@@ -189,6 +196,7 @@ fn job_config(args: Args) -> JobConfig {
     config.print = args.print;
     config.exactly_once = args.exactly_once;
     config.batch_size = args.batch_size;
+    config.poll_wait = Duration::from_millis(args.poll_wait_ms);
     config.serving = ServingConfig {
         pending_limit: args.pending_limit,
         pending_timeout: Duration::from_millis(args.pending_timeout_ms),

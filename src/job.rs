@@ -48,7 +48,9 @@ use crate::pipeline::{
 };
 use crate::proto::ModelDescriptor;
 use crate::record::lag::BrokerStatus;
-use crate::record::{clock_ms, DeadLetter, Origin, Record, Scored, Sourced, Stage, Time};
+use crate::record::{
+    clock_ms, until_next_ms, DeadLetter, Origin, Record, Scored, Sourced, Stage, Time,
+};
 use crate::state::endpoint::StateServer;
 use crate::state::{hooks, Counters, EventSinks, Forward, ProcessState, Reporter};
 
@@ -80,8 +82,9 @@ pub struct JobConfig {
     /// The most records a worker reads into one ingestion batch.
     pub batch_size: usize,
     /// How long a busy worker that read nothing parks before it polls again (a worker with
-    /// records at hand never waits for more: it scores what it has). The wait gathers the next
-    /// records into one batch.
+    /// records at hand never waits for more: it scores what it has; one that read records in
+    /// this millisecond waits only for the next, when they can be scored). The wait gathers the
+    /// next records into one batch.
     pub poll_wait: Duration,
     /// How long a worker that has read nothing for [`JobConfig::IDLE_AFTER`] parks at most:
     /// records arriving wake it at once ([`PartitionSource::wake_on_arrival`]), and so do its
@@ -156,6 +159,8 @@ impl JobConfig {
     pub const IDLE_AFTER: Duration = Duration::from_millis(100);
     /// The default [`JobConfig::batch_size`].
     pub const BATCH_SIZE: usize = 1024;
+    /// The default [`JobConfig::poll_wait`].
+    pub const POLL_WAIT: Duration = Duration::from_millis(5);
     /// The default [`JobConfig::commit_interval`].
     pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
     /// The default [`JobConfig::max_lag`].
@@ -178,7 +183,7 @@ impl JobConfig {
             exactly_once: false,
             print: false,
             batch_size: Self::BATCH_SIZE,
-            poll_wait: Duration::from_millis(5),
+            poll_wait: Self::POLL_WAIT,
             idle_wait: Duration::from_millis(100),
             commit_interval: Self::COMMIT_INTERVAL,
             max_lag: Self::MAX_LAG,
@@ -760,6 +765,8 @@ fn run_worker<R: Record>(
     // what was read before.
     let mut reading_since: Option<Time> = None;
     let mut holding_data = false;
+    // The time of the last batch that read data.
+    let mut data_time: Option<Time> = None;
     while !job.should_stop(last_read) {
         let output_frontier = probe.with_frontier(|frontier| frontier.first().copied());
         let now = clock_ms();
@@ -784,6 +791,9 @@ fn run_worker<R: Record>(
             reading_since = Some(time);
             tracing::info!(worker = index, "models restored; reading data");
         }
+        if !data_read.is_empty() {
+            data_time = Some(time);
+        }
         committer.ledger.record(time, data_read);
         if hold_data {
             // Not idle: records wait to be scored.
@@ -795,6 +805,9 @@ fn run_worker<R: Record>(
         } else {
             let wait = match idle_now {
                 true => config.idle_wait,
+                // Records read in this millisecond are scored once the inputs' time moves past
+                // it: wake for the next millisecond, not a whole poll wait later.
+                false if data_time == Some(time) => until_next_ms().min(config.poll_wait),
                 false => config.poll_wait,
             };
             worker.step_or_park(Some(wait));

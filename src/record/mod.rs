@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{FeatureSchema, Input};
 pub use crate::proto::{Feature, FeatureRecord, WineRecord};
-pub use clock::{clock_ms, Time};
+pub use clock::{clock_ms, until_next_ms, Time};
 pub use dead_letter::{DeadLetter, Stage};
 pub use scored::{MemberAnswer, ModelTag, Outcome, Role, Scored};
 pub use wine::WINE_FEATURES;

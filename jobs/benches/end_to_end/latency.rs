@@ -1,5 +1,5 @@
-//! Latency produce → result under a paced load at 25 %, 50 % and 90 % of the maximum throughput
-//! measured in the same run.
+//! Latency produce → result under a paced load at 25 %, 50 % and 90 % of the most the job
+//! delivers with the paced producer beside it ([`paced_maximum`]), measured in the same run.
 //!
 //! First the passthrough (at the keyed job's loads: the floor of producer, broker and consumer,
 //! a result naming each record written for it), then one `serve` (5-tree forest, 1 process × 2
@@ -11,6 +11,7 @@
 //! job, broker, consumer, all on this machine. Every record's send time and latency is written to
 //! `target/bench/latency-<relay>.tsv`, to see when the slow ones came.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,7 +21,7 @@ use modelserver::kafka::KafkaConfig;
 use modelserver::pipeline::PipelineKind;
 
 use super::common::{
-    quantile, round, send_paced, write_json, Producing, Reader, Serve, Topics, WinePayloads,
+    quantile, round, send_paced, write_json, Producing, Reader, Seen, Serve, Topics, WinePayloads,
 };
 use super::throughput::{bundled_models, start_passthrough, Relaying};
 use super::{repo, Bench, Layout, LOAD_MODEL, PARTITIONS};
@@ -82,17 +83,105 @@ impl Running {
     }
 }
 
+/// A relay at work on fresh topics, its model published and warmed up, with the paced producer
+/// and the reader of its results.
+struct RelayRun {
+    topics: Topics,
+    producer: Producing,
+    payloads: WinePayloads,
+    reader: Reader,
+    running: Running,
+    /// When each record was handed to the producer (µs), record `i` at index `i`.
+    sent: Vec<u64>,
+}
+
+impl RelayRun {
+    fn start(kafka: &KafkaConfig, relay: Relay) -> RelayRun {
+        let descriptor = bundled_models()
+            .into_iter()
+            .find(|model| model.label == LOAD_MODEL)
+            .unwrap()
+            .descriptor();
+        let topics = Topics::create(kafka, "latency");
+        let producer = Producing::new(kafka);
+        producer.model(&topics.models, &descriptor);
+        producer.flush();
+        let reader = Reader::start(kafka, &topics.results);
+        let running = Running::start(relay, kafka, &topics);
+        let mut run = RelayRun {
+            topics,
+            producer,
+            payloads: WinePayloads::new("wine"),
+            reader,
+            running,
+            sent: Vec::new(),
+        };
+        // Warm-up: the job connects and loads its model, the producer connects.
+        run.send(2_000.0, 2_000);
+        run
+    }
+
+    /// Sends `count` records at `rate` records/s, waits (a bounded time) for their results, and
+    /// returns the range of their indices.
+    fn send(&mut self, rate: f64, count: usize) -> Range<usize> {
+        let first = self.sent.len();
+        let never = AtomicBool::new(false);
+        let stamps = send_paced(
+            &self.producer,
+            &self.topics.data,
+            &self.payloads,
+            rate,
+            first,
+            count,
+            &never,
+        );
+        self.producer.flush();
+        self.sent.extend(stamps);
+        self.reader
+            .wait_for(self.sent.len(), Duration::from_secs(30));
+        first..self.sent.len()
+    }
+
+    /// Stops the relay: the send times, and the results read.
+    fn finish(self) -> (Vec<u64>, Vec<Seen>) {
+        let seen = self.reader.finish();
+        self.running.stop();
+        (self.sent, seen)
+    }
+}
+
+/// The most records/s `pipeline`'s job (the 5-tree forest, 1 process × 2 workers) delivers
+/// while the paced producer runs beside it on the same cores, as it does under every load of
+/// the latency and swap sections: the producer offers the job's maximum on a backlog for a
+/// level's seconds, and the rate is the results read while it sends, over the time it sends
+/// (at most the rate it sent at).
+pub fn paced_maximum(bench: &mut Bench, pipeline: PipelineKind) -> f64 {
+    let offered = bench.max_rate(pipeline);
+    let mut run = RelayRun::start(&bench.kafka, Relay::Job(pipeline));
+    let count = (offered * bench.options.level_seconds) as usize;
+    let range = run.send(offered, count);
+    let stamps = &run.sent[range];
+    let (first, last) = (stamps[0], stamps[stamps.len() - 1]);
+    let delivered = run.reader.with(|seen| {
+        seen.iter()
+            .filter(|result| (first..=last).contains(&result.seen_us))
+            .count()
+    });
+    let sent_rate = rate_of(stamps);
+    let delivered_rate = delivered as f64 / ((last - first) as f64 / 1e6);
+    run.finish();
+    println!(
+        "{LOAD_MODEL}, {pipeline}, 1p×2w, beside the paced producer: {delivered_rate:.0} \
+         records/s delivered of {sent_rate:.0} sent (the maximum the loads are taken from)"
+    );
+    delivered_rate.min(sent_rate)
+}
+
 pub fn latency(bench: &mut Bench) {
-    let descriptor = bundled_models()
-        .into_iter()
-        .find(|model| model.label == LOAD_MODEL)
-        .unwrap()
-        .descriptor();
     let seconds = bench.options.level_seconds;
     let mut rows = Vec::new();
-    let mut lines = Vec::new();
     for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
-        bench.max_rate(pipeline);
+        bench.load_rate(pipeline);
     }
     println!("{}", LatencyRow::header());
     let relays = [
@@ -101,54 +190,20 @@ pub fn latency(bench: &mut Bench) {
         Relay::Job(PipelineKind::Flat),
     ];
     for relay in relays {
-        let max = bench.max_rate(match relay {
+        let max = bench.load_rate(match relay {
             Relay::Job(pipeline) => pipeline,
             Relay::Passthrough => PipelineKind::Keyed,
         });
-        let kafka = &bench.kafka;
-        let topics = Topics::create(kafka, "latency");
-        let producer = Producing::new(kafka);
-        producer.model(&topics.models, &descriptor);
-        producer.flush();
-        let reader = Reader::start(kafka, &topics.results);
-        let running = Running::start(relay, kafka, &topics);
-        let payloads = WinePayloads::new("wine");
-        let never = AtomicBool::new(false);
-        // Warm-up: the job connects and loads its model, the producer connects.
-        let mut sent = send_paced(
-            &producer,
-            &topics.data,
-            &payloads,
-            2_000.0,
-            0,
-            2_000,
-            &never,
-        );
-        producer.flush();
-        reader.wait_for(sent.len(), Duration::from_secs(60));
+        let mut run = RelayRun::start(&bench.kafka, relay);
         let mut levels = Vec::new();
         for &level in &bench.options.levels {
             let rate = level * max;
-            let count = (rate * seconds) as usize;
-            let first = sent.len();
-            let stamps = send_paced(
-                &producer,
-                &topics.data,
-                &payloads,
-                rate,
-                first,
-                count,
-                &never,
-            );
-            producer.flush();
-            let achieved = rate_of(&stamps);
-            sent.extend(stamps);
-            levels.push((level, rate, achieved, first..sent.len()));
-            reader.wait_for(sent.len(), Duration::from_secs(30));
+            let range = run.send(rate, (rate * seconds) as usize);
+            let achieved = rate_of(&run.sent[range.clone()]);
+            levels.push((level, rate, achieved, range));
             std::thread::sleep(Duration::from_millis(500));
         }
-        let seen = reader.finish();
-        running.stop();
+        let (sent, seen) = run.finish();
         let mut latency_us: Vec<Option<u64>> = vec![None; sent.len()];
         for result in &seen {
             let index = result.source_offset as usize * PARTITIONS as usize
@@ -180,8 +235,7 @@ pub fn latency(bench: &mut Bench) {
                 p999: ms(0.999),
                 max: ms(1.0),
             };
-            lines.push(row.line());
-            println!("{}", lines.last().unwrap());
+            println!("{}", row.line());
             rows.push(row.json(max));
         }
     }

@@ -1,5 +1,5 @@
-//! Model swaps under load: while a paced producer sends wine records at 50 % of the maximum
-//! throughput measured in this run, a new version of the model is published again and again
+//! Model swaps under load: while a paced producer sends wine records at 50 % of the most the
+//! job delivers beside it (`latency::paced_maximum`, measured in this run), a new version of the model is published again and again
 //! (two generated forests alternating, each version under its own name, which every result
 //! carries). Per swap: publish (the model message's Kafka timestamp) → the first result by the
 //! new version (its Kafka timestamp), → the last result by the previous version (when every
@@ -68,7 +68,7 @@ pub fn swap(bench: &mut Bench) {
     // The loads first, so that their measuring (if the throughput section did not) does not
     // cut into the table.
     for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
-        bench.max_rate(pipeline);
+        bench.load_rate(pipeline);
     }
     println!("{}", SwapRow::header());
     let mut rows = Vec::new();
@@ -105,7 +105,7 @@ fn swap_run(
     swaps: usize,
     build_ms: f64,
 ) -> SwapRow {
-    let rate = 0.5 * bench.max_rate(pipeline);
+    let rate = 0.5 * bench.load_rate(pipeline);
     let kafka = &bench.kafka;
     let topics = Topics::create(kafka, &format!("swap-{tag}"));
     let producer = Producing::new(kafka);
