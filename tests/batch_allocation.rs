@@ -3,43 +3,16 @@
 //! allocations are the model runtime's own, whatever the number of rows. Counted with a global
 //! allocator, in this test binary only, per thread (the tests run side by side).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "../crates/pmml/tests/counting/mod.rs"]
+mod counting;
+
 use std::path::PathBuf;
 
+use counting::allocations;
 use modelserver::dataset;
 use modelserver::model::onnx::OnnxModel;
 use modelserver::model::{Model, ModelError, Prediction};
 use modelserver::record::WineRecord;
-
-struct Counting;
-
-thread_local! {
-    /// The allocations made by this thread so far.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The allocations made by the calling thread so far.
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // A const-initialised `Cell` has no destructor: reachable for as long as the thread runs.
-        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: forwards the caller's layout to the system allocator unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with this layout (see `alloc`).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// The first `count` bundled wine records' features, one record after another.
 fn rows(count: usize) -> Vec<f64> {

@@ -3,42 +3,12 @@
 //! (whose values are numbers or the document's own strings). Counted with a global allocator, in
 //! this test binary only, per thread (the tests run side by side).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 mod common;
-
-use std::cell::Cell;
+mod counting;
 
 use common::{fixtures, WINE_FEATURES};
+use counting::allocations;
 use pmml_evaluator::{Model, Prediction};
-
-struct Counting;
-
-thread_local! {
-    /// The allocations made by this thread so far.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The allocations made by the calling thread so far.
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // A const-initialised `Cell` has no destructor: reachable for as long as the thread runs.
-        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: forwards the caller's layout to the system allocator unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with this layout (see `alloc`).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const RECORD: [f64; 11] = [
     7.4, 0.7, 0.0, 1.9, 0.076, 11.0, 34.0, 0.9978, 3.51, 0.56, 9.4,
