@@ -23,10 +23,10 @@
 //!   (1 process × 2 workers) and flat (1 × 1 and 1 × 2, and what the second worker gives);
 //! - **latency**: a paced producer at 25 %, 50 % and 90 % of the most the job delivers beside
 //!   it (the 5-tree forest, 1 process × 2 workers: the producer offers the job's maximum on a
-//!   backlog, and the results read while it sends are the rate), through the passthrough first (a result
-//!   naming each record: the floor) and then each pipeline; each record's send time (µs) → its result
-//!   read back (µs, same machine), paired by the input's partition and offset in the result;
-//!   p50/p99/p99.9/max;
+//!   backlog, and the results read while it sends are the rate), through the passthrough first
+//!   (a result naming each record: the floor) and then each pipeline; each record's send time
+//!   (µs) → its result read back (µs, same machine), paired by the input's partition and offset
+//!   in the result; p50/p99/p99.9/max;
 //! - **swap**: at 50 % load, a new model version published 20 times (two forests alternating,
 //!   each version named), publish (the model message's Kafka timestamp) → first result by the
 //!   new version (and → last result by the previous one); the longest gap between consecutive
@@ -121,8 +121,8 @@ pub struct Options {
     /// Seconds of paced load per latency level (`--level-seconds`, 4).
     level_seconds: f64,
     /// The maximum records/s the latency and swap loads are taken from, for both pipelines,
-    /// instead of measuring it beside the paced producer (`--max-rate`): to compare latencies of two builds or brokers
-    /// at the same loads.
+    /// instead of measuring it beside the paced producer (`--max-rate`): to compare latencies
+    /// of two builds or brokers at the same loads.
     max_rate: Option<f64>,
     /// Swaps of the small models (`--swaps`, 20) and of the ~50 MB ones (`--big-swaps`, 3).
     swaps: usize,
@@ -249,8 +249,9 @@ impl Bench {
         if let Some(rate) = self.max_rates.get(&pipeline.to_string()) {
             return *rate;
         }
-        // The passthrough first (when the throughput section has not run): a job measured on a
-        // fresh broker, its JVM not yet warm, moved 0.4 × what it moves after another run.
+        // The passthrough first (when the throughput section has not run): a job measured first
+        // on a fresh broker, its JVM not yet warm, is measured low (one run: 232 k records/s
+        // keyed, where another broker gave 278 k after the passthrough).
         self.passthrough();
         let data = self.data();
         let model = throughput::bundled_models()

@@ -1,7 +1,7 @@
 //! Model swaps under load: while a paced producer sends wine records at 50 % of the most the
-//! job delivers beside it (`latency::paced_maximum`, measured in this run), a new version of the model is published again and again
-//! (two generated forests alternating, each version under its own name, which every result
-//! carries). Per swap: publish (the model message's Kafka timestamp) → the first result by the
+//! job delivers beside it (`latency::paced_maximum`, measured in this run), a new version of
+//! the model is published again and again (two generated forests alternating, each version
+//! under its own name, which every result carries). Per swap: publish (the model message's Kafka timestamp) → the first result by the
 //! new version (its Kafka timestamp), → the last result by the previous version (when every
 //! worker has switched), and the longest gap between consecutive results in the window from the
 //! publish to a second after the new version's first result; beside it, the longest gap in the
