@@ -5,14 +5,14 @@
 
 #[path = "../crates/pmml/tests/counting/mod.rs"]
 mod counting;
-
-use std::path::PathBuf;
+mod support;
 
 use counting::allocations;
 use modelserver::dataset;
 use modelserver::model::onnx::OnnxModel;
 use modelserver::model::{Model, ModelError, Prediction};
 use modelserver::record::WineRecord;
+use support::operator::onnx_bytes;
 
 /// The first `count` bundled wine records' features, one record after another.
 fn rows(count: usize) -> Vec<f64> {
@@ -42,9 +42,7 @@ fn counted_batch(model: &mut dyn Model, count: usize) -> (Vec<Prediction>, usize
 }
 
 fn onnx(name: &str) -> OnnxModel {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("data/onnx/{name}.onnx"));
-    let bytes = std::fs::read(path).expect("fixture");
-    OnnxModel::load(&bytes, WineRecord::SCHEMA).expect("loads")
+    OnnxModel::load(&onnx_bytes(name), WineRecord::SCHEMA).expect("loads")
 }
 
 #[test]

@@ -254,14 +254,10 @@ impl Bench {
         // keyed, where another broker gave 278 k after the passthrough).
         self.passthrough();
         let data = self.data();
-        let model = throughput::bundled_models()
-            .into_iter()
-            .find(|model| model.label == LOAD_MODEL)
-            .unwrap();
         let measured = throughput::serve_run(
             &self.kafka,
             &data,
-            &model.descriptor(),
+            &throughput::load_model().descriptor(),
             pipeline,
             Layout::ONE_BY_TWO,
             self.options.records,

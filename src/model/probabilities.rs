@@ -24,9 +24,7 @@ pub struct Probabilities(SmallVec<[f64; Probabilities::INLINE]>);
 impl Probabilities {
     /// The most classes held without an allocation of their own.
     pub const INLINE: usize = 8;
-}
 
-impl Probabilities {
     /// The probabilities of one output row, each converted to `f64`.
     pub fn from_row<T: Copy + Into<f64>>(row: &[T]) -> Self {
         if row.len() > Self::INLINE {
@@ -50,7 +48,7 @@ impl Deref for Probabilities {
 
 impl From<&[f64]> for Probabilities {
     fn from(probabilities: &[f64]) -> Self {
-        Probabilities(SmallVec::from_slice(probabilities))
+        Self::from_row(probabilities)
     }
 }
 

@@ -19,11 +19,12 @@ use std::time::Duration;
 
 use modelserver::kafka::KafkaConfig;
 use modelserver::pipeline::PipelineKind;
+use modelserver::proto::ModelDescriptor;
 
 use super::common::{
     quantile, round, send_paced, write_json, Producing, Reader, Seen, Serve, Topics, WinePayloads,
 };
-use super::throughput::{bundled_models, start_passthrough, Relaying};
+use super::throughput::{load_model, start_passthrough, Relaying};
 use super::{repo, Bench, Layout, LOAD_MODEL, PARTITIONS};
 
 /// What turns records into results in a latency run.
@@ -96,15 +97,11 @@ struct RelayRun {
 }
 
 impl RelayRun {
-    fn start(kafka: &KafkaConfig, relay: Relay) -> RelayRun {
-        let descriptor = bundled_models()
-            .into_iter()
-            .find(|model| model.label == LOAD_MODEL)
-            .unwrap()
-            .descriptor();
+    /// Starts `relay` with `descriptor` as its model.
+    fn start(kafka: &KafkaConfig, relay: Relay, descriptor: &ModelDescriptor) -> RelayRun {
         let topics = Topics::create(kafka, "latency");
         let producer = Producing::new(kafka);
-        producer.model(&topics.models, &descriptor);
+        producer.model(&topics.models, descriptor);
         producer.flush();
         let reader = Reader::start(kafka, &topics.results);
         let running = Running::start(relay, kafka, &topics);
@@ -157,7 +154,8 @@ impl RelayRun {
 /// (at most the rate it sent at).
 pub fn paced_maximum(bench: &mut Bench, pipeline: PipelineKind) -> f64 {
     let offered = bench.max_rate(pipeline);
-    let mut run = RelayRun::start(&bench.kafka, Relay::Job(pipeline));
+    let descriptor = load_model().descriptor();
+    let mut run = RelayRun::start(&bench.kafka, Relay::Job(pipeline), &descriptor);
     let count = (offered * bench.options.level_seconds) as usize;
     let range = run.send(offered, count);
     let stamps = &run.sent[range];
@@ -178,6 +176,7 @@ pub fn paced_maximum(bench: &mut Bench, pipeline: PipelineKind) -> f64 {
 }
 
 pub fn latency(bench: &mut Bench) {
+    let descriptor = load_model().descriptor();
     let seconds = bench.options.level_seconds;
     let mut rows = Vec::new();
     for pipeline in [PipelineKind::Keyed, PipelineKind::Flat] {
@@ -194,7 +193,7 @@ pub fn latency(bench: &mut Bench) {
             Relay::Job(pipeline) => pipeline,
             Relay::Passthrough => PipelineKind::Keyed,
         });
-        let mut run = RelayRun::start(&bench.kafka, relay);
+        let mut run = RelayRun::start(&bench.kafka, relay, &descriptor);
         let mut levels = Vec::new();
         for &level in &bench.options.levels {
             let rate = level * max;

@@ -44,6 +44,14 @@ pub struct Measured {
     pub cpu_per_million: Option<f64>,
 }
 
+/// The model whose maximum throughput sets the latency and swap loads ([`super::LOAD_MODEL`]).
+pub fn load_model() -> BenchModel {
+    bundled_models()
+        .into_iter()
+        .find(|model| model.label == super::LOAD_MODEL)
+        .expect("the load model is bundled")
+}
+
 /// The bundled models measured: PMML trees and ensembles, ONNX ensembles and MLP, a TensorFlow
 /// graph.
 pub fn bundled_models() -> Vec<BenchModel> {
@@ -109,11 +117,7 @@ fn repeated_segments(forest: &[u8], times: usize) -> Vec<u8> {
 /// The idle section: the CPU a job spends with nothing to read (its model loaded), keyed and
 /// flat, 1 process × 2 workers: user + system CPU over [`IDLE_SECONDS`], after 3 s to start.
 pub fn idle(bench: &mut Bench) {
-    let descriptor = bundled_models()
-        .into_iter()
-        .find(|model| model.label == super::LOAD_MODEL)
-        .unwrap()
-        .descriptor();
+    let descriptor = load_model().descriptor();
     println!(
         "{:<6} {:<8} {:>10} {:>12}",
         "pipe", "layout", "CPU-s", "% of a core"
@@ -218,11 +222,7 @@ pub fn throughput(bench: &mut Bench) {
 pub fn startup(bench: &mut Bench) {
     let data = bench.data();
     let runs = bench.options.startup_runs;
-    let model = bundled_models()
-        .into_iter()
-        .find(|model| model.label == super::LOAD_MODEL)
-        .unwrap();
-    let descriptor = model.descriptor();
+    let descriptor = load_model().descriptor();
     println!(
         "{:<6} {:<8} {:>10} {:>8} {:>8}   runs (ms)",
         "pipe", "layout", "median ms", "min ms", "max ms"
