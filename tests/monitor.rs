@@ -14,7 +14,7 @@ use modelserver::pipeline::{Monitor, MonitorConfig};
 use modelserver::record::{
     Feature, FeatureRecord, ModelTag, Origin, Outcome, Role, Scored, Sourced, Time,
 };
-use modelserver::state::monitor::{Drift, KeyMonitor, Monitors};
+use modelserver::state::monitor::{Drift, KeyMonitor, Monitors, HISTOGRAM_BINS};
 use modelserver::state::{Counters, Reporter, StateEvent, StateEventBuilder, STATE_LOG};
 use timely::dataflow::InputHandleVec;
 use timely::worker::Worker;
@@ -215,6 +215,63 @@ fn failures_and_missing_models_are_rated_over_the_window() {
             (none.results, none.no_model, none.no_model_rate),
             (1, 1, 1.0)
         );
+    });
+}
+
+/// The figures of `values`, computed from every one of them.
+fn exact_distribution(values: &[f64]) -> (f64, f64, f64, f64, Vec<u64>) {
+    let count = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / count;
+    let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / count;
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let width = (max - min) / HISTOGRAM_BINS as f64;
+    let mut histogram = vec![0; HISTOGRAM_BINS];
+    for value in values {
+        histogram[(((value - min) / width) as usize).min(HISTOGRAM_BINS - 1)] += 1;
+    }
+    (mean, variance, min, max, histogram)
+}
+
+#[test]
+fn numbers_that_never_repeat_keep_their_figures_in_bounded_memory() {
+    timely::execute_directly(|worker| {
+        let mut harness = Harness::new(worker);
+        // 40,000 distinct numbers over two ticks (each folded into 128 kept numbers), skewed so
+        // that the histogram's bins differ; answers the same numbers times 10.
+        let xs: Vec<f64> = (0..40_000)
+            .map(|i| (i as f64 / 40_000.0).powi(2) * 3.0 + 1.0)
+            .collect();
+        let answer = |x: f64| Outcome::Scored(Prediction::regression(x * 10.0));
+        harness.feed(500, &xs[..20_000], "a", answer);
+        harness.feed(1_500, &xs[20_000..], "a", answer);
+        let figures = harness.read(worker, 2_000).expect("figures");
+        assert_eq!(figures.records, 40_000);
+        let tens: Vec<f64> = xs.iter().map(|x| x * 10.0).collect();
+        let outputs = &figures.outputs[0];
+        let features = &figures.features[0];
+        for (read, exact) in [
+            (features.numbers.as_ref().expect("numbers"), &xs),
+            (outputs.values.as_ref().expect("values"), &tens),
+        ] {
+            let (mean, variance, min, max, histogram) = exact_distribution(exact);
+            assert_eq!(read.count, 40_000);
+            assert!(
+                (read.mean - mean).abs() < 1e-9 * mean,
+                "{} vs {mean}",
+                read.mean
+            );
+            assert!(
+                (read.variance - variance).abs() < 0.01 * variance,
+                "{} vs {variance}",
+                read.variance
+            );
+            assert_eq!((read.min, read.max), (min, max));
+            for (bin, (read, exact)) in read.histogram.iter().zip(&histogram).enumerate() {
+                let error = (*read as f64 - *exact as f64).abs() / *exact as f64;
+                assert!(error < 0.25, "bin {bin}: {read} vs {exact}");
+            }
+        }
     });
 }
 

@@ -12,7 +12,7 @@ use modelserver::kafka::source::CONSUMER_DEFAULTS;
 use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
-use modelserver::proto::{ModelDescriptor, ServingResult};
+use modelserver::proto::{ModelDescriptor, ServingResult, WineRecord};
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -42,6 +42,8 @@ pub struct Measured {
     pub startup: Option<Duration>,
     /// User + system CPU seconds per million records, when a process did the work.
     pub cpu_per_million: Option<f64>,
+    /// The job's peak RSS (`VmHWM`, MiB), when a job did the work.
+    pub peak_mib: Option<f64>,
 }
 
 /// The model whose maximum throughput sets the latency and swap loads ([`super::LOAD_MODEL`]).
@@ -342,8 +344,31 @@ const SCALING_DEPTH: u32 = 5;
 
 /// Publishes `count` wine records (the bundled rows, cycled) to `topic`.
 pub fn preload(kafka: &KafkaConfig, topic: &str, count: usize) {
+    preload_with(kafka, topic, count, |_, features| features);
+}
+
+/// As [`preload`], with every number of record `index` moved by a different part in 10⁹ (row
+/// `index` of the bundled rows, cycled, each number times `1 + (index + 1) · 10⁻⁹`): no two
+/// records share a number, as with measured, continuous features.
+pub fn preload_distinct(kafka: &KafkaConfig, topic: &str, count: usize) {
+    preload_with(kafka, topic, count, |index, features| {
+        features.map(|number| number * (1.0 + (index + 1) as f64 * 1e-9))
+    });
+}
+
+/// Publishes `count` wine records to `topic`: record `index` has the features `features`
+/// makes of it and of the bundled rows' `index`th (cycled).
+fn preload_with(
+    kafka: &KafkaConfig,
+    topic: &str,
+    count: usize,
+    features: impl Fn(usize, [f64; 11]) -> [f64; 11],
+) {
     let samples = dataset::bundled();
-    let records = (0..count).map(|index| samples[index % samples.len()].to_record("wine"));
+    let records = (0..count).map(|index| {
+        let sample = &samples[index % samples.len()];
+        WineRecord::from_features(features(index, sample.features), "wine")
+    });
     let publisher = Publisher::new(kafka).expect("a publisher");
     publisher
         .publish_records(topic, records, None, |_| {})
@@ -399,10 +424,47 @@ pub fn monitoring(bench: &mut Bench) {
             }));
         }
     }
+    let distinct = distinct_numbers(bench);
     write_json(
         "monitoring",
-        &serde_json::json!({ "records": records, "runs": rows }),
+        &serde_json::json!({ "records": records, "runs": rows, "distinct_numbers": distinct }),
     );
+}
+
+/// The monitoring section's second table: a keyed job (1 process × 2 workers, the decision
+/// tree) with and without monitoring, on records whose numbers are all distinct
+/// ([`preload_distinct`]), two runs each alternating: records/s, CPU and peak RSS. The window
+/// (60 s) holds every record of the run.
+fn distinct_numbers(bench: &mut Bench) -> Vec<serde_json::Value> {
+    let records = bench.options.records;
+    let data = unique("bench-distinct");
+    create_topics(&bench.kafka, &[(&data, PARTITIONS)]);
+    preload_distinct(&bench.kafka, &data, records);
+    let tree = (bundled_models().into_iter()).find(|model| model.label == "pmml decision tree");
+    let descriptor = tree.expect("the decision tree").descriptor();
+    println!("\n{records} records whose numbers are all distinct, keyed 1p×2w, decision tree");
+    println!(
+        "{:<8} {:>12} {:>10} {:>10}",
+        "monitor", "records/s", "CPU-s/M", "peak MiB"
+    );
+    let job = (PipelineKind::Keyed, Layout::ONE_BY_TWO);
+    let mut rows = Vec::new();
+    for _ in 0..2 {
+        for (monitor, extra) in [("off", &["--no-monitor"][..]), ("on", &[][..])] {
+            let run = serve_run_with(&bench.kafka, &data, &descriptor, job, records, extra);
+            let (cpu, peak) = (run.cpu_per_million.unwrap(), run.peak_mib.unwrap());
+            println!(
+                "{monitor:<8} {:>12.0} {cpu:>10.2} {peak:>10.1}",
+                run.throughput
+            );
+            rows.push(serde_json::json!({
+                "monitor": monitor, "records_per_s": run.throughput,
+                "cpu_s_per_million": cpu, "peak_mib": peak,
+            }));
+        }
+    }
+    common::delete_topics(&bench.kafka, &[&data]);
+    rows
 }
 
 /// As [`serve_run`], with further `serve` options `extra`.
@@ -427,6 +489,7 @@ fn serve_run_with(
     let serve = Serve::start(kafka, pipeline, layout, (data, &models, &results), &options);
     let (times, unscored) = output_times(kafka, &results, records);
     let cpu = serve.cpu_seconds();
+    let peak_mib = serve.memory_mib("VmHWM");
     let started_ms = serve.started_ms;
     serve.stop();
     common::delete_topics(kafka, &[&results, &models]);
@@ -439,6 +502,7 @@ fn serve_run_with(
         throughput: throughput_of(&times),
         startup: Some(Duration::from_millis((first - started_ms).max(0) as u64)),
         cpu_per_million: Some(cpu / records as f64 * 1e6),
+        peak_mib: Some(peak_mib),
     }
 }
 
@@ -476,6 +540,7 @@ fn loaded_run(
     preload(kafka, &topics.data, records);
     let (mut times, unscored) = output_times(kafka, &topics.results, records + 1);
     let cpu = serve.cpu_seconds() - cpu_before;
+    let peak_mib = serve.memory_mib("VmHWM");
     serve.stop();
     assert_eq!(times.len(), records + 1, "one result per record");
     if unscored > 0 {
@@ -487,6 +552,7 @@ fn loaded_run(
         throughput: throughput_of(&times),
         startup: Some(Duration::from_millis(ready.max(0) as u64)),
         cpu_per_million: Some(cpu / records as f64 * 1e6),
+        peak_mib: Some(peak_mib),
     }
 }
 
@@ -561,6 +627,7 @@ pub fn passthrough(kafka: &KafkaConfig, data: &str, records: usize) -> Measured 
         throughput: throughput_of(&times),
         startup: None,
         cpu_per_million: Some(cpu / records as f64 * 1e6),
+        peak_mib: None,
     }
 }
 

@@ -22,7 +22,8 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
-use super::facts::{Answer, Fact, KeyedFact, Number, Value};
+use super::facts::{Answer, Fact, KeyedFact, Value};
+use super::numbers::NumberCounts;
 use crate::model::Input;
 use crate::record::{Origin, Outcome, Record, Role, Scored, Sourced, Time};
 
@@ -218,9 +219,29 @@ struct FeatureCounts {
     /// Where the last record's name of the feature was (records of a fixed schema give the
     /// same name every time): an address, compared before the name itself.
     seen_at: usize,
-    numbers: HashMap<u64, isize>,
+    numbers: NumberCounts,
     categories: HashMap<Box<str>, isize>,
     missing: isize,
+}
+
+/// The most categories a tick keeps per feature: a feature of many values (an identifier, say)
+/// would otherwise add a fact per record to the window.
+pub const MAX_CATEGORIES: usize = 64;
+
+/// The category the rarer categories of a tick count under, beyond [`MAX_CATEGORIES`].
+pub const OTHER_CATEGORIES: &str = "(other)";
+
+/// A tick's categories with their counts: all of them if there are at most
+/// [`MAX_CATEGORIES`], else the most frequent (ties by name) and [`OTHER_CATEGORIES`] with the
+/// counts of the rest.
+fn most_frequent(categories: HashMap<Box<str>, isize>) -> Vec<(Arc<str>, isize)> {
+    let mut counted: Vec<(Box<str>, isize)> = categories.into_iter().collect();
+    if counted.len() > MAX_CATEGORIES {
+        counted.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let rest: isize = counted.drain(MAX_CATEGORIES - 1..).map(|(_, n)| n).sum();
+        counted.push((OTHER_CATEGORIES.into(), rest));
+    }
+    counted.into_iter().map(|(c, n)| (c.into(), n)).collect()
 }
 
 /// The features of one key's records in a tick, in the order records give them.
@@ -285,12 +306,7 @@ impl<R: Record> Counts for RecordCounts<R> {
             let feature = key.feature(position, name);
             position += 1;
             match input {
-                Input::Number(number) if !number.is_nan() => {
-                    *feature
-                        .numbers
-                        .entry(Number::new(number).bits())
-                        .or_default() += 1;
-                }
+                Input::Number(number) if !number.is_nan() => feature.numbers.count(number),
                 Input::Number(_) | Input::Missing => feature.missing += 1,
                 Input::Text(category) => match feature.categories.get_mut(category) {
                     Some(count) => *count += 1,
@@ -310,14 +326,11 @@ impl<R: Record> Counts for RecordCounts<R> {
                     name: name.clone(),
                     value,
                 };
-                for (bits, n) in feature.numbers {
-                    each(
-                        (key.clone(), fact(Value::Number(Number::from_bits(bits)))),
-                        n,
-                    );
+                for (number, n) in feature.numbers.into_counts() {
+                    each((key.clone(), fact(Value::Number(number))), n);
                 }
-                for (category, n) in feature.categories {
-                    each((key.clone(), fact(Value::Category(category.into()))), n);
+                for (category, n) in most_frequent(feature.categories) {
+                    each((key.clone(), fact(Value::Category(category))), n);
                 }
                 if feature.missing > 0 {
                     each((key.clone(), fact(Value::Missing)), feature.missing);
@@ -333,7 +346,7 @@ struct OutputCounts {
     model: Arc<str>,
     role: Role,
     classes: HashMap<Arc<str>, isize>,
-    values: HashMap<u64, isize>,
+    values: NumberCounts,
     failed: isize,
     no_model: isize,
 }
@@ -350,12 +363,7 @@ impl OutputCounts {
                     }
                 },
                 None if prediction.value.is_nan() => self.failed += 1,
-                None => {
-                    *self
-                        .values
-                        .entry(Number::new(prediction.value).bits())
-                        .or_default() += 1
-                }
+                None => self.values.count(prediction.value),
             },
             Outcome::NoModel => self.no_model += 1,
             Outcome::Failed(_) => self.failed += 1,
@@ -365,8 +373,7 @@ impl OutputCounts {
     /// The answers counted, with how many times each.
     fn answers(self) -> impl Iterator<Item = (Answer, isize)> {
         let classes = (self.classes.into_iter()).map(|(class, n)| (Answer::Class(class), n));
-        let values =
-            (self.values.into_iter()).map(|(bits, n)| (Answer::Value(Number::from_bits(bits)), n));
+        let values = (self.values.into_counts().into_iter()).map(|(v, n)| (Answer::Value(v), n));
         let others = [
             (Answer::Failed, self.failed),
             (Answer::NoModel, self.no_model),
@@ -490,6 +497,24 @@ impl Counts for ResultCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tick_keeps_its_most_frequent_categories() {
+        let few: HashMap<Box<str>, isize> =
+            [("a".into(), 2), ("b".into(), 1)].into_iter().collect();
+        let mut kept = most_frequent(few);
+        kept.sort();
+        assert_eq!(kept, vec![(Arc::from("a"), 2), (Arc::from("b"), 1)]);
+        let mut many: HashMap<Box<str>, isize> =
+            (0..1000).map(|i| (format!("id{i}").into(), 1)).collect();
+        many.insert("common".into(), 500);
+        let kept = most_frequent(many);
+        assert_eq!(kept.len(), MAX_CATEGORIES);
+        assert!(kept.contains(&(Arc::from("common"), 500)));
+        let other = kept.iter().find(|(c, _)| &**c == OTHER_CATEGORIES).unwrap();
+        assert_eq!(other.1, 1000 - (MAX_CATEGORIES as isize - 2));
+        assert_eq!(kept.iter().map(|(_, n)| n).sum::<isize>(), 1500);
+    }
 
     #[test]
     fn times_count_at_the_next_tick() {

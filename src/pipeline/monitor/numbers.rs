@@ -1,0 +1,162 @@
+//! The numbers of one feature (or one model's values) in one tick, in bounded memory.
+//!
+//! A continuous feature gives a new number with nearly every record: counted exactly, a tick at
+//! 100,000 records/s would add 100,000 facts per feature to the window and hold them for the
+//! whole window. So a tick keeps at most [`MAX_NUMBERS`] numbers per feature: beyond that its
+//! numbers are folded, in order, into groups of about equal counts, each counted at its mean;
+//! the smallest and the largest number stay exact. The window's count and mean stay exact
+//! (to rounding), its minimum and maximum too; its deciles and histogram come from
+//! [`MAX_NUMBERS`] points per tick (a window of 60 ticks: 7,680 points).
+
+use foldhash::{HashMap, HashMapExt};
+
+use super::facts::Number;
+
+/// The most numbers a tick keeps per feature (or per model's values).
+pub const MAX_NUMBERS: usize = 128;
+
+/// How many distinct numbers are counted exactly before they are folded (bounds a tick's
+/// memory however many records it sees).
+const FOLD_AT: usize = 4096;
+
+/// Numbers counted in a tick: distinct ones exactly, until there are too many to keep.
+pub struct NumberCounts {
+    exact: HashMap<u64, isize>,
+    folded: Vec<(f64, isize)>,
+}
+
+impl Default for NumberCounts {
+    fn default() -> Self {
+        NumberCounts {
+            exact: HashMap::new(),
+            folded: Vec::new(),
+        }
+    }
+}
+
+impl NumberCounts {
+    /// Counts `number` once (never NaN).
+    pub fn count(&mut self, number: f64) {
+        *self.exact.entry(Number::new(number).bits()).or_default() += 1;
+        if self.exact.len() >= FOLD_AT {
+            self.fold_exact();
+        }
+    }
+
+    /// The tick's numbers with their counts: every distinct number if there are at most
+    /// [`MAX_NUMBERS`], else [`MAX_NUMBERS`] groups (see the module).
+    pub fn into_counts(mut self) -> Vec<(Number, isize)> {
+        if self.folded.is_empty() && self.exact.len() <= MAX_NUMBERS {
+            let exact = self.exact.into_iter();
+            return exact
+                .map(|(bits, n)| (Number::from_bits(bits), n))
+                .collect();
+        }
+        self.fold_exact();
+        let folded = self.folded.into_iter();
+        folded.map(|(value, n)| (Number::new(value), n)).collect()
+    }
+
+    /// Folds the numbers counted exactly so far into the folded ones.
+    fn fold_exact(&mut self) {
+        let exact = self.exact.drain();
+        self.folded
+            .extend(exact.map(|(bits, n)| (f64::from_bits(bits), n)));
+        self.folded = fold(std::mem::take(&mut self.folded));
+    }
+}
+
+/// At most [`MAX_NUMBERS`] numbers with the counts of `counted`: the smallest and the largest as
+/// they are, the others, in order, in groups of about equal counts, each at its mean.
+fn fold(mut counted: Vec<(f64, isize)>) -> Vec<(f64, isize)> {
+    if counted.len() <= MAX_NUMBERS {
+        return counted;
+    }
+    counted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let (smallest, largest) = (counted[0], counted[counted.len() - 1]);
+    let middle = &counted[1..counted.len() - 1];
+    let total: isize = middle.iter().map(|(_, n)| n).sum();
+    let groups = (MAX_NUMBERS - 2) as isize;
+    let mut folded = Vec::with_capacity(MAX_NUMBERS);
+    folded.push(smallest);
+    let (mut sum, mut count, mut seen, mut group) = (0.0, 0, 0, 1);
+    for &(value, n) in middle {
+        sum += value * n as f64;
+        count += n;
+        seen += n;
+        // The group closes once the counts seen reach its share of the total; a large count
+        // may fill several groups' shares at once.
+        if seen * groups >= group * total {
+            folded.push((sum / count as f64, count));
+            (sum, count) = (0.0, 0);
+            while group <= groups && seen * groups >= group * total {
+                group += 1;
+            }
+        }
+    }
+    folded.push(largest);
+    folded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(numbers: impl IntoIterator<Item = f64>) -> Vec<(f64, isize)> {
+        let mut counts = NumberCounts::default();
+        numbers.into_iter().for_each(|number| counts.count(number));
+        let mut counted: Vec<(f64, isize)> = (counts.into_counts().into_iter())
+            .map(|(number, n)| (number.get(), n))
+            .collect();
+        counted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        counted
+    }
+
+    #[test]
+    fn few_numbers_are_counted_exactly() {
+        let numbers = [3.0, 1.0, 3.0, -0.0, 0.0, 2.5];
+        assert_eq!(
+            counted(numbers),
+            vec![(0.0, 2), (1.0, 1), (2.5, 1), (3.0, 2)]
+        );
+    }
+
+    #[test]
+    fn many_numbers_keep_their_count_mean_and_extremes() {
+        // 100,000 distinct numbers: folded more than once on the way.
+        let numbers: Vec<f64> = (0..100_000)
+            .map(|i| (i as f64 * 0.618).sin() * 7.0)
+            .collect();
+        let folded = counted(numbers.iter().copied());
+        assert_eq!(folded.len(), MAX_NUMBERS);
+        let count: isize = folded.iter().map(|(_, n)| n).sum();
+        assert_eq!(count, 100_000);
+        let mean = folded.iter().map(|(v, n)| v * *n as f64).sum::<f64>() / count as f64;
+        let exact = numbers.iter().sum::<f64>() / numbers.len() as f64;
+        assert!((mean - exact).abs() < 1e-9, "{mean} vs {exact}");
+        let smallest = numbers.iter().copied().fold(f64::INFINITY, f64::min);
+        let largest = numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(
+            (folded[0].0, folded[MAX_NUMBERS - 1].0),
+            (smallest, largest)
+        );
+        // The groups between hold about equal counts: at most two shares (a group folded
+        // earlier is not split again).
+        let share = 100_000 / (MAX_NUMBERS as isize - 2);
+        for (_, n) in &folded[1..MAX_NUMBERS - 1] {
+            assert!(*n <= 2 * share, "{n} vs {share}");
+        }
+    }
+
+    #[test]
+    fn a_number_counted_often_keeps_its_weight() {
+        let mut numbers: Vec<f64> = (0..1_000).map(f64::from).collect();
+        numbers.extend(std::iter::repeat_n(500.25, 5_000));
+        let folded = counted(numbers);
+        assert!(folded.len() <= MAX_NUMBERS);
+        assert_eq!(folded.iter().map(|(_, n)| n).sum::<isize>(), 6_000);
+        let heaviest = folded.iter().max_by_key(|(_, n)| *n).unwrap();
+        assert!(heaviest.1 >= 5_000, "{heaviest:?}");
+        assert!((heaviest.0 - 500.25).abs() < 1.0, "{heaviest:?}");
+    }
+}
