@@ -276,6 +276,42 @@ fn numbers_that_never_repeat_keep_their_figures_in_bounded_memory() {
 }
 
 #[test]
+fn numbers_that_never_repeat_do_not_drift_until_they_shift() {
+    timely::execute_directly(|worker| {
+        let mut harness = Harness::new(worker);
+        // 2,000 new numbers a second, each the sum of three uniform draws (a bell curve); from
+        // 25 s on, moved up by 1 (about two thirds of a standard deviation).
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let answer = |x: f64| Outcome::Scored(Prediction::regression(x));
+        let mut steady_psi: f64 = 0.0;
+        for second in 0..32u64 {
+            let shift = if second < 25 { 0.0 } else { 1.0 };
+            let xs: Vec<f64> = (0..2_000)
+                .map(|_| uniform() + uniform() + uniform() + shift)
+                .collect();
+            harness.feed(second * 1_000 + 500, &xs, "a", answer);
+            let figures = harness.read(worker, (second + 1) * 1_000).expect("figures");
+            if (11..25).contains(&second) {
+                let psi = figures.features[0].drift.expect("a reference");
+                steady_psi = steady_psi.max(psi);
+            }
+        }
+        assert!(steady_psi < 0.02, "steady inputs barely move: {steady_psi}");
+        let drifts = harness.drifts.borrow();
+        assert!(
+            (drifts.iter()).any(|drift| drift.subject == "feature:x" && drift.drifting),
+            "the shifted inputs drift: {drifts:?}"
+        );
+    });
+}
+
+#[test]
 fn a_shadow_agrees_with_the_live_model_as_often_as_its_answers_match() {
     timely::execute_directly(|worker| {
         let mut harness = Harness::new(worker);
