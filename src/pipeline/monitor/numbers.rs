@@ -2,11 +2,12 @@
 //!
 //! A continuous feature gives a new number with nearly every record: counted exactly, a tick at
 //! 100,000 records/s would add 100,000 facts per feature to the window and hold them for the
-//! whole window. So a tick keeps at most [`MAX_NUMBERS`] numbers per feature: beyond that its
-//! numbers are folded, in order, into groups of about equal counts, each counted at its mean;
-//! the smallest and the largest number stay exact. The window's count and mean stay exact
-//! (to rounding), its minimum and maximum too; its deciles and histogram come from
-//! [`MAX_NUMBERS`] points per tick (a window of 60 ticks: 7,680 points).
+//! whole window. So a tick keeps at most [`MAX_NUMBERS`] numbers per feature, and fewer when a
+//! key's records have many features ([`numbers_per_feature`]): beyond that its numbers are
+//! folded, in order, into groups of about equal counts, each counted at its mean; the smallest
+//! and the largest number stay exact. The window's count and mean stay exact (to rounding), its
+//! minimum and maximum too; its deciles and histogram come from the numbers kept (up to 128 a
+//! tick: 7,680 in a window of 60 ticks).
 
 use foldhash::{HashMap, HashMapExt};
 
@@ -14,6 +15,19 @@ use super::facts::Number;
 
 /// The most numbers a tick keeps per feature (or per model's values).
 pub const MAX_NUMBERS: usize = 128;
+
+/// The fewest numbers a tick keeps per feature, however many features a key's records have.
+pub const MIN_NUMBERS: usize = 8;
+
+/// The numbers a tick keeps per key, shared by its features (each keeping between
+/// [`MIN_NUMBERS`] and [`MAX_NUMBERS`]): records of 16 features keep 128 numbers of each, of
+/// 784 features (an image's pixels) 8.
+pub const KEY_NUMBERS: usize = 2048;
+
+/// How many numbers a tick keeps of each of a key's `features`.
+pub fn numbers_per_feature(features: usize) -> usize {
+    (KEY_NUMBERS / features.max(1)).clamp(MIN_NUMBERS, MAX_NUMBERS)
+}
 
 /// How many distinct numbers are counted exactly before they are folded (bounds a tick's
 /// memory however many records it sees).
@@ -43,17 +57,17 @@ impl NumberCounts {
         }
     }
 
-    /// The tick's numbers with their counts: every distinct number if there are at most
-    /// [`MAX_NUMBERS`], else [`MAX_NUMBERS`] groups (see the module).
-    pub fn into_counts(mut self) -> Vec<(Number, isize)> {
-        if self.folded.is_empty() && self.exact.len() <= MAX_NUMBERS {
+    /// The tick's numbers with their counts: every distinct number if there are at most `most`
+    /// (at least 3), else at most `most` groups (see the module).
+    pub fn into_counts(mut self, most: usize) -> Vec<(Number, isize)> {
+        if self.folded.is_empty() && self.exact.len() <= most {
             let exact = self.exact.into_iter();
             return exact
                 .map(|(bits, n)| (Number::from_bits(bits), n))
                 .collect();
         }
         self.fold_exact();
-        let folded = self.folded.into_iter();
+        let folded = fold(self.folded, most).into_iter();
         folded.map(|(value, n)| (Number::new(value), n)).collect()
     }
 
@@ -62,22 +76,22 @@ impl NumberCounts {
         let exact = self.exact.drain();
         self.folded
             .extend(exact.map(|(bits, n)| (f64::from_bits(bits), n)));
-        self.folded = fold(std::mem::take(&mut self.folded));
+        self.folded = fold(std::mem::take(&mut self.folded), MAX_NUMBERS);
     }
 }
 
-/// At most [`MAX_NUMBERS`] numbers with the counts of `counted`: the smallest and the largest as
-/// they are, the others, in order, in groups of about equal counts, each at its mean.
-fn fold(mut counted: Vec<(f64, isize)>) -> Vec<(f64, isize)> {
-    if counted.len() <= MAX_NUMBERS {
+/// At most `most` (at least 3) numbers with the counts of `counted`: the smallest and the
+/// largest as they are, the others, in order, in groups of about equal counts, each at its mean.
+fn fold(mut counted: Vec<(f64, isize)>, most: usize) -> Vec<(f64, isize)> {
+    if counted.len() <= most {
         return counted;
     }
     counted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let (smallest, largest) = (counted[0], counted[counted.len() - 1]);
     let middle = &counted[1..counted.len() - 1];
     let total: isize = middle.iter().map(|(_, n)| n).sum();
-    let groups = (MAX_NUMBERS - 2) as isize;
-    let mut folded = Vec::with_capacity(MAX_NUMBERS);
+    let groups = (most - 2) as isize;
+    let mut folded = Vec::with_capacity(most);
     folded.push(smallest);
     let (mut sum, mut count, mut seen, mut group) = (0.0, 0, 0, 1);
     for &(value, n) in middle {
@@ -105,7 +119,7 @@ mod tests {
     fn counted(numbers: impl IntoIterator<Item = f64>) -> Vec<(f64, isize)> {
         let mut counts = NumberCounts::default();
         numbers.into_iter().for_each(|number| counts.count(number));
-        let mut counted: Vec<(f64, isize)> = (counts.into_counts().into_iter())
+        let mut counted: Vec<(f64, isize)> = (counts.into_counts(MAX_NUMBERS).into_iter())
             .map(|(number, n)| (number.get(), n))
             .collect();
         counted.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -146,6 +160,19 @@ mod tests {
         for (_, n) in &folded[1..MAX_NUMBERS - 1] {
             assert!(*n <= 2 * share, "{n} vs {share}");
         }
+    }
+
+    #[test]
+    fn wide_records_keep_fewer_numbers_of_each_feature() {
+        assert_eq!(numbers_per_feature(11), MAX_NUMBERS);
+        assert_eq!(numbers_per_feature(16), 128);
+        assert_eq!(numbers_per_feature(64), 32);
+        assert_eq!(numbers_per_feature(784), MIN_NUMBERS);
+        let mut counts = NumberCounts::default();
+        (0..10_000).for_each(|i| counts.count(f64::from(i)));
+        let kept = counts.into_counts(numbers_per_feature(784));
+        assert_eq!(kept.len(), MIN_NUMBERS);
+        assert_eq!(kept.iter().map(|(_, n)| n).sum::<isize>(), 10_000);
     }
 
     #[test]

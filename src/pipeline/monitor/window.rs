@@ -23,7 +23,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 use super::facts::{Answer, Fact, KeyedFact, Value};
-use super::numbers::NumberCounts;
+use super::numbers::{numbers_per_feature, NumberCounts, MAX_NUMBERS};
 use crate::model::Input;
 use crate::record::{Origin, Outcome, Record, Role, Scored, Sourced, Time};
 
@@ -320,13 +320,14 @@ impl<R: Record> Counts for RecordCounts<R> {
 
     fn facts(self, mut each: impl FnMut(KeyedFact, isize)) {
         for (key, counts) in self.keys.entries {
+            let most = numbers_per_feature(counts.features.len());
             for feature in counts.features {
                 let name = feature.name;
                 let fact = |value| Fact::Feature {
                     name: name.clone(),
                     value,
                 };
-                for (number, n) in feature.numbers.into_counts() {
+                for (number, n) in feature.numbers.into_counts(most) {
                     each((key.clone(), fact(Value::Number(number))), n);
                 }
                 for (category, n) in most_frequent(feature.categories) {
@@ -373,7 +374,8 @@ impl OutputCounts {
     /// The answers counted, with how many times each.
     fn answers(self) -> impl Iterator<Item = (Answer, isize)> {
         let classes = (self.classes.into_iter()).map(|(class, n)| (Answer::Class(class), n));
-        let values = (self.values.into_counts().into_iter()).map(|(v, n)| (Answer::Value(v), n));
+        let values = self.values.into_counts(MAX_NUMBERS).into_iter();
+        let values = values.map(|(v, n)| (Answer::Value(v), n));
         let others = [
             (Answer::Failed, self.failed),
             (Answer::NoModel, self.no_model),
