@@ -7,8 +7,10 @@
 //!   data before; the models input holds its frontier there meanwhile, so that no record of a
 //!   later time is scored before every worker has handed over the models it had to restore.
 //! - **At least once** (the default): results go out as they come; every
-//!   [`JobConfig::commit_interval`] a worker waits for everything sent to be delivered, then
-//!   commits the data offsets of the times the output frontier has passed.
+//!   [`JobConfig::commit_interval`] a worker waits for everything its process sent to be
+//!   delivered, then commits the data offsets of the times the output frontier has passed. In a
+//!   job of several processes each result goes out through the process that read its record,
+//!   whose delivery the commit waits for.
 //! - **Exactly once** ([`JobConfig::exactly_once`]): each result is delivered by the worker that
 //!   read its record; the results of each ingestion time wait for the output frontier to pass it,
 //!   then go out in one transaction with the data offsets of the same times.
@@ -679,7 +681,11 @@ fn run_worker<R: Record>(
         config: config.serving,
         reporter,
         loader: job.loader.clone(),
-        deliver_where_read: config.exactly_once,
+        // At least once, a process commits the offsets its workers read once its own producer
+        // has delivered what it sent: with more than one process, a result scored in another
+        // process must come back to be sent here (else that process could die with it unsent
+        // while this one commits its offset).
+        deliver_where_read: config.exactly_once || !(0..peers).all(|w| process.runs_worker(w)),
         monitoring: config.monitor.map(|config| Monitoring {
             config,
             monitors: process.monitors().clone(),

@@ -110,7 +110,9 @@ pub struct Serving {
     pub loader: Arc<Loader>,
     /// Whether each result is delivered by the worker that read its record (the worker that
     /// reads partition `p` of `W` is `p mod W`), so that a worker's transaction holds its own
-    /// partitions' offsets and their results. Otherwise by the worker that scored it.
+    /// partitions' offsets and their results, and a process commits offsets only for results
+    /// its own producer delivered. Otherwise by the worker that scored it (enough when one
+    /// process holds every worker and their one producer).
     pub deliver_where_read: bool,
     /// The monitoring dataflow beside the pipeline, if any.
     pub monitoring: Option<Monitoring>,

@@ -13,6 +13,7 @@ use modelserver::kafka::KafkaConfig;
 use modelserver::model::ModelKind;
 use modelserver::pipeline::PipelineKind;
 use modelserver::proto::{ModelDescriptor, ServingResult, WineRecord};
+use modelserver::record::{Feature, FeatureRecord, Record, WINE_FEATURES};
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -348,12 +349,40 @@ pub fn preload(kafka: &KafkaConfig, topic: &str, count: usize) {
 }
 
 /// As [`preload`], with every number of record `index` moved by a different part in 10⁹ (row
-/// `index` of the bundled rows, cycled, each number times `1 + (index + 1) · 10⁻⁹`): no two
-/// records share a number, as with measured, continuous features.
+/// `index` of the bundled rows, cycled, each number times [`nudge`]`(index)`): no two records
+/// share a number, as with measured, continuous features.
 pub fn preload_distinct(kafka: &KafkaConfig, topic: &str, count: usize) {
     preload_with(kafka, topic, count, |index, features| {
-        features.map(|number| number * (1.0 + (index + 1) as f64 * 1e-9))
+        features.map(|number| number * nudge(index))
     });
+}
+
+/// Publishes `count` feature records of [`WIDE_FEATURES`] features to `topic`: the wine
+/// features of the bundled rows (cycled) and more numbers (1, 2, …), each number of record
+/// `index` times [`nudge`]`(index)`, as in [`preload_distinct`].
+pub fn preload_wide(kafka: &KafkaConfig, topic: &str, count: usize) {
+    let samples = dataset::bundled();
+    let more: Vec<String> = (WINE_FEATURES.len()..WIDE_FEATURES)
+        .map(|at| format!("x{at}"))
+        .collect();
+    let records = (0..count).map(|index| {
+        let sample = &samples[index % samples.len()];
+        let wine = WINE_FEATURES.iter().zip(sample.features);
+        let more = more.iter().zip((1..).map(f64::from));
+        let features = wine.map(|(name, number)| (*name, number));
+        let features = features.chain(more.map(|(name, number)| (name.as_str(), number)));
+        let features = features.map(|(name, number)| Feature::number(name, number * nudge(index)));
+        FeatureRecord::new("wine", features)
+    });
+    publish(kafka, topic, records);
+}
+
+/// The features of [`preload_wide`]'s records.
+const WIDE_FEATURES: usize = 100;
+
+/// What the numbers of record `index` are multiplied by: `1 + (index + 1) · 10⁻⁹`.
+fn nudge(index: usize) -> f64 {
+    1.0 + (index + 1) as f64 * 1e-9
 }
 
 /// Publishes `count` wine records to `topic`: record `index` has the features `features`
@@ -369,6 +398,11 @@ fn preload_with(
         let sample = &samples[index % samples.len()];
         WineRecord::from_features(features(index, sample.features), "wine")
     });
+    publish(kafka, topic, records);
+}
+
+/// Publishes `records` to `topic` (protobuf).
+fn publish<R: Record>(kafka: &KafkaConfig, topic: &str, records: impl IntoIterator<Item = R>) {
     let publisher = Publisher::new(kafka).expect("a publisher");
     publisher
         .publish_records(topic, records, None, |_| {})
@@ -432,38 +466,49 @@ pub fn monitoring(bench: &mut Bench) {
 }
 
 /// The monitoring section's second table: a keyed job (1 process × 2 workers, the decision
-/// tree) with and without monitoring, on records whose numbers are all distinct
-/// ([`preload_distinct`]), two runs each alternating: records/s, CPU and peak RSS. The window
-/// (60 s) holds every record of the run.
+/// tree) with and without monitoring, on records whose numbers are all distinct, two runs each
+/// alternating: records/s, CPU and peak RSS. Wine records ([`preload_distinct`]), then a third
+/// as many feature records of 100 features ([`preload_wide`]). The window (60 s) holds every
+/// record of a run.
 fn distinct_numbers(bench: &mut Bench) -> Vec<serde_json::Value> {
-    let records = bench.options.records;
-    let data = unique("bench-distinct");
-    create_topics(&bench.kafka, &[(&data, PARTITIONS)]);
-    preload_distinct(&bench.kafka, &data, records);
     let tree = (bundled_models().into_iter()).find(|model| model.label == "pmml decision tree");
     let descriptor = tree.expect("the decision tree").descriptor();
-    println!("\n{records} records whose numbers are all distinct, keyed 1p×2w, decision tree");
+    println!("\nrecords whose numbers are all distinct, keyed 1p×2w, decision tree");
     println!(
-        "{:<8} {:>12} {:>10} {:>10}",
-        "monitor", "records/s", "CPU-s/M", "peak MiB"
+        "{:<13} {:>8} {:<8} {:>12} {:>10} {:>10}",
+        "records", "count", "monitor", "records/s", "CPU-s/M", "peak MiB"
     );
+    let wine_records = bench.options.records;
+    let shapes: [(&str, usize, &[&str]); 2] = [
+        ("wine, 11", wine_records, &[]),
+        ("features, 100", wine_records / 3, &["--record", "features"]),
+    ];
     let job = (PipelineKind::Keyed, Layout::ONE_BY_TWO);
     let mut rows = Vec::new();
-    for _ in 0..2 {
-        for (monitor, extra) in [("off", &["--no-monitor"][..]), ("on", &[][..])] {
-            let run = serve_run_with(&bench.kafka, &data, &descriptor, job, records, extra);
-            let (cpu, peak) = (run.cpu_per_million.unwrap(), run.peak_mib.unwrap());
-            println!(
-                "{monitor:<8} {:>12.0} {cpu:>10.2} {peak:>10.1}",
-                run.throughput
-            );
-            rows.push(serde_json::json!({
-                "monitor": monitor, "records_per_s": run.throughput,
-                "cpu_s_per_million": cpu, "peak_mib": peak,
-            }));
+    for (shape, records, record_options) in shapes {
+        let data = unique("bench-distinct");
+        create_topics(&bench.kafka, &[(&data, PARTITIONS)]);
+        match record_options.is_empty() {
+            true => preload_distinct(&bench.kafka, &data, records),
+            false => preload_wide(&bench.kafka, &data, records),
         }
+        for _ in 0..2 {
+            for (monitor, off) in [("off", Some("--no-monitor")), ("on", None)] {
+                let extra: Vec<&str> = record_options.iter().copied().chain(off).collect();
+                let run = serve_run_with(&bench.kafka, &data, &descriptor, job, records, &extra);
+                let (cpu, peak) = (run.cpu_per_million.unwrap(), run.peak_mib.unwrap());
+                println!(
+                    "{shape:<13} {records:>8} {monitor:<8} {:>12.0} {cpu:>10.2} {peak:>10.1}",
+                    run.throughput
+                );
+                rows.push(serde_json::json!({
+                    "records": shape, "count": records, "monitor": monitor,
+                    "records_per_s": run.throughput, "cpu_s_per_million": cpu, "peak_mib": peak,
+                }));
+            }
+        }
+        common::delete_topics(&bench.kafka, &[&data]);
     }
-    common::delete_topics(&bench.kafka, &[&data]);
     rows
 }
 
