@@ -366,12 +366,14 @@ pub fn preload_wide(kafka: &KafkaConfig, topic: &str, count: usize) {
         .map(|at| format!("x{at}"))
         .collect();
     let records = (0..count).map(|index| {
-        let sample = &samples[index % samples.len()];
-        let wine = WINE_FEATURES.iter().zip(sample.features);
-        let more = more.iter().zip((1..).map(f64::from));
-        let features = wine.map(|(name, number)| (*name, number));
-        let features = features.chain(more.map(|(name, number)| (name.as_str(), number)));
-        let features = features.map(|(name, number)| Feature::number(name, number * nudge(index)));
+        let names = WINE_FEATURES
+            .iter()
+            .copied()
+            .chain(more.iter().map(String::as_str));
+        let wine = samples[index % samples.len()].features;
+        let numbers = wine.into_iter().chain((1..).map(f64::from));
+        let features =
+            (names.zip(numbers)).map(|(name, number)| Feature::number(name, number * nudge(index)));
         FeatureRecord::new("wine", features)
     });
     publish(kafka, topic, records);
@@ -479,19 +481,22 @@ fn distinct_numbers(bench: &mut Bench) -> Vec<serde_json::Value> {
         "records", "count", "monitor", "records/s", "CPU-s/M", "peak MiB"
     );
     let wine_records = bench.options.records;
-    let shapes: [(&str, usize, &[&str]); 2] = [
-        ("wine, 11", wine_records, &[]),
-        ("features, 100", wine_records / 3, &["--record", "features"]),
+    type Preload = fn(&KafkaConfig, &str, usize);
+    let shapes: [(&str, usize, &[&str], Preload); 2] = [
+        ("wine, 11", wine_records, &[], preload_distinct),
+        (
+            "features, 100",
+            wine_records / 3,
+            &["--record", "features"],
+            preload_wide,
+        ),
     ];
     let job = (PipelineKind::Keyed, Layout::ONE_BY_TWO);
     let mut rows = Vec::new();
-    for (shape, records, record_options) in shapes {
+    for (shape, records, record_options, preload) in shapes {
         let data = unique("bench-distinct");
         create_topics(&bench.kafka, &[(&data, PARTITIONS)]);
-        match record_options.is_empty() {
-            true => preload_distinct(&bench.kafka, &data, records),
-            false => preload_wide(&bench.kafka, &data, records),
-        }
+        preload(&bench.kafka, &data, records);
         for _ in 0..2 {
             for (monitor, off) in [("off", Some("--no-monitor")), ("on", None)] {
                 let extra: Vec<&str> = record_options.iter().copied().chain(off).collect();
