@@ -7,8 +7,8 @@
 //! - [`window`]: records and results are counted on their way through the pipeline, per tick;
 //!   a complete tick's facts enter the window, and leave it as retractions one window later;
 //! - [`numbers`]: a tick keeps at most 128 numbers per feature, fewer when records have many
-//!   features (and [`window`] its 64 most frequent categories), so the window's memory does not
-//!   grow with the record rate;
+//!   features (and [`window`] its 63 most frequent categories, the rest as one), so the
+//!   window's memory does not grow with the record rate;
 //! - the facts are arranged by key (`arrange_by_key`): each key's window lives on one worker,
 //!   which reads it with a cursor as of its latest complete tick ([`Monitor::publish`]);
 //! - [`figures`]: from a key's facts to the figures users read (counts per class,
