@@ -9,7 +9,7 @@
 //! minimum and maximum too; its deciles and histogram come from the numbers kept (up to 128 a
 //! tick: 7,680 in a window of 60 ticks).
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
 
 use super::facts::Number;
 
@@ -34,18 +34,10 @@ pub fn numbers_per_feature(features: usize) -> usize {
 const FOLD_AT: usize = 4096;
 
 /// Numbers counted in a tick: distinct ones exactly, until there are too many to keep.
+#[derive(Default)]
 pub struct NumberCounts {
     exact: HashMap<u64, isize>,
     folded: Vec<(f64, isize)>,
-}
-
-impl Default for NumberCounts {
-    fn default() -> Self {
-        NumberCounts {
-            exact: HashMap::new(),
-            folded: Vec::new(),
-        }
-    }
 }
 
 impl NumberCounts {
