@@ -10,7 +10,7 @@ data/onnx/ml/, each with onnxruntime's outputs:
     onnxruntime must give the same outputs for both forms);
   * hand-made models for what those do not reach (BRANCH_MEMBER sets, the aggregate functions
     and post transforms of TreeEnsemble, a tree that is a single leaf, two-class linear
-    classifiers of one score, a Scaler of one offset and scale, ZipMap with integer keys),
+    classifiers of one score, linear regressors of several targets or none of their intercepts, a Scaler of one offset and scale, ZipMap with integer keys),
     scored on the rows of data/onnx/handmade/inputs.csv (some cells NaN).
 
 Run from the repository root (pins in scripts/requirements.txt):
@@ -324,6 +324,38 @@ def handmade_linear(notes: list[str], x: np.ndarray) -> None:
            "SOFTMAX_ZERO", False)
 
 
+def linear_regressor(name, notes, x, coefficients, intercepts, targets, post_transform):
+    attributes = {"coefficients": coefficients, "targets": targets, "post_transform": post_transform}
+    if intercepts is not None:
+        attributes["intercepts"] = intercepts
+    node = helper.make_node("LinearRegressor", ["input"], ["variable"], domain="ai.onnx.ml", **attributes)
+    outputs = [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, targets])]
+    model = graph_model(node, outputs, name)
+    header, table = regressor_table(model, x)
+    what = f"hand-made `LinearRegressor`, {targets} targets, {post_transform}"
+    save(name, model, header, table, notes, what + ("" if intercepts is not None else ", no intercepts"))
+
+
+def handmade_linear_regressor(notes: list[str], x: np.ndarray) -> None:
+    rng = np.random.default_rng(17)
+    scale = 1 / np.nan_to_num(x, nan=1).std(axis=0).clip(1e-3)
+
+    def coefficients(targets):
+        return (rng.normal(size=(targets, 11)) * scale).astype(np.float32).ravel().tolist()
+
+    linear_regressor("linear_regressor_targets", notes, x, coefficients(3), [0.5, -1.0, 2.0], 3, "NONE")
+    linear_regressor("linear_regressor_no_intercepts", notes, x, coefficients(1), None, 1, "NONE")
+    linear_regressor("linear_regressor_wide", notes, x, coefficients(9), [0.1 * i for i in range(9)], 9, "NONE")
+    linear_regressor("linear_regressor_logistic", notes, x, coefficients(2), [0.0, 0.3], 2, "LOGISTIC")
+    linear_regressor("linear_regressor_logistic_one", notes, x, coefficients(1), [0.2], 1, "LOGISTIC")
+    linear_regressor("linear_regressor_softmax", notes, x, coefficients(3), [0.0, 0.3, -0.3], 3, "SOFTMAX")
+    linear_regressor("linear_regressor_softmax_one", notes, x, coefficients(1), [0.2], 1, "SOFTMAX")
+    linear_regressor("linear_regressor_softmax_zero", notes, x, coefficients(3), [0.0, 0.0, 1.0], 3, "SOFTMAX_ZERO")
+    probit = [c * 0.01 for c in coefficients(2)]
+    linear_regressor("linear_regressor_probit", notes, x, probit, [0.5, 0.4], 2, "PROBIT")
+    linear_regressor("linear_regressor_probit_one", notes, x, probit[:11], [0.5], 1, "PROBIT")
+
+
 def handmade_scaler_zipmap(notes: list[str], x: np.ndarray) -> None:
     scaler = helper.make_node("Scaler", ["input"], ["scaled"], domain="ai.onnx.ml", offset=[5.0], scale=[0.25])
     linear_node = helper.make_node("LinearClassifier", ["scaled"], ["label", "scores"], domain="ai.onnx.ml",
@@ -405,6 +437,7 @@ def main() -> None:
     rows = handmade_rows()
     handmade_opset5(notes, rows)
     handmade_linear(notes, rows)
+    handmade_linear_regressor(notes, rows)
     handmade_scaler_zipmap(notes, rows)
     write_readme(notes)
 

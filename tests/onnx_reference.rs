@@ -562,7 +562,7 @@ fn regressors_rewritten_as_opset_5_tree_ensembles_match_onnxruntime() {
 fn handmade_ml_operators_match_onnxruntime() {
     let inputs = handmade_inputs();
     let models = ml_models("wine_", false);
-    assert_eq!(models.len(), 11, "{models:?}");
+    assert_eq!(models.len(), 21, "{models:?}");
     let mut mismatches = Vec::new();
     for model in &models {
         let got = match run_handmade(&fixture(&format!("ml/{model}.onnx")), &inputs) {
@@ -638,6 +638,27 @@ fn malformed_ml_operators_fail_at_load_naming_the_problem() {
         attribute(node, "classlabels_strings").strings.pop();
     });
     assert!(labels.contains("2 class labels for 3 targets"), "{labels}");
+    let intercepts = ml_load_error("linear_regressor_targets", 0, |node| {
+        attribute(node, "intercepts").floats.pop();
+    });
+    assert!(
+        intercepts.contains("2 intercepts for 3 targets"),
+        "{intercepts}"
+    );
+    let coefficients = ml_load_error("linear_regressor_targets", 0, |node| {
+        attribute(node, "coefficients").floats.pop();
+    });
+    assert!(
+        coefficients.contains("32 coefficients are not one row per target"),
+        "{coefficients}"
+    );
+    let width = ml_load_error("linear_regressor_wide", 0, |node| {
+        attribute(node, "coefficients").floats.truncate(90);
+    });
+    assert!(
+        width.contains("the input has 11 features, the coefficients 10"),
+        "{width}"
+    );
     let scaler = ml_load_error("scaler_one_value_zipmap_ints", 0, |node| {
         attribute(node, "scale").floats = vec![1.0, 2.0];
     });

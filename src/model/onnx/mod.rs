@@ -11,8 +11,8 @@
 //! classifier operator's labels, or the constant skl2onnx's neural networks map an index with).
 //!
 //! Our ONNX-ML operators ([`ml`]: the tree ensembles of opsets 1 to 5, `LinearClassifier` with
-//! string labels, `Normalizer`, `Scaler`, `ZipMap`) are registered into tract's operator register in place of
-//! tract's own.
+//! string labels, `LinearRegressor`, `Normalizer`, `Scaler`, `ZipMap`) are registered into
+//! tract's operator register in place of tract's own.
 
 pub mod ml;
 mod row_broadcast;

@@ -22,6 +22,7 @@ use tract_onnx::tract_hir::internal::*;
 
 use super::attributes::Attributes;
 use super::class_labels::ClassLabels;
+use super::linear::Coefficients;
 use super::transform::{logistic, probit, PostTransform};
 use crate::model::arg_max;
 
@@ -49,51 +50,20 @@ pub fn build(
     ))
 }
 
-/// The number of targets whose scores are computed together, one per lane of a loop that the
-/// compiler vectorizes.
-const LANES: usize = 8;
-
 /// A linear classifier read from its node.
 #[derive(Debug)]
 struct Linear {
     labels: ClassLabels,
-    /// The coefficients of each block of [`LANES`] targets, feature by feature: the weights of
-    /// one feature for the block's targets (0 past the last target).
-    blocks: Vec<[f32; LANES]>,
-    intercepts: Vec<f32>,
-    features: usize,
+    coefficients: Coefficients,
     transform: PostTransform,
-}
-
-/// The coefficients (one row of `features` per target) by blocks of [`LANES`] targets, as
-/// [`Linear::blocks`] holds them.
-fn coefficient_blocks(coefficients: &[f32], features: usize) -> Vec<[f32; LANES]> {
-    let targets = coefficients.len() / features;
-    let mut blocks = vec![[0.0; LANES]; targets.div_ceil(LANES) * features];
-    for (target, weights) in coefficients.chunks_exact(features).enumerate() {
-        let block = &mut blocks[target / LANES * features..][..features];
-        for (lanes, &weight) in block.iter_mut().zip(weights) {
-            lanes[target % LANES] = weight;
-        }
-    }
-    blocks
 }
 
 fn read(node: &NodeProto) -> Result<Linear> {
     let attributes = Attributes::new(node, &ATTRIBUTES)?;
     let labels = ClassLabels::read(&attributes, "classlabels_ints")?;
     let intercepts = attributes.floats("intercepts")?.to_vec();
-    let coefficients = attributes.floats("coefficients")?.to_vec();
-    let targets = intercepts.len();
-    ensure!(
-        targets > 0,
-        "no intercepts: the number of targets is unknown"
-    );
-    ensure!(
-        !coefficients.is_empty() && coefficients.len() % targets == 0,
-        "{} coefficients are not one row per target ({targets} intercepts)",
-        coefficients.len()
-    );
+    let coefficients = Coefficients::new(attributes.floats("coefficients")?, intercepts)?;
+    let targets = coefficients.targets();
     let expected_labels = if targets == 1 { 2 } else { targets };
     ensure!(
         labels.len() == expected_labels,
@@ -106,12 +76,9 @@ fn read(node: &NodeProto) -> Result<Linear> {
             "multi_class {multi_class} is neither 0 nor 1"
         );
     }
-    let features = coefficients.len() / targets;
     Ok(Linear {
         labels,
-        blocks: coefficient_blocks(&coefficients, features),
-        features,
-        intercepts,
+        coefficients,
         transform: PostTransform::from_name(attributes.string("post_transform")?)?,
     })
 }
@@ -119,33 +86,14 @@ fn read(node: &NodeProto) -> Result<Linear> {
 impl Linear {
     /// The number of score columns.
     fn columns(&self) -> usize {
-        self.intercepts.len().max(2)
-    }
-
-    /// Writes one row's raw scores, `X · coefficientsᵀ + intercepts`, into `output` (one per
-    /// target): the targets of a block side by side, each summed feature by feature as
-    /// `Iterator::sum` would.
-    fn raw_scores(&self, row: &[f32], output: &mut [f32]) {
-        let blocks = self.blocks.chunks_exact(self.features);
-        let targets = output.chunks_mut(LANES).zip(self.intercepts.chunks(LANES));
-        for (block, (output, intercepts)) in blocks.zip(targets) {
-            let mut sums = [-0.0f32; LANES];
-            for (&value, weights) in row.iter().zip(block) {
-                for (sum, &weight) in sums.iter_mut().zip(weights) {
-                    *sum += value * weight;
-                }
-            }
-            for ((score, sum), intercept) in output.iter_mut().zip(sums).zip(intercepts) {
-                *score = sum + intercept;
-            }
-        }
+        self.coefficients.targets().max(2)
     }
 
     /// Scores one row into `output` (one value per column) and returns the predicted class;
     /// with several targets, the scores are left raw for [`Self::transform_rows`].
     fn score_row(&self, row: &[f32], output: &mut [f32]) -> usize {
-        let targets = self.intercepts.len();
-        self.raw_scores(row, &mut output[..targets]);
+        let targets = self.coefficients.targets();
+        self.coefficients.scores(row, &mut output[..targets]);
         if targets == 1 {
             let score = output[0];
             let pair = match self.transform {
@@ -165,7 +113,7 @@ impl Linear {
     /// Applies the post transform to the raw scores of rows of several targets (those of one
     /// target are finished by [`Self::score_row`]).
     fn transform_rows(&self, scores: &mut [f32]) {
-        let targets = self.intercepts.len();
+        let targets = self.coefficients.targets();
         if targets > 1 {
             self.transform.apply_rows(scores, targets);
         }
@@ -186,12 +134,9 @@ impl Eq for LinearClassifierOp {}
 
 impl LinearClassifierOp {
     fn check_features(&self, features: usize) -> TractResult<()> {
-        ensure!(
-            features == self.0.features,
-            "LinearClassifier: the input has {features} features, the coefficients {}",
-            self.0.features
-        );
-        Ok(())
+        self.0
+            .coefficients
+            .check_features("LinearClassifier", features)
     }
 }
 
@@ -204,8 +149,8 @@ impl Op for LinearClassifierOp {
         let model = &self.0;
         Ok(vec![format!(
             "{} targets of {} features, {:?}",
-            model.intercepts.len(),
-            model.features,
+            model.coefficients.targets(),
+            model.coefficients.features(),
             model.transform
         )])
     }
@@ -302,48 +247,5 @@ impl Expansion for LinearClassifierExpansion {
     ) -> TractResult<TVec<OutletId>> {
         let input = super::as_f32(model, prefix, inputs[0])?;
         model.wire_node(prefix, self.0.clone(), &[input])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A classifier of `targets` targets over `features` features, its coefficients varied.
-    fn linear(targets: usize, features: usize) -> (Linear, Vec<f32>) {
-        let coefficients: Vec<f32> = (0..targets * features)
-            .map(|index| ((index * 31) % 17) as f32 * 0.173 - 1.3)
-            .collect();
-        let intercepts = (0..targets).map(|target| target as f32 * 0.7 - 2.0);
-        let model = Linear {
-            labels: ClassLabels::Ints((0..targets.max(2) as i64).collect()),
-            blocks: coefficient_blocks(&coefficients, features),
-            intercepts: intercepts.collect(),
-            features,
-            transform: PostTransform::Softmax,
-        };
-        (model, coefficients)
-    }
-
-    #[test]
-    fn the_scores_side_by_side_are_the_dot_products_of_each_target() {
-        for targets in [1, 6, 8, 11] {
-            let (model, coefficients) = linear(targets, 11);
-            let row: Vec<f32> = (0..11).map(|index| index as f32 * 1.37 - 4.1).collect();
-            let mut scores = vec![0.0; targets];
-            model.raw_scores(&row, &mut scores);
-            let dot_products =
-                coefficients
-                    .chunks(11)
-                    .zip(&model.intercepts)
-                    .map(|(weights, intercept)| {
-                        row.iter().zip(weights).map(|(x, w)| x * w).sum::<f32>() + intercept
-                    });
-            assert_eq!(
-                scores,
-                dot_products.collect::<Vec<_>>(),
-                "{targets} targets"
-            );
-        }
     }
 }

@@ -6,6 +6,7 @@
 //! - `tree_ensemble`: `TreeEnsembleRegressor`, `TreeEnsembleClassifier` (ONNX-ML 1 to 3) and
 //!   `TreeEnsemble` (ONNX-ML 5);
 //! - `linear_classifier`: `LinearClassifier`, with integer or string labels;
+//! - `linear_regressor`: `LinearRegressor` without a post transform (tract's builds the others);
 //! - `normalizer`: `Normalizer`;
 //! - `scaler`: `Scaler`;
 //! - `zip_map`: `ZipMap`, whose sequence of maps is represented by its probabilities tensor.
@@ -15,7 +16,9 @@
 
 mod attributes;
 mod class_labels;
+mod linear;
 mod linear_classifier;
+mod linear_regressor;
 mod normalizer;
 mod scaler;
 pub(crate) mod transform;
@@ -30,6 +33,7 @@ use tract_onnx::tract_hir::internal::*;
 pub fn register_all_ops(reg: &mut OnnxOpRegister) {
     tree_ensemble::register_all_ops(reg);
     reg.insert("LinearClassifier", linear_classifier::build);
+    reg.insert("LinearRegressor", linear_regressor::build);
     reg.insert("Normalizer", normalizer::build);
     reg.insert("Scaler", scaler::build);
     reg.insert("ZipMap", zip_map::build);
