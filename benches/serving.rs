@@ -26,8 +26,8 @@ use modelserver::model::onnx::OnnxModel;
 use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{Model, ModelKind};
 use modelserver::pipeline::{
-    serving_dataflow, Loader, MonitorConfig, Monitoring, PipelineKind, Serving, ServingConfig,
-    ServingDataflow,
+    serving_dataflow, Delivery, Loader, MonitorConfig, Monitoring, PipelineKind, Serving,
+    ServingConfig, ServingDataflow,
 };
 use modelserver::record::{Origin, Sourced, WineRecord};
 use modelserver::state::{hooks, Counters, EventSinks, ProcessState, Reporter};
@@ -226,7 +226,7 @@ fn throughput(
                     config,
                     reporter: Reporter::for_worker(worker, counters.clone()),
                     loader: loader.clone(),
-                    deliver_where_read: false,
+                    delivery: Delivery::WhereScored,
                     monitoring: monitor.then(|| Monitoring {
                         config: BENCH_MONITOR,
                         monitors: process.monitors().clone(),

@@ -9,8 +9,8 @@
 //! - **At least once** (the default): results go out as they come; every
 //!   [`JobConfig::commit_interval`] a worker waits for everything its process sent to be
 //!   delivered, then commits the data offsets of the times the output frontier has passed. In a
-//!   job of several processes each result goes out through the process that read its record,
-//!   whose delivery the commit waits for.
+//!   job of several processes the output frontier passes a time only once every process's
+//!   producer has delivered that time's results ([`crate::pipeline::confirm`]).
 //! - **Exactly once** ([`JobConfig::exactly_once`]): each result is delivered by the worker that
 //!   read its record; the results of each ingestion time wait for the output frontier to pass it,
 //!   then go out in one transaction with the data offsets of the same times.
@@ -45,7 +45,7 @@ use crate::kafka::KafkaConfig;
 use crate::model::{panics_contained, ModelSource};
 use crate::pipeline::ahead::HeldModels;
 use crate::pipeline::{
-    keyed, serving_dataflow, Loader, MonitorConfig, Monitoring, PipelineKind, Serving,
+    keyed, serving_dataflow, Delivery, Loader, MonitorConfig, Monitoring, PipelineKind, Serving,
     ServingConfig, ServingDataflow,
 };
 use crate::proto::ModelDescriptor;
@@ -681,11 +681,11 @@ fn run_worker<R: Record>(
         config: config.serving,
         reporter,
         loader: job.loader.clone(),
-        // At least once, a process commits the offsets its workers read once its own producer
-        // has delivered what it sent: with more than one process, a result scored in another
-        // process must come back to be sent here (else that process could die with it unsent
-        // while this one commits its offset).
-        deliver_where_read: config.exactly_once || !(0..peers).all(|w| process.runs_worker(w)),
+        delivery: delivery(
+            config,
+            &job.sink,
+            (0..peers).all(|w| process.runs_worker(w)),
+        ),
         monitoring: config.monitor.map(|config| Monitoring {
             config,
             monitors: process.monitors().clone(),
@@ -845,6 +845,20 @@ fn run_worker<R: Record>(
     committer.finish(&probe, &data_source, &mut output, job)?;
     tracing::info!(worker = index, "worker finished");
     Ok(())
+}
+
+/// How a worker's results are delivered. Exactly once, by the worker that read the record, in
+/// its transaction. At least once, by the worker that scored it: a process commits the offsets
+/// its workers read once its own producer has delivered what it sent and the output frontier
+/// has passed their times; with more than one process, the frontier also waits for each
+/// process's producer to deliver what it sent (else a process could die with a result unsent
+/// whose record's offset another process committed).
+fn delivery(config: &JobConfig, sink: &Arc<ResultSink>, one_process: bool) -> Delivery {
+    match (config.exactly_once, one_process) {
+        (true, _) => Delivery::WhereRead,
+        (false, true) => Delivery::WhereScored,
+        (false, false) => Delivery::Confirmed(sink.clone()),
+    }
 }
 
 /// Whether the output, at `frontier`, is more than `max_lag` behind the clock (`now`): the

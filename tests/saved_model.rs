@@ -17,7 +17,7 @@ use modelserver::kafka::publish::{model_at_location, model_with_bytes};
 use modelserver::model::tensorflow::TensorFlowModel;
 use modelserver::model::{build_model, InputNames, Model, ModelError, ModelKind, ModelSource};
 use modelserver::pipeline::{
-    serving_dataflow, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
+    serving_dataflow, Delivery, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
 };
 use modelserver::proto::ModelDescriptor;
 use modelserver::record::{Origin, Outcome, Scored, Sourced, WineRecord};
@@ -446,7 +446,7 @@ fn serve(
             config: ServingConfig::default(),
             reporter: Reporter::for_worker(worker, counters.clone()),
             loader: loader.clone(),
-            deliver_where_read: false,
+            delivery: Delivery::WhereScored,
             monitoring: None,
         };
         let deliver = move |_, scored: &Scored| sink.lock().unwrap().push(scored.clone());

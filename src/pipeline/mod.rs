@@ -7,6 +7,7 @@
 //! - [`monitor`]: beside them, the monitoring dataflow over the records read and the results.
 
 pub mod ahead;
+pub mod confirm;
 pub mod ensemble;
 pub mod flat;
 pub mod keyed;
@@ -21,10 +22,12 @@ use timely::dataflow::operators::{Exchange, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, StreamVec};
 use timely::worker::Worker;
 
+use crate::kafka::sink::{ResultSink, SentMark};
 use crate::proto::ModelDescriptor;
 use crate::record::{Record, Scored, Sourced, Time};
 use crate::state::monitor::Monitors;
 use crate::state::Reporter;
+use confirm::HoldUntilConfirmed;
 pub use loader::Loader;
 pub use monitor::{Monitor, MonitorConfig};
 pub use serving::ServingConfig;
@@ -108,14 +111,40 @@ pub struct Serving {
     pub reporter: Reporter,
     /// What builds the models (one per process).
     pub loader: Arc<Loader>,
-    /// Whether each result is delivered by the worker that read its record (the worker that
-    /// reads partition `p` of `W` is `p mod W`), so that a worker's transaction holds its own
-    /// partitions' offsets and their results, and a process commits offsets only for results
-    /// its own producer delivered. Otherwise by the worker that scored it (enough when one
-    /// process holds every worker and their one producer).
-    pub deliver_where_read: bool,
+    /// Which worker delivers each result, and what the output frontier waits for.
+    pub delivery: Delivery,
     /// The monitoring dataflow beside the pipeline, if any.
     pub monitoring: Option<Monitoring>,
+}
+
+/// Which worker hands each result to `deliver`, and when the output frontier passes a time.
+#[derive(Clone)]
+pub enum Delivery {
+    /// The worker that scored it; a time passes once its results are handed over. Enough when
+    /// one process holds every worker and their one producer.
+    WhereScored,
+    /// The worker that read its record (the worker that reads partition `p` of `W` is
+    /// `p mod W`), so that a worker's transaction holds its own partitions' offsets and their
+    /// results.
+    WhereRead,
+    /// The worker that scored it; a time passes once its process's producer has delivered
+    /// what it sent by then ([`confirm`]), so that a process that commits an offset knows the
+    /// record's result delivered, wherever it was scored.
+    Confirmed(Arc<ResultSink>),
+}
+
+/// A producer's delivery reports confirm the results it was handed (refused ones once their
+/// dead letters are delivered).
+impl confirm::Confirmations for ResultSink {
+    type Mark = SentMark;
+
+    fn mark(&self) -> SentMark {
+        ResultSink::mark(self)
+    }
+
+    fn settled(&self, mark: SentMark) -> bool {
+        self.delivered(mark).is_some()
+    }
 }
 
 /// Builds on `worker` the dataflow a serving job runs: the two inputs, the pipeline, and
@@ -138,7 +167,7 @@ pub fn serving_dataflow<R: Record>(
             config,
             reporter,
             loader,
-            deliver_where_read,
+            delivery,
             monitoring,
         } = serving;
         let pipeline = {
@@ -153,18 +182,22 @@ pub fn serving_dataflow<R: Record>(
                 (results, Some(monitor))
             }
         };
-        let results = match deliver_where_read {
-            true => results.exchange(|scored: &Scored| scored.origin.partition as u64),
-            false => results,
+        let results = match &delivery {
+            Delivery::WhereRead => {
+                results.exchange(|scored: &Scored| scored.origin.partition as u64)
+            }
+            Delivery::WhereScored | Delivery::Confirmed(_) => results,
         };
-        results
-            .inspect_core(move |event| {
-                if let Ok((stamp, results)) = event {
-                    let time = stamp.iter().min().copied().unwrap_or_default();
-                    results.iter().for_each(|scored| deliver(time, scored));
-                }
-            })
-            .probe_with(&probe);
+        let delivered = results.inspect_core(move |event| {
+            if let Ok((stamp, results)) = event {
+                let time = stamp.iter().min().copied().unwrap_or_default();
+                results.iter().for_each(|scored| deliver(time, scored));
+            }
+        });
+        match delivery {
+            Delivery::Confirmed(sink) => delivered.hold_until_confirmed(sink).probe_with(&probe),
+            Delivery::WhereScored | Delivery::WhereRead => delivered.probe_with(&probe),
+        };
         monitor
     });
     ServingDataflow {

@@ -10,7 +10,7 @@ use modelserver::kafka::publish::model_with_bytes;
 use modelserver::model::onnx::OnnxModel;
 use modelserver::model::{Model, ModelKind, Prediction};
 use modelserver::pipeline::{
-    serving_dataflow, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
+    serving_dataflow, Delivery, Loader, PipelineKind, Serving, ServingConfig, ServingDataflow,
 };
 use modelserver::proto::ModelDescriptor;
 use modelserver::record::{Origin, Outcome, Record, Scored, Sourced, Time, WineRecord};
@@ -152,7 +152,7 @@ pub fn run_observed<R: Record + Sync>(
             config,
             reporter: Reporter::for_worker(worker, shared.clone()),
             loader: loader.clone(),
-            deliver_where_read: false,
+            delivery: Delivery::WhereScored,
             monitoring: None,
         };
         let deliver = move |_, scored: &Scored| sink.lock().unwrap().push(scored.clone());
