@@ -17,6 +17,7 @@
 pub mod ml;
 mod row_broadcast;
 mod row_softmax;
+mod small_matmul;
 
 use std::sync::Arc;
 
@@ -223,7 +224,11 @@ fn optimize(
 ) -> Result<Arc<TypedRunnableModel>, ModelError> {
     model
         .with_input_fact(0, f32::fact(shape).into())
-        .and_then(|model| model.into_optimized())
+        .and_then(|model| model.into_typed()?.into_decluttered())
+        .and_then(|mut model| {
+            small_matmul::replace_small_matmuls(&mut model)?;
+            model.into_optimized()
+        })
         .and_then(|mut model| {
             row_broadcast::replace_row_broadcasts(&mut model)?;
             row_softmax::replace_short_softmaxes(&mut model)?;

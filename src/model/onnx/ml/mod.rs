@@ -16,7 +16,7 @@
 
 mod attributes;
 mod class_labels;
-mod linear;
+pub(crate) mod linear;
 mod linear_classifier;
 mod linear_regressor;
 mod normalizer;
