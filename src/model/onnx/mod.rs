@@ -19,6 +19,8 @@ mod row_broadcast;
 mod row_softmax;
 mod small_matmul;
 
+pub(crate) use small_matmul::replace_small_matmuls;
+
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -226,7 +228,7 @@ fn optimize(
         .with_input_fact(0, f32::fact(shape).into())
         .and_then(|model| model.into_typed()?.into_decluttered())
         .and_then(|mut model| {
-            small_matmul::replace_small_matmuls(&mut model)?;
+            replace_small_matmuls(&mut model)?;
             model.into_optimized()
         })
         .and_then(|mut model| {

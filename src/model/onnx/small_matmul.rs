@@ -1,12 +1,12 @@
 //! The product of a float32 tensor of rows by a small constant matrix (a dense layer's weights),
-//! put in place of tract's `EinSum` before optimization. tract packs the rows for its matrix
-//! kernel at every run and writes the product tile by tile, partly through its border tiles when
-//! the matrix has few columns, which costs more than the products themselves for a layer of a
-//! few dozen weights per row; this one computes each row's outputs side by side
-//! ([`Coefficients::scores_rows`]), with the layer's bias when an addition of a constant row
-//! follows, and its rectifier (`max(x, 0)`, tract's ReLU) when one follows that: tract fuses
-//! those into its own kernel, and would run them alone, through its generic broadcast, after
-//! ours.
+//! put in place of tract's `EinSum` before optimization, in ONNX and TensorFlow graphs alike.
+//! tract packs the rows for its matrix kernel at every run and writes the product tile by tile,
+//! partly through its border tiles when the matrix has few columns, which costs more than the
+//! products themselves for a layer of a few dozen weights per row; this one computes each row's
+//! outputs side by side ([`Coefficients::scores_rows`]), with the layer's bias when an addition
+//! of a constant row follows, and its rectifier (`max(x, 0)`, tract's ReLU) when one follows
+//! that: tract fuses those into its own kernel, and would run them alone, through its generic
+//! broadcast, after ours.
 
 use anyhow::{ensure, Context};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;

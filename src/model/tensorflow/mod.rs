@@ -317,6 +317,8 @@ fn plan(
         let rows = model.sym("N");
         model.set_input_fact(0, f32::fact([rows.to_dim(), width.to_dim()]).into())?;
     }
+    let mut model = model.into_typed()?.into_decluttered()?;
+    super::onnx::replace_small_matmuls(&mut model)?;
     model.into_optimized()?.into_runnable()
 }
 

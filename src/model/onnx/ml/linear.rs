@@ -59,6 +59,7 @@ impl Coefficients {
     /// Writes one row's scores, `X · coefficientsᵀ + intercepts`, into `output` (one per
     /// target): the targets of a block side by side, each summed feature by feature as
     /// `Iterator::sum` would.
+    #[inline]
     pub fn scores(&self, row: &[f32], output: &mut [f32]) {
         let blocks = self.blocks.chunks_exact(self.features);
         let targets = output.chunks_mut(LANES).zip(self.intercepts.chunks(LANES));
