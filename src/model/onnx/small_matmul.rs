@@ -168,21 +168,16 @@ impl EvalOp for SmallMatMul {
 
     fn eval(&self, _context: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs.first().context("no input")?;
-        let &[rows, width] = input.shape() else {
-            anyhow::bail!("SmallMatMul takes a 2-D input, not {:?}", input.shape());
-        };
-        let coefficients = &self.coefficients;
-        coefficients.check_features("SmallMatMul", width)?;
-        let values = input.try_as_plain_ram()?;
-        let mut output = Tensor::zero::<f32>(&[rows, coefficients.targets()])?;
-        let mut products = output.try_as_plain_ram_mut()?;
-        let products = products.as_slice_mut::<f32>()?;
-        coefficients.scores_rows(values.as_slice::<f32>()?, products);
-        if self.rectified {
-            products
-                .iter_mut()
-                .for_each(|value| *value = value.max(0.0));
-        }
+        let rectified = self.rectified;
+        let output = self
+            .coefficients
+            .score_tensor("SmallMatMul", input, |products| {
+                if rectified {
+                    products
+                        .iter_mut()
+                        .for_each(|value| *value = value.max(0.0));
+                }
+            })?;
         Ok(tvec!(output.into_tvalue()))
     }
 }

@@ -2,7 +2,8 @@
 //! `X · coefficientsᵀ + intercepts`, one per target, the targets of a block of [`LANES`]
 //! computed side by side in a loop that the compiler vectorizes.
 
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Result};
+use tract_onnx::prelude::Tensor;
 
 /// The number of targets whose scores are computed together, one per lane of a loop that the
 /// compiler vectorizes.
@@ -111,6 +112,33 @@ impl Coefficients {
         let rest = blocks.remainder().chunks_exact(features);
         rest.zip(outputs.into_remainder().chunks_exact_mut(targets))
             .for_each(|(row, output)| self.scores(row, output));
+    }
+
+    /// The scores of the rows of `input`, a float32 tensor of `N ×` [`Self::features`], as a
+    /// tensor of `N ×` [`Self::targets`], after `finish` has run on them; `op` names the
+    /// operator in errors.
+    pub fn score_tensor(
+        &self,
+        op: &str,
+        input: &Tensor,
+        finish: impl FnOnce(&mut [f32]),
+    ) -> Result<Tensor> {
+        let &[rows, width] = input.shape() else {
+            bail!("{op} takes a 2-D input, not {:?}", input.shape());
+        };
+        self.check_features(op, width)?;
+        let values = input.try_as_plain_ram()?;
+        let mut output = Tensor::zero::<f32>(&[rows, self.targets()])?;
+        let mut scores = output.try_as_plain_ram_mut()?;
+        let scores = scores.as_slice_mut::<f32>()?;
+        self.scores_rows(values.as_slice::<f32>()?, scores);
+        finish(scores);
+        Ok(output)
+    }
+
+    /// `targets of features`, for an operator's description.
+    pub fn describe(&self) -> String {
+        format!("{} targets of {} features", self.targets(), self.features)
     }
 
     /// Fails unless a row of `features` values is what the coefficients take.

@@ -148,9 +148,8 @@ impl Op for LinearClassifierOp {
     fn info(&self) -> TractResult<Vec<String>> {
         let model = &self.0;
         Ok(vec![format!(
-            "{} targets of {} features, {:?}",
-            model.coefficients.targets(),
-            model.coefficients.features(),
+            "{}, {:?}",
+            model.coefficients.describe(),
             model.transform
         )])
     }

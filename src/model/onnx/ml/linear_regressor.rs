@@ -73,9 +73,8 @@ impl Op for LinearRegressor {
     fn info(&self) -> TractResult<Vec<String>> {
         let model = &self.0;
         Ok(vec![format!(
-            "{} targets of {} features, {:?}",
-            model.coefficients.targets(),
-            model.coefficients.features(),
+            "{}, {:?}",
+            model.coefficients.describe(),
             model.transform
         )])
     }
@@ -88,18 +87,13 @@ impl EvalOp for LinearRegressor {
 
     fn eval(&self, _context: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs.first().context("no input")?;
-        let &[rows, width] = input.shape() else {
-            anyhow::bail!("LinearRegressor takes a 2-D input, not {:?}", input.shape());
-        };
-        let coefficients = &self.0.coefficients;
-        coefficients.check_features("LinearRegressor", width)?;
-        let features = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let targets = coefficients.targets();
-        let mut values = Tensor::zero::<f32>(&[rows, targets])?;
-        let mut view = values.try_as_plain_ram_mut()?;
-        let output = view.as_slice_mut::<f32>()?;
-        coefficients.scores_rows(features, output);
-        self.0.transform.apply_rows(output, targets);
+        let linear = &self.0;
+        let targets = linear.coefficients.targets();
+        let values = linear
+            .coefficients
+            .score_tensor("LinearRegressor", input, |values| {
+                linear.transform.apply_rows(values, targets)
+            })?;
         Ok(tvec!(values.into_tvalue()))
     }
 }
