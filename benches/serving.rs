@@ -226,6 +226,7 @@ fn throughput(
                     config,
                     reporter: Reporter::for_worker(worker, counters.clone()),
                     loader: loader.clone(),
+                    process_workers: (0..peers).collect(),
                     delivery: Delivery::WhereScored,
                     monitoring: monitor.then(|| Monitoring {
                         config: BENCH_MONITOR,

@@ -681,6 +681,7 @@ fn run_worker<R: Record>(
         config: config.serving,
         reporter,
         loader: job.loader.clone(),
+        process_workers: process.workers().to_vec(),
         delivery: delivery(
             config,
             &job.sink,

@@ -446,6 +446,7 @@ fn serve(
             config: ServingConfig::default(),
             reporter: Reporter::for_worker(worker, counters.clone()),
             loader: loader.clone(),
+            process_workers: (0..worker.peers()).collect(),
             delivery: Delivery::WhereScored,
             monitoring: None,
         };

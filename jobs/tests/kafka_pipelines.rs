@@ -280,6 +280,19 @@ fn flat_pipeline_in_two_processes_swaps_without_losing_a_record() {
         BTreeSet::from([0, 1, 2, 3]),
         "the workers of both processes score records"
     );
+    // Partition p is read by worker p mod 4; process 0 runs workers 0 and 1, process 1 the
+    // others. A flat job scores each record in the process that read it.
+    let crossed: Vec<(i32, i32)> = results
+        .iter()
+        .map(|result| (result.source_partition, result.worker))
+        .filter(|(partition, worker)| partition % 4 / 2 != worker / 2)
+        .collect();
+    assert!(
+        crossed.is_empty(),
+        "{} results scored in another process than their record's reader, e.g. {:?}",
+        crossed.len(),
+        crossed.first()
+    );
 }
 
 /// The test rows of the PMML fixtures (`data/pmml/wine_test.csv`) as records.

@@ -71,11 +71,11 @@ pub fn build<'scope, R: Record>(
     models: StreamVec<'scope, Time, Sourced<ModelDescriptor>>,
     config: ServingConfig,
     reporter: Reporter,
-    loader: Arc<Loader>,
+    (loader, process_workers): (Arc<Loader>, Vec<usize>),
 ) -> StreamVec<'scope, Time, Scored> {
     match kind {
         PipelineKind::Keyed => keyed::keyed(data, models, config, reporter, loader),
-        PipelineKind::Flat => flat::flat(data, models, config, reporter, loader),
+        PipelineKind::Flat => flat::flat(data, models, config, reporter, (loader, process_workers)),
     }
 }
 
@@ -111,6 +111,9 @@ pub struct Serving {
     pub reporter: Reporter,
     /// What builds the models (one per process).
     pub loader: Arc<Loader>,
+    /// The workers of this worker's process (global indices): the flat pipeline spreads the
+    /// records a process reads over them.
+    pub process_workers: Vec<usize>,
     /// Which worker delivers each result, and what the output frontier waits for.
     pub delivery: Delivery,
     /// The monitoring dataflow beside the pipeline, if any.
@@ -167,12 +170,22 @@ pub fn serving_dataflow<R: Record>(
             config,
             reporter,
             loader,
+            process_workers,
             delivery,
             monitoring,
         } = serving;
         let pipeline = {
             let reporter = reporter.clone();
-            move |data| build::<R>(kind, data, models, config, reporter, loader)
+            move |data| {
+                build::<R>(
+                    kind,
+                    data,
+                    models,
+                    config,
+                    reporter,
+                    (loader, process_workers),
+                )
+            }
         };
         let (results, monitor) = match monitoring {
             None => (pipeline(data), None),

@@ -112,6 +112,11 @@ impl ProcessState {
         }
     }
 
+    /// The workers (global indices) this process runs.
+    pub fn workers(&self) -> &[usize] {
+        &self.workers
+    }
+
     /// Whether worker `worker` (a global index) runs in this process.
     pub fn runs_worker(&self, worker: usize) -> bool {
         self.workers.contains(&worker)

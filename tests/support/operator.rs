@@ -152,6 +152,7 @@ pub fn run_observed<R: Record + Sync>(
             config,
             reporter: Reporter::for_worker(worker, shared.clone()),
             loader: loader.clone(),
+            process_workers: (0..worker.peers()).collect(),
             delivery: Delivery::WhereScored,
             monitoring: None,
         };
